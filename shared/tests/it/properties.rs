@@ -216,9 +216,9 @@ proptest! {
             }
             let prev = game.state().clone();
             let input = input_for(&spec, &prev, *g);
-            let result = game.apply(input.clone()).map(Clone::clone);
+            let result = game.apply(input.clone()).cloned();
             if let Some(copy) = resumed.as_mut() {
-                prop_assert_eq!(copy.apply(input.clone()).map(Clone::clone), result.clone());
+                prop_assert_eq!(copy.apply(input.clone()).cloned(), result.clone());
             }
             match result {
                 Ok(next) => {
@@ -230,7 +230,7 @@ proptest! {
                     check_step(&spec, &prev, &input, &next)?;
                     // undo(apply(x)) equals the state before x.
                     let mut undone = game.clone();
-                    prop_assert_eq!(undone.apply(Input::action(ActionKind::Undo)).map(Clone::clone), Ok(prev));
+                    prop_assert_eq!(undone.apply(Input::action(ActionKind::Undo)).cloned(), Ok(prev));
                 }
                 Err(rejected) => {
                     // A refused input changes nothing.
@@ -242,7 +242,7 @@ proptest! {
             }
         }
         // The state is a pure fold of the accepted inputs.
-        let replayed = Match::replay(spec.clone(), accepted.clone()).expect("accepted inputs replay");
+        let replayed = Match::replay(spec, accepted.clone()).expect("accepted inputs replay");
         prop_assert_eq!(replayed.state(), game.state());
         prop_assert_eq!(game.inputs(), accepted.as_slice());
     }
