@@ -101,7 +101,8 @@ pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Reje
     if prev.rack_over() {
         state.rack_for_break(spec.game, prev.shooter, true);
     }
-    // Options are good for the next input only.
+    // Options, and ball in hand, are good for the next input only.
+    state.set_ball_in_hand(BallInHand::No);
     let pass_option = state.pass_option.take();
     let can_rerack = std::mem::take(&mut state.can_rerack);
     let push_out_available = std::mem::take(&mut state.push_out_available);
@@ -117,10 +118,7 @@ pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Reje
             match action.action {
                 ActionKind::Pass => match pass_option {
                     None => return Err(Rejected::PassNotAllowed),
-                    Some(PassOption::HandBack) => {
-                        state.end_inning();
-                        state.set_ball_in_hand(BallInHand::No);
-                    }
+                    Some(PassOption::HandBack) => state.end_inning(),
                     Some(PassOption::Rebreak) => {
                         state.rack_for_break(spec.game, other(state.shooter), false);
                     }
