@@ -1,0 +1,1 @@
+//! STUB (to be written): the embedded rumqttd broker on its own thread.

@@ -1,0 +1,1 @@
+//! STUB (to be written): simulated tables that play realistic matches through MQTT.

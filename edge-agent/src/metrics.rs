@@ -1,0 +1,166 @@
+//! The agent's metrics, one registry per agent (not a global), so in-process tests can read the
+//! counters of the agent they started. Rendered at `/metrics` in the Prometheus text format.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric the agent exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    accepted: Family<Labels, Counter>,
+    rejected: Family<Labels, Counter>,
+    duplicates: Counter,
+    missing: Counter,
+    ws_clients: Gauge,
+    ws_resnapshots: Counter,
+    commit_batch: Histogram,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("dojo");
+        let accepted = Family::<Labels, Counter>::default();
+        let rejected = Family::<Labels, Counter>::default();
+        let duplicates = Counter::default();
+        let missing = Counter::default();
+        let ws_clients = Gauge::default();
+        let ws_resnapshots = Counter::default();
+        let commit_batch = Histogram::new([1.0, 2.0, 8.0, 32.0, 128.0, 512.0, 2048.0]);
+        let latency = Histogram::new([
+            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+        ]);
+        registry.register(
+            "events_accepted",
+            "Device and staff events accepted, by kind",
+            accepted.clone(),
+        );
+        registry.register(
+            "events_rejected",
+            "Inputs rejected, by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Device events ignored as duplicates (device, seq)",
+            duplicates.clone(),
+        );
+        registry.register(
+            "events_missing",
+            "Device events missed and not recovered by replay",
+            missing.clone(),
+        );
+        registry.register(
+            "ws_clients",
+            "Connected WebSocket clients",
+            ws_clients.clone(),
+        );
+        registry.register(
+            "ws_resnapshots",
+            "Fresh snapshots sent to clients that fell behind",
+            ws_resnapshots.clone(),
+        );
+        registry.register(
+            "commit_batch_events",
+            "Events per SQLite transaction",
+            commit_batch.clone(),
+        );
+        registry.register(
+            "event_to_screen_seconds",
+            "From receiving an event to handing its state to a WebSocket",
+            latency.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            accepted,
+            rejected,
+            duplicates,
+            missing,
+            ws_clients,
+            ws_resnapshots,
+            commit_batch,
+            latency,
+        }
+    }
+
+    /// Counts an accepted event of `kind` (`pocket`, `button`, `staff`, …).
+    pub fn accepted(&self, kind: &str) {
+        self.accepted
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .inc();
+    }
+
+    /// Counts a rejected input.
+    pub fn rejected(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// How many inputs were rejected for `reason` (for tests and the staff console).
+    pub fn rejected_count(&self, reason: &str) -> u64 {
+        self.rejected
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get()
+    }
+
+    /// Counts a duplicate device event.
+    pub fn duplicate(&self) {
+        self.duplicates.inc();
+    }
+
+    /// Duplicates so far.
+    pub fn duplicate_count(&self) -> u64 {
+        self.duplicates.get()
+    }
+
+    /// Counts device events given up on.
+    pub fn missing(&self, events: u64) {
+        self.missing.inc_by(events);
+    }
+
+    /// A WebSocket client connected (`+1`) or left (`-1`).
+    pub fn ws_clients(&self, delta: i64) {
+        self.ws_clients.inc_by(delta);
+    }
+
+    /// A client got a fresh snapshot because it fell behind.
+    pub fn resnapshot(&self) {
+        self.ws_resnapshots.inc();
+    }
+
+    /// Records the size of one SQLite transaction.
+    pub fn commit_batch(&self, events: usize) {
+        self.commit_batch.observe(events as f64);
+    }
+
+    /// Records receive → hand-off to a WebSocket.
+    pub fn latency(&self, seconds: f64) {
+        self.latency.observe(seconds);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            let _ = encode(&mut out, &registry);
+        }
+        out
+    }
+}

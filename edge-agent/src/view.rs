@@ -1,0 +1,124 @@
+//! What screens and the API see of a table: the rules engine's report plus the venue's context
+//! (table name, players, the shot in progress, device presence) and the event `seq` it reflects.
+//!
+//! A view is serialised once, when it is committed, and the same bytes go to SQLite (the event log),
+//! to every WebSocket client and to the REST API.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use shared::rules::{BreakRule, Game, Report};
+
+/// Whether a table has a match on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableStatus {
+    /// No match has been started here.
+    Idle,
+    /// A match is in play.
+    Playing,
+    /// The last match is over; the table shows its result until the next one starts.
+    Finished,
+}
+
+/// The shot being played, as far as the sensors have reported it so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ShotInProgress {
+    /// A camera saw the stroke start and has not yet seen it end.
+    pub open: bool,
+    /// Object balls that dropped so far.
+    pub pocketed: Vec<u8>,
+    /// The cue ball came back through the return.
+    pub cue_ball_pocketed: bool,
+    /// The first ball the cue ball hit, if a camera saw it.
+    pub first_contact: Option<u8>,
+    /// The call for this shot, if one was made.
+    pub called: Option<shared::rules::Call>,
+}
+
+/// A device reporting for a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DevicePresence {
+    /// Device id.
+    pub device: String,
+    /// `controller` or `camera`.
+    pub kind: &'static str,
+    /// Heard from recently (and not reported offline).
+    pub online: bool,
+    /// Receive time of its last message, ms since the Unix epoch.
+    pub last_seen_ms: u64,
+}
+
+/// The match on a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MatchInfo {
+    /// Edge-local match id.
+    pub match_id: String,
+    /// The game.
+    pub game: Game,
+    /// The players; index 0 broke first.
+    pub players: [String; 2],
+    /// Racks (14.1: points) to win.
+    pub race_to: u32,
+    /// Break order.
+    #[serde(rename = "break")]
+    pub break_rule: BreakRule,
+}
+
+/// One table as screens see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TableView {
+    /// Table id (from the MQTT topic or the API path).
+    pub table: String,
+    /// The event-log sequence number of the last change to this table.
+    pub seq: u64,
+    /// Idle, playing or finished.
+    pub status: TableStatus,
+    /// The match, if one was started.
+    #[serde(rename = "match")]
+    pub match_info: Option<MatchInfo>,
+    /// The rules engine's view (the same core fields `dojo-rules` prints), flattened in.
+    #[serde(flatten)]
+    pub state: Option<Report>,
+    /// The shot in progress.
+    pub shot: ShotInProgress,
+    /// Controllers and cameras heard on this table.
+    pub devices: Vec<DevicePresence>,
+    /// Device events that were missed and could not be recovered.
+    pub missing_events: u64,
+}
+
+/// A committed view and its JSON, shared by every reader.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The view.
+    pub view: Arc<TableView>,
+    /// `serde_json` of `view`.
+    pub json: Arc<str>,
+    /// When the event that produced it was received, for the latency histogram (not on replay).
+    pub received: Option<std::time::Instant>,
+}
+
+impl Published {
+    /// Serialises `view` once.
+    pub fn new(view: TableView, received: Option<std::time::Instant>) -> Published {
+        let json: Arc<str> = serde_json::to_string(&view)
+            .unwrap_or_else(|_| "{}".to_owned())
+            .into();
+        Published {
+            view: Arc::new(view),
+            json,
+            received,
+        }
+    }
+
+    /// The table id.
+    pub fn table(&self) -> &str {
+        &self.view.table
+    }
+
+    /// The view's seq.
+    pub fn seq(&self) -> u64 {
+        self.view.seq
+    }
+}
