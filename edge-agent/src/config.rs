@@ -1,1 +1,247 @@
-//! STUB (to be written).
+//! One validated configuration from, in order of precedence, flags, `DOJO_*` environment variables,
+//! a TOML file (`--config`) and built-in defaults.
+//!
+//! A bad configuration is one clear error naming the field, and `main` exits with status 2, so
+//! `systemctl status` shows what to fix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::mqtt::MqttMode;
+
+/// Command-line flags (a contract: other programs and unit files use these names).
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "edge-agent",
+    version,
+    about = "DojoPool venue agent: tables over MQTT → rules → SQLite → screens"
+)]
+pub struct Flags {
+    /// TOML configuration file; flags and DOJO_* variables override it.
+    #[arg(long, env = "DOJO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Run simulated tables too, so the screens show live games at once.
+    #[arg(long, env = "DOJO_DEMO")]
+    pub demo: bool,
+    /// Where SQLite lives [default: ./dojo-data].
+    #[arg(long, env = "DOJO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address for the API, WebSocket and pages [default: 127.0.0.1:8080].
+    #[arg(long, env = "DOJO_HTTP_ADDR")]
+    pub http_addr: Option<String>,
+    /// Listen address of the embedded MQTT broker [default: 127.0.0.1:1883].
+    #[arg(long, env = "DOJO_MQTT_ADDR")]
+    pub mqtt_addr: Option<String>,
+    /// Use an external broker (mqtt://host:port) instead of the embedded one.
+    #[arg(long, env = "DOJO_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// Bearer token required for writes (starting matches, actions). Reads are open.
+    #[arg(long, env = "DOJO_STAFF_TOKEN", hide_env_values = true)]
+    pub staff_token: Option<String>,
+    /// Venue name shown on the pages.
+    #[arg(long, env = "DOJO_VENUE")]
+    pub venue: Option<String>,
+}
+
+/// The TOML file: the same settings as the flags, plus the tuning knobs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    demo: Option<bool>,
+    data_dir: Option<PathBuf>,
+    http_addr: Option<String>,
+    mqtt_addr: Option<String>,
+    mqtt_url: Option<String>,
+    staff_token: Option<String>,
+    venue: Option<String>,
+    demo_tables: Option<usize>,
+    shot_quiet_ms: Option<u64>,
+    presence_timeout_ms: Option<u64>,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Run simulated tables.
+    pub demo: bool,
+    /// How many simulated tables.
+    pub demo_tables: usize,
+    /// SQLite directory.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Embedded broker or external broker.
+    pub mqtt: MqttMode,
+    /// Staff token; without one, writes are refused.
+    pub staff_token: Option<String>,
+    /// Venue name.
+    pub venue: String,
+    /// With no camera, a shot with balls down closes after this much quiet; 0 = only on end_turn.
+    pub shot_quiet_ms: u64,
+    /// A device silent this long shows as offline.
+    pub presence_timeout_ms: u64,
+}
+
+/// A configuration problem, naming the field.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {field}: {problem}")]
+pub struct ConfigError {
+    /// The flag or file key.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn bad(field: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        problem: problem.into(),
+    }
+}
+
+fn addr(field: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        bad(
+            field,
+            format!("{value:?} is not an address like 127.0.0.1:8080"),
+        )
+    })
+}
+
+impl Config {
+    /// Merges flags (with their environment variables) over the file over the defaults.
+    pub fn load(flags: Flags) -> Result<Config, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let http = flags
+            .http_addr
+            .or(file.http_addr)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let mqtt_addr = flags.mqtt_addr.or(file.mqtt_addr);
+        let mqtt = match (flags.mqtt_url.or(file.mqtt_url), mqtt_addr) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "mqtt-url",
+                    "give either --mqtt-url (external broker) or --mqtt-addr (embedded), not both",
+                ));
+            }
+            (Some(url), None) => {
+                if !(url.starts_with("mqtt://") || url.starts_with("tcp://")) {
+                    return Err(bad(
+                        "mqtt-url",
+                        format!("{url:?} must look like mqtt://host:port"),
+                    ));
+                }
+                MqttMode::External { url }
+            }
+            (None, listen) => MqttMode::Embedded {
+                listen: addr("mqtt-addr", listen.as_deref().unwrap_or("127.0.0.1:1883"))?,
+            },
+        };
+        let staff_token = flags.staff_token.or(file.staff_token);
+        if staff_token.as_deref().is_some_and(|t| t.len() < 8) {
+            return Err(bad("staff-token", "must be at least 8 characters"));
+        }
+        let demo_tables = file.demo_tables.unwrap_or(4);
+        if !(1..=64).contains(&demo_tables) {
+            return Err(bad("demo_tables", "must be between 1 and 64"));
+        }
+        let presence_timeout_ms = file.presence_timeout_ms.unwrap_or(15_000);
+        if presence_timeout_ms < 1000 {
+            return Err(bad("presence_timeout_ms", "must be at least 1000"));
+        }
+        Ok(Config {
+            demo: flags.demo || file.demo.unwrap_or(false),
+            demo_tables,
+            data_dir: flags
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("dojo-data")),
+            http_addr: addr("http-addr", &http)?,
+            mqtt,
+            staff_token,
+            venue: flags
+                .venue
+                .or(file.venue)
+                .unwrap_or_else(|| "DojoPool venue".into()),
+            shot_quiet_ms: file.shot_quiet_ms.unwrap_or(10_000),
+            presence_timeout_ms,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| bad("config", format!("{}: {}", path.display(), e.message())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_appliance() {
+        let config = Config::load(Flags::default()).expect("defaults are valid");
+        assert_eq!(config.http_addr, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(
+            config.mqtt,
+            MqttMode::Embedded {
+                listen: "127.0.0.1:1883".parse().expect("addr")
+            }
+        );
+        assert_eq!(config.data_dir, PathBuf::from("dojo-data"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let flags = Flags {
+            http_addr: Some("nonsense".into()),
+            ..Flags::default()
+        };
+        assert_eq!(
+            Config::load(flags).err().map(|e| e.field),
+            Some("http-addr")
+        );
+        let flags = Flags {
+            mqtt_url: Some("http://x".into()),
+            ..Flags::default()
+        };
+        assert_eq!(Config::load(flags).err().map(|e| e.field), Some("mqtt-url"));
+    }
+
+    #[test]
+    fn the_file_fills_in_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("dojo-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("agent.toml");
+        std::fs::write(
+            &path,
+            "venue = \"Cue Club\"\nhttp_addr = \"127.0.0.1:9000\"\nshot_quiet_ms = 0\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            config: Some(path.clone()),
+            http_addr: Some("127.0.0.1:9100".into()),
+            ..Flags::default()
+        };
+        let config = Config::load(flags).expect("valid");
+        assert_eq!(config.venue, "Cue Club");
+        assert_eq!(config.http_addr.port(), 9100);
+        assert_eq!(config.shot_quiet_ms, 0);
+        std::fs::write(&path, "colour = \"blue\"\n").expect("write");
+        let error = Config::load(Flags {
+            config: Some(path),
+            ..Flags::default()
+        })
+        .err()
+        .map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.contains("colour")));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -63,7 +63,7 @@ fn play_break(spec: &MatchSpec, state: &mut State, shot: &Observed) {
         // WPA 3.5: the incoming player accepts the position, re-racks and breaks, or has the
         // offender break again.
         fouls.push(FoulReason::IllegalBreak);
-        state.record_foul(fouls, false);
+        state.record_foul(fouls, true);
         state.end_inning();
         state.set_ball_in_hand(if foul {
             break_foul_hand
@@ -72,6 +72,7 @@ fn play_break(spec: &MatchSpec, state: &mut State, shot: &Observed) {
         });
         state.pass_option = Some(PassOption::Rebreak);
         state.can_rerack = true;
+        three_fouls(spec, state, shooter);
     } else if foul {
         state.record_foul(fouls, true);
         state.end_inning();

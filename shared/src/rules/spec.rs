@@ -90,7 +90,7 @@ pub enum MoneyOnBreak {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Concede {
-    /// WPA 1.? : a player who concedes loses the match.
+    /// WPA 1.11: a player who concedes loses the match.
     #[default]
     Match,
     /// Common house practice: conceding gives away the rack in play only.

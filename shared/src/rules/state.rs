@@ -148,10 +148,13 @@ impl State {
     }
 
     /// Racks the balls for a break by `breaker`. `next_rack` counts it as a new rack; otherwise it is a
-    /// re-rack of the same one (illegal-break and 8-on-the-break options).
+    /// re-rack of the same one (illegal-break and 8-on-the-break options). The three fouls must fall
+    /// in one game (WPA 6.14), so a fresh rack clears the counts — except in 14.1, one game throughout.
     pub(crate) fn rack_for_break(&mut self, game: Game, breaker: usize, next_rack: bool) {
         if next_rack {
             self.rack += 1;
+        }
+        if next_rack || game != Game::StraightPool {
             self.consecutive_fouls = [0, 0];
         }
         if next_rack || self.shooter != breaker {
