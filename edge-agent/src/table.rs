@@ -1,17 +1,33 @@
-//! STUB (to be written): one table's runtime.
+//! One table's runtime: assembles shots from sensor events and staff actions and feeds them to the
+//! rules engine. Pure and deterministic, like the engine it wraps: the table's state is a fold of
+//! its logged inputs, so a restart (even after kill -9) replays the event log into the same state.
+//!
+//! Shots are assembled from what arrives: a camera's `shot_start` … `shot_end` brackets a shot (and
+//! makes first contact and rails observed facts); without a camera a shot closes on `end_turn`, or
+//! after a quiet period once balls have dropped (the engine logs that as a `quiet_close` input so a
+//! replay closes it at the same place).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::protocol::{Button, DeviceEvent};
+use shared::rules::{
+    Action, ActionKind, Call, Input, Match, MatchSpec, Pocketed, Rejected, Report, Shot, State,
+};
+
+use crate::view::{DevicePresence, MatchInfo, ShotInProgress, TableStatus, TableView};
 
 /// A staff or player action on the current match (`POST .../matches/current/actions`), the same as
-/// the table buttons plus `call`.
+/// the table buttons plus `call` and `rerack`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StaffAction {
-    /// Close the shot in progress (no camera): the shot goes to the rules.
+    /// Close the shot in progress: the shot goes to the rules.
     EndTurn,
-    /// Referee-called foul on the shooter.
+    /// A foul on the shooter: on the shot in progress if balls have moved, else a called foul.
     Foul,
-    /// Take back the last input.
+    /// Take back the shot in progress, or else the last ruled input.
     Undo,
     /// Declare the next shot a push-out.
     PushOut,
@@ -35,4 +51,763 @@ pub enum StaffAction {
         #[serde(default)]
         pocket: Option<u8>,
     },
+}
+
+impl From<Button> for StaffAction {
+    fn from(button: Button) -> StaffAction {
+        match button {
+            Button::EndTurn => StaffAction::EndTurn,
+            Button::Foul => StaffAction::Foul,
+            Button::Undo => StaffAction::Undo,
+            Button::PushOut => StaffAction::PushOut,
+            Button::Pass => StaffAction::Pass,
+            Button::Safety => StaffAction::Safety,
+            Button::Concede => StaffAction::Concede { player: None },
+        }
+    }
+}
+
+/// One input of a table, exactly as logged in the event log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "snake_case")]
+pub enum TableInput {
+    /// A device event (already validated and deduplicated).
+    Device {
+        /// Device id.
+        device: String,
+        /// Device seq.
+        seq: u64,
+        /// The event.
+        event: DeviceEvent,
+    },
+    /// A staff or phone action.
+    Staff {
+        /// The action.
+        action: StaffAction,
+    },
+    /// A match starts.
+    StartMatch {
+        /// Edge-local id.
+        match_id: String,
+        /// The match.
+        spec: MatchSpec,
+    },
+    /// The quiet period closed the shot in progress.
+    QuietClose,
+    /// A device's presence changed (status topic, or silence past the timeout).
+    Presence {
+        /// Device id.
+        device: String,
+        /// Online or not.
+        online: bool,
+    },
+    /// Events of a device that were missed and could not be replayed.
+    Missing {
+        /// Device id.
+        device: String,
+        /// How many.
+        events: u64,
+    },
+}
+
+/// Why a staff request was refused (device inputs are never refused: they are facts).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// No match in play.
+    #[error("no match in play")]
+    NoMatch,
+    /// A match is in play.
+    #[error("a match is already in play")]
+    Busy,
+    /// The rules said no.
+    #[error(transparent)]
+    Rules(#[from] Rejected),
+}
+
+/// What applying an input changed, for the store.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// A match started here (replay starts from this input).
+    pub match_start: bool,
+    /// Outbox rows: (kind, match id, JSON payload).
+    pub outbox: Vec<(&'static str, String, String)>,
+    /// A sensor-assembled shot the rules refused, and how it was repaired.
+    pub repaired: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Pending {
+    open: bool,
+    camera: bool,
+    pocketed: Vec<Pocketed>,
+    cue_ball: bool,
+    first_contact: Option<u8>,
+    rail: bool,
+    called: Option<Call>,
+    push_out: bool,
+    safety: bool,
+    last_change_ms: u64,
+}
+
+impl Pending {
+    fn has_balls(&self) -> bool {
+        !self.pocketed.is_empty() || self.cue_ball
+    }
+
+    fn shot(&self, foul: bool) -> Shot {
+        Shot {
+            first_contact: self.first_contact,
+            pocketed: self.pocketed.clone(),
+            cue_ball_pocketed: self.cue_ball,
+            rail_after_contact: (self.camera && !self.has_balls()).then_some(self.rail),
+            called: self.called,
+            push_out: self.push_out,
+            safety: self.safety,
+            foul,
+            ..Shot::default()
+        }
+    }
+}
+
+/// One table.
+#[derive(Debug)]
+pub struct Table {
+    id: String,
+    game: Option<(MatchInfo, Match)>,
+    pending: Pending,
+    devices: BTreeMap<String, DevicePresence>,
+    missing_events: u64,
+    seq: u64,
+}
+
+impl Table {
+    /// A table with nothing on it.
+    pub fn new(id: &str) -> Table {
+        Table {
+            id: id.to_owned(),
+            game: None,
+            pending: Pending::default(),
+            devices: BTreeMap::new(),
+            missing_events: 0,
+            seq: 0,
+        }
+    }
+
+    /// The table id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Applies one input logged at `seq`. Staff inputs the rules refuse change nothing and are not
+    /// logged; device inputs always apply.
+    pub fn apply(
+        &mut self,
+        input: &TableInput,
+        seq: u64,
+        received_ms: u64,
+    ) -> Result<Applied, Refused> {
+        let mut applied = Applied::default();
+        match input {
+            TableInput::StartMatch { match_id, spec } => {
+                if self
+                    .game
+                    .as_ref()
+                    .is_some_and(|(_, m)| m.state().match_winner.is_none())
+                {
+                    return Err(Refused::Busy);
+                }
+                let game = Match::new(spec.clone())?;
+                let info = MatchInfo {
+                    match_id: match_id.clone(),
+                    game: spec.game,
+                    players: spec.players.clone(),
+                    race_to: spec.race_to,
+                    break_rule: spec.break_rule,
+                };
+                applied.match_start = true;
+                applied.outbox.push((
+                    "match_started",
+                    match_id.clone(),
+                    json!({"match_id": match_id, "table": self.id, "spec": spec, "started_ms": received_ms}).to_string(),
+                ));
+                self.game = Some((info, game));
+                self.pending = Pending::default();
+            }
+            TableInput::Staff { action } => self.staff(action, &mut applied)?,
+            TableInput::Device { device, event, .. } => {
+                self.heard(device, received_ms, kind_of(event));
+                self.device_event(event, received_ms, &mut applied);
+            }
+            TableInput::QuietClose => self.close_shot(false, &mut applied),
+            TableInput::Presence { device, online } => {
+                let entry = self
+                    .devices
+                    .entry(device.clone())
+                    .or_insert_with(|| DevicePresence {
+                        device: device.clone(),
+                        kind: "controller",
+                        online: *online,
+                        last_seen_ms: received_ms,
+                    });
+                entry.online = *online;
+            }
+            TableInput::Missing { events, .. } => self.missing_events += events,
+        }
+        self.seq = seq;
+        Ok(applied)
+    }
+
+    fn heard(&mut self, device: &str, at_ms: u64, kind: &'static str) {
+        let entry = self
+            .devices
+            .entry(device.to_owned())
+            .or_insert_with(|| DevicePresence {
+                device: device.to_owned(),
+                kind,
+                online: true,
+                last_seen_ms: at_ms,
+            });
+        entry.online = true;
+        entry.last_seen_ms = at_ms;
+    }
+
+    /// Marks a device as heard without logging (heartbeats); true if that brought it back online.
+    pub fn heartbeat(&mut self, device: &str, at_ms: u64, kind: &'static str) -> bool {
+        let was_online = self.devices.get(device).is_some_and(|d| d.online);
+        self.heard(device, at_ms, kind);
+        !was_online
+    }
+
+    fn device_event(&mut self, event: &DeviceEvent, at_ms: u64, applied: &mut Applied) {
+        if self.game.is_none() {
+            return;
+        }
+        let pending = &mut self.pending;
+        match event {
+            DeviceEvent::Pocket { ball: 0, .. } | DeviceEvent::CueReturn => pending.cue_ball = true,
+            DeviceEvent::Pocket { ball, pocket } => {
+                if !pending.pocketed.iter().any(|p| p.ball == *ball) {
+                    pending.pocketed.push(Pocketed {
+                        ball: *ball,
+                        pocket: Some(*pocket),
+                    });
+                }
+            }
+            DeviceEvent::Button { button } => {
+                // A refused button press (e.g. pass when there is nothing to pass) is logged and
+                // ignored: buttons are pressed by people and cannot be answered with an error.
+                if let Err(error) = self.staff(&StaffAction::from(*button), applied) {
+                    applied.repaired = Some(format!("button {} ignored: {error}", button.as_str()));
+                }
+                return;
+            }
+            DeviceEvent::Rack => {
+                self.pending = Pending::default();
+                return;
+            }
+            DeviceEvent::ShotStart => {
+                if pending.has_balls() && !pending.open {
+                    self.close_shot(false, applied);
+                }
+                let pending = &mut self.pending;
+                pending.open = true;
+                pending.camera = true;
+                pending.first_contact = None;
+                pending.rail = false;
+            }
+            DeviceEvent::FirstContact { ball } => {
+                if pending.open && pending.first_contact.is_none() {
+                    pending.first_contact = Some(*ball);
+                }
+            }
+            DeviceEvent::RailContact => pending.rail |= pending.open,
+            DeviceEvent::ShotEnd { .. } => {
+                if pending.open {
+                    self.close_shot(false, applied);
+                }
+                return;
+            }
+            DeviceEvent::Heartbeat | DeviceEvent::Frame { .. } => return,
+        }
+        self.pending.last_change_ms = at_ms;
+    }
+
+    fn staff(&mut self, action: &StaffAction, applied: &mut Applied) -> Result<(), Refused> {
+        let (_, game) = self.game.as_mut().ok_or(Refused::NoMatch)?;
+        let state = game.state();
+        match action {
+            StaffAction::EndTurn => self.close_shot(false, applied),
+            StaffAction::Foul if self.pending.has_balls() => self.close_shot(true, applied),
+            StaffAction::Foul => self.rule(Input::action(ActionKind::Foul), applied)?,
+            StaffAction::Undo if self.pending.has_balls() || self.pending.open => {
+                self.pending = Pending::default()
+            }
+            StaffAction::Undo => self.rule(Input::action(ActionKind::Undo), applied)?,
+            StaffAction::PushOut if !state.push_out_available => {
+                return Err(Rejected::PushOutNotAllowed.into());
+            }
+            StaffAction::PushOut => self.pending.push_out = true,
+            StaffAction::Safety if state.match_winner.is_some() => {
+                return Err(Rejected::MatchOver.into());
+            }
+            StaffAction::Safety => self.pending.safety = true,
+            StaffAction::Pass => self.rule(Input::action(ActionKind::Pass), applied)?,
+            StaffAction::Rerack => self.rule(Input::action(ActionKind::Rerack), applied)?,
+            StaffAction::Concede { player } => {
+                self.rule(
+                    Input::Action(Action {
+                        action: ActionKind::Concede,
+                        player: *player,
+                    }),
+                    applied,
+                )?;
+            }
+            StaffAction::Call { ball, pocket } => {
+                let table = if state.rack_over() {
+                    game.spec().game.full_rack()
+                } else {
+                    state.on_table
+                };
+                if !table.contains(*ball) {
+                    return Err(Rejected::BallNotOnTable(*ball).into());
+                }
+                if pocket.is_some_and(|p| !(1..=6).contains(&p)) {
+                    return Err(Rejected::NoSuchPocket(pocket.unwrap_or(0)).into());
+                }
+                self.pending.called = Some(Call {
+                    ball: *ball,
+                    pocket: *pocket,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an input to the rules and records what it finished.
+    fn rule(&mut self, input: Input, applied: &mut Applied) -> Result<(), Rejected> {
+        let Some((info, game)) = self.game.as_mut() else {
+            return Ok(());
+        };
+        let before = game.state().clone();
+        game.apply(input)?;
+        applied
+            .outbox
+            .extend(finished(&self.id, info, game, &before));
+        Ok(())
+    }
+
+    /// Closes the shot in progress and rules it. A shot the sensors got wrong (a ball reported that
+    /// is already down, a push-out no longer allowed) is repaired, not dropped: the impossible fact
+    /// is removed and the rest is ruled, and the repair is reported.
+    fn close_shot(&mut self, foul: bool, applied: &mut Applied) {
+        let mut shot = self.pending.shot(foul);
+        self.pending = Pending::default();
+        let Some((_, game)) = self.game.as_ref() else {
+            return;
+        };
+        if game.state().match_winner.is_some() {
+            return;
+        }
+        let mut notes = Vec::new();
+        for _ in 0..20 {
+            match self.rule(Input::shot(shot.clone()), applied) {
+                Ok(()) => break,
+                Err(error) => {
+                    notes.push(error.to_string());
+                    if !repair(&mut shot, &error) {
+                        break;
+                    }
+                }
+            }
+        }
+        if !notes.is_empty() {
+            applied.repaired = Some(notes.join("; "));
+        }
+    }
+
+    /// Whether the quiet period has passed on a shot with balls down and no camera bracket.
+    pub fn quiet_due(&self, now_ms: u64, quiet_ms: u64) -> bool {
+        quiet_ms > 0
+            && self.game.is_some()
+            && !self.pending.open
+            && self.pending.has_balls()
+            && now_ms.saturating_sub(self.pending.last_change_ms) >= quiet_ms
+    }
+
+    /// Devices shown online but silent for `timeout_ms`.
+    pub fn silent_devices(&self, now_ms: u64, timeout_ms: u64) -> Vec<String> {
+        self.devices
+            .values()
+            .filter(|d| d.online && now_ms.saturating_sub(d.last_seen_ms) >= timeout_ms)
+            .map(|d| d.device.clone())
+            .collect()
+    }
+
+    /// The view screens see.
+    pub fn view(&self) -> TableView {
+        let (status, match_info, state) = match &self.game {
+            None => (TableStatus::Idle, None, None),
+            Some((info, game)) => {
+                let status = if game.state().match_winner.is_some() {
+                    TableStatus::Finished
+                } else {
+                    TableStatus::Playing
+                };
+                (status, Some(info.clone()), Some(Report::new(game.state())))
+            }
+        };
+        TableView {
+            table: self.id.clone(),
+            seq: self.seq,
+            status,
+            match_info,
+            state,
+            shot: ShotInProgress {
+                open: self.pending.open,
+                pocketed: self.pending.pocketed.iter().map(|p| p.ball).collect(),
+                cue_ball_pocketed: self.pending.cue_ball,
+                first_contact: self.pending.first_contact,
+                called: self.pending.called,
+            },
+            devices: self.devices.values().cloned().collect(),
+            missing_events: self.missing_events,
+        }
+    }
+}
+
+fn kind_of(event: &DeviceEvent) -> &'static str {
+    match event {
+        DeviceEvent::ShotStart
+        | DeviceEvent::FirstContact { .. }
+        | DeviceEvent::RailContact
+        | DeviceEvent::ShotEnd { .. }
+        | DeviceEvent::Frame { .. } => "camera",
+        _ => "controller",
+    }
+}
+
+/// Removes the fact the rules refused; false if there is nothing left to remove.
+fn repair(shot: &mut Shot, error: &Rejected) -> bool {
+    match error {
+        Rejected::BallNotOnTable(ball)
+        | Rejected::BallNotInGame(ball, _)
+        | Rejected::DuplicateBall(ball) => {
+            let before = (shot.pocketed.len(), shot.first_contact, shot.called);
+            shot.pocketed.retain(|p| p.ball != *ball);
+            shot.object_off_table.retain(|b| b != ball);
+            if shot.first_contact == Some(*ball) {
+                shot.first_contact = None;
+            }
+            if shot.called.is_some_and(|c| c.ball == *ball) {
+                shot.called = None;
+            }
+            before != (shot.pocketed.len(), shot.first_contact, shot.called)
+        }
+        Rejected::PushOutNotAllowed | Rejected::Contradiction(_) if shot.push_out => {
+            shot.push_out = false;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Outbox rows for what an input finished (or, on undo, took back).
+fn finished(
+    table: &str,
+    info: &MatchInfo,
+    game: &Match,
+    before: &State,
+) -> Vec<(&'static str, String, String)> {
+    let after = game.state();
+    let id = &info.match_id;
+    let mut rows = Vec::new();
+    if let Some(winner) = after.last.rack_winner {
+        rows.push((
+            "rack_finished",
+            id.clone(),
+            json!({"match_id": id, "table": table, "rack": after.rack, "winner": winner,
+                   "score": after.score, "stats": after.stats})
+            .to_string(),
+        ));
+    }
+    if after.match_winner.is_some() && before.match_winner.is_none() {
+        rows.push((
+            "match_finished",
+            id.clone(),
+            json!({"match_id": id, "table": table, "game": info.game, "players": info.players,
+                   "race_to": info.race_to, "winner": after.match_winner, "score": after.score,
+                   "stats": after.stats, "inputs": game.inputs()})
+            .to_string(),
+        ));
+    }
+    let racks = |s: &State| s.stats.iter().map(|p| p.racks_won).sum::<u32>();
+    if racks(after) < racks(before)
+        || (before.match_winner.is_some() && after.match_winner.is_none())
+    {
+        rows.push((
+            "result_corrected",
+            id.clone(),
+            json!({"match_id": id, "table": table, "score": after.score, "rack": after.rack})
+                .to_string(),
+        ));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(game: &str) -> MatchSpec {
+        serde_json::from_value(
+            json!({"game": game, "players": ["Ann", "Bo"], "race_to": 1, "break": "alternate"}),
+        )
+        .expect("spec")
+    }
+
+    fn device(seq: u64, event: DeviceEvent) -> TableInput {
+        TableInput::Device {
+            device: "ctl".into(),
+            seq,
+            event,
+        }
+    }
+
+    #[test]
+    fn pockets_then_end_turn_make_one_shot() {
+        let mut table = Table::new("t1");
+        table
+            .apply(
+                &TableInput::StartMatch {
+                    match_id: "m1".into(),
+                    spec: spec("nine-ball"),
+                },
+                1,
+                0,
+            )
+            .expect("start");
+        table
+            .apply(
+                &device(1, DeviceEvent::Pocket { ball: 3, pocket: 2 }),
+                2,
+                10,
+            )
+            .expect("pocket");
+        assert_eq!(table.view().shot.pocketed, vec![3]);
+        table
+            .apply(
+                &device(
+                    2,
+                    DeviceEvent::Button {
+                        button: Button::EndTurn,
+                    },
+                ),
+                3,
+                20,
+            )
+            .expect("end turn");
+        let view = table.view();
+        assert!(view.shot.pocketed.is_empty());
+        let state = view.state.expect("a match");
+        assert!(!state.on_table.contains(3));
+        assert_eq!(
+            state.shooter, 0,
+            "a ball made on the break keeps the breaker at the table"
+        );
+        table
+            .apply(
+                &device(3, DeviceEvent::Pocket { ball: 9, pocket: 1 }),
+                4,
+                30,
+            )
+            .expect("pocket");
+        let applied = table
+            .apply(&TableInput::QuietClose, 5, 40)
+            .expect("quiet close");
+        assert_eq!(table.view().state.expect("match").match_winner, Some(0));
+        let kinds: Vec<_> = applied.outbox.iter().map(|row| row.0).collect();
+        assert_eq!(kinds, vec!["rack_finished", "match_finished"]);
+    }
+
+    #[test]
+    fn a_camera_bracket_observes_first_contact_and_rails() {
+        let mut table = Table::new("t1");
+        table
+            .apply(
+                &TableInput::StartMatch {
+                    match_id: "m1".into(),
+                    spec: spec("nine-ball"),
+                },
+                1,
+                0,
+            )
+            .expect("start");
+        table
+            .apply(&device(1, DeviceEvent::Pocket { ball: 2, pocket: 2 }), 2, 0)
+            .expect("break");
+        table
+            .apply(
+                &device(
+                    2,
+                    DeviceEvent::Button {
+                        button: Button::EndTurn,
+                    },
+                ),
+                3,
+                0,
+            )
+            .expect("end");
+        for (i, event) in [
+            DeviceEvent::ShotStart,
+            DeviceEvent::FirstContact { ball: 5 },
+            DeviceEvent::ShotEnd { balls: vec![] },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            table
+                .apply(&device(3 + i as u64, event), 4 + i as u64, 0)
+                .expect("camera");
+        }
+        let state = table.view().state.expect("match");
+        assert!(state.foul, "hit the 5 before the 1, and no rail: a foul");
+        assert_eq!(state.shooter, 1);
+        assert!(state.ball_in_hand);
+    }
+
+    #[test]
+    fn impossible_sensor_facts_are_repaired_not_dropped() {
+        let mut table = Table::new("t1");
+        table
+            .apply(
+                &TableInput::StartMatch {
+                    match_id: "m1".into(),
+                    spec: spec("nine-ball"),
+                },
+                1,
+                0,
+            )
+            .expect("start");
+        table
+            .apply(
+                &device(
+                    1,
+                    DeviceEvent::Pocket {
+                        ball: 12,
+                        pocket: 2,
+                    },
+                ),
+                2,
+                0,
+            )
+            .expect("ghost ball");
+        table
+            .apply(&device(2, DeviceEvent::Pocket { ball: 4, pocket: 2 }), 3, 0)
+            .expect("pocket");
+        let applied = table
+            .apply(
+                &device(
+                    3,
+                    DeviceEvent::Button {
+                        button: Button::EndTurn,
+                    },
+                ),
+                4,
+                0,
+            )
+            .expect("end");
+        assert!(applied.repaired.is_some_and(|note| note.contains("12")));
+        assert!(
+            !table.view().state.expect("match").on_table.contains(4),
+            "the real ball still counts"
+        );
+    }
+
+    #[test]
+    fn staff_requests_the_rules_refuse_change_nothing() {
+        let mut table = Table::new("t1");
+        assert!(matches!(
+            table.apply(
+                &TableInput::Staff {
+                    action: StaffAction::Pass
+                },
+                1,
+                0
+            ),
+            Err(Refused::NoMatch)
+        ));
+        table
+            .apply(
+                &TableInput::StartMatch {
+                    match_id: "m1".into(),
+                    spec: spec("eight-ball"),
+                },
+                2,
+                0,
+            )
+            .expect("start");
+        let before = table.view();
+        assert!(
+            table
+                .apply(
+                    &TableInput::Staff {
+                        action: StaffAction::Pass
+                    },
+                    3,
+                    0
+                )
+                .is_err()
+        );
+        assert!(
+            table
+                .apply(
+                    &TableInput::Staff {
+                        action: StaffAction::PushOut
+                    },
+                    3,
+                    0
+                )
+                .is_err()
+        );
+        assert_eq!(table.view(), before);
+        let start = TableInput::StartMatch {
+            match_id: "m2".into(),
+            spec: spec("nine-ball"),
+        };
+        assert!(matches!(table.apply(&start, 3, 0), Err(Refused::Busy)));
+    }
+
+    #[test]
+    fn inputs_round_trip_through_the_log_format() {
+        let inputs = vec![
+            TableInput::StartMatch {
+                match_id: "m1".into(),
+                spec: spec("ten-ball"),
+            },
+            device(1, DeviceEvent::Pocket { ball: 0, pocket: 3 }),
+            TableInput::Staff {
+                action: StaffAction::Call {
+                    ball: 4,
+                    pocket: Some(2),
+                },
+            },
+            TableInput::QuietClose,
+            TableInput::Presence {
+                device: "cam".into(),
+                online: false,
+            },
+            TableInput::Missing {
+                device: "ctl".into(),
+                events: 2,
+            },
+        ];
+        for input in inputs {
+            let logged = serde_json::to_string(&input).expect("serialises");
+            assert_eq!(
+                serde_json::from_str::<TableInput>(&logged).expect("parses"),
+                input,
+                "{logged}"
+            );
+        }
+    }
 }

@@ -4,4 +4,5 @@
 //! Nothing here does I/O: it is plain data and pure functions, so the edge agent, the cloud and the
 //! `dojo-rules` referee command all rule a shot the same way.
 
+pub mod protocol;
 pub mod rules;
