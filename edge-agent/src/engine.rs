@@ -1,8 +1,23 @@
-//! STUB (to be written): the single owner of every table.
+//! The single owner of every table. One task takes device messages (from MQTT) and staff requests
+//! (from HTTP) in arrival order, rules them, and hands each accepted input to the store writer with
+//! the view it produced. It never waits for a commit itself (the writer batches), but staff
+//! requests are answered only after theirs is committed, and screens only see committed views.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::protocol::{self, Channel, DeviceCommand, DeviceEvent, DeviceStatus, Presence, Topic};
 use shared::rules::MatchSpec;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::table::StaffAction;
+use crate::CancellationToken;
+use crate::hub::Hub;
+use crate::ingest::{Ingest, Verdict};
+use crate::metrics::Metrics;
+use crate::mqtt::{Commands, Inbound};
+use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
+use crate::table::{Applied, Refused, StaffAction, Table, TableInput};
 use crate::view::Published;
 
 /// Why the engine refused a request.
@@ -28,25 +43,449 @@ pub enum EngineError {
     ShuttingDown,
 }
 
+type Reply = oneshot::Sender<Result<Published, EngineError>>;
+
+#[derive(Debug)]
+enum Request {
+    Start {
+        table: String,
+        spec: MatchSpec,
+        reply: Reply,
+    },
+    Action {
+        table: String,
+        action: StaffAction,
+        reply: Reply,
+    },
+}
+
 /// The handle to send the engine work. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct EngineHandle {}
+pub struct EngineHandle {
+    tx: mpsc::Sender<Request>,
+}
 
 impl EngineHandle {
     /// Starts a match on `table`; resolves once it is committed.
     pub async fn start_match(
         &self,
-        _table: String,
-        _spec: MatchSpec,
+        table: String,
+        spec: MatchSpec,
     ) -> Result<Published, EngineError> {
-        Err(EngineError::ShuttingDown)
+        self.ask(|reply| Request::Start { table, spec, reply })
+            .await
     }
+
     /// Applies a staff action to the current match; resolves once it is committed.
     pub async fn action(
         &self,
-        _table: String,
-        _action: StaffAction,
+        table: String,
+        action: StaffAction,
     ) -> Result<Published, EngineError> {
-        Err(EngineError::ShuttingDown)
+        self.ask(|reply| Request::Action {
+            table,
+            action,
+            reply,
+        })
+        .await
+    }
+
+    async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Published, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(request(reply))
+            .await
+            .map_err(|_| EngineError::ShuttingDown)?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+}
+
+/// Timing knobs.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Quiet period that closes a shot with balls down (0 = never).
+    pub shot_quiet_ms: u64,
+    /// Silence after which a device shows offline.
+    pub presence_timeout_ms: u64,
+}
+
+/// The engine before it runs.
+#[derive(Debug)]
+pub struct Engine {
+    tables: BTreeMap<String, Table>,
+    ingest: Ingest,
+    seq: u64,
+    epoch: String,
+    store: StoreTx,
+    hub: Hub,
+    metrics: Arc<Metrics>,
+    commands: Commands,
+    timing: Timing,
+    requests: mpsc::Receiver<Request>,
+}
+
+impl Engine {
+    /// Rebuilds every table by replaying its logged inputs, and returns the engine, its handle and
+    /// the recovered views (to seed the hub before anything is served).
+    pub fn recover(
+        recovered: Recovered,
+        store: StoreTx,
+        hub: Hub,
+        metrics: Arc<Metrics>,
+        commands: Commands,
+        timing: Timing,
+    ) -> (Engine, EngineHandle, Vec<Published>) {
+        let mut tables = BTreeMap::new();
+        let mut views = Vec::new();
+        for logged in recovered.tables {
+            let mut table = Table::new(&logged.table);
+            for (seq, received_ms, input) in &logged.events {
+                match serde_json::from_str::<TableInput>(input) {
+                    Ok(input) => {
+                        if let Err(error) = table.apply(&input, *seq, *received_ms) {
+                            tracing::warn!(table = %logged.table, seq, %error, "a logged input no longer applies");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(table = %logged.table, seq, %error, "unreadable logged input skipped")
+                    }
+                }
+            }
+            let view = Published::new(table.view(), None);
+            if *view.json != *logged.view {
+                tracing::warn!(table = %logged.table, "replayed state differs from the last stored view");
+            }
+            views.push(view);
+            tables.insert(logged.table, table);
+        }
+        let (tx, requests) = mpsc::channel(256);
+        let engine = Engine {
+            tables,
+            ingest: Ingest::new(recovered.devices, crate::now_ms()),
+            seq: recovered.last_seq,
+            epoch: recovered.epoch,
+            store,
+            hub,
+            metrics,
+            commands,
+            timing,
+            requests,
+        };
+        (engine, EngineHandle { tx }, views)
+    }
+
+    /// Runs until `shutdown`; then drops its store sender so the writer drains and stops.
+    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(request) = self.requests.recv() => self.request(request).await,
+                Some(message) = inbound.recv() => self.inbound(message).await,
+                _ = tick.tick() => self.timers().await,
+                else => break,
+            }
+        }
+        tracing::info!("engine stopped");
+    }
+
+    async fn request(&mut self, request: Request) {
+        let (table, input, reply) = match request {
+            Request::Start { table, spec, reply } => {
+                let match_id = format!(
+                    "{}-{}",
+                    &self.epoch[..8.min(self.epoch.len())],
+                    self.seq + 1
+                );
+                (table, TableInput::StartMatch { match_id, spec }, reply)
+            }
+            Request::Action {
+                table,
+                action,
+                reply,
+            } => (table, TableInput::Staff { action }, reply),
+        };
+        if !protocol::valid_id(&table) {
+            let _ = reply.send(Err(EngineError::BadTable(table)));
+            return;
+        }
+        if let Err(error) = self
+            .commit(
+                &table,
+                input,
+                None,
+                None,
+                crate::now_ms(),
+                Some(Instant::now()),
+                Some(reply),
+            )
+            .await
+        {
+            tracing::debug!(%error, "staff request refused");
+        }
+    }
+
+    /// Applies `input` to `table` and queues the commit. Errors were already sent to `reply`.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &mut self,
+        table_id: &str,
+        input: TableInput,
+        device: Option<(String, u64)>,
+        device_mark: Option<crate::store::DeviceMark>,
+        received_ms: u64,
+        received: Option<Instant>,
+        reply: Option<Reply>,
+    ) -> Result<(), EngineError> {
+        let table = self
+            .tables
+            .entry(table_id.to_owned())
+            .or_insert_with(|| Table::new(table_id));
+        let seq = self.seq + 1;
+        let applied: Applied = match table.apply(&input, seq, received_ms) {
+            Ok(applied) => applied,
+            Err(refused) => {
+                let error = match refused {
+                    Refused::NoMatch => EngineError::NoMatch(table_id.to_owned()),
+                    Refused::Busy => EngineError::Busy(table_id.to_owned()),
+                    Refused::Rules(rejected) => EngineError::Rejected(rejected),
+                };
+                self.metrics.rejected("rules");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(error));
+                }
+                return Ok(());
+            }
+        };
+        self.seq = seq;
+        if let Some(note) = &applied.repaired {
+            tracing::warn!(table = table_id, seq, note, "shot repaired");
+            self.metrics.rejected("shot_repaired");
+        }
+        let view = Published::new(table.view(), received);
+        let input = serde_json::to_string(&input).unwrap_or_default();
+        let (store_reply, committed) = oneshot::channel();
+        let commit = Commit {
+            seq,
+            table: table_id.to_owned(),
+            received_ms,
+            device,
+            input,
+            view,
+            match_start: applied.match_start,
+            device_mark,
+            outbox: applied.outbox,
+            reply: reply.is_some().then_some(store_reply),
+        };
+        self.store
+            .send(Write::Event(Box::new(commit)))
+            .await
+            .map_err(|e| EngineError::Store(e.to_string()))?;
+        if let Some(reply) = reply {
+            // Answer after the commit without holding up the engine.
+            tokio::spawn(async move {
+                let answer = match committed.await {
+                    Ok(Ok(view)) => Ok(view),
+                    Ok(Err(error)) => Err(EngineError::Store(error)),
+                    Err(_) => Err(EngineError::ShuttingDown),
+                };
+                let _ = reply.send(answer);
+            });
+        }
+        Ok(())
+    }
+
+    async fn reject(&mut self, message: &Inbound, reason: &'static str, detail: String) {
+        self.metrics.rejected(reason);
+        tracing::warn!(topic = %message.topic, reason, %detail, "message rejected");
+        let letter = DeadLetter {
+            received_ms: message.received_ms,
+            topic: message.topic.clone(),
+            payload: message.payload.clone(),
+            reason: reason.to_owned(),
+            detail,
+        };
+        if let Err(error) = self.store.send(Write::DeadLetter(letter)).await {
+            tracing::error!(%error, "cannot keep a dead letter");
+        }
+    }
+
+    async fn inbound(&mut self, message: Inbound) {
+        let Some(topic) = protocol::parse_topic(&message.topic) else {
+            return self
+                .reject(
+                    &message,
+                    "unknown_topic",
+                    "not a dojo/v1 table or device topic".into(),
+                )
+                .await;
+        };
+        match topic {
+            Topic::Table { table, channel } => {
+                let table = table.to_owned();
+                self.device_message(&table, channel, message).await;
+            }
+            Topic::DeviceStatus { device } => {
+                let device = device.to_owned();
+                self.status(&device, message).await;
+            }
+            // Our own commands come back through the subscription; they are not input.
+            Topic::DeviceCmd { .. } => {}
+        }
+    }
+
+    async fn device_message(&mut self, table: &str, channel: Channel, message: Inbound) {
+        let decoded = match protocol::decode(channel, &message.payload) {
+            Ok(decoded) => decoded,
+            Err(reject) => {
+                return self
+                    .reject(&message, reject.reason(), reject.to_string())
+                    .await;
+            }
+        };
+        let now = message.received_ms;
+        match self.ingest.check(&decoded.device, table, decoded.seq, now) {
+            Verdict::Duplicate => {
+                self.metrics.duplicate();
+                return;
+            }
+            Verdict::Accept {
+                gap: Some((from_seq, to_seq)),
+            } => {
+                tracing::warn!(device = %decoded.device, from_seq, to_seq, "gap in device seq; asking for a replay");
+                let command = DeviceCommand::Replay { from_seq, to_seq };
+                self.commands.publish(
+                    protocol::cmd_topic(&decoded.device),
+                    serde_json::to_vec(&command).unwrap_or_default(),
+                    false,
+                );
+            }
+            Verdict::Accept { gap: None } => {}
+        }
+        self.metrics.accepted(decoded.event.type_name());
+        let mark = self.ingest.mark(&decoded.device).cloned();
+        match &decoded.event {
+            DeviceEvent::Frame { .. } => {
+                let json = serde_json::json!({"type": "positions", "table": table, "device": decoded.device, "event": decoded.event});
+                self.hub.positions(table, json.to_string());
+            }
+            DeviceEvent::Heartbeat => {
+                let table_entry = self
+                    .tables
+                    .entry(table.to_owned())
+                    .or_insert_with(|| Table::new(table));
+                let kind = if channel == Channel::Camera {
+                    "camera"
+                } else {
+                    "controller"
+                };
+                if table_entry.heartbeat(&decoded.device, now, kind) {
+                    let input = TableInput::Presence {
+                        device: decoded.device.clone(),
+                        online: true,
+                    };
+                    let _ = self
+                        .commit(table, input, None, mark, now, Some(message.received), None)
+                        .await;
+                } else if let Some(mark) = mark {
+                    let _ = self.store.send(Write::Device(mark)).await;
+                }
+            }
+            _ => {
+                let device = Some((decoded.device.clone(), decoded.seq));
+                let input = TableInput::Device {
+                    device: decoded.device,
+                    seq: decoded.seq,
+                    event: decoded.event,
+                };
+                let _ = self
+                    .commit(
+                        table,
+                        input,
+                        device,
+                        mark,
+                        now,
+                        Some(message.received),
+                        None,
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn status(&mut self, device: &str, message: Inbound) {
+        if message.payload.is_empty() {
+            return; // a cleared retained status
+        }
+        let status: DeviceStatus = match serde_json::from_slice(&message.payload) {
+            Ok(status) => status,
+            Err(error) => {
+                return self
+                    .reject(&message, "invalid", format!("device status: {error}"))
+                    .await;
+            }
+        };
+        let table = status
+            .table
+            .clone()
+            .or_else(|| self.ingest.mark(device).map(|m| m.table.clone()));
+        let Some(table) = table.filter(|t| protocol::valid_id(t)) else {
+            return;
+        };
+        let online = status.status == Presence::Online;
+        let known = self.tables.get(&table).map(|t| {
+            t.view()
+                .devices
+                .iter()
+                .any(|d| d.device == device && d.online == online)
+        });
+        if known != Some(true) {
+            let input = TableInput::Presence {
+                device: device.to_owned(),
+                online,
+            };
+            let _ = self
+                .commit(
+                    &table,
+                    input,
+                    None,
+                    None,
+                    message.received_ms,
+                    Some(message.received),
+                    None,
+                )
+                .await;
+        }
+    }
+
+    async fn timers(&mut self) {
+        let now = crate::now_ms();
+        let mut due = Vec::new();
+        for (id, table) in &self.tables {
+            if table.quiet_due(now, self.timing.shot_quiet_ms) {
+                due.push((id.clone(), TableInput::QuietClose));
+            }
+            for device in table.silent_devices(now, self.timing.presence_timeout_ms) {
+                due.push((
+                    id.clone(),
+                    TableInput::Presence {
+                        device,
+                        online: false,
+                    },
+                ));
+            }
+        }
+        for (device, table, events) in self.ingest.expire(now) {
+            tracing::warn!(%device, events, "device events missed and not replayed");
+            self.metrics.missing(events);
+            due.push((table, TableInput::Missing { device, events }));
+        }
+        for (table, input) in due {
+            let _ = self
+                .commit(&table, input, None, None, now, None, None)
+                .await;
+        }
     }
 }

@@ -36,3 +36,133 @@ pub fn now_ms() -> u64 {
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineHandle, Timing};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::Reader;
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// SQLite could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// MQTT could not be started or reached.
+    #[error(transparent)]
+    Mqtt(#[from] mqtt::MqttError),
+    /// The HTTP address is taken or invalid.
+    #[error("cannot listen for HTTP on {addr}: {source}; choose another address with --http-addr")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running agent.
+#[derive(Debug)]
+pub struct Running {
+    /// Where HTTP is served (the real port when 0 was asked for).
+    pub http_addr: SocketAddr,
+    /// Staff requests, as the API makes them.
+    pub engine: EngineHandle,
+    /// The fan-out hub.
+    pub hub: Hub,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Read access to SQLite.
+    pub reader: Reader,
+    /// Finishes when everything has stopped after `shutdown` (the store writer has drained).
+    pub stopped: tokio::task::JoinHandle<()>,
+}
+
+/// Starts everything: SQLite (replaying the log), MQTT, the engine, HTTP and, with `demo`, the
+/// simulated tables. Returns once HTTP is listening.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let data_dir = config.data_dir.clone();
+    let (conn, recovered) = tokio::task::spawn_blocking(move || store::open(&data_dir))
+        .await
+        .map_err(|e| store::StoreError::Io {
+            path: config.data_dir.clone(),
+            source: std::io::Error::other(e),
+        })??;
+    if let Some(aside) = &recovered.moved_aside {
+        tracing::error!(moved_to = %aside.display(), "a damaged database was moved aside; starting from an empty one");
+    }
+    let metrics = Arc::new(Metrics::new());
+    let hub = Hub::new();
+    let (publish_hub, batch_metrics) = (hub.clone(), metrics.clone());
+    let (store_tx, reader, writer) = store::spawn_writer(
+        conn,
+        &config.data_dir,
+        move |views| publish_hub.publish(views),
+        move |events| batch_metrics.commit_batch(events),
+    );
+    let link = mqtt::connect(&config.mqtt, shutdown.clone()).await?;
+    let timing = Timing {
+        shot_quiet_ms: config.shot_quiet_ms,
+        presence_timeout_ms: config.presence_timeout_ms,
+    };
+    let (engine, handle, views) = Engine::recover(
+        recovered,
+        store_tx,
+        hub.clone(),
+        metrics.clone(),
+        link.commands.clone(),
+        timing,
+    );
+    hub.publish(&views);
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| StartError::Http {
+            addr: config.http_addr,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| StartError::Http {
+        addr: config.http_addr,
+        source,
+    })?;
+    let state = api::AppState {
+        engine: handle.clone(),
+        hub: hub.clone(),
+        reader: reader.clone(),
+        metrics: metrics.clone(),
+        staff_token: config.staff_token.clone(),
+        venue: config.venue.clone(),
+    };
+    let engine_task = tokio::spawn(engine.run(link.inbound, shutdown.clone()));
+    let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
+    if config.demo {
+        tokio::spawn(demo::run(
+            config.mqtt.clone(),
+            handle.clone(),
+            (1..=config.demo_tables)
+                .map(|n| format!("table-{n}"))
+                .collect(),
+            shutdown.clone(),
+        ));
+    }
+    let stop_hub = hub.clone();
+    let stopped = tokio::spawn(async move {
+        let _ = engine_task.await;
+        stop_hub.close();
+        let _ = http_task.await;
+        // The engine dropped its store sender; the writer drains what is queued and exits.
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    });
+    tracing::info!(%http_addr, "edge-agent serving");
+    Ok(Running {
+        http_addr,
+        engine: handle,
+        hub,
+        metrics,
+        reader,
+        stopped,
+    })
+}

@@ -110,6 +110,8 @@ pub struct Commit {
     pub view: Published,
     /// This input starts a new match: replay starts here.
     pub match_start: bool,
+    /// The device's dedupe mark after this event, saved with it.
+    pub device_mark: Option<DeviceMark>,
     /// Outbox rows: (kind, match id, JSON payload).
     pub outbox: Vec<(&'static str, String, String)>,
     /// Told the outcome after commit (staff requests wait for it).
@@ -446,6 +448,9 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                     table.execute(params![c.table, seq, c.match_start, &*c.view.json])?;
                     for (kind, match_id, payload) in &c.outbox {
                         outbox.execute(params![seq, kind, match_id, payload])?;
+                    }
+                    if let Some(mark) = &c.device_mark {
+                        upsert_device(&tx, mark)?;
                     }
                 }
                 Write::Device(mark) => upsert_device(&tx, mark)?,
