@@ -1,0 +1,233 @@
+//! Spawning an agent and talking to it as devices and screens do.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use edge_agent::config::Config;
+use edge_agent::mqtt::MqttMode;
+use edge_agent::{CancellationToken, Running, start};
+use futures_util::StreamExt;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const TOKEN: &str = "staff-secret-1";
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A fresh data directory for one test.
+pub fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "dojo-it-{name}-{}-{}",
+        std::process::id(),
+        edge_agent::now_ms()
+    ));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    dir
+}
+
+pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
+    Config {
+        demo: false,
+        demo_tables: 1,
+        data_dir: dir.to_owned(),
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        mqtt,
+        staff_token: Some(TOKEN.into()),
+        venue: "Test Hall".into(),
+        shot_quiet_ms: 0,
+        presence_timeout_ms: 60_000,
+    }
+}
+
+pub struct Agent {
+    pub running: Running,
+    pub shutdown: CancellationToken,
+    pub mqtt: SocketAddr,
+}
+
+impl Agent {
+    /// The agent with an embedded broker on a free port.
+    pub async fn start(dir: &Path) -> Agent {
+        let mqtt: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        Agent::start_with(config(dir, MqttMode::Embedded { listen: mqtt }), mqtt).await
+    }
+
+    pub async fn start_with(config: Config, mqtt: SocketAddr) -> Agent {
+        let shutdown = CancellationToken::new();
+        let running = start(config, shutdown.clone())
+            .await
+            .expect("the agent starts");
+        Agent {
+            running,
+            shutdown,
+            mqtt,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.http_addr)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.running.stopped)
+            .await
+            .expect("stops in time")
+            .ok();
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("HTTP answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::get(self.url(path)).await.expect("HTTP answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn start_match(&self, table: &str, game: &str, race_to: u32) -> Value {
+        let spec = json!({"game": game, "players": ["Ann", "Bo"], "race_to": race_to, "break": "alternate"});
+        let (status, body) = self
+            .post(&format!("/api/v1/tables/{table}/matches"), spec)
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+}
+
+/// A device publishing like firmware-bridge does: QoS 1, its own increasing seq.
+pub struct Device {
+    client: AsyncClient,
+    pub name: String,
+    pub seq: u64,
+    _poll: tokio::task::JoinHandle<()>,
+}
+
+impl Device {
+    pub async fn connect(broker: SocketAddr, name: &str) -> Device {
+        let mut options = MqttOptions::new(
+            format!("{name}-{}", free_port()),
+            broker.ip().to_string(),
+            broker.port(),
+        );
+        options.set_keep_alive(Duration::from_secs(5));
+        let (client, mut eventloop) = AsyncClient::new(options, 100);
+        let poll = tokio::spawn(async move {
+            loop {
+                if eventloop.poll().await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+        Device {
+            client,
+            name: name.into(),
+            seq: 0,
+            _poll: poll,
+        }
+    }
+
+    pub async fn raw(&self, topic: &str, payload: Vec<u8>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .expect("publish queued");
+    }
+
+    /// Publishes the next event of this device to `table`'s events topic.
+    pub async fn send(&mut self, table: &str, event: Value) {
+        self.seq += 1;
+        self.send_seq(table, self.seq, event).await;
+    }
+
+    pub async fn send_seq(&self, table: &str, seq: u64, mut event: Value) {
+        event["device"] = json!(self.name);
+        event["seq"] = json!(seq);
+        self.raw(
+            &format!("dojo/v1/tables/{table}/events"),
+            event.to_string().into_bytes(),
+        )
+        .await;
+    }
+
+    pub async fn pocket(&mut self, table: &str, ball: u8, pocket: u8) {
+        self.send(
+            table,
+            json!({"type": "pocket", "ball": ball, "pocket": pocket}),
+        )
+        .await;
+    }
+
+    pub async fn button(&mut self, table: &str, button: &str) {
+        self.send(table, json!({"type": "button", "button": button}))
+            .await;
+    }
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws(agent: &Agent, query: &str) -> Ws {
+    let url = format!("ws://{}/ws{query}", agent.running.http_addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connects")
+        .0
+}
+
+/// The next JSON message (skipping pings), within 10 s.
+pub async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("stream open")
+            .expect("valid frame");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("JSON message");
+        }
+    }
+}
+
+/// Reads updates until `table`'s view satisfies `done`; returns that view.
+pub async fn until(ws: &mut Ws, table: &str, done: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let message = next_json(ws).await;
+        let views: Vec<Value> = match message["type"].as_str() {
+            Some("snapshot") => message["tables"].as_array().cloned().unwrap_or_default(),
+            Some("update") => vec![message["table"].clone()],
+            _ => vec![],
+        };
+        if let Some(view) = views.into_iter().find(|v| v["table"] == table && done(v)) {
+            return view;
+        }
+    }
+}
+
+/// Read-only SQL on an agent's database.
+pub fn sql_count(dir: &Path, query: &str) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("edge.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("database opens");
+    conn.query_row(query, [], |row| row.get(0))
+        .expect("query runs")
+}

@@ -1,0 +1,184 @@
+//! A whole match through MQTT → rules → SQLite → WebSocket, with the bad inputs around it.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_nine_ball_match_played_over_mqtt_ends_on_the_websocket_and_in_sqlite() {
+    let dir = data_dir("nine");
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "?tables=t1").await;
+    let snapshot = next_json(&mut screen).await;
+    assert_eq!(snapshot["type"], "snapshot");
+
+    agent.start_match("t1", "nine-ball", 2).await;
+    let mut ctl = Device::connect(agent.mqtt, "ctl-t1").await;
+    // Rack 1: Ann breaks dry; Bo makes the 1 and the 9 on one shot (a legal combination).
+    ctl.button("t1", "end_turn").await;
+    ctl.pocket("t1", 1, 3).await;
+    ctl.pocket("t1", 9, 4).await;
+    ctl.button("t1", "end_turn").await;
+    let view = until(&mut screen, "t1", |v| v["rack_winner"] == 1).await;
+    assert_eq!(view["score"], json!([0, 1]));
+    // Rack 2: Bo breaks (alternate break) and makes the 9 on the break: the match.
+    ctl.pocket("t1", 9, 1).await;
+    ctl.button("t1", "end_turn").await;
+    let view = until(&mut screen, "t1", |v| !v["match_winner"].is_null()).await;
+    assert_eq!(view["match_winner"], 1);
+    assert_eq!(view["status"], "finished");
+    assert_eq!(view["match"]["players"], json!(["Ann", "Bo"]));
+
+    let (status, body) = agent.get("/api/v1/tables/t1").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["match_winner"], 1);
+    agent.stop().await;
+    assert_eq!(
+        sql_count(
+            &dir,
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'match_finished'"
+        ),
+        1
+    );
+    assert_eq!(
+        sql_count(
+            &dir,
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'rack_finished'"
+        ),
+        2
+    );
+    assert_eq!(
+        sql_count(
+            &dir,
+            "SELECT COUNT(*) FROM events WHERE table_id = 't1' AND device = 'ctl-t1'"
+        ),
+        6
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_eight_ball_match_with_groups_and_the_eight() {
+    let dir = data_dir("eight");
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "").await;
+    agent.start_match("t8", "eight-ball", 1).await;
+    let mut ctl = Device::connect(agent.mqtt, "ctl-t8").await;
+    // Ann breaks and makes the 3 (table stays open), then makes the 1: solids.
+    ctl.pocket("t8", 3, 1).await;
+    ctl.button("t8", "end_turn").await;
+    ctl.pocket("t8", 1, 2).await;
+    ctl.button("t8", "end_turn").await;
+    let view = until(&mut screen, "t8", |v| !v["groups"].is_null()).await;
+    assert_eq!(view["groups"], json!(["solids", "stripes"]));
+    // She runs the solids, then the 8.
+    for ball in [2, 4, 5, 6, 7] {
+        ctl.pocket("t8", ball, 3).await;
+        ctl.button("t8", "end_turn").await;
+    }
+    ctl.pocket("t8", 8, 6).await;
+    ctl.button("t8", "end_turn").await;
+    let view = until(&mut screen, "t8", |v| !v["match_winner"].is_null()).await;
+    assert_eq!(view["match_winner"], 0);
+    assert_eq!(view["stats"][0]["break_and_runs"], 1);
+    agent.stop().await;
+    assert_eq!(
+        sql_count(
+            &dir,
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'match_finished'"
+        ),
+        1
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn duplicates_are_ignored_and_bad_payloads_dead_lettered() {
+    let dir = data_dir("bad");
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "?tables=t2").await;
+    agent.start_match("t2", "nine-ball", 3).await;
+    let mut ctl = Device::connect(agent.mqtt, "ctl-t2").await;
+    ctl.pocket("t2", 2, 1).await;
+    // QoS 1 redelivery: the same (device, seq) again.
+    ctl.send_seq(
+        "t2",
+        ctl.seq,
+        json!({"type": "pocket", "ball": 2, "pocket": 1}),
+    )
+    .await;
+    for bad in [
+        &b"not json"[..],
+        br#"{"device":"ctl-t2","seq":99,"type":"pocket","ball":16,"pocket":1}"#,
+        br#"{"device":"ctl-t2","seq":98,"type":"teleport"}"#,
+    ] {
+        ctl.raw("dojo/v1/tables/t2/events", bad.to_vec()).await;
+    }
+    ctl.raw("dojo/v1/elsewhere/t2", b"{}".to_vec()).await;
+    ctl.raw("dojo/v1/tables/t2/events", vec![b' '; 20_000])
+        .await;
+    ctl.button("t2", "end_turn").await;
+    let view = until(&mut screen, "t2", |v| {
+        v["on_table"].as_array().is_some_and(|t| t.len() == 8)
+    })
+    .await;
+    assert_eq!(
+        view["shooter"], 0,
+        "the made 2 keeps the breaker at the table"
+    );
+    let metrics = agent.running.metrics.clone();
+    assert_eq!(metrics.duplicate_count(), 1);
+    assert_eq!(metrics.rejected_count("not_json"), 1);
+    assert_eq!(metrics.rejected_count("invalid"), 1);
+    assert_eq!(metrics.rejected_count("unknown_type"), 1);
+    assert_eq!(metrics.rejected_count("oversize"), 1);
+    let text = reqwest::get(agent.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("dojo_events_rejected_total"), "{text}");
+    agent.stop().await;
+    assert!(sql_count(&dir, "SELECT COUNT(*) FROM dead_letters") >= 4);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn staff_writes_need_the_token_and_errors_are_json() {
+    let dir = data_dir("staff");
+    let agent = Agent::start(&dir).await;
+    let response = reqwest::Client::new()
+        .post(agent.url("/api/v1/tables/t3/matches"))
+        .json(&json!({"game": "nine-ball", "players": ["A", "B"], "race_to": 1}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status().as_u16(), 401);
+    let (status, body) = agent
+        .post(
+            "/api/v1/tables/t3/matches/current/actions",
+            json!({"action": "pass"}),
+        )
+        .await;
+    assert!(status == 404 || status == 409, "{status} {body}");
+    assert!(body["error"].is_string());
+    agent.start_match("t3", "nine-ball", 1).await;
+    let (status, body) = agent
+        .post(
+            "/api/v1/tables/t3/matches/current/actions",
+            json!({"action": "pass"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = agent
+        .post(
+            "/api/v1/tables/t3/matches/current/actions",
+            json!({"action": "call", "ball": 1, "pocket": 2}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["shot"]["called"], json!({"ball": 1, "pocket": 2}));
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
