@@ -38,3 +38,77 @@ async fn a_graceful_restart_replays_every_table() {
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The agent as a separate process, so it can be killed with SIGKILL.
+struct Process {
+    child: std::process::Child,
+    http: String,
+    mqtt: std::net::SocketAddr,
+}
+
+impl Process {
+    async fn start(dir: &std::path::Path) -> Process {
+        let (http, mqtt) = (free_port(), free_port());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+            .args(["--data-dir", &dir.display().to_string()])
+            .args(["--http-addr", &format!("127.0.0.1:{http}")])
+            .args(["--mqtt-addr", &format!("127.0.0.1:{mqtt}")])
+            .args(["--staff-token", TOKEN])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("edge-agent starts");
+        let http = format!("http://127.0.0.1:{http}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{http}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+                return Process { child, http, mqtt: format!("127.0.0.1:{mqtt}").parse().expect("addr") };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("edge-agent did not become healthy");
+    }
+
+    async fn table(&self, table: &str) -> Value {
+        reqwest::get(format!("{}/api/v1/tables/{table}", self.http)).await.expect("answers").json().await.expect("JSON")
+    }
+}
+
+#[tokio::test]
+async fn kill_dash_nine_loses_nothing_that_was_shown() {
+    let dir = data_dir("kill9");
+    let mut agent = Process::start(&dir).await;
+    let spec = serde_json::json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 5, "break": "alternate"});
+    let status = reqwest::Client::new()
+        .post(format!("{}/api/v1/tables/k1/matches", agent.http))
+        .bearer_auth(TOKEN)
+        .json(&spec)
+        .send()
+        .await
+        .expect("answers")
+        .status();
+    assert_eq!(status.as_u16(), 201);
+    let mut ctl = Device::connect(agent.mqtt, "ctl-k1").await;
+    ctl.pocket("k1", 1, 1).await;
+    ctl.button("k1", "end_turn").await;
+    ctl.pocket("k1", 9, 2).await;
+    ctl.button("k1", "end_turn").await;
+    ctl.pocket("k1", 3, 4).await;
+    // Wait until the last event is visible: then it is committed (persist, then publish).
+    let mut before = Value::Null;
+    for _ in 0..100 {
+        before = agent.table("k1").await;
+        if before["shot"]["pocketed"] == serde_json::json!([3]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(before["score"], serde_json::json!([1, 0]), "{before}");
+    agent.child.kill().expect("SIGKILL");
+    agent.child.wait().expect("reaped");
+
+    let mut agent = Process::start(&dir).await;
+    let after = agent.table("k1").await;
+    assert_eq!(rules_fields(&after), rules_fields(&before));
+    agent.child.kill().ok();
+    agent.child.wait().ok();
+    std::fs::remove_dir_all(dir).ok();
+}
