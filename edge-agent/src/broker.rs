@@ -1,1 +1,181 @@
-//! STUB (to be written): the embedded rumqttd broker on its own thread.
+//! The embedded MQTT broker (rumqttd 0.20) on its own threads.
+//!
+//! [`start`] checks that the listen address is free, builds a trimmed configuration ([`config`]),
+//! registers the agent's own in-process link (subscribed to [`SUBSCRIBE_ALL`]) and starts the
+//! broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread.
+//!
+//! Things to know about rumqttd 0.20 (see `/work/shared/reference/edge-sync.md` §3):
+//!
+//! - `Broker::new` spawns the router thread at once; `Broker::start` blocks forever (it joins its
+//!   server threads) and there is **no way to stop it**. On shutdown the agent simply stops
+//!   consuming its link; the threads die with the process. Starting a second embedded broker in one
+//!   process (tests) leaks the first one's threads, which is harmless.
+//! - The in-process link is QoS 0 both ways and never receives retained messages on subscribe
+//!   (its filter uses `RetainForwardRule::Never`); it subscribes before the listener exists, so it
+//!   sees every device message.
+//! - The router stops scheduling a link whose outgoing buffer fills and sends
+//!   `Notification::Unschedule`; the consumer must answer with `wake()`/`ready()` or delivery
+//!   silently stops (done in [`crate::mqtt`]).
+//! - `RouterConfig::default()` is all zeros, so every field is set here, with small commit-log
+//!   segments (1 MiB × 4 per filter) instead of the sample's 100 MB × 10, which let RSS reach 1.3 GB.
+//! - rumqttd never sets `TCP_NODELAY` on accepted sockets. The agent's own consumer does not suffer
+//!   (it reads through the in-process link), but remote subscribers of the embedded broker see
+//!   Nagle delays under load; devices should set no-delay on their side.
+//! - No console, no Prometheus exporter, no TLS, no websocket (`default-features = false`).
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use shared::protocol::{MAX_PAYLOAD, SUBSCRIBE_ALL};
+
+use crate::mqtt::MqttError;
+
+/// The client id of the agent's own in-process link.
+pub const LINK_ID: &str = "dojo-edge-agent";
+
+/// Largest MQTT payload the broker accepts. Deliberately above [`MAX_PAYLOAD`] so that an oversize
+/// device message reaches ingest and is counted as a dead letter (`oversize`) instead of silently
+/// disconnecting the device.
+pub const BROKER_MAX_PAYLOAD: usize = 4 * MAX_PAYLOAD;
+
+/// Most simultaneous client connections.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// How long [`start`] waits for the listener to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The broker configuration: one v4 listener on `listen`, trimmed router, nothing else.
+pub fn config(listen: SocketAddr) -> Config {
+    let router = RouterConfig {
+        max_connections: MAX_CONNECTIONS,
+        max_outgoing_packet_count: 200,
+        max_segment_size: 1024 * 1024,
+        max_segment_count: 4,
+        custom_segment: None,
+        initialized_filters: None,
+        shared_subscriptions_strategy: Default::default(),
+    };
+    let connections = ConnectionSettings {
+        connection_timeout_ms: 5_000,
+        max_payload_size: BROKER_MAX_PAYLOAD,
+        max_inflight_count: 100,
+        auth: None,
+        external_auth: None,
+        // Publishes to topics nobody subscribed to are accepted (and dropped) instead of
+        // disconnecting the client.
+        dynamic_filters: true,
+    };
+    let server = ServerSettings {
+        name: "dojo-mqtt-v4".to_owned(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections,
+    };
+    Config {
+        id: 0,
+        router,
+        v4: Some(HashMap::from([("dojo".to_owned(), server)])),
+        v5: None,
+        ws: None,
+        cluster: None,
+        console: None,
+        bridge: None,
+        prometheus: None,
+        metrics: None,
+    }
+}
+
+/// Starts the embedded broker on `listen` and returns the agent's in-process link, already
+/// subscribed to `dojo/v1/#`. Returns once the listener accepts connections.
+///
+/// # Errors
+///
+/// [`MqttError::AddrInUse`] if the address is taken; [`MqttError::Other`] if it cannot be bound
+/// for another reason, the link is refused or the listener does not come up.
+pub fn start(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
+    // rumqttd binds inside its server thread and only logs a failure, so check first.
+    match TcpListener::bind(listen) {
+        Ok(probe) => drop(probe),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(MqttError::AddrInUse { addr: listen });
+        }
+        Err(e) => {
+            return Err(MqttError::Other(format!(
+                "cannot listen for MQTT on {listen}: {e}"
+            )));
+        }
+    }
+
+    let mut broker = Broker::new(config(listen));
+    let (mut link_tx, link_rx) = broker
+        .link(LINK_ID)
+        .map_err(|e| MqttError::Other(format!("embedded broker refused the agent's link: {e}")))?;
+    link_tx
+        .subscribe(SUBSCRIBE_ALL)
+        .map_err(|e| MqttError::Other(format!("embedded broker subscribe failed: {e}")))?;
+
+    std::thread::Builder::new()
+        .name("mqtt-broker".to_owned())
+        .spawn(move || {
+            // Blocks for the life of the process; returns only if every listener failed.
+            match broker.start() {
+                Ok(()) => tracing::error!("embedded MQTT broker stopped: its listener failed"),
+                Err(e) => tracing::error!(error = %e, "embedded MQTT broker failed"),
+            }
+        })
+        .map_err(|e| MqttError::Other(format!("cannot start the broker thread: {e}")))?;
+
+    wait_listening(listen)?;
+    tracing::info!(%listen, "embedded MQTT broker listening");
+    Ok((link_tx, link_rx))
+}
+
+/// Waits until something accepts TCP connections on `listen` (the wildcard address is probed on
+/// loopback).
+fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
+    let mut probe = listen;
+    if probe.ip().is_unspecified() {
+        probe.set_ip(match listen {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if TcpStream::connect_timeout(&probe, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(MqttError::Other(format!(
+                "the embedded MQTT broker did not start listening on {listen} within {}s",
+                READY_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_trimmed_and_complete() {
+        let addr: SocketAddr = ([127, 0, 0, 1], 1883).into();
+        let c = config(addr);
+        assert!(c.router.max_connections > 0);
+        assert!(c.router.max_outgoing_packet_count > 0);
+        assert_eq!(c.router.max_segment_size, 1024 * 1024);
+        assert_eq!(c.router.max_segment_count, 4);
+        let v4 = c.v4.as_ref().map(|m| m.values().collect::<Vec<_>>());
+        let v4 = v4.unwrap_or_default();
+        assert_eq!(v4.len(), 1);
+        assert_eq!(v4[0].listen, addr);
+        assert!(v4[0].connections.max_payload_size >= MAX_PAYLOAD);
+        assert!(c.console.is_none() && c.prometheus.is_none() && c.v5.is_none());
+    }
+}

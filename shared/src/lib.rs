@@ -1,5 +1,5 @@
-//! The DojoPool domain, shared by every crate: the pool rules engine now; ids and the wire protocol
-//! join it as the services that speak them arrive.
+//! The DojoPool domain, shared by every crate: the pool rules engine ([`rules`]) and the MQTT wire
+//! contract between table devices and the edge agent ([`protocol`]).
 //!
 //! Nothing here does I/O: it is plain data and pure functions, so the edge agent, the cloud and the
 //! `dojo-rules` referee command all rule a shot the same way.

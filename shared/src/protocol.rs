@@ -373,17 +373,19 @@ impl Button {
 
 /// A ball's position as a camera sees it.
 ///
-/// `x` and `y` are in table units, `0.0..=1.0` each: `x` along the long side from the foot
-/// (rack) end... more precisely, `(0,0)` is the corner at pocket 1 and `(1,1)` the opposite corner,
-/// `x` along the long rail and `y` along the short rail, measured on the playing surface
-/// (cushion nose to cushion nose).
+/// `x` and `y` are normalised table units, each `0.0..=1.0`, measured on the playing surface
+/// (cushion nose to cushion nose), looking down with the head end at the bottom as in
+/// `docs/rules.md`: `(0,0)` is the corner pocket 1, `x` runs across the table along the head rail
+/// towards pocket 6 `(1,0)`, `y` runs up the long rail towards the foot end, pocket 3 `(0,1)`;
+/// pocket 4 is `(1,1)` and the side pockets 2 and 5 are `(0,0.5)` and `(1,0.5)`. The axes are not to
+/// scale (a table is twice as long as it is wide).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BallPosition {
     /// Ball number, 0 = cue ball, 1..=15.
     pub n: u8,
-    /// Along the long rail, 0..=1.
+    /// Across the table (along the head rail, pocket 1 → 6), 0..=1.
     pub x: f32,
-    /// Along the short rail, 0..=1.
+    /// Along the table (along the long rail, head → foot), 0..=1.
     pub y: f32,
 }
 
