@@ -145,8 +145,10 @@ mod tests {
         let syntax = serde_json::from_str::<crate::table::StaffAction>("{\"action\":").err();
         let shape =
             serde_json::from_str::<crate::table::StaffAction>(r#"{"action":"dance"}"#).err();
-        let unknown =
-            serde_json::from_str::<crate::table::StaffAction>(r#"{"action":"foul","x":1}"#).err();
+        let unknown = serde_json::from_str::<crate::table::StaffAction>(
+            r#"{"action":"call","ball":3,"x":1}"#,
+        )
+        .err();
         let status = |e: Option<serde_json::Error>| e.map(|e| ApiError::from_json(&e).status());
         assert_eq!(status(syntax), Some(StatusCode::BAD_REQUEST));
         assert_eq!(status(shape), Some(StatusCode::UNPROCESSABLE_ENTITY));

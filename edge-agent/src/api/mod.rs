@@ -121,3 +121,6 @@ async fn method_not_allowed() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests;
