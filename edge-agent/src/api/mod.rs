@@ -1,11 +1,34 @@
-//! STUB (to be written): REST, WebSocket, pages, metrics and health over axum.
+//! The agent's HTTP side over axum: the REST API ([`rest`]), the live WebSocket feed ([`ws`]), the
+//! venue's screens ([`pages`]), `/metrics` and `/healthz`. Every error is JSON ([`error`]).
+//!
+//! Reads come from the hub (committed views only); writes go through the engine, the single writer,
+//! and need the staff token. The contract is documented in docs/protocol.md, "HTTP and WebSocket
+//! API".
+
+mod error;
+mod pages;
+mod rest;
+mod ws;
 
 use std::sync::Arc;
 
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use ws::SEND_TIMEOUT;
+
+use crate::CancellationToken;
 use crate::engine::EngineHandle;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Reader;
+
+/// Largest request body accepted (413 beyond).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -18,13 +41,86 @@ pub struct AppState {
     pub reader: Reader,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Token required for writes; `None` disables writes... see config.
+    /// Token required for writes; `None` refuses every write with 401 (start the agent with
+    /// `--staff-token` to allow them). Reads are open.
     pub staff_token: Option<String>,
     /// Venue name for pages.
     pub venue: String,
 }
 
 /// The HTTP routes.
-pub fn router(_state: AppState) -> axum::Router {
-    axum::Router::new()
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/tables/{table}", get(pages::scoreboard))
+        .route("/assets/{file}", get(pages::asset))
+        .route("/api/v1/tables", get(rest::list_tables))
+        .route("/api/v1/tables/{table}", get(rest::get_table))
+        .route("/api/v1/tables/{table}/matches", post(rest::start_match))
+        .route(
+            "/api/v1/tables/{table}/matches/current/actions",
+            post(rest::action),
+        )
+        .route("/ws", get(ws::upgrade))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
 }
+
+/// Serves `router(state)` on `listener` until `shutdown`: then the hub is closed (every WebSocket
+/// gets a close frame), the listener stops accepting and in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let hub = state.hub.clone();
+    let closing = shutdown.clone();
+    tokio::spawn(async move {
+        closing.cancelled().await;
+        hub.close();
+    });
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP listening");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    rest::json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route {}", uri.path()))
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        r#"{"error":"method not allowed"}"#,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+"use strict";
+// Shared by the venue pages: follows the agent's /ws feed and keeps the newest view of each table.
+// Reconnects by itself with ?since=<last seq> (so nothing is missed) and a jittered backoff.
+
+/** Creates an element: h("div", {class: "x"}, "text", child, ...). Text is never parsed as HTML. */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "style") el.style.cssText = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+const GAMES = {
+  "eight-ball": "8-Ball",
+  "nine-ball": "9-Ball",
+  "ten-ball": "10-Ball",
+  "straight-pool": "14.1 Straight Pool",
+};
+
+const FOUL_REASONS = {
+  scratch: "Scratch",
+  cue_ball_off_table: "Cue ball off the table",
+  wrong_ball_first: "Wrong ball first",
+  no_rail: "No rail after contact",
+  object_ball_off_table: "Object ball off the table",
+  referee: "Foul called by the referee",
+  illegal_break: "Illegal break",
+  breaking_foul: "Breaking foul (−2)",
+  third_consecutive_foul: "Third foul in a row",
+};
+
+const BALL_COLOURS = ["#f4f1e8", "#f5c400", "#1f4fd6", "#d42a2a", "#6b2fc4", "#f0700f", "#14864a", "#7d1f1f", "#111111"];
+
+/** A pool ball icon: solid 1-8, striped 9-15. */
+function ballIcon(number, extraClass) {
+  const colour = BALL_COLOURS[number > 8 ? number - 8 : number] || "#888";
+  const classes = ["ball", number > 8 ? "stripe" : "solid", extraClass].filter(Boolean).join(" ");
+  return h("span", { class: classes, style: `--c:${colour}`, title: `Ball ${number}`, "aria-label": `ball ${number}` },
+    h("span", { class: "num" }, number));
+}
+
+function gameName(game) {
+  return GAMES[game] || game || "";
+}
+
+function foulText(reasons) {
+  return (reasons || []).map((r) => FOUL_REASONS[r] || r.replace(/_/g, " ")).join(" · ");
+}
+
+/** Devices on the table that are not reporting. */
+function offlineDevices(view) {
+  return (view.devices || []).filter((d) => !d.online);
+}
+
+/**
+ * Follows /ws. options: tables (array or null = all), onChange(map of table → view),
+ * onStatus("connecting" | "live" | "offline").
+ */
+function dojoLive(options) {
+  const tables = options.tables || null;
+  const onChange = options.onChange || (() => {});
+  const onStatus = options.onStatus || (() => {});
+  const views = new Map();
+  let lastSeq = 0;
+  let socket = null;
+  let backoff = 500;
+  let lastHeard = 0;
+  let watchdog = null;
+
+  function url() {
+    const params = new URLSearchParams();
+    if (tables) params.set("tables", tables.join(","));
+    if (lastSeq > 0) params.set("since", String(lastSeq));
+    const query = params.toString();
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}/ws${query ? "?" + query : ""}`;
+  }
+
+  function apply(view) {
+    const known = views.get(view.table);
+    if (known && known.seq >= view.seq) return false;
+    views.set(view.table, view);
+    return true;
+  }
+
+  function onMessage(event) {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch (_) {
+      return;
+    }
+    lastHeard = Date.now();
+    backoff = 500;
+    if (message.type === "snapshot") {
+      views.clear();
+      for (const view of message.tables || []) views.set(view.table, view);
+      lastSeq = message.seq || 0;
+      onChange(views);
+    } else if (message.type === "update" && message.table) {
+      lastSeq = Math.max(lastSeq, message.seq || 0);
+      if (apply(message.table)) onChange(views);
+    }
+  }
+
+  function connect() {
+    onStatus("connecting");
+    socket = new WebSocket(url());
+    socket.onopen = () => {
+      lastHeard = Date.now();
+      onStatus("live");
+    };
+    socket.onmessage = onMessage;
+    socket.onclose = () => {
+      socket = null;
+      onStatus("offline");
+      const delay = backoff * (0.5 + Math.random());
+      backoff = Math.min(backoff * 2, 15000);
+      setTimeout(connect, delay);
+    };
+    socket.onerror = () => {
+      if (socket) socket.close();
+    };
+  }
+
+  // The server answers {"type":"ping"} with a pong; silence means a dead link (TVs sleep, Wi-Fi drops).
+  watchdog = setInterval(() => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - lastHeard > 45000) {
+      socket.close();
+      return;
+    }
+    socket.send('{"type":"ping"}');
+  }, 15000);
+
+  connect();
+  return { views, stop: () => clearInterval(watchdog) };
+}
+
+/** Shows the connection state in the element with id "link". */
+function linkStatus(state) {
+  const el = document.getElementById("link");
+  if (!el) return;
+  el.className = "link " + state;
+  el.textContent = { live: "Live", connecting: "Connecting…", offline: "Reconnecting…" }[state] || state;
+}
+
+/** Keeps the element with id "clock" showing the time. */
+function startClock() {
+  const el = document.getElementById("clock");
+  if (!el) return;
+  const tick = () => {
+    el.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  };
+  tick();
+  setInterval(tick, 10000);
+}

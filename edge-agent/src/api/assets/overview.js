@@ -1,0 +1,62 @@
+"use strict";
+// The venue overview: one live card per table.
+
+const STATUS_LABELS = { idle: "Open", playing: "Playing", finished: "Finished" };
+
+function playerRow(view, index) {
+  const match = view.match;
+  const score = (view.score || [0, 0])[index];
+  const shooting = view.status === "playing" && view.shooter === index;
+  const won = view.match_winner === index;
+  return h("div", { class: "row" + (shooting ? " shooting" : "") + (won ? " won" : "") },
+    h("span", { class: "turn", "aria-label": shooting ? "at the table" : null }, shooting ? "▶" : ""),
+    h("span", { class: "name" }, match.players[index]),
+    won ? h("span", { class: "crown", title: "Winner" }, "🏆") : null,
+    h("span", { class: "score" }, score));
+}
+
+function card(view) {
+  const match = view.match;
+  const status = view.status || "idle";
+  const children = [
+    h("div", { class: "card-head" },
+      h("span", { class: "card-table" }, view.table),
+      h("span", { class: "pill " + status }, STATUS_LABELS[status] || status)),
+  ];
+  if (match) {
+    const unit = match.game === "straight-pool" ? " points" : "";
+    children.push(
+      h("div", { class: "card-game" },
+        gameName(match.game), h("span", { class: "dim" }, ` · Race to ${match.race_to}${unit}`),
+        view.rack ? h("span", { class: "dim" }, ` · Rack ${view.rack}`) : null),
+      h("div", { class: "players" }, playerRow(view, 0), playerRow(view, 1)));
+    const flags = [];
+    if (status === "playing" && view.ball_in_hand) flags.push(h("span", { class: "flag hand" }, "Ball in hand"));
+    if (status === "playing" && view.push_out_available) flags.push(h("span", { class: "flag" }, "Push-out"));
+    if (view.foul) flags.push(h("span", { class: "flag foul" }, "Foul: " + foulText(view.foul_reasons)));
+    if (status === "playing" && view.on_table) {
+      flags.push(h("span", { class: "mini-balls" }, view.on_table.map((b) => ballIcon(b, "mini"))));
+    }
+    if (flags.length) children.push(h("div", { class: "flags" }, flags));
+  } else {
+    children.push(h("div", { class: "card-free" }, "Table open"));
+  }
+  const warnings = offlineDevices(view).map((d) => h("div", { class: "warning" }, `⚠ ${d.kind} ${d.device} offline`));
+  if (view.missing_events > 0) {
+    warnings.push(h("div", { class: "warning" }, `⚠ ${view.missing_events} sensor event(s) lost`));
+  }
+  if (warnings.length) children.push(h("div", { class: "warnings" }, warnings));
+  const classes = "card " + status + (warnings.length ? " has-warning" : "");
+  return h("a", { class: classes, href: "/tables/" + encodeURIComponent(view.table) }, children);
+}
+
+function render(views) {
+  const grid = document.getElementById("tables");
+  const sorted = [...views.values()].sort((a, b) =>
+    a.table.localeCompare(b.table, undefined, { numeric: true }));
+  grid.replaceChildren(...sorted.map(card));
+  document.getElementById("empty").hidden = sorted.length > 0;
+}
+
+startClock();
+dojoLive({ tables: null, onChange: render, onStatus: linkStatus });

@@ -1,0 +1,157 @@
+//! The one error type of the HTTP API: every failure becomes a 4xx/5xx with a JSON body
+//! `{"error":"..."}`. Internals (storage errors) are logged, not sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::engine::EngineError;
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON, or the query string is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed JSON that does not fit the request: unknown or missing fields, wrong types (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// No staff token, the wrong one, or writes disabled (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such table or route (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the table's state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The agent cannot take writes right now (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Classifies a `serde_json` failure on a request body: bad syntax is 400, JSON of the wrong
+    /// shape is 422.
+    pub fn from_json(error: &serde_json::Error) -> ApiError {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Data => ApiError::Unprocessable(format!("invalid request: {error}")),
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::BadRequest(format!("malformed JSON: {error}"))
+            }
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> ApiError {
+        match error {
+            EngineError::NoMatch(_) | EngineError::Busy(_) => ApiError::Conflict(error.to_string()),
+            EngineError::BadTable(_) => ApiError::BadRequest(error.to_string()),
+            EngineError::Rejected(_) => ApiError::Unprocessable(error.to_string()),
+            EngineError::Store(ref detail) => {
+                tracing::error!(error = %detail, "write failed in the store");
+                ApiError::Unavailable("storage failure: the input was not applied".to_owned())
+            }
+            EngineError::ShuttingDown => ApiError::Unavailable(error.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::json!({ "error": self.to_string() }).to_string();
+        let mut response = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"dojo\""),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(error: EngineError) -> StatusCode {
+        ApiError::from(error).status()
+    }
+
+    #[test]
+    fn engine_errors_map_to_statuses() {
+        assert_eq!(
+            status(EngineError::NoMatch("t1".into())),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(status(EngineError::Busy("t1".into())), StatusCode::CONFLICT);
+        assert_eq!(
+            status(EngineError::BadTable("x y".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(EngineError::Rejected(shared::rules::Rejected::InvalidSpec(
+                "no".into()
+            ))),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(EngineError::Store("disk I/O error".into())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(EngineError::ShuttingDown),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn storage_details_are_not_sent() {
+        let error = ApiError::from(EngineError::Store(
+            "/var/lib/dojo/agent.db: disk full".into(),
+        ));
+        assert!(!error.to_string().contains("/var/lib"));
+    }
+
+    #[test]
+    fn json_errors_are_400_for_syntax_and_422_for_shape() {
+        let syntax = serde_json::from_str::<crate::table::StaffAction>("{\"action\":").err();
+        let shape =
+            serde_json::from_str::<crate::table::StaffAction>(r#"{"action":"dance"}"#).err();
+        let unknown = serde_json::from_str::<crate::table::StaffAction>(
+            r#"{"action":"call","ball":3,"x":1}"#,
+        )
+        .err();
+        let status = |e: Option<serde_json::Error>| e.map(|e| ApiError::from_json(&e).status());
+        assert_eq!(status(syntax), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(status(shape), Some(StatusCode::UNPROCESSABLE_ENTITY));
+        assert_eq!(status(unknown), Some(StatusCode::UNPROCESSABLE_ENTITY));
+    }
+}

@@ -1,0 +1,103 @@
+//! The venue's screens: a live overview of every table at `/` and a TV scoreboard per table at
+//! `/tables/{table}`. Plain HTML, CSS and JavaScript compiled into the binary with `include_str!`:
+//! the appliance serves them with no build step and no files to install. Both pages follow `/ws`
+//! and reconnect by themselves with `?since=<last seq>`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+
+const OVERVIEW: &str = include_str!("assets/overview.html");
+const SCOREBOARD: &str = include_str!("assets/scoreboard.html");
+const STYLE: &str = include_str!("assets/style.css");
+const LIVE_JS: &str = include_str!("assets/live.js");
+const OVERVIEW_JS: &str = include_str!("assets/overview.js");
+const SCOREBOARD_JS: &str = include_str!("assets/scoreboard.js");
+
+/// Escapes text for HTML element content and quoted attribute values.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(template: &str, venue: &str, table: &str) -> Response {
+    let body = template
+        .replace("{{VENUE}}", &escape_html(venue))
+        .replace("{{TABLE}}", &escape_html(table));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /`: every table at a glance.
+pub(crate) async fn overview(State(state): State<AppState>) -> Response {
+    page(OVERVIEW, &state.venue, "")
+}
+
+/// `GET /tables/{table}`: one table's scoreboard, for a TV beside it.
+pub(crate) async fn scoreboard(
+    State(state): State<AppState>,
+    Path(table): Path<String>,
+) -> Response {
+    page(SCOREBOARD, &state.venue, &table)
+}
+
+/// `GET /assets/{file}`.
+pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
+    let (content_type, body) = match file.as_str() {
+        "style.css" => ("text/css; charset=utf-8", STYLE),
+        "live.js" => ("text/javascript; charset=utf-8", LIVE_JS),
+        "overview.js" => ("text/javascript; charset=utf-8", OVERVIEW_JS),
+        "scoreboard.js" => ("text/javascript; charset=utf-8", SCOREBOARD_JS),
+        _ => return Err(ApiError::NotFound(format!("no asset {file:?}"))),
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venue_and_table_are_escaped() {
+        assert_eq!(
+            escape_html(r#"<b>"Joe's" & co</b>"#),
+            "&lt;b&gt;&quot;Joe&#39;s&quot; &amp; co&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn templates_have_their_placeholders() {
+        assert!(OVERVIEW.contains("{{VENUE}}"));
+        assert!(SCOREBOARD.contains("{{TABLE}}"));
+    }
+}

@@ -1,0 +1,502 @@
+//! The HTTP side against a real server on 127.0.0.1:0, with stub-backed state: the engine answers
+//! every write with `ShuttingDown` (503), so these tests cover routing, auth, body handling and the
+//! WebSocket feed, not the rules.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::*;
+use crate::view::{DevicePresence, Published, ShotInProgress, TableStatus, TableView};
+
+const TOKEN: &str = "let-me-in";
+
+// The engine and reader are stubs today; when they grow constructors, build stub-backed ones here.
+fn state(staff_token: Option<&str>) -> AppState {
+    AppState {
+        engine: EngineHandle {},
+        hub: Hub::new(),
+        reader: Reader {},
+        metrics: Arc::new(Metrics::new()),
+        staff_token: staff_token.map(str::to_owned),
+        venue: "Dojo <Downtown>".to_owned(),
+    }
+}
+
+fn view(table: &str, seq: u64, devices: usize) -> Published {
+    Published::new(
+        TableView {
+            table: table.to_owned(),
+            seq,
+            status: TableStatus::Idle,
+            match_info: None,
+            state: None,
+            shot: ShotInProgress::default(),
+            devices: (0..devices)
+                .map(|i| DevicePresence {
+                    device: format!("camera-{i:06}"),
+                    kind: "camera",
+                    online: true,
+                    last_seen_ms: 1_700_000_000_000,
+                })
+                .collect(),
+            missing_events: 0,
+        },
+        Some(std::time::Instant::now()),
+    )
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn spawn(state: AppState) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
+    TestServer {
+        addr,
+        state,
+        shutdown,
+        task,
+    }
+}
+
+struct HttpResponse {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl HttpResponse {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    // The server may answer (413) and close before reading a large body.
+    let _ = stream.write_all(body).await;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    HttpResponse {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str) -> HttpResponse {
+    request(addr, "GET", path, &[], b"").await
+}
+
+async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> HttpResponse {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|b| vec![("Authorization", b), ("Content-Type", "application/json")])
+        .unwrap_or_default();
+    request(addr, "POST", path, &headers, body.as_bytes()).await
+}
+
+const SPEC: &str = r#"{"game":"nine-ball","players":["A","B"],"race_to":5,"break":"alternate"}"#;
+const MATCHES: &str = "/api/v1/tables/t1/matches";
+const ACTIONS: &str = "/api/v1/tables/t1/matches/current/actions";
+
+#[tokio::test]
+async fn reads() {
+    let server = spawn(state(None)).await;
+    let addr = server.addr;
+
+    let empty = get(addr, "/api/v1/tables").await;
+    assert_eq!((empty.status, empty.body.as_str()), (200, "[]"));
+
+    server
+        .state
+        .hub
+        .publish(&[view("t2", 1, 0), view("t1", 2, 0)]);
+    let list = get(addr, "/api/v1/tables").await;
+    assert_eq!(list.status, 200);
+    assert!(list.head.contains("content-type: application/json"));
+    let tables: Vec<String> = list
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["table"].as_str().expect("table").to_owned())
+        .collect();
+    assert_eq!(tables, ["t1", "t2"]);
+
+    let one = get(addr, "/api/v1/tables/t1").await;
+    assert_eq!(one.status, 200);
+    assert_eq!(
+        one.body,
+        &*server.state.hub.get("t1").expect("t1").json,
+        "the committed bytes as they are"
+    );
+
+    let missing = get(addr, "/api/v1/tables/nope").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.json()["error"].as_str().is_some());
+
+    let route = get(addr, "/api/v2/whatever").await;
+    assert_eq!(route.status, 404);
+    assert!(route.json()["error"].as_str().is_some());
+
+    let method = request(addr, "DELETE", "/api/v1/tables", &[], b"").await;
+    assert_eq!(method.status, 405);
+}
+
+#[tokio::test]
+async fn health_metrics_and_pages() {
+    let server = spawn(state(None)).await;
+    let health = get(server.addr, "/healthz").await;
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
+
+    let metrics = get(server.addr, "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .head
+            .contains("content-type: text/plain; version=0.0.4")
+    );
+    assert!(metrics.body.contains("dojo_ws_clients"));
+
+    let overview = get(server.addr, "/").await;
+    assert_eq!(overview.status, 200);
+    assert!(overview.head.contains("text/html"));
+    assert!(overview.body.contains("Dojo &lt;Downtown&gt;"));
+    let scoreboard = get(server.addr, "/tables/t%3Cx%3E").await;
+    assert_eq!(scoreboard.status, 200);
+    assert!(!scoreboard.body.contains("<x>"));
+    for asset in ["style.css", "live.js", "overview.js", "scoreboard.js"] {
+        assert_eq!(
+            get(server.addr, &format!("/assets/{asset}")).await.status,
+            200
+        );
+    }
+    assert_eq!(get(server.addr, "/assets/nope.js").await.status, 404);
+}
+
+#[tokio::test]
+async fn writes_need_the_staff_token() {
+    let disabled = spawn(state(None)).await;
+    let refused = post(disabled.addr, MATCHES, Some(TOKEN), SPEC).await;
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--staff-token"))
+    );
+
+    let server = spawn(state(Some(TOKEN))).await;
+    let addr = server.addr;
+    let none = post(addr, MATCHES, None, SPEC).await;
+    assert_eq!(none.status, 401);
+    assert!(none.head.contains("www-authenticate: bearer"));
+    assert_eq!(post(addr, MATCHES, Some("guess"), SPEC).await.status, 401);
+    assert_eq!(
+        post(addr, ACTIONS, Some("guess"), r#"{"action":"foul"}"#)
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn write_bodies_and_engine_errors() {
+    let server = spawn(state(Some(TOKEN))).await;
+    let addr = server.addr;
+    let token = Some(TOKEN);
+    let check = |response: HttpResponse, status: u16| {
+        assert_eq!(response.status, status, "{}", response.body);
+        assert!(
+            response.json()["error"].as_str().is_some(),
+            "{}",
+            response.body
+        );
+    };
+    // The stub engine is shutting down: a valid write reaches it and gets 503.
+    check(post(addr, MATCHES, token, SPEC).await, 503);
+    check(
+        post(addr, ACTIONS, token, r#"{"action":"end_turn"}"#).await,
+        503,
+    );
+    check(
+        post(
+            addr,
+            ACTIONS,
+            token,
+            r#"{"action":"call","ball":9,"pocket":3}"#,
+        )
+        .await,
+        503,
+    );
+    // Malformed JSON: 400. Well-formed but wrong: 422.
+    check(post(addr, MATCHES, token, r#"{"game":"#).await, 400);
+    check(post(addr, MATCHES, token, "").await, 400);
+    check(post(addr, ACTIONS, token, "not json").await, 400);
+    check(
+        post(
+            addr,
+            MATCHES,
+            token,
+            r#"{"game":"snooker","players":["A","B"],"race_to":5}"#,
+        )
+        .await,
+        422,
+    );
+    check(
+        post(
+            addr,
+            MATCHES,
+            token,
+            r#"{"game":"nine-ball","players":["A","B"],"race_to":5,"x":1}"#,
+        )
+        .await,
+        422,
+    );
+    check(
+        post(
+            addr,
+            MATCHES,
+            token,
+            r#"{"game":"nine-ball","players":["A","B"],"race_to":0}"#,
+        )
+        .await,
+        422,
+    );
+    check(
+        post(addr, ACTIONS, token, r#"{"action":"dance"}"#).await,
+        422,
+    );
+    check(
+        post(
+            addr,
+            ACTIONS,
+            token,
+            r#"{"action":"call","ball":3,"extra":true}"#,
+        )
+        .await,
+        422,
+    );
+    check(post(addr, ACTIONS, token, r#"[1,2,3]"#).await, 422);
+    // Too large: 413.
+    let huge = format!(
+        r#"{{"action":"foul","pad":"{}"}}"#,
+        "x".repeat(BODY_LIMIT + 1)
+    );
+    check(post(addr, ACTIONS, token, &huge).await, 413);
+    // Reads are not writes.
+    check(request(addr, "GET", ACTIONS, &[], b"").await, 405);
+}
+
+type Client = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+async fn connect(addr: SocketAddr, query: &str) -> Client {
+    let (client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws{query}"))
+        .await
+        .expect("websocket");
+    client
+}
+
+/// The next text message as JSON (pings are answered by tungstenite itself).
+async fn receive(client: &mut Client) -> serde_json::Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), client.next())
+            .await
+            .expect("a message in time")
+            .expect("open")
+            .expect("a message");
+        if let WsMessage::Text(text) = message {
+            return serde_json::from_str(text.as_str()).expect("JSON message");
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_snapshot_then_updates() {
+    let server = spawn(state(None)).await;
+    let hub = server.state.hub.clone();
+    hub.publish(&[view("t1", 1, 0), view("t2", 2, 0)]);
+
+    let mut all = connect(server.addr, "").await;
+    let snapshot = receive(&mut all).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["seq"], 2);
+    assert_eq!(snapshot["tables"].as_array().map(Vec::len), Some(2));
+
+    let mut only_t2 = connect(server.addr, "?tables=t2").await;
+    let snapshot = receive(&mut only_t2).await;
+    assert_eq!(snapshot["tables"][0]["table"], "t2");
+    assert_eq!(snapshot["tables"].as_array().map(Vec::len), Some(1));
+
+    hub.publish(&[view("t1", 3, 0)]);
+    hub.publish(&[view("t2", 4, 0)]);
+    let update = receive(&mut all).await;
+    assert_eq!(
+        (update["type"].as_str(), update["seq"].as_u64()),
+        (Some("update"), Some(3))
+    );
+    assert_eq!(update["table"]["table"], "t1");
+    assert_eq!(receive(&mut all).await["seq"], 4);
+    let update = receive(&mut only_t2).await;
+    assert_eq!(
+        (update["seq"].as_u64(), update["table"]["seq"].as_u64()),
+        (Some(4), Some(4))
+    );
+
+    hub.positions(
+        "t2",
+        r#"{"type":"positions","table":"t2","balls":[]}"#.to_owned(),
+    );
+    assert_eq!(receive(&mut only_t2).await["type"], "positions");
+
+    only_t2
+        .send(WsMessage::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .expect("send ping");
+    assert_eq!(receive(&mut only_t2).await["type"], "pong");
+
+    assert!(server.state.metrics.render().contains("dojo_ws_clients 2"));
+}
+
+#[tokio::test]
+async fn websocket_since() {
+    let server = spawn(state(None)).await;
+    let hub = server.state.hub.clone();
+    hub.publish(&[view("t1", 5, 0), view("t2", 6, 0)]);
+
+    // Up to date: no snapshot, just what comes next.
+    let mut current = connect(server.addr, "?since=6").await;
+    // Too new for this agent (its database was replaced): a snapshot.
+    let mut ahead = connect(server.addr, "?since=99").await;
+    assert_eq!(receive(&mut ahead).await["type"], "snapshot");
+    // Behind: what the log has since then (the stub log has nothing), then live updates.
+    let mut behind = connect(server.addr, "?since=4&tables=t1").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    hub.publish(&[view("t1", 7, 0)]);
+    let update = receive(&mut current).await;
+    assert_eq!(
+        (update["type"].as_str(), update["seq"].as_u64()),
+        (Some("update"), Some(7))
+    );
+    assert_eq!(receive(&mut behind).await["seq"], 7);
+
+    let bad = request(server.addr, "GET", "/ws?since=minus-one", &[], b"").await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn a_stalled_client_does_not_delay_the_others() {
+    let server = spawn(state(None)).await;
+    let hub = server.state.hub.clone();
+    hub.publish(&[view("t1", 1, 2_000)]);
+
+    // Never read from: its socket buffers fill and its sends stall.
+    let stalled = connect(server.addr, "").await;
+    let mut live = connect(server.addr, "?tables=t1").await;
+    assert_eq!(receive(&mut live).await["type"], "snapshot");
+
+    // ~150 KiB per view: enough to fill the stalled client's socket buffers many times over.
+    let views: Vec<Published> = (2..=300).map(|seq| view("t1", seq, 2_000)).collect();
+    let started = Instant::now();
+    let mut slowest_publish = Duration::ZERO;
+    for published in &views {
+        let before = Instant::now();
+        hub.publish(std::slice::from_ref(published));
+        slowest_publish = slowest_publish.max(before.elapsed());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        slowest_publish < Duration::from_millis(50),
+        "publish waited {slowest_publish:?}"
+    );
+    loop {
+        let message = receive(&mut live).await;
+        if message["seq"] == 300 {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() < SEND_TIMEOUT,
+        "the live client took {:?}",
+        started.elapsed()
+    );
+
+    // The stalled client's sends time out and it is offered a fresh snapshot.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .state
+        .metrics
+        .render()
+        .lines()
+        .any(|l| l.starts_with("dojo_ws_resnapshots_total") && !l.ends_with(" 0"))
+    {
+        assert!(Instant::now() < deadline, "no resnapshot counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_and_stops_serving() {
+    let server = spawn(state(None)).await;
+    let mut client = connect(server.addr, "").await;
+    assert_eq!(receive(&mut client).await["type"], "snapshot");
+    server.shutdown.cancel();
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match client.next().await {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(close, Some(1001));
+    tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .expect("server stopped in time")
+        .expect("server task")
+        .expect("server result");
+}

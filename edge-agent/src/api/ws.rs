@@ -1,0 +1,447 @@
+//! `GET /ws`: live table state for screens.
+//!
+//! A client first gets a snapshot (or, reconnecting with `?since=SEQ`, what it missed from the event
+//! log), then one message per change. It subscribes to the hub *before* reading the log, so a view
+//! committed while the log is read arrives through the hub and nothing falls in between; views the
+//! log already delivered are skipped by seq.
+//!
+//! Each client runs in its own task and only ever reads from its own conflated hub queue, so a slow
+//! or dead screen costs one view per table and cannot hold up the writer or other screens. A send
+//! that takes longer than [`SEND_TIMEOUT`] makes the client's next message a fresh snapshot.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::hub::{Next, Subscription};
+use crate::metrics::Metrics;
+use crate::store::Since;
+use crate::view::Published;
+
+/// A send slower than this marks the client as stalled: it gets a fresh snapshot next.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// A client stalled this many times in a row is disconnected (it reconnects with `?since=`).
+const MAX_STALLS: u32 = 3;
+/// How often the server pings.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A client not heard from (pongs included) for this long is disconnected.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// At most this many logged views are replayed to a reconnecting client; beyond, it gets a snapshot.
+const SINCE_LIMIT: usize = 2_000;
+/// Largest message a client may send (they only send pings).
+const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+/// At most this many tables in `?tables=`.
+const MAX_FILTER_TABLES: usize = 256;
+
+/// `/ws` query parameters.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WsQuery {
+    /// Comma-separated table ids; absent or empty = every table.
+    tables: Option<String>,
+    /// The last seq the client saw.
+    since: Option<u64>,
+}
+
+/// `GET /ws`.
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    query: Result<Query<WsQuery>, QueryRejection>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let tables = parse_tables(query.tables.as_deref())?;
+    let since = query.since;
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve_client(socket, state, tables, since)))
+}
+
+fn parse_tables(tables: Option<&str>) -> Result<Option<HashSet<String>>, ApiError> {
+    let Some(tables) = tables else {
+        return Ok(None);
+    };
+    let set: HashSet<String> = tables
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if set.len() > MAX_FILTER_TABLES || set.iter().any(|t| t.len() > 64) {
+        return Err(ApiError::BadRequest(format!(
+            "tables: at most {MAX_FILTER_TABLES} table ids of at most 64 characters"
+        )));
+    }
+    Ok((!set.is_empty()).then_some(set))
+}
+
+/// `{"type":"snapshot","seq":S,"tables":[...]}`, S = the newest seq among the views (0 if none).
+pub(crate) fn snapshot_message(views: &[Published]) -> String {
+    let seq = views.iter().map(Published::seq).max().unwrap_or(0);
+    let mut message =
+        String::with_capacity(48 + views.iter().map(|v| v.json.len() + 1).sum::<usize>());
+    message.push_str(r#"{"type":"snapshot","seq":"#);
+    message.push_str(&seq.to_string());
+    message.push_str(r#","tables":["#);
+    for (i, view) in views.iter().enumerate() {
+        if i > 0 {
+            message.push(',');
+        }
+        message.push_str(&view.json);
+    }
+    message.push_str("]}");
+    message
+}
+
+/// `{"type":"update","seq":N,"table":view}`, around the view's JSON as committed.
+pub(crate) fn update_message(seq: u64, view_json: &str) -> String {
+    let mut message = String::with_capacity(48 + view_json.len());
+    message.push_str(r#"{"type":"update","seq":"#);
+    message.push_str(&seq.to_string());
+    message.push_str(r#","table":"#);
+    message.push_str(view_json);
+    message.push('}');
+    message
+}
+
+/// What a client may send: `{"type":"ping"}`; anything else is ignored.
+#[derive(Deserialize)]
+struct ClientMessage {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The part of a logged view needed to forward it.
+#[derive(Deserialize)]
+struct ViewHead {
+    table: String,
+    seq: u64,
+}
+
+/// Why a client's connection ended (for the debug log).
+#[derive(Debug)]
+enum End {
+    ClientLeft,
+    Shutdown,
+    Stalled,
+    Idle,
+    Socket(axum::Error),
+}
+
+struct Connection {
+    socket: WebSocket,
+    metrics: Arc<Metrics>,
+    /// The newest seq sent per table, to skip what the log replay already delivered.
+    sent: HashMap<String, u64>,
+    /// Sends in a row that hit [`SEND_TIMEOUT`].
+    stalls: u32,
+}
+
+/// Decrements the client gauge however the connection ends.
+struct ClientCount(Arc<Metrics>);
+
+impl Drop for ClientCount {
+    fn drop(&mut self) {
+        self.0.ws_clients(-1);
+    }
+}
+
+async fn serve_client(
+    socket: WebSocket,
+    state: AppState,
+    tables: Option<HashSet<String>>,
+    since: Option<u64>,
+) {
+    state.metrics.ws_clients(1);
+    let _count = ClientCount(state.metrics.clone());
+    let mut connection = Connection {
+        socket,
+        metrics: state.metrics.clone(),
+        sent: HashMap::new(),
+        stalls: 0,
+    };
+    let end = match connection.run(&state, tables, since).await {
+        Ok(end) | Err(end) => end,
+    };
+    match end {
+        End::Socket(error) => tracing::debug!(%error, "websocket client disconnected"),
+        end => tracing::debug!(?end, "websocket client disconnected"),
+    }
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        state: &AppState,
+        tables: Option<HashSet<String>>,
+        since: Option<u64>,
+    ) -> Result<End, End> {
+        // Subscribe first: from here on every commit reaches `subscription`.
+        let (snapshot, mut subscription) = state.hub.subscribe(tables.clone());
+        let snapshot_seq = snapshot.iter().map(Published::seq).max().unwrap_or(0);
+        match since {
+            Some(since) if since > 0 && since < snapshot_seq => {
+                if !self.replay(state, since, tables).await? {
+                    self.send_snapshot(&snapshot, &subscription).await?;
+                }
+            }
+            // Up to date: nothing committed for these tables after `since`.
+            Some(since) if since > 0 && since == snapshot_seq => {
+                self.remember(&snapshot);
+            }
+            _ => self.send_snapshot(&snapshot, &subscription).await?,
+        }
+        drop(snapshot);
+
+        let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                next = subscription.next() => self.forward(next, &subscription).await?,
+                incoming = self.socket.recv() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => return Ok(End::ClientLeft),
+                        Some(Err(error)) => return Err(End::Socket(error)),
+                        Some(Ok(Message::Text(text))) => {
+                            let ping = serde_json::from_str::<ClientMessage>(text.as_str())
+                                .is_ok_and(|m| m.kind == "ping");
+                            if ping {
+                                self.send(r#"{"type":"pong"}"#.to_owned(), &subscription).await?;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                        self.close(close_code::POLICY, "no pong").await;
+                        return Err(End::Idle);
+                    }
+                    self.send_message(Message::Ping(Bytes::new()), &subscription).await?;
+                }
+            }
+        }
+    }
+
+    /// Sends what the client missed since `since` from the log. `false`: send a snapshot instead.
+    async fn replay(
+        &mut self,
+        state: &AppState,
+        since: u64,
+        tables: Option<HashSet<String>>,
+    ) -> Result<bool, End> {
+        let reader = state.reader.clone();
+        let filter: Option<Vec<String>> = tables.as_ref().map(|t| {
+            let mut t: Vec<String> = t.iter().cloned().collect();
+            t.sort();
+            t
+        });
+        let found = tokio::task::spawn_blocking(move || {
+            reader.since(since, filter.as_deref(), SINCE_LIMIT)
+        })
+        .await;
+        let views = match found {
+            Ok(Ok(Since::Views(views))) => views,
+            Ok(Ok(Since::TooFarBehind)) => return Ok(false),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, since, "cannot read the log for a reconnecting client");
+                return Ok(false);
+            }
+            Err(error) => {
+                tracing::warn!(%error, since, "log reader task failed");
+                return Ok(false);
+            }
+        };
+        for json in views {
+            let Ok(head) = serde_json::from_str::<ViewHead>(&json) else {
+                tracing::warn!(
+                    since,
+                    "unreadable view in the log; sending a snapshot instead"
+                );
+                self.sent.clear();
+                return Ok(false);
+            };
+            let wanted = tables.as_ref().is_none_or(|t| t.contains(&head.table));
+            if !wanted || head.seq <= since || self.already_sent(&head.table, head.seq) {
+                continue;
+            }
+            let message = update_message(head.seq, &json);
+            self.sent.insert(head.table, head.seq);
+            self.send_text(message).await?;
+        }
+        Ok(true)
+    }
+
+    async fn forward(&mut self, next: Next, subscription: &Subscription) -> Result<(), End> {
+        match next {
+            Next::Updates(views) => {
+                for view in views {
+                    if self.already_sent(view.table(), view.seq()) {
+                        continue;
+                    }
+                    self.sent.insert(view.table().to_owned(), view.seq());
+                    if let Some(received) = view.received {
+                        self.metrics.latency(received.elapsed().as_secs_f64());
+                    }
+                    if !self
+                        .send(update_message(view.seq(), &view.json), subscription)
+                        .await?
+                    {
+                        // Stalled: the rest arrives in the snapshot asked for.
+                        break;
+                    }
+                }
+            }
+            Next::Resnapshot(views) => {
+                self.metrics.resnapshot();
+                self.send_snapshot(&views, subscription).await?;
+            }
+            Next::Positions(frames) => {
+                for frame in frames {
+                    if !self.send(frame.to_string(), subscription).await? {
+                        break;
+                    }
+                }
+            }
+            Next::Closed => {
+                self.close(close_code::AWAY, "the agent is shutting down")
+                    .await;
+                return Err(End::Shutdown);
+            }
+        }
+        Ok(())
+    }
+
+    fn already_sent(&self, table: &str, seq: u64) -> bool {
+        self.sent.get(table).is_some_and(|&sent| sent >= seq)
+    }
+
+    fn remember(&mut self, views: &[Published]) {
+        self.sent.clear();
+        for view in views {
+            self.sent.insert(view.table().to_owned(), view.seq());
+        }
+    }
+
+    async fn send_snapshot(
+        &mut self,
+        views: &[Published],
+        subscription: &Subscription,
+    ) -> Result<(), End> {
+        self.remember(views);
+        for view in views {
+            if let Some(received) = view.received {
+                self.metrics.latency(received.elapsed().as_secs_f64());
+            }
+        }
+        self.send(snapshot_message(views), subscription).await?;
+        Ok(())
+    }
+
+    /// Sends during the log replay, before the client is in the loop; a stall ends the connection.
+    async fn send_text(&mut self, text: String) -> Result<(), End> {
+        match timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Stalled),
+        }
+    }
+
+    async fn send(&mut self, text: String, subscription: &Subscription) -> Result<bool, End> {
+        self.send_message(Message::Text(text.into()), subscription)
+            .await
+    }
+
+    /// `Ok(false)`: the send stalled and the client will get a fresh snapshot next.
+    async fn send_message(
+        &mut self,
+        message: Message,
+        subscription: &Subscription,
+    ) -> Result<bool, End> {
+        match timeout(SEND_TIMEOUT, self.socket.send(message)).await {
+            Ok(Ok(())) => {
+                self.stalls = 0;
+                Ok(true)
+            }
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => {
+                self.stalls += 1;
+                if self.stalls >= MAX_STALLS {
+                    return Err(End::Stalled);
+                }
+                subscription.request_resnapshot();
+                Ok(false)
+            }
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = timeout(SEND_TIMEOUT, self.socket.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{ShotInProgress, TableStatus, TableView};
+
+    fn view(table: &str, seq: u64) -> Published {
+        Published::new(
+            TableView {
+                table: table.to_owned(),
+                seq,
+                status: TableStatus::Idle,
+                match_info: None,
+                state: None,
+                shot: ShotInProgress::default(),
+                devices: Vec::new(),
+                missing_events: 0,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn messages_are_valid_json() {
+        let views = [view("t1", 3), view("t2", 7)];
+        let snapshot: serde_json::Value =
+            serde_json::from_str(&snapshot_message(&views)).expect("snapshot JSON");
+        assert_eq!(snapshot["type"], "snapshot");
+        assert_eq!(snapshot["seq"], 7);
+        assert_eq!(snapshot["tables"][1]["table"], "t2");
+        let empty: serde_json::Value =
+            serde_json::from_str(&snapshot_message(&[])).expect("empty snapshot JSON");
+        assert_eq!(empty["seq"], 0);
+        assert_eq!(empty["tables"], serde_json::json!([]));
+        let update: serde_json::Value =
+            serde_json::from_str(&update_message(3, &views[0].json)).expect("update JSON");
+        assert_eq!(update["type"], "update");
+        assert_eq!(update["seq"], 3);
+        assert_eq!(update["table"]["seq"], 3);
+    }
+
+    #[test]
+    fn table_filters() {
+        assert_eq!(parse_tables(None).ok(), Some(None));
+        assert_eq!(parse_tables(Some("")).ok(), Some(None));
+        let set = parse_tables(Some("t1, t2,,t1")).ok().flatten();
+        assert_eq!(set, Some(HashSet::from(["t1".to_owned(), "t2".to_owned()])));
+        let long = "x".repeat(65);
+        assert!(parse_tables(Some(&long)).is_err());
+    }
+}
