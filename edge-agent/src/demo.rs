@@ -118,6 +118,39 @@ impl DemoOptions {
     }
 }
 
+/// What the demo needs from the engine (a seam so tests can run the demo without one).
+pub(crate) trait Referee: Clone + Send + Sync + 'static {
+    /// Starts a match on `table`.
+    fn start(
+        &self,
+        table: String,
+        spec: MatchSpec,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Concedes whatever is in play on `table`.
+    fn concede(&self, table: String) -> impl Future<Output = Result<(), EngineError>> + Send;
+}
+
+impl Referee for EngineHandle {
+    fn start(
+        &self,
+        table: String,
+        spec: MatchSpec,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        let engine = self.clone();
+        async move { engine.start_match(table, spec).await.map(|_| ()) }
+    }
+
+    fn concede(&self, table: String) -> impl Future<Output = Result<(), EngineError>> + Send {
+        let engine = self.clone();
+        async move {
+            engine
+                .action(table, StaffAction::Concede { player: None })
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
 /// Runs the simulated tables at human pace until `shutdown`.
 pub async fn run(
     broker: DemoBroker,
@@ -132,6 +165,16 @@ pub async fn run(
 pub async fn run_with(
     broker: DemoBroker,
     engine: EngineHandle,
+    tables: Vec<String>,
+    options: DemoOptions,
+    shutdown: CancellationToken,
+) {
+    run_tables(broker, engine, tables, options, shutdown).await;
+}
+
+async fn run_tables<E: Referee>(
+    broker: DemoBroker,
+    engine: E,
     tables: Vec<String>,
     options: DemoOptions,
     shutdown: CancellationToken,
@@ -292,9 +335,9 @@ async fn pause(shutdown: &CancellationToken, d: Duration) -> bool {
     }
 }
 
-async fn run_table(
+async fn run_table<E: Referee>(
     broker: DemoBroker,
-    engine: EngineHandle,
+    engine: E,
     table: String,
     options: DemoOptions,
     shutdown: CancellationToken,
@@ -331,8 +374,8 @@ async fn run_table(
 }
 
 /// Starts a match, retrying (and conceding a stale match) until it works; `false` on shutdown.
-async fn start_match(
-    engine: &EngineHandle,
+async fn start_match<E: Referee>(
+    engine: &E,
     table: &str,
     spec: &MatchSpec,
     options: DemoOptions,
@@ -346,7 +389,7 @@ async fn start_match(
         attempt += 1;
         let error = tokio::select! {
             () = shutdown.cancelled() => return false,
-            r = engine.start_match(table.to_owned(), spec.clone()) => match r {
+            r = engine.start(table.to_owned(), spec.clone()) => match r {
                 Ok(_) => return true,
                 Err(e) => e,
             },
@@ -356,10 +399,7 @@ async fn start_match(
                 // A match left over (our mirror and the engine disagree, or an earlier run): the
                 // simulated players concede it.
                 tracing::info!(%table, "demo table busy with an earlier match; conceding it");
-                if let Err(e) = engine
-                    .action(table.to_owned(), StaffAction::Concede { player: None })
-                    .await
-                {
+                if let Err(e) = engine.concede(table.to_owned()).await {
                     tracing::debug!(%table, error = %e, "demo concede failed");
                 }
             }
@@ -653,10 +693,40 @@ impl SpecExt for MatchSpec {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::sync::atomic::{AtomicU32, Ordering};
+
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
     use super::*;
+
+    /// Accepts every match; the first attempt is refused as busy, to exercise the retry.
+    #[derive(Clone, Default)]
+    struct FakeEngine {
+        started: Arc<AtomicU32>,
+        attempts: Arc<AtomicU32>,
+    }
+
+    impl Referee for FakeEngine {
+        fn start(
+            &self,
+            table: String,
+            _spec: MatchSpec,
+        ) -> impl Future<Output = Result<(), EngineError>> + Send {
+            let me = self.clone();
+            async move {
+                if me.attempts.fetch_add(1, Ordering::Relaxed) == 0 {
+                    return Err(EngineError::Busy(table));
+                }
+                me.started.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+
+        async fn concede(&self, _table: String) -> Result<(), EngineError> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn simulated_matches_finish_with_only_legal_inputs() {
@@ -731,6 +801,67 @@ mod tests {
         .unwrap();
         assert_eq!((b.host.as_str(), b.port), ("broker", 1884));
         assert_eq!(table_of("dojo/v1/devices/sim-t9/status"), "t9");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn demo_devices_publish_through_the_embedded_broker() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let mut link = crate::mqtt::connect(&MqttMode::Embedded { listen: addr }, shutdown.clone())
+            .await
+            .unwrap();
+        let engine = FakeEngine::default();
+        let demo = tokio::spawn(run_tables(
+            DemoBroker::from(addr),
+            engine.clone(),
+            vec!["t1".into()],
+            DemoOptions { speed: 200.0 },
+            shutdown.clone(),
+        ));
+        let (mut online, mut beats, mut racks, mut shots) = (false, 0u32, 0u32, 0u32);
+        let mut last_seq = 0u64;
+        let r = tokio::time::timeout(Duration::from_secs(10), async {
+            while !(online && beats >= 2 && racks >= 1 && shots >= 3) {
+                let m = link.inbound.recv().await.unwrap();
+                match m.topic.as_str() {
+                    "dojo/v1/devices/sim-t1/status" => {
+                        let s = DeviceStatus::decode(&m.payload).unwrap();
+                        online |= s.status == Presence::Online;
+                    }
+                    "dojo/v1/tables/t1/events" => {
+                        let msg =
+                            shared::protocol::decode(shared::protocol::Channel::Events, &m.payload)
+                                .unwrap();
+                        assert_eq!(msg.device, "sim-t1");
+                        assert!(msg.seq > last_seq, "seq must increase");
+                        last_seq = msg.seq;
+                        beats += u32::from(msg.event == DeviceEvent::Heartbeat);
+                        racks += u32::from(msg.event == DeviceEvent::Rack);
+                        shots += u32::from(
+                            msg.event
+                                == DeviceEvent::Button {
+                                    button: Button::EndTurn,
+                                },
+                        );
+                    }
+                    other => panic!("unexpected topic {other}"),
+                }
+            }
+        })
+        .await;
+        assert!(
+            r.is_ok(),
+            "online={online} heartbeats={beats} racks={racks} shots={shots}"
+        );
+        assert!(engine.started.load(Ordering::Relaxed) >= 1);
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), demo)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]
