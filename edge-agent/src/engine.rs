@@ -66,6 +66,13 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// A handle with no engine behind it: every request answers `ShuttingDown` (for API tests).
+    pub fn detached() -> EngineHandle {
+        EngineHandle {
+            tx: mpsc::channel(1).0,
+        }
+    }
+
     /// Starts a match on `table`; resolves once it is committed.
     pub async fn start_match(
         &self,
@@ -147,7 +154,7 @@ impl Engine {
                         }
                     }
                     Err(error) => {
-                        tracing::error!(table = %logged.table, seq, %error, "unreadable logged input skipped")
+                        tracing::error!(table = %logged.table, seq, %error, "unreadable logged input skipped");
                     }
                 }
             }

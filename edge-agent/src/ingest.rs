@@ -85,7 +85,7 @@ impl Ingest {
             }
             return Verdict::Accept { gap: None };
         }
-        if seq <= 1 {
+        if seq <= 1 && mark.last_seq > 1 {
             // A device that restarted numbers from the beginning again.
             mark.last_seq = seq;
             mark.missing.clear();

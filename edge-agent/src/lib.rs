@@ -139,8 +139,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let engine_task = tokio::spawn(engine.run(link.inbound, shutdown.clone()));
     let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
     if config.demo {
+        let broker = demo::DemoBroker::for_mode(&config.mqtt)?;
         tokio::spawn(demo::run(
-            config.mqtt.clone(),
+            broker,
             handle.clone(),
             (1..=config.demo_tables)
                 .map(|n| format!("table-{n}"))

@@ -481,6 +481,13 @@ fn upsert_device(conn: &Connection, mark: &DeviceMark) -> rusqlite::Result<()> {
 }
 
 impl Reader {
+    /// A reader of the database at `path` (opened per call, read-only).
+    pub fn new(path: PathBuf) -> Reader {
+        Reader {
+            path: Arc::new(path),
+        }
+    }
+
     fn connect(&self) -> Result<Connection, StoreError> {
         let conn =
             Connection::open_with_flags(&*self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;

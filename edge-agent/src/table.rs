@@ -340,7 +340,7 @@ impl Table {
             StaffAction::Foul if self.pending.has_balls() => self.close_shot(true, applied),
             StaffAction::Foul => self.rule(Input::action(ActionKind::Foul), applied)?,
             StaffAction::Undo if self.pending.has_balls() || self.pending.open => {
-                self.pending = Pending::default()
+                self.pending = Pending::default();
             }
             StaffAction::Undo => self.rule(Input::action(ActionKind::Undo), applied)?,
             StaffAction::PushOut if !state.push_out_available => {

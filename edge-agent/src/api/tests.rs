@@ -16,12 +16,12 @@ use crate::view::{DevicePresence, Published, ShotInProgress, TableStatus, TableV
 
 const TOKEN: &str = "let-me-in";
 
-// The engine and reader are stubs today; when they grow constructors, build stub-backed ones here.
+// No engine behind the handle, and no database behind the reader (`?since=` falls back to a snapshot).
 fn state(staff_token: Option<&str>) -> AppState {
     AppState {
-        engine: EngineHandle {},
+        engine: EngineHandle::detached(),
         hub: Hub::new(),
-        reader: Reader {},
+        reader: Reader::new(std::path::PathBuf::from("/nonexistent/edge.sqlite3")),
         metrics: Arc::new(Metrics::new()),
         staff_token: staff_token.map(str::to_owned),
         venue: "Dojo <Downtown>".to_owned(),
@@ -399,7 +399,12 @@ async fn websocket_snapshot_then_updates() {
 
 #[tokio::test]
 async fn websocket_since() {
-    let server = spawn(state(None)).await;
+    // An empty but real event log behind the reader.
+    let dir = std::env::temp_dir().join(format!("dojo-api-since-{}", std::process::id()));
+    crate::store::open(&dir).expect("an empty store");
+    let mut state = state(None);
+    state.reader = Reader::new(crate::store::db_path(&dir));
+    let server = spawn(state).await;
     let hub = server.state.hub.clone();
     hub.publish(&[view("t1", 5, 0), view("t2", 6, 0)]);
 
@@ -408,7 +413,7 @@ async fn websocket_since() {
     // Too new for this agent (its database was replaced): a snapshot.
     let mut ahead = connect(server.addr, "?since=99").await;
     assert_eq!(receive(&mut ahead).await["type"], "snapshot");
-    // Behind: what the log has since then (the stub log has nothing), then live updates.
+    // Behind: what the log has since then (this log is empty), then live updates.
     let mut behind = connect(server.addr, "?since=4&tables=t1").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -422,6 +427,7 @@ async fn websocket_since() {
 
     let bad = request(server.addr, "GET", "/ws?since=minus-one", &[], b"").await;
     assert_eq!(bad.status, 400);
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]

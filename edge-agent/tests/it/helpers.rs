@@ -12,10 +12,10 @@ use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-pub const TOKEN: &str = "staff-secret-1";
+pub(crate) const TOKEN: &str = "staff-secret-1";
 
 /// A port nobody listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -23,7 +23,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A fresh data directory for one test.
-pub fn data_dir(name: &str) -> PathBuf {
+pub(crate) fn data_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "dojo-it-{name}-{}-{}",
         std::process::id(),
@@ -33,7 +33,7 @@ pub fn data_dir(name: &str) -> PathBuf {
     dir
 }
 
-pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
+pub(crate) fn config(dir: &Path, mqtt: MqttMode) -> Config {
     Config {
         demo: false,
         demo_tables: 1,
@@ -47,20 +47,20 @@ pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
     }
 }
 
-pub struct Agent {
-    pub running: Running,
-    pub shutdown: CancellationToken,
-    pub mqtt: SocketAddr,
+pub(crate) struct Agent {
+    pub(crate) running: Running,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) mqtt: SocketAddr,
 }
 
 impl Agent {
     /// The agent with an embedded broker on a free port.
-    pub async fn start(dir: &Path) -> Agent {
+    pub(crate) async fn start(dir: &Path) -> Agent {
         let mqtt: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         Agent::start_with(config(dir, MqttMode::Embedded { listen: mqtt }), mqtt).await
     }
 
-    pub async fn start_with(config: Config, mqtt: SocketAddr) -> Agent {
+    pub(crate) async fn start_with(config: Config, mqtt: SocketAddr) -> Agent {
         let shutdown = CancellationToken::new();
         let running = start(config, shutdown.clone())
             .await
@@ -72,11 +72,11 @@ impl Agent {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.running.http_addr)
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(10), self.running.stopped)
             .await
@@ -84,7 +84,7 @@ impl Agent {
             .ok();
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = reqwest::Client::new()
             .post(self.url(path))
             .bearer_auth(TOKEN)
@@ -96,13 +96,13 @@ impl Agent {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let response = reqwest::get(self.url(path)).await.expect("HTTP answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn start_match(&self, table: &str, game: &str, race_to: u32) -> Value {
+    pub(crate) async fn start_match(&self, table: &str, game: &str, race_to: u32) -> Value {
         let spec = json!({"game": game, "players": ["Ann", "Bo"], "race_to": race_to, "break": "alternate"});
         let (status, body) = self
             .post(&format!("/api/v1/tables/{table}/matches"), spec)
@@ -113,21 +113,23 @@ impl Agent {
 }
 
 /// A device publishing like firmware-bridge does: QoS 1, its own increasing seq.
-pub struct Device {
+pub(crate) struct Device {
     client: AsyncClient,
-    pub name: String,
-    pub seq: u64,
+    pub(crate) name: String,
+    pub(crate) seq: u64,
     _poll: tokio::task::JoinHandle<()>,
 }
 
 impl Device {
-    pub async fn connect(broker: SocketAddr, name: &str) -> Device {
+    pub(crate) async fn connect(broker: SocketAddr, name: &str) -> Device {
         let mut options = MqttOptions::new(
             format!("{name}-{}", free_port()),
             broker.ip().to_string(),
             broker.port(),
         );
         options.set_keep_alive(Duration::from_secs(5));
+        // Big enough to send an oversize payload for the agent to reject.
+        options.set_max_packet_size(128 * 1024, 128 * 1024);
         let (client, mut eventloop) = AsyncClient::new(options, 100);
         let poll = tokio::spawn(async move {
             loop {
@@ -144,7 +146,7 @@ impl Device {
         }
     }
 
-    pub async fn raw(&self, topic: &str, payload: Vec<u8>) {
+    pub(crate) async fn raw(&self, topic: &str, payload: Vec<u8>) {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload)
             .await
@@ -152,12 +154,12 @@ impl Device {
     }
 
     /// Publishes the next event of this device to `table`'s events topic.
-    pub async fn send(&mut self, table: &str, event: Value) {
+    pub(crate) async fn send(&mut self, table: &str, event: Value) {
         self.seq += 1;
         self.send_seq(table, self.seq, event).await;
     }
 
-    pub async fn send_seq(&self, table: &str, seq: u64, mut event: Value) {
+    pub(crate) async fn send_seq(&self, table: &str, seq: u64, mut event: Value) {
         event["device"] = json!(self.name);
         event["seq"] = json!(seq);
         self.raw(
@@ -167,7 +169,7 @@ impl Device {
         .await;
     }
 
-    pub async fn pocket(&mut self, table: &str, ball: u8, pocket: u8) {
+    pub(crate) async fn pocket(&mut self, table: &str, ball: u8, pocket: u8) {
         self.send(
             table,
             json!({"type": "pocket", "ball": ball, "pocket": pocket}),
@@ -175,16 +177,16 @@ impl Device {
         .await;
     }
 
-    pub async fn button(&mut self, table: &str, button: &str) {
+    pub(crate) async fn button(&mut self, table: &str, button: &str) {
         self.send(table, json!({"type": "button", "button": button}))
             .await;
     }
 }
 
-pub type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-pub async fn ws(agent: &Agent, query: &str) -> Ws {
+pub(crate) async fn ws(agent: &Agent, query: &str) -> Ws {
     let url = format!("ws://{}/ws{query}", agent.running.http_addr);
     tokio_tungstenite::connect_async(url)
         .await
@@ -193,7 +195,7 @@ pub async fn ws(agent: &Agent, query: &str) -> Ws {
 }
 
 /// The next JSON message (skipping pings), within 10 s.
-pub async fn next_json(ws: &mut Ws) -> Value {
+pub(crate) async fn next_json(ws: &mut Ws) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -207,7 +209,7 @@ pub async fn next_json(ws: &mut Ws) -> Value {
 }
 
 /// Reads updates until `table`'s view satisfies `done`; returns that view.
-pub async fn until(ws: &mut Ws, table: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(ws: &mut Ws, table: &str, done: impl Fn(&Value) -> bool) -> Value {
     loop {
         let message = next_json(ws).await;
         let views: Vec<Value> = match message["type"].as_str() {
@@ -222,7 +224,7 @@ pub async fn until(ws: &mut Ws, table: &str, done: impl Fn(&Value) -> bool) -> V
 }
 
 /// Read-only SQL on an agent's database.
-pub fn sql_count(dir: &Path, query: &str) -> i64 {
+pub(crate) fn sql_count(dir: &Path, query: &str) -> i64 {
     let conn = rusqlite::Connection::open_with_flags(
         dir.join("edge.sqlite3"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
