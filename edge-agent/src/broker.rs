@@ -134,8 +134,8 @@ pub fn start(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
     Ok((link_tx, link_rx))
 }
 
-/// Waits until something accepts TCP connections on `listen` (the wildcard address is probed on
-/// loopback).
+/// Waits until the broker answers an MQTT CONNECT on `listen` (the wildcard address is probed on
+/// loopback). A real handshake, ended with DISCONNECT, so the broker logs no aborted connection.
 fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
     let mut probe = listen;
     if probe.ip().is_unspecified() {
@@ -146,7 +146,7 @@ fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
     }
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if TcpStream::connect_timeout(&probe, Duration::from_millis(200)).is_ok() {
+        if mqtt_handshake(probe).is_ok() {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -157,6 +157,38 @@ fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// CONNECT (MQTT 3.1.1, clean session, client id `dojo-ready-probe`), expect CONNACK, DISCONNECT.
+fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    const ID: &[u8] = b"dojo-ready-probe";
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let mut connect = vec![
+        0x10,
+        12 + ID.len() as u8,
+        0,
+        4,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        4,
+        0x02,
+        0,
+        10,
+        0,
+        ID.len() as u8,
+    ];
+    connect.extend_from_slice(ID);
+    stream.write_all(&connect)?;
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack)?;
+    if connack[0] != 0x20 || connack[3] != 0 {
+        return Err(std::io::Error::other("unexpected CONNACK"));
+    }
+    stream.write_all(&[0xE0, 0x00])
 }
 
 #[cfg(test)]
