@@ -19,22 +19,23 @@ use shared::rules::{
 use crate::view::{DevicePresence, MatchInfo, ShotInProgress, TableStatus, TableView};
 
 /// A staff or player action on the current match (`POST .../matches/current/actions`), the same as
-/// the table buttons plus `call` and `rerack`.
+/// the table buttons plus `call` and `rerack`. Every variant is a struct (some empty) because serde
+/// enforces `deny_unknown_fields` only on those: `{"action":"foul","x":1}` is refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StaffAction {
     /// Close the shot in progress: the shot goes to the rules.
-    EndTurn,
+    EndTurn {},
     /// A foul on the shooter: on the shot in progress if balls have moved, else a called foul.
-    Foul,
+    Foul {},
     /// Take back the shot in progress, or else the last ruled input.
-    Undo,
+    Undo {},
     /// Declare the next shot a push-out.
-    PushOut,
+    PushOut {},
     /// Hand the table back.
-    Pass,
+    Pass {},
     /// Declare the next shot a safety.
-    Safety,
+    Safety {},
     /// Concede (`player` defaults to the shooter).
     Concede {
         /// Who concedes.
@@ -42,7 +43,7 @@ pub enum StaffAction {
         player: Option<u8>,
     },
     /// Take the re-rack option.
-    Rerack,
+    Rerack {},
     /// Call the next shot.
     Call {
         /// Ball.
@@ -56,12 +57,12 @@ pub enum StaffAction {
 impl From<Button> for StaffAction {
     fn from(button: Button) -> StaffAction {
         match button {
-            Button::EndTurn => StaffAction::EndTurn,
-            Button::Foul => StaffAction::Foul,
-            Button::Undo => StaffAction::Undo,
-            Button::PushOut => StaffAction::PushOut,
-            Button::Pass => StaffAction::Pass,
-            Button::Safety => StaffAction::Safety,
+            Button::EndTurn => StaffAction::EndTurn {},
+            Button::Foul => StaffAction::Foul {},
+            Button::Undo => StaffAction::Undo {},
+            Button::PushOut => StaffAction::PushOut {},
+            Button::Pass => StaffAction::Pass {},
+            Button::Safety => StaffAction::Safety {},
             Button::Concede => StaffAction::Concede { player: None },
         }
     }
@@ -336,23 +337,23 @@ impl Table {
         let (_, game) = self.game.as_mut().ok_or(Refused::NoMatch)?;
         let state = game.state();
         match action {
-            StaffAction::EndTurn => self.close_shot(false, applied),
-            StaffAction::Foul if self.pending.has_balls() => self.close_shot(true, applied),
-            StaffAction::Foul => self.rule(Input::action(ActionKind::Foul), applied)?,
-            StaffAction::Undo if self.pending.has_balls() || self.pending.open => {
+            StaffAction::EndTurn {} => self.close_shot(false, applied),
+            StaffAction::Foul {} if self.pending.has_balls() => self.close_shot(true, applied),
+            StaffAction::Foul {} => self.rule(Input::action(ActionKind::Foul), applied)?,
+            StaffAction::Undo {} if self.pending.has_balls() || self.pending.open => {
                 self.pending = Pending::default();
             }
-            StaffAction::Undo => self.rule(Input::action(ActionKind::Undo), applied)?,
-            StaffAction::PushOut if !state.push_out_available => {
+            StaffAction::Undo {} => self.rule(Input::action(ActionKind::Undo), applied)?,
+            StaffAction::PushOut {} if !state.push_out_available => {
                 return Err(Rejected::PushOutNotAllowed.into());
             }
-            StaffAction::PushOut => self.pending.push_out = true,
-            StaffAction::Safety if state.match_winner.is_some() => {
+            StaffAction::PushOut {} => self.pending.push_out = true,
+            StaffAction::Safety {} if state.match_winner.is_some() => {
                 return Err(Rejected::MatchOver.into());
             }
-            StaffAction::Safety => self.pending.safety = true,
-            StaffAction::Pass => self.rule(Input::action(ActionKind::Pass), applied)?,
-            StaffAction::Rerack => self.rule(Input::action(ActionKind::Rerack), applied)?,
+            StaffAction::Safety {} => self.pending.safety = true,
+            StaffAction::Pass {} => self.rule(Input::action(ActionKind::Pass), applied)?,
+            StaffAction::Rerack {} => self.rule(Input::action(ActionKind::Rerack), applied)?,
             StaffAction::Concede { player } => {
                 self.rule(
                     Input::Action(Action {
@@ -729,7 +730,7 @@ mod tests {
         assert!(matches!(
             table.apply(
                 &TableInput::Staff {
-                    action: StaffAction::Pass
+                    action: StaffAction::Pass {}
                 },
                 1,
                 0
@@ -751,7 +752,7 @@ mod tests {
             table
                 .apply(
                     &TableInput::Staff {
-                        action: StaffAction::Pass
+                        action: StaffAction::Pass {}
                     },
                     3,
                     0
@@ -762,7 +763,7 @@ mod tests {
             table
                 .apply(
                     &TableInput::Staff {
-                        action: StaffAction::PushOut
+                        action: StaffAction::PushOut {}
                     },
                     3,
                     0
@@ -775,6 +776,23 @@ mod tests {
             spec: spec("nine-ball"),
         };
         assert!(matches!(table.apply(&start, 3, 0), Err(Refused::Busy)));
+    }
+
+    #[test]
+    fn staff_actions_refuse_unknown_fields() {
+        let parse = |text: &str| serde_json::from_str::<StaffAction>(text);
+        assert_eq!(
+            parse(r#"{"action":"foul"}"#).ok(),
+            Some(StaffAction::Foul {})
+        );
+        assert!(parse(r#"{"action":"foul","x":1}"#).is_err());
+        assert!(parse(r#"{"action":"call","ball":3,"colour":"red"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&StaffAction::EndTurn {})
+                .ok()
+                .as_deref(),
+            Some(r#"{"action":"end_turn"}"#)
+        );
     }
 
     #[test]
