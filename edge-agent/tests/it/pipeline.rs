@@ -182,3 +182,97 @@ async fn staff_writes_need_the_token_and_errors_are_json() {
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn the_external_broker_mode_works_against_mosquitto() {
+    let mosquitto: std::net::SocketAddr = "127.0.0.1:1883".parse().expect("addr");
+    assert!(
+        std::net::TcpStream::connect(mosquitto).is_ok(),
+        "this test needs Mosquitto on 127.0.0.1:1883 (.ci/run starts it)"
+    );
+    let dir = data_dir("external");
+    let config = config(
+        &dir,
+        edge_agent::mqtt::MqttMode::External {
+            url: "mqtt://127.0.0.1:1883".into(),
+        },
+    );
+    let agent = Agent::start_with(config, mosquitto).await;
+    // A table id of its own: Mosquitto is shared with other tests and programs.
+    let table = format!("ext{}", free_port());
+    let mut screen = ws(&agent, &format!("?tables={table}")).await;
+    agent.start_match(&table, "nine-ball", 1).await;
+    let mut ctl = Device::connect(mosquitto, &format!("ctl-{table}")).await;
+    // The agent's subscription may still be settling: repeat the break until it is seen.
+    let mut seen = false;
+    for _ in 0..20 {
+        ctl.pocket(&table, 9, 1).await;
+        ctl.button(&table, "end_turn").await;
+        let got = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            until(&mut screen, &table, |v| !v["match_winner"].is_null()),
+        )
+        .await;
+        if let Ok(view) = got {
+            assert_eq!(view["match_winner"], 0);
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the match played through Mosquitto never finished");
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_gap_is_asked_for_and_counted_when_not_filled() {
+    let dir = data_dir("gap");
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "?tables=t5").await;
+    agent.start_match("t5", "nine-ball", 3).await;
+    // Listen where the agent sends device commands.
+    let mut options = rumqttc::MqttOptions::new("gap-listener", "127.0.0.1", agent.mqtt.port());
+    options.set_keep_alive(std::time::Duration::from_secs(5));
+    let (listener, mut events) = rumqttc::AsyncClient::new(options, 10);
+    listener
+        .subscribe("dojo/v1/devices/ctl-t5/cmd", rumqttc::QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish)) = event {
+                let _ = cmd_tx.send(publish.payload.to_vec()).await;
+            }
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let ctl = Device::connect(agent.mqtt, "ctl-t5").await;
+    ctl.send_seq("t5", 1, json!({"type": "pocket", "ball": 3, "pocket": 1}))
+        .await;
+    // Seqs 2..=4 never arrive.
+    ctl.send_seq("t5", 5, json!({"type": "pocket", "ball": 4, "pocket": 1}))
+        .await;
+    let command = tokio::time::timeout(std::time::Duration::from_secs(5), cmd_rx.recv())
+        .await
+        .expect("a replay request within 5 s")
+        .expect("a command");
+    let command: serde_json::Value = serde_json::from_slice(&command).expect("JSON command");
+    assert_eq!(
+        command,
+        json!({"type": "replay", "from_seq": 2, "to_seq": 4})
+    );
+    // Nobody replays: after the gap timeout the three events are counted and shown.
+    let view = until(&mut screen, "t5", |v| v["missing_events"] == 3).await;
+    assert_eq!(view["shot"]["pocketed"], json!([3, 4]));
+    assert!(
+        agent
+            .running
+            .metrics
+            .render()
+            .lines()
+            .any(|l| l == "dojo_events_missing_total 3")
+    );
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
