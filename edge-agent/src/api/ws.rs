@@ -339,12 +339,9 @@ impl Connection {
         views: &[Published],
         subscription: &Subscription,
     ) -> Result<(), End> {
+        // No latency samples here: a snapshot's views may be hours old, and the histogram measures
+        // how fast a change reaches a screen.
         self.remember(views);
-        for view in views {
-            if let Some(received) = view.received {
-                self.metrics.latency(received.elapsed().as_secs_f64());
-            }
-        }
         self.send(snapshot_message(views), subscription).await?;
         Ok(())
     }
