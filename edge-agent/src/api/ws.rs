@@ -263,21 +263,14 @@ impl Connection {
                 return Ok(false);
             }
         };
-        for json in views {
-            let Ok(head) = serde_json::from_str::<ViewHead>(&json) else {
-                tracing::warn!(
-                    since,
-                    "unreadable view in the log; sending a snapshot instead"
-                );
-                self.sent.clear();
-                return Ok(false);
-            };
-            let wanted = tables.as_ref().is_none_or(|t| t.contains(&head.table));
-            if !wanted || head.seq <= since || self.already_sent(&head.table, head.seq) {
-                continue;
-            }
-            let message = update_message(head.seq, &json);
-            self.sent.insert(head.table, head.seq);
+        let Some(messages) = replay_messages(since, &views, tables.as_ref(), &mut self.sent) else {
+            tracing::warn!(
+                since,
+                "unreadable view in the log; sending a snapshot instead"
+            );
+            return Ok(false);
+        };
+        for message in messages {
             self.send_text(message).await?;
         }
         Ok(true)
@@ -324,7 +317,7 @@ impl Connection {
     }
 
     fn already_sent(&self, table: &str, seq: u64) -> bool {
-        self.sent.get(table).is_some_and(|&sent| sent >= seq)
+        already_sent(&self.sent, table, seq)
     }
 
     fn remember(&mut self, views: &[Published]) {
@@ -339,12 +332,9 @@ impl Connection {
         views: &[Published],
         subscription: &Subscription,
     ) -> Result<(), End> {
+        // No latency samples here: a snapshot's views may be hours old, and the histogram measures
+        // how fast a change reaches a screen.
         self.remember(views);
-        for view in views {
-            if let Some(received) = view.received {
-                self.metrics.latency(received.elapsed().as_secs_f64());
-            }
-        }
         self.send(snapshot_message(views), subscription).await?;
         Ok(())
     }
@@ -395,6 +385,31 @@ impl Connection {
     }
 }
 
+fn already_sent(sent: &HashMap<String, u64>, table: &str, seq: u64) -> bool {
+    sent.get(table).is_some_and(|&newest| newest >= seq)
+}
+
+/// The update messages for views read from the log after `since`, recording each in `sent` so the
+/// same views arriving from the hub are skipped. `None`: a logged view is unreadable.
+fn replay_messages(
+    since: u64,
+    views: &[Arc<str>],
+    tables: Option<&HashSet<String>>,
+    sent: &mut HashMap<String, u64>,
+) -> Option<Vec<String>> {
+    let mut messages = Vec::with_capacity(views.len());
+    for json in views {
+        let head = serde_json::from_str::<ViewHead>(json).ok()?;
+        let wanted = tables.is_none_or(|t| t.contains(&head.table));
+        if !wanted || head.seq <= since || already_sent(sent, &head.table, head.seq) {
+            continue;
+        }
+        messages.push(update_message(head.seq, json));
+        sent.insert(head.table, head.seq);
+    }
+    Some(messages)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +448,31 @@ mod tests {
         assert_eq!(update["type"], "update");
         assert_eq!(update["seq"], 3);
         assert_eq!(update["table"]["seq"], 3);
+    }
+
+    #[test]
+    fn replay_sends_what_was_missed_once() {
+        let log: Vec<Arc<str>> = [view("t1", 5), view("t2", 6), view("t1", 7), view("t3", 8)]
+            .iter()
+            .map(|v| v.json.clone())
+            .collect();
+        let mut sent = HashMap::new();
+        let filter = HashSet::from(["t1".to_owned(), "t2".to_owned()]);
+        let messages = replay_messages(5, &log, Some(&filter), &mut sent).expect("readable");
+        let seqs: Vec<u64> = messages
+            .iter()
+            .map(|m| {
+                let m: serde_json::Value = serde_json::from_str(m).expect("JSON");
+                m["seq"].as_u64().expect("seq")
+            })
+            .collect();
+        assert_eq!(seqs, [6, 7]);
+        // The hub then delivers t1@7 (committed while the log was read): skipped; t1@9 is new.
+        assert!(already_sent(&sent, "t1", 7));
+        assert!(!already_sent(&sent, "t1", 9));
+        assert!(!already_sent(&sent, "t3", 8));
+        let broken: Vec<Arc<str>> = vec!["{oops".into()];
+        assert!(replay_messages(0, &broken, None, &mut sent).is_none());
     }
 
     #[test]
