@@ -44,6 +44,9 @@ pub struct Flags {
     /// Venue name shown on the pages.
     #[arg(long, env = "DOJO_VENUE")]
     pub venue: Option<String>,
+    /// Only check the configuration and print it (systemd runs this as ExecStartPre).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// The TOML file: the same settings as the flags, plus the tuning knobs.
@@ -172,6 +175,32 @@ impl Config {
             shot_quiet_ms: file.shot_quiet_ms.unwrap_or(10_000),
             presence_timeout_ms,
         })
+    }
+}
+
+impl std::fmt::Display for Config {
+    /// Everything but the staff token's value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mqtt = match &self.mqtt {
+            MqttMode::Embedded { listen } => format!("embedded broker on {listen}"),
+            MqttMode::External { url } => format!("external broker {url}"),
+        };
+        write!(
+            f,
+            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms",
+            self.venue,
+            self.data_dir.display(),
+            self.http_addr,
+            if self.staff_token.is_some() {
+                "set"
+            } else {
+                "not set (writes refused)"
+            },
+            self.demo,
+            self.demo_tables,
+            self.shot_quiet_ms,
+            self.presence_timeout_ms,
+        )
     }
 }
 

@@ -14,13 +14,19 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn")),
         )
         .init();
-    let config = match Config::load(Flags::parse()) {
+    let flags = Flags::parse();
+    let check_only = flags.check_config;
+    let config = match Config::load(flags) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("edge-agent: {error}");
             return ExitCode::from(2);
         }
     };
+    if check_only {
+        println!("edge-agent: configuration ok: {config}");
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
