@@ -565,3 +565,58 @@ impl Reader {
         )?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "dojo-store-{name}-{}-{}",
+            std::process::id(),
+            crate::now_ms()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    #[test]
+    fn a_damaged_database_is_moved_aside_never_deleted() {
+        let dir = temp_dir("damaged");
+        let (conn, first) = open(&dir).expect("a new database");
+        drop(conn);
+        assert!(first.moved_aside.is_none());
+        // Scribble over the file past its header, as a failing SD card might.
+        let path = db_path(&dir);
+        let mut bytes = std::fs::read(&path).expect("read");
+        for byte in bytes.iter_mut().skip(100) {
+            *byte = 0xA5;
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let (_conn, second) = open(&dir).expect("opens a fresh database");
+        let aside = second
+            .moved_aside
+            .expect("the damaged file was moved aside");
+        assert_eq!(
+            std::fs::read(&aside).expect("kept"),
+            bytes,
+            "the damaged bytes are kept as they were"
+        );
+        assert_ne!(
+            second.epoch, first.epoch,
+            "a fresh database gets a new epoch"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = temp_dir("newer");
+        let (conn, _) = open(&dir).expect("a new database");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        drop(conn);
+        assert!(matches!(open(&dir), Err(StoreError::TooNew(_))));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

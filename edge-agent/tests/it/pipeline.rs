@@ -276,3 +276,41 @@ async fn a_gap_is_asked_for_and_counted_when_not_filled() {
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_screen_that_reconnects_with_since_gets_every_missed_change_from_the_log() {
+    let dir = data_dir("since");
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "?tables=t6").await;
+    agent.start_match("t6", "nine-ball", 5).await;
+    let mut ctl = Device::connect(agent.mqtt, "ctl-t6").await;
+    ctl.pocket("t6", 1, 1).await;
+    let seen = until(&mut screen, "t6", |v| v["shot"]["pocketed"] == json!([1])).await;
+    let last_seen = seen["seq"].as_u64().expect("seq");
+    drop(screen);
+
+    // While the screen is away: three more changes.
+    ctl.pocket("t6", 2, 2).await;
+    ctl.button("t6", "end_turn").await;
+    ctl.pocket("t6", 3, 3).await;
+    let mut watcher = ws(&agent, "?tables=t6").await;
+    until(&mut watcher, "t6", |v| v["shot"]["pocketed"] == json!([3])).await;
+
+    let mut screen = ws(&agent, &format!("?tables=t6&since={last_seen}")).await;
+    let mut seqs = Vec::new();
+    while seqs.len() < 3 {
+        let message = next_json(&mut screen).await;
+        assert_eq!(
+            message["type"], "update",
+            "a catch-up, not a snapshot: {message}"
+        );
+        seqs.push(message["seq"].as_u64().expect("seq"));
+    }
+    assert_eq!(
+        seqs,
+        vec![last_seen + 1, last_seen + 2, last_seen + 3],
+        "every missed change, in order"
+    );
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
