@@ -146,6 +146,7 @@ impl Engine {
         let mut views = Vec::new();
         for logged in recovered.tables {
             let mut table = Table::new(&logged.table);
+            table.seed_devices(&logged.view);
             for (seq, received_ms, input) in &logged.events {
                 match serde_json::from_str::<TableInput>(input) {
                     Ok(input) => {

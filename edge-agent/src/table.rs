@@ -102,7 +102,7 @@ pub enum TableInput {
         /// Online or not.
         online: bool,
     },
-    /// Events of a device that were missed and could not be replayed.
+    /// Events of a device that were missed and could not be replayed (counted per match).
     Missing {
         /// Device id.
         device: String,
@@ -233,6 +233,7 @@ impl Table {
                 ));
                 self.game = Some((info, game));
                 self.pending = Pending::default();
+                self.missing_events = 0;
             }
             TableInput::Staff { action } => self.staff(action, &mut applied)?,
             TableInput::Device { device, event, .. } => {
@@ -270,6 +271,36 @@ impl Table {
             });
         entry.online = true;
         entry.last_seen_ms = at_ms;
+    }
+
+    /// Restores device presence from the last stored view before a replay: heartbeats are not
+    /// logged, and devices heard before the current match started are not in the replayed part of
+    /// the log.
+    pub fn seed_devices(&mut self, stored_view: &str) {
+        let Ok(view) = serde_json::from_str::<serde_json::Value>(stored_view) else {
+            return;
+        };
+        for seen in view["devices"].as_array().into_iter().flatten() {
+            let (Some(device), Some(online), Some(last_seen_ms)) = (
+                seen["device"].as_str(),
+                seen["online"].as_bool(),
+                seen["last_seen_ms"].as_u64(),
+            ) else {
+                continue;
+            };
+            let kind = if seen["kind"] == "camera" {
+                "camera"
+            } else {
+                "controller"
+            };
+            let presence = DevicePresence {
+                device: device.to_owned(),
+                kind,
+                online,
+                last_seen_ms,
+            };
+            self.devices.insert(device.to_owned(), presence);
+        }
     }
 
     /// Marks a device as heard without logging (heartbeats); true if that brought it back online.

@@ -84,7 +84,7 @@ pub struct TableView {
     pub shot: ShotInProgress,
     /// Controllers and cameras heard on this table.
     pub devices: Vec<DevicePresence>,
-    /// Device events that were missed and could not be recovered.
+    /// Device events missed during the current match and not recovered by a replay.
     pub missing_events: u64,
 }
 
