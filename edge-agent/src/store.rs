@@ -58,6 +58,24 @@ CREATE TABLE outbox (
     match_id TEXT NOT NULL,
     payload TEXT NOT NULL
 );
+-- Every match and finished rack, kept after the outbox is drained (derived from the outbox rows).
+CREATE TABLE matches (
+    match_id TEXT PRIMARY KEY,
+    table_id TEXT NOT NULL,
+    started_seq INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    finished_seq INTEGER,
+    winner INTEGER,
+    result TEXT
+);
+CREATE TABLE racks (
+    match_id TEXT NOT NULL REFERENCES matches (match_id),
+    ordinal INTEGER NOT NULL,
+    winner INTEGER NOT NULL,
+    finished_seq INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (match_id, ordinal)
+);
 -- Inputs that were refused, kept for staff to inspect.
 CREATE TABLE dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -448,6 +466,7 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                     table.execute(params![c.table, seq, c.match_start, &*c.view.json])?;
                     for (kind, match_id, payload) in &c.outbox {
                         outbox.execute(params![seq, kind, match_id, payload])?;
+                        record_result(&tx, seq, &c.table, kind, match_id, payload)?;
                     }
                     if let Some(mark) = &c.device_mark {
                         upsert_device(&tx, mark)?;
@@ -467,6 +486,49 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+/// Keeps `matches` and `racks` in step with the outbox row just written.
+fn record_result(
+    conn: &Connection,
+    seq: i64,
+    table: &str,
+    kind: &str,
+    match_id: &str,
+    payload: &str,
+) -> rusqlite::Result<()> {
+    let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    let int = |key: &str| value[key].as_i64();
+    match kind {
+        "match_started" => {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO matches (match_id, table_id, started_seq, spec) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![match_id, table, seq, value["spec"].to_string()])?;
+        }
+        "rack_finished" => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO racks (match_id, ordinal, winner, finished_seq, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![match_id, int("ordinal"), int("winner"), seq, payload])?;
+        }
+        "match_finished" => {
+            conn.prepare_cached("UPDATE matches SET finished_seq = ?2, winner = ?3, result = ?4 WHERE match_id = ?1")?
+                .execute(params![match_id, seq, int("winner"), payload])?;
+        }
+        "result_corrected" => {
+            conn.prepare_cached("DELETE FROM racks WHERE match_id = ?1 AND ordinal > ?2")?
+                .execute(params![match_id, int("racks_finished")])?;
+            if value["match_finished"] == false {
+                conn.prepare_cached(
+                    "UPDATE matches SET finished_seq = NULL, winner = NULL, result = NULL WHERE match_id = ?1",
+                )?
+                .execute([match_id])?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn upsert_device(conn: &Connection, mark: &DeviceMark) -> rusqlite::Result<()> {

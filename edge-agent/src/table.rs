@@ -553,12 +553,14 @@ fn finished(
     let after = game.state();
     let id = &info.match_id;
     let mut rows = Vec::new();
+    let racks = |s: &State| s.stats.iter().map(|p| p.racks_won).sum::<u32>();
     if let Some(winner) = after.last.rack_winner {
+        // `ordinal` numbers finished racks 1, 2, … (14.1's `rack` counts re-racks instead).
         rows.push((
             "rack_finished",
             id.clone(),
-            json!({"match_id": id, "table": table, "rack": after.rack, "winner": winner,
-                   "score": after.score, "stats": after.stats})
+            json!({"match_id": id, "table": table, "ordinal": racks(after), "rack": after.rack,
+                   "winner": winner, "score": after.score, "stats": after.stats})
             .to_string(),
         ));
     }
@@ -572,15 +574,15 @@ fn finished(
             .to_string(),
         ));
     }
-    let racks = |s: &State| s.stats.iter().map(|p| p.racks_won).sum::<u32>();
     if racks(after) < racks(before)
         || (before.match_winner.is_some() && after.match_winner.is_none())
     {
         rows.push((
             "result_corrected",
             id.clone(),
-            json!({"match_id": id, "table": table, "score": after.score, "rack": after.rack})
-                .to_string(),
+            json!({"match_id": id, "table": table, "score": after.score, "rack": after.rack,
+                   "racks_finished": racks(after), "match_finished": after.match_winner.is_some()})
+            .to_string(),
         ));
     }
     rows

@@ -15,9 +15,7 @@ async fn a_graceful_restart_replays_every_table() {
     ctl.button("t4", "end_turn").await;
     ctl.pocket("t4", 1, 5).await;
     until(&mut screen, "t4", |v| {
-        v["shot"]["pocketed"]
-            .as_array()
-            .is_some_and(|p| p.len() == 1)
+        v["shot"]["pocketed"] == serde_json::json!([1])
     })
     .await;
     let (_, before) = agent.get("/api/v1/tables/t4").await;
