@@ -443,13 +443,11 @@ impl Engine {
             return;
         };
         let online = status.status == Presence::Online;
-        let known = self.tables.get(&table).map(|t| {
-            t.view()
-                .devices
-                .iter()
-                .any(|d| d.device == device && d.online == online)
-        });
-        if known != Some(true) {
+        let shown = self
+            .tables
+            .get(&table)
+            .and_then(|t| t.device_online(device));
+        if shown != Some(online) {
             let input = TableInput::Presence {
                 device: device.to_owned(),
                 online,

@@ -303,6 +303,11 @@ impl Table {
         }
     }
 
+    /// Whether a device is shown online here, if it is known at all.
+    pub fn device_online(&self, device: &str) -> Option<bool> {
+        self.devices.get(device).map(|d| d.online)
+    }
+
     /// Marks a device as heard without logging (heartbeats); true if that brought it back online.
     pub fn heartbeat(&mut self, device: &str, at_ms: u64, kind: &'static str) -> bool {
         let was_online = self.devices.get(device).is_some_and(|d| d.online);
