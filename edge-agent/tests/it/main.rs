@@ -1,6 +1,7 @@
 //! edge-agent end to end, one test binary: the real agent on ephemeral ports with its own data
 //! directory, driven the way devices and screens drive it (MQTT publishes, HTTP, WebSocket).
 
+mod browser;
 mod helpers;
 mod pipeline;
 mod restart;
