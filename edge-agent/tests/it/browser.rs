@@ -201,6 +201,7 @@ const SCOREBOARD: &str = r##"(() => {
     names: all("#board .player-name").map(text),
     scores: all("#board .player-score").map((e) => Number(text(e))),
     shooting: all("#board .player.shooting .player-name").map(text),
+    waiting: all("#board .player.waiting .player-name").map(text),
     turn: all("#board .player-turn").map(text),
     balls: all("#board .tray .ball").map((e) => Number(text(e))),
     stripes: all("#board .tray .ball.stripe").map((e) => Number(text(e))),
@@ -259,6 +260,7 @@ async fn the_tv_scoreboard_and_overview_follow_a_match_live_in_chromium() {
         json!(["Bo"]),
         "Bo is at the table: {shown:#}"
     );
+    assert_eq!(shown["waiting"], json!(["Ann"]), "Ann is dimmed: {shown:#}");
     assert_eq!(shown["turn"], json!(["", "At the table"]), "{shown:#}");
     assert_eq!(
         shown["stripes"],
