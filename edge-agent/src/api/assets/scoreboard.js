@@ -16,9 +16,14 @@ function playerPanel(view, index) {
   const foulDots = [];
   for (let i = 0; i < 3; i++) foulDots.push(h("span", { class: "dot" + (i < consecutive ? " on" : "") }));
 
-  return h("section", { class: "player" + (shooting ? " shooting" : "") + (won ? " won" : "") },
+  // The player sitting out is dimmed so that whose turn it is reads from across the room.
+  const waiting = playing && !shooting && (view.shooter === 0 || view.shooter === 1);
+  const name = match.players[index] || "";
+  const classes = "player" + (shooting ? " shooting" : "") + (waiting ? " waiting" : "") + (won ? " won" : "");
+  return h("section", { class: classes },
     h("div", { class: "player-turn" }, won ? "Winner" : shooting ? (view.break_shot ? "To break" : "At the table") : ""),
-    h("div", { class: "player-name" }, match.players[index]),
+    // --chars lets the CSS shrink a long name to fit instead of cutting it off.
+    h("div", { class: "player-name", style: `--chars:${Math.max(name.length, 8)}`, title: name }, name),
     h("div", { class: "player-score" }, score),
     h("div", { class: "player-meta" },
       group ? h("span", { class: "group " + group }, group === "solids" ? "Solids" : "Stripes") : null,
