@@ -23,7 +23,9 @@ impl Side {
     pub fn receives(self, sender: Sender) -> bool {
         matches!(
             (self, sender),
-            (_, Sender::Either) | (Side::Host, Sender::Controller) | (Side::Controller, Sender::Host)
+            (_, Sender::Either)
+                | (Side::Host, Sender::Controller)
+                | (Side::Controller, Sender::Host)
         )
     }
 }
