@@ -30,12 +30,12 @@ pub const CRC_LEN: usize = 2;
 /// The shortest possible frame before COBS (no body).
 pub const MIN_FRAME_LEN: usize = HEADER_LEN + CRC_LEN;
 
-/// Longest frame before COBS, in every protocol version: at most 254 bytes, so its COBS form is one
-/// block and at most 255 bytes.
-pub const MAX_FRAME_LEN: usize = 254;
+/// Longest frame before COBS, in every protocol version: 253 bytes, so that its COBS form is a
+/// single block of at most 254 bytes (with any COBS encoder).
+pub const MAX_FRAME_LEN: usize = 253;
 
-/// Longest COBS-encoded frame, without its delimiter. A receiver drops anything longer.
-pub const MAX_WIRE_LEN: usize = MAX_FRAME_LEN + 1;
+/// Longest COBS-encoded frame, without its delimiter (254). A receiver drops anything longer.
+pub const MAX_WIRE_LEN: usize = cobs::max_encoded_len(MAX_FRAME_LEN);
 
 /// The frame delimiter.
 pub const DELIMITER: u8 = 0x00;

@@ -5,8 +5,8 @@
 
 use firmware_bridge::codec::message::{MAX_STR_LEN, code};
 use firmware_bridge::codec::{
-    BodyError, Capabilities, Decoder, Frame, MAX_WIRE_LEN, Message, Reject, RejectCounts, Sender,
-    Side, cobs, crc, decode_frame, encode,
+    BodyError, Capabilities, Decoder, Frame, MAX_FRAME_LEN, MAX_WIRE_LEN, Message, Reject,
+    RejectCounts, Sender, Side, cobs, crc, decode_frame, encode,
 };
 use proptest::prelude::*;
 use shared::protocol::Button;
@@ -218,7 +218,7 @@ fn every_reject_reason() {
     long.push(0);
     assert_eq!(reject_of(Host, &long), Reject::TooLong);
     // Exactly MAX_WIRE_LEN bytes is not too long: it fails later (COBS).
-    let mut max = vec![0xFE; MAX_WIRE_LEN];
+    let mut max = vec![0xFF; MAX_WIRE_LEN];
     max.push(0);
     assert_eq!(reject_of(Host, &max).reason(), "bad_cobs");
     assert_eq!(reject_of(Host, &[0x05, 1, 2, 0]).reason(), "bad_cobs");
@@ -293,6 +293,7 @@ fn every_reject_reason() {
         ),
         Reject::WrongDirection(0x06)
     );
+    assert_eq!((MAX_FRAME_LEN, MAX_WIRE_LEN), (253, 254));
     let labels: Vec<_> = RejectCounts::default().iter().map(|(r, _)| r).collect();
     assert_eq!(labels, Reject::REASONS);
 }
