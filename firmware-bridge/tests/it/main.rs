@@ -1,0 +1,3 @@
+//! firmware-bridge integration tests: one binary (see ARCHITECTURE.md, "Cross-cutting").
+
+mod codec;
