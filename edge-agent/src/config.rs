@@ -63,6 +63,7 @@ struct FileConfig {
     demo_tables: Option<usize>,
     shot_quiet_ms: Option<u64>,
     presence_timeout_ms: Option<u64>,
+    table_lights: Option<bool>,
 }
 
 /// The validated configuration.
@@ -86,6 +87,8 @@ pub struct Config {
     pub shot_quiet_ms: u64,
     /// A device silent this long shows as offline.
     pub presence_timeout_ms: u64,
+    /// Switch table lights on at a match's start and off at its end.
+    pub table_lights: bool,
 }
 
 /// A configuration problem, naming the field.
@@ -174,6 +177,7 @@ impl Config {
                 .unwrap_or_else(|| "DojoPool venue".into()),
             shot_quiet_ms: file.shot_quiet_ms.unwrap_or(10_000),
             presence_timeout_ms,
+            table_lights: file.table_lights.unwrap_or(true),
         })
     }
 }
@@ -187,7 +191,7 @@ impl std::fmt::Display for Config {
         };
         write!(
             f,
-            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms",
+            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; table lights {}",
             self.venue,
             self.data_dir.display(),
             self.http_addr,
@@ -200,6 +204,11 @@ impl std::fmt::Display for Config {
             self.demo_tables,
             self.shot_quiet_ms,
             self.presence_timeout_ms,
+            if self.table_lights {
+                "switched"
+            } else {
+                "left alone"
+            },
         )
     }
 }

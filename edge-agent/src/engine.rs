@@ -107,13 +107,15 @@ impl EngineHandle {
     }
 }
 
-/// Timing knobs.
+/// Timing and behaviour knobs.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
     /// Quiet period that closes a shot with balls down (0 = never).
     pub shot_quiet_ms: u64,
     /// Silence after which a device shows offline.
     pub presence_timeout_ms: u64,
+    /// Switch a table's light on when a match starts there and off when it ends.
+    pub table_lights: bool,
 }
 
 /// The engine before it runs.
@@ -301,6 +303,22 @@ impl Engine {
             }
         };
         self.seq = seq;
+        if self.timing.table_lights {
+            let finished = applied
+                .outbox
+                .iter()
+                .any(|(kind, _, _)| *kind == "match_finished");
+            if applied.match_start || finished {
+                let command = serde_json::to_vec(&DeviceCommand::Light {
+                    on: applied.match_start,
+                })
+                .unwrap_or_default();
+                for device in table.controllers() {
+                    self.commands
+                        .publish(protocol::cmd_topic(&device), command.clone(), false);
+                }
+            }
+        }
         if let Some(note) = &applied.repaired {
             tracing::warn!(table = table_id, seq, note, "shot repaired");
             self.metrics.rejected("shot_repaired");

@@ -108,6 +108,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let timing = Timing {
         shot_quiet_ms: config.shot_quiet_ms,
         presence_timeout_ms: config.presence_timeout_ms,
+        table_lights: config.table_lights,
     };
     let (engine, handle, views) = Engine::recover(
         recovered,

@@ -303,6 +303,15 @@ impl Table {
         }
     }
 
+    /// The table controllers heard here (they switch the table light).
+    pub fn controllers(&self) -> Vec<String> {
+        self.devices
+            .values()
+            .filter(|d| d.kind == "controller")
+            .map(|d| d.device.clone())
+            .collect()
+    }
+
     /// Whether a device is shown online here, if it is known at all.
     pub fn device_online(&self, device: &str) -> Option<bool> {
         self.devices.get(device).map(|d| d.online)

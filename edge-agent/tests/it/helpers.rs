@@ -44,6 +44,7 @@ pub(crate) fn config(dir: &Path, mqtt: MqttMode) -> Config {
         venue: "Test Hall".into(),
         shot_quiet_ms: 0,
         presence_timeout_ms: 60_000,
+        table_lights: true,
     }
 }
 
