@@ -10,6 +10,7 @@
 //! `synchronous=FULL` in WAL mode, so a committed event survives power loss. At open, `integrity_check`
 //! runs; a damaged file is moved aside (never deleted) and a fresh one started.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -435,17 +436,14 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
         let mut event = tx.prepare_cached(
             "INSERT INTO events (seq, table_id, received_ms, device, device_seq, input, view) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let mut table = tx.prepare_cached(
-            "INSERT INTO tables (table_id, seq, match_start_seq, view) VALUES (?1, ?2, CASE WHEN ?3 THEN ?2 END, ?4)
-             ON CONFLICT (table_id) DO UPDATE SET seq = excluded.seq, view = excluded.view,
-               match_start_seq = CASE WHEN ?3 THEN excluded.seq ELSE tables.match_start_seq END",
-        )?;
         let mut outbox = tx.prepare_cached(
             "INSERT INTO outbox (event_seq, kind, match_id, payload) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut dead = tx.prepare_cached(
             "INSERT INTO dead_letters (received_ms, topic, payload, reason, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
+        // Each table's row is written once per transaction, with its newest view.
+        let mut newest: HashMap<&str, (i64, Option<i64>, &str)> = HashMap::new();
         for write in batch {
             match write {
                 Write::Event(c) => {
@@ -463,7 +461,15 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                         c.input,
                         &*c.view.json
                     ])?;
-                    table.execute(params![c.table, seq, c.match_start, &*c.view.json])?;
+                    let entry =
+                        newest
+                            .entry(c.table.as_str())
+                            .or_insert((seq, None, &*c.view.json));
+                    *entry = (
+                        seq,
+                        if c.match_start { Some(seq) } else { entry.1 },
+                        &*c.view.json,
+                    );
                     for (kind, match_id, payload) in &c.outbox {
                         outbox.execute(params![seq, kind, match_id, payload])?;
                         record_result(&tx, seq, &c.table, kind, match_id, payload)?;
@@ -483,6 +489,14 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                     ])?;
                 }
             }
+        }
+        let mut table = tx.prepare_cached(
+            "INSERT INTO tables (table_id, seq, match_start_seq, view) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (table_id) DO UPDATE SET seq = excluded.seq, view = excluded.view,
+               match_start_seq = COALESCE(excluded.match_start_seq, tables.match_start_seq)",
+        )?;
+        for (id, (seq, match_start, view)) in newest {
+            table.execute(params![id, seq, match_start, view])?;
         }
     }
     tx.commit()
