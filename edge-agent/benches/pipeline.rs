@@ -63,6 +63,7 @@ struct Params {
     tables: usize,
     clients: usize,
     overview: usize,
+    measuring: usize,
     measure: Duration,
     burst: u64,
 }
@@ -80,6 +81,7 @@ impl Params {
             tables: 32,
             clients: env_or("DOJO_BENCH_CLIENTS", 500),
             overview: env_or("DOJO_BENCH_OVERVIEW", 32),
+            measuring: env_or("DOJO_BENCH_MEASURING", 16),
             measure: Duration::from_secs(env_or("DOJO_BENCH_SECS", 10)),
             burst: env_or("DOJO_BENCH_BURST", 200_000),
         }
@@ -248,7 +250,9 @@ impl Agent {
 
 /// A `kB` field of `/proc/<pid>/status` (`None` = this process).
 fn proc_status_kb(pid: Option<u32>, field: &str) -> Option<u64> {
-    let path = pid.map_or("/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
+    let path = pid.map_or("/proc/self/status".to_owned(), |p| {
+        format!("/proc/{p}/status")
+    });
     let status = std::fs::read_to_string(path).ok()?;
     status
         .lines()
@@ -263,6 +267,51 @@ fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU ticks per thread name (threads of the same name summed).
+fn thread_ticks(pid: Option<u32>) -> std::collections::BTreeMap<String, u64> {
+    let dir = pid.map_or("/proc/self/task".to_owned(), |p| format!("/proc/{p}/task"));
+    let mut out = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = fields
+            .get(11)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        *out.entry(name).or_default() += ticks;
+    }
+    out
+}
+
+/// `name 40 %, …` for the threads that used CPU between two [`thread_ticks`] readings.
+fn thread_split(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    hz: f64,
+    secs: f64,
+) -> String {
+    let mut used: Vec<(u64, &String)> = after
+        .iter()
+        .map(|(name, t)| (t - before.get(name).copied().unwrap_or(0).min(*t), name))
+        .filter(|(t, _)| *t > 0)
+        .collect();
+    used.sort_unstable_by(|a, b| b.cmp(a));
+    used.iter()
+        .map(|(t, name)| format!("{name} {:.0} %", *t as f64 / hz / secs * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn clock_ticks_per_s() -> f64 {
@@ -324,7 +373,11 @@ async fn mqtt_connect(
 type Received = Arc<Mutex<Vec<(u64, Instant)>>>;
 
 /// Drives an event loop until `stop`; publishes received are recorded in `sink`.
-fn spawn_poll(mut eventloop: EventLoop, stop: CancellationToken, sink: Option<Received>) -> JoinHandle<()> {
+fn spawn_poll(
+    mut eventloop: EventLoop,
+    stop: CancellationToken,
+    sink: Option<Received>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let event = tokio::select! {
@@ -383,11 +436,11 @@ async fn timed_publisher(
     client: AsyncClient,
     topic: String,
     device: &str,
-    offset: Duration,
+    start: tokio::time::Instant,
     count: usize,
 ) -> Vec<Instant> {
     let mut sends = Vec::with_capacity(count);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, PROBE_EVERY);
+    let mut tick = tokio::time::interval_at(start, PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for i in 0..count {
         tick.tick().await;
@@ -401,8 +454,29 @@ async fn timed_publisher(
     sends
 }
 
+/// The probe device: `count` events on the probe table from `start`; returns the send instants.
+async fn probe_device(
+    broker: SocketAddr,
+    start: tokio::time::Instant,
+    count: usize,
+) -> Vec<Instant> {
+    let stop = CancellationToken::new();
+    let (probe, eventloop) = mqtt_connect(broker, "bench-probe", None).await;
+    let poll = spawn_poll(eventloop, stop.clone(), None);
+    let sends = timed_publisher(probe, events_topic(PROBE_TABLE), "probe-ctl", start, count).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    let _ = poll.await;
+    sends
+}
+
 /// A bare MQTT hop: publisher → broker → subscriber, the probe's payload and rate.
-async fn mqtt_hop(broker: SocketAddr, sub_qos: QoS, offset: Duration, count: usize) -> Samples {
+async fn mqtt_hop(
+    broker: SocketAddr,
+    sub_qos: QoS,
+    start: tokio::time::Instant,
+    count: usize,
+) -> Samples {
     let topic = format!(
         "bench/floor/{}-{}",
         std::process::id(),
@@ -414,7 +488,7 @@ async fn mqtt_hop(broker: SocketAddr, sub_qos: QoS, offset: Duration, count: usi
     let sub_task = spawn_poll(sub_loop, stop.clone(), Some(received.clone()));
     let (publisher, pub_loop) = mqtt_connect(broker, "bench-floor-pub", None).await;
     let pub_task = spawn_poll(pub_loop, stop.clone(), None);
-    let sends = timed_publisher(publisher, topic, "floor-pub", offset, count).await;
+    let sends = timed_publisher(publisher, topic, "floor-pub", start, count).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     let _ = tokio::join!(sub_task, pub_task);
@@ -433,7 +507,13 @@ async fn mqtt_hop(broker: SocketAddr, sub_qos: QoS, offset: Duration, count: usi
 
 /// A table controller: a shot per second (`pocket` of the lowest ball, then `end_turn`), nine-ball
 /// run-outs in a race to 1000, until `stop` or `max` events.
-async fn controller(client: AsyncClient, table: String, offset: Duration, max: u64, stop: CancellationToken) {
+async fn controller(
+    client: AsyncClient,
+    table: String,
+    offset: Duration,
+    max: u64,
+    stop: CancellationToken,
+) {
     let device = format!("ctl-{table}");
     let topic = events_topic(&table);
     let every = Duration::from_millis(1000 / CONTROLLER_EVENTS_PER_S);
@@ -455,14 +535,25 @@ async fn controller(client: AsyncClient, table: String, offset: Duration, max: u
             }
         };
         let _ = client
-            .publish(topic.clone(), QoS::AtLeastOnce, false, message(&device, seq, event))
+            .publish(
+                topic.clone(),
+                QoS::AtLeastOnce,
+                false,
+                message(&device, seq, event),
+            )
             .await;
     }
 }
 
 /// A camera: 30 `frame`s/s of 10 moving balls (QoS 0), until `stop` or `max` frames. Returns the
 /// frames sent.
-async fn camera(client: AsyncClient, table: String, offset: Duration, max: u64, stop: CancellationToken) -> u64 {
+async fn camera(
+    client: AsyncClient,
+    table: String,
+    offset: Duration,
+    max: u64,
+    stop: CancellationToken,
+) -> u64 {
     let device = format!("cam-{table}");
     let topic = camera_topic(&table);
     let mut tick = tokio::time::interval_at(
@@ -480,7 +571,8 @@ async fn camera(client: AsyncClient, table: String, offset: Duration, max: u64, 
         let balls = (0..10u8)
             .map(|n| BallPosition {
                 n,
-                x: (0.1 + 0.08 * f32::from(n) + 0.01 * (t * f32::from(n + 1)).sin()).clamp(0.0, 1.0),
+                x: (0.1 + 0.08 * f32::from(n) + 0.01 * (t * f32::from(n + 1)).sin())
+                    .clamp(0.0, 1.0),
                 y: (0.5 + 0.3 * (t + f32::from(n)).cos()).clamp(0.0, 1.0),
             })
             .collect();
@@ -542,9 +634,8 @@ async fn screen(url: String, stats: Arc<Mutex<ScreenStats>>, stop: CancellationT
         } else if text.starts_with(r#"{"type":"update""#) {
             stats.updates += 1;
             if text.contains(&probe_marker) {
-                let view: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-                if let Some(balls) = view["table"]["shot"]["pocketed"].as_array() {
-                    stats.probe.push((balls.len(), at));
+                if let Some(balls) = pending_balls(text) {
+                    stats.probe.push((balls, at));
                 }
             }
         } else if text.starts_with(r#"{"type":"snapshot""#) {
@@ -554,11 +645,28 @@ async fn screen(url: String, stats: Arc<Mutex<ScreenStats>>, stop: CancellationT
     let _ = ws.close(None).await;
 }
 
+/// The number of balls in a view's pending shot (`"shot":{"open":..,"pocketed":[..]`), without
+/// parsing the whole message (500 screens would spend the bench's CPU on it).
+fn pending_balls(text: &str) -> Option<usize> {
+    let shot = &text[text.find(r#""shot":{"open":"#)?..];
+    let list = &shot[shot.find(r#""pocketed":["#)? + 12..];
+    let list = &list[..list.find(']')?];
+    Some(if list.is_empty() {
+        0
+    } else {
+        list.matches(',').count() + 1
+    })
+}
+
 /// Maps each probe update to the probe event it shows: the newest event sent at or before it was
 /// received whose position in the 16-event cycle leaves that many balls pending.
 fn probe_latencies(sends: &[Instant], received: &[(usize, Instant)], samples: &mut Samples) {
     for &(balls, at) in received {
-        let phase = if balls == 0 { PROBE_CYCLE - 1 } else { balls - 1 };
+        let phase = if balls == 0 {
+            PROBE_CYCLE - 1
+        } else {
+            balls - 1
+        };
         let upto = sends.partition_point(|s| *s <= at);
         let Some(last) = upto.checked_sub(1) else {
             continue;
@@ -589,7 +697,8 @@ impl Samples {
     }
 
     fn push(&mut self, d: Duration) {
-        self.micros.push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.micros
+            .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     }
 
     fn quantile(&mut self, q: f64) -> Option<f64> {
@@ -689,7 +798,7 @@ async fn mosquitto_reachable() -> bool {
 }
 
 #[allow(clippy::too_many_lines)]
-async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
+async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, out: &mut Figures) {
     let http = reqwest::Client::new();
     wait_healthy(&http, agent.http).await;
     let pid = agent.pid();
@@ -700,9 +809,12 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
     for table in tables.iter().map(String::as_str).chain([PROBE_TABLE]) {
         start_match(&http, agent.http, table).await;
     }
+    let rss_idle = proc_status_kb(pid, "VmRSS");
     let screens_stop = CancellationToken::new();
     let mut screens = Vec::new();
     let mut screen_tasks = Vec::new();
+    // Table screens overview..overview+measuring run on the measuring thread.
+    let measuring = params.overview..(params.overview + params.measuring).min(params.clients);
     for i in 0..params.clients {
         let query = if i < params.overview {
             String::new()
@@ -711,11 +823,16 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
         };
         let stats = Arc::new(Mutex::new(ScreenStats::default()));
         screens.push(stats.clone());
-        screen_tasks.push(tokio::spawn(screen(
+        let task = screen(
             format!("ws://{}/ws{query}", agent.http),
             stats,
             screens_stop.clone(),
-        )));
+        );
+        screen_tasks.push(if measuring.contains(&i) {
+            measure.spawn(task)
+        } else {
+            tokio::spawn(task)
+        });
         if i % 50 == 49 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -731,6 +848,8 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let connected = screens.iter().filter(|s| lock(s).snapshots > 0).count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_screens = proc_status_kb(pid, "VmRSS");
 
     // Devices.
     let load_stop = CancellationToken::new();
@@ -759,8 +878,6 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
             load_stop.clone(),
         )));
     }
-    let (probe, probe_loop) = mqtt_connect(agent.mqtt, "bench-probe", None).await;
-    pollers.push(spawn_poll(probe_loop, load_stop.clone(), None));
     let mosquitto: Option<SocketAddr> = mosquitto_reachable()
         .await
         .then(|| ([127, 0, 0, 1], 1883).into());
@@ -777,31 +894,32 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
         })
         .collect();
     let metrics_before = scrape(&http, agent.http).await;
-    let (t0, ticks0) = (Instant::now(), cpu_ticks(pid));
-    let probe_run = timed_publisher(
-        probe,
-        events_topic(PROBE_TABLE),
-        "probe-ctl",
-        Duration::ZERO,
-        count,
-    );
-    let floor_q1 = mqtt_hop(agent.mqtt, QoS::AtLeastOnce, Duration::from_millis(5), count);
-    let floor_q0 = mqtt_hop(agent.mqtt, QoS::AtMostOnce, Duration::from_millis(10), count);
-    let mosq = async {
-        match mosquitto {
-            Some(m) => Some(mqtt_hop(m, QoS::AtLeastOnce, Duration::from_millis(15), count).await),
-            None => None,
-        }
+    let (t0, ticks0, threads0) = (Instant::now(), cpu_ticks(pid), thread_ticks(pid));
+    // Probe and floors run on the measuring thread, 5 ms apart, from a common start.
+    let start = tokio::time::Instant::now() + Duration::from_secs(1);
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let probe_run = measure.spawn(probe_device(agent.mqtt, at(0), count));
+    let floor_q1 = measure.spawn(mqtt_hop(agent.mqtt, QoS::AtLeastOnce, at(5), count));
+    let floor_q0 = measure.spawn(mqtt_hop(agent.mqtt, QoS::AtMostOnce, at(10), count));
+    let mosq = mosquitto.map(|m| measure.spawn(mqtt_hop(m, QoS::AtLeastOnce, at(15), count)));
+    let sends = probe_run.await.expect("probe");
+    let mut floor_q1 = floor_q1.await.expect("floor");
+    let mut floor_q0 = floor_q0.await.expect("floor");
+    let mosq = match mosq {
+        Some(m) => Some(m.await.expect("mosquitto hop")),
+        None => None,
     };
-    let (sends, mut floor_q1, mut floor_q0, mosq) = tokio::join!(probe_run, floor_q1, floor_q0, mosq);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (elapsed, ticks1) = (t0.elapsed(), cpu_ticks(pid));
+    let (elapsed, ticks1, threads1) = (t0.elapsed(), cpu_ticks(pid), thread_ticks(pid));
     let metrics_after = scrape(&http, agent.http).await;
     let mut probe_samples = Samples::new(count * connected);
+    let mut measured_samples = Samples::new(count * measuring.len());
     let (mut updates, mut positions) = (0u64, 0u64);
-    for (s, (u0, p0)) in screens.iter().zip(&before) {
+    for (i, (s, (u0, p0))) in screens.iter().zip(&before).enumerate() {
         let s = lock(s);
         probe_latencies(&sends, &s.probe, &mut probe_samples);
+        if measuring.contains(&i) {
+            probe_latencies(&sends, &s.probe, &mut measured_samples);
+        }
         updates += s.updates - u0;
         positions += s.positions - p0;
     }
@@ -832,14 +950,20 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
     out.line(String::new());
     out.line("| path | p50 ms | p99 ms | p99.9 ms | max ms | samples |");
     out.line("|---|---|---|---|---|---|");
-    out.line(probe_samples.row("probe event → 500 WebSockets (agent)"));
+    out.line(measured_samples.row(&format!(
+        "agent: probe event → WebSocket, {} screens on the measuring thread",
+        measuring.len()
+    )));
+    out.line(probe_samples.row(&format!(
+        "agent: probe event → WebSocket, all {connected} screens (load generator included)"
+    )));
     out.line(floor_q1.row("bare hop, embedded rumqttd, QoS 1 sub (floor)"));
     out.line(floor_q0.row("bare hop, embedded rumqttd, QoS 0 sub"));
     match mosq {
         Some(mut m) => out.line(m.row("bare hop, Mosquitto 127.0.0.1:1883, QoS 1 sub")),
         None => out.line("| bare hop, Mosquitto | not reachable on 127.0.0.1:1883 | | | | |"),
     }
-    let p99_gap = probe_samples
+    let p99_gap = measured_samples
         .quantile(0.99)
         .zip(floor_q1.quantile(0.99))
         .map(|(a, f)| a - f);
@@ -860,16 +984,17 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
     ));
     if let (Some(a), Some(b)) = (ticks0, ticks1) {
         out.line(format!(
-            "agent CPU during the latency phase: {:.0} % of one core",
-            (b - a) as f64 / hz / secs * 100.0
+            "agent CPU during the latency phase: {:.0} % of one core ({})",
+            (b - a) as f64 / hz / secs * 100.0,
+            thread_split(&threads0, &threads1, hz, secs)
         ));
     }
     out.line(format!(
         "agent counters during the phase: committed {:.0} events in {:.0} transactions, resnapshots {:.0}, missing events {:.0}",
-        metric(&metrics_after, "commit_batch_events_sum") - metric(&metrics_before, "commit_batch_events_sum"),
-        metric(&metrics_after, "commit_batch_events_count") - metric(&metrics_before, "commit_batch_events_count"),
-        metric(&metrics_after, "ws_resnapshots_total") - metric(&metrics_before, "ws_resnapshots_total"),
-        metric(&metrics_after, "events_missing_total") - metric(&metrics_before, "events_missing_total"),
+        metric(&metrics_after, "dojo_commit_batch_events_sum") - metric(&metrics_before, "dojo_commit_batch_events_sum"),
+        metric(&metrics_after, "dojo_commit_batch_events_count") - metric(&metrics_before, "dojo_commit_batch_events_count"),
+        metric(&metrics_after, "dojo_ws_resnapshots_total") - metric(&metrics_before, "dojo_ws_resnapshots_total"),
+        metric(&metrics_after, "dojo_events_missing_total") - metric(&metrics_before, "dojo_events_missing_total"),
     ));
 
     // Durable throughput.
@@ -886,7 +1011,7 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
         burst.push((client, table.clone()));
     }
     let metrics_before = scrape(&http, agent.http).await;
-    let (t0, ticks0) = (Instant::now(), cpu_ticks(pid));
+    let (t0, ticks0, threads0) = (Instant::now(), cpu_ticks(pid), thread_ticks(pid));
     let publishers: Vec<JoinHandle<Duration>> = burst
         .into_iter()
         .map(|(client, table)| {
@@ -908,27 +1033,37 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
         })
         .collect();
     let db_poll = db.clone();
-    let (committed_at, last_seq) = tokio::task::spawn_blocking(move || {
-        wait_committed(&db_poll, seq_before, total, t0)
-    })
-    .await
-    .expect("poller");
+    let (committed_at, last_seq) =
+        tokio::task::spawn_blocking(move || wait_committed(&db_poll, seq_before, total, t0))
+            .await
+            .expect("poller");
     let mut published = Duration::ZERO;
     for p in publishers {
         published = published.max(p.await.unwrap_or_default());
     }
-    let ticks1 = cpu_ticks(pid);
+    let (ticks1, threads1) = (cpu_ticks(pid), thread_ticks(pid));
+    let (mut burst_committed, _) = burst_rows(&db, seq_before);
+    if burst_committed < total {
+        // Give the agent's gap detection (5 s) time to count what it noticed missing.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+    }
     let metrics_after = scrape(&http, agent.http).await;
     burst_stop.cancel();
     for p in burst_pollers {
         let _ = p.await;
     }
-    let (burst_committed, sample_row) = burst_rows(&db, seq_before);
-    let batches = metric(&metrics_after, "commit_batch_events_count")
-        - metric(&metrics_before, "commit_batch_events_count");
-    let batched = metric(&metrics_after, "commit_batch_events_sum")
-        - metric(&metrics_before, "commit_batch_events_sum");
-    let mean_batch = if batches > 0.0 { batched / batches } else { 1.0 };
+    let sample_row;
+    (burst_committed, sample_row) = burst_rows(&db, seq_before);
+    let highest = highest_device_seqs(&db, seq_before);
+    let batches = metric(&metrics_after, "dojo_commit_batch_events_count")
+        - metric(&metrics_before, "dojo_commit_batch_events_count");
+    let batched = metric(&metrics_after, "dojo_commit_batch_events_sum")
+        - metric(&metrics_before, "dojo_commit_batch_events_sum");
+    let mean_batch = if batches > 0.0 {
+        batched / batches
+    } else {
+        1.0
+    };
     let rate = burst_committed as f64 / committed_at.as_secs_f64();
     let rss_after_burst = proc_status_kb(pid, "VmRSS");
 
@@ -946,23 +1081,34 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
     ));
     let floor = sample_row.map(|(input, view)| {
         let batch = (mean_batch.round() as usize).max(1);
-        let dir = agent.data_dir.parent().unwrap_or(&agent.data_dir).join("floor");
-        let took = sqlite_floor(&dir, total, batch, &input, &view);
-        (batch, took, view.len())
+        let dir = agent
+            .data_dir
+            .parent()
+            .unwrap_or(&agent.data_dir)
+            .join("floor");
+        let (rows, took) = sqlite_floor(&dir, total, batch, &input, &view);
+        (batch, rows, took, view.len())
     });
-    if let Some((batch, took, view_len)) = floor {
+    if let Some((batch, rows, took, view_len)) = floor {
+        let floor_rate = rows as f64 / took.as_secs_f64();
         out.line(format!(
-            "| floor: raw SQLite, same rows, WAL + FULL, {batch} events/transaction | {total} | {:.2} | {:.0} |",
+            "| floor: raw SQLite, same rows, WAL + FULL, {batch} events/transaction | {rows} | {:.2} | {floor_rate:.0} |",
             took.as_secs_f64(),
-            total as f64 / took.as_secs_f64()
         ));
         out.line(String::new());
         out.line(format!(
-            "agent ÷ floor = {:.2}; publishers done after {:.2} s; last seq {last_seq}; mean group commit {mean_batch:.0} events ({batches:.0} transactions); view JSON {view_len} B",
-            rate / (total as f64 / took.as_secs_f64()),
+            "agent ÷ floor = {:.2}; publishers had queued everything after {:.2} s; last seq {last_seq}; mean group commit {mean_batch:.1} events ({batches:.0} transactions); view JSON {view_len} B",
+            rate / floor_rate,
             published.as_secs_f64(),
         ));
     }
+    out.line(format!(
+        "burst devices: committed per device min {} / max {} of {per_device}; highest device seq committed min {} / max {}",
+        highest.iter().map(|h| h.1).min().unwrap_or(0),
+        highest.iter().map(|h| h.1).max().unwrap_or(0),
+        highest.iter().map(|h| h.0).min().unwrap_or(0),
+        highest.iter().map(|h| h.0).max().unwrap_or(0),
+    ));
     out.line(format!(
         "target ≥ 20,000 durable events/s: {}",
         if rate >= 20_000.0 && burst_committed == total {
@@ -972,16 +1118,26 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
         }
     ));
     if let (Some(a), Some(b)) = (ticks0, ticks1) {
+        let secs = t0.elapsed().as_secs_f64().max(committed_at.as_secs_f64());
+        let secs = if burst_committed < total {
+            secs
+        } else {
+            committed_at.as_secs_f64()
+        };
         out.line(format!(
-            "agent CPU during the burst: {:.0} % of one core",
-            (b - a) as f64 / hz / committed_at.as_secs_f64() * 100.0
+            "agent CPU during the burst: {:.0} % of one core ({})",
+            (b - a) as f64 / hz / secs * 100.0,
+            thread_split(&threads0, &threads1, hz, secs)
         ));
     }
     out.line(format!(
         "agent counters during the burst: missing events {:.0}, duplicates {:.0}, rejected {:.0}",
-        metric(&metrics_after, "events_missing_total") - metric(&metrics_before, "events_missing_total"),
-        metric(&metrics_after, "events_duplicate_total") - metric(&metrics_before, "events_duplicate_total"),
-        metric(&metrics_after, "events_rejected_total") - metric(&metrics_before, "events_rejected_total"),
+        metric(&metrics_after, "dojo_events_missing_total")
+            - metric(&metrics_before, "dojo_events_missing_total"),
+        metric(&metrics_after, "dojo_events_duplicate_total")
+            - metric(&metrics_before, "dojo_events_duplicate_total"),
+        metric(&metrics_after, "dojo_events_rejected_total")
+            - metric(&metrics_before, "dojo_events_rejected_total"),
     ));
 
     // Memory.
@@ -989,13 +1145,16 @@ async fn run(params: &Params, agent: &Agent, out: &mut Figures) {
     out.line(String::new());
     out.line("## Memory");
     out.line(String::new());
-    let mb = |kb: Option<u64>| kb.map_or("?".to_owned(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
+    let mb =
+        |kb: Option<u64>| kb.map_or("?".to_owned(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
     match pid {
         Some(_) => {
             out.line(format!(
-                "agent peak RSS (VmHWM): {} (target ≤ 64 MB: {}); RSS after latency phase {}, after burst {}",
+                "agent peak RSS (VmHWM): {} (target ≤ 64 MB: {}); RSS idle with 33 matches {}, with {connected} screens {}, after the latency phase {}, after the burst {}",
                 mb(hwm),
                 if hwm.is_some_and(|kb| kb <= 64 * 1024) { "met" } else { "MISSED" },
+                mb(rss_idle),
+                mb(rss_screens),
                 mb(rss_latency),
                 mb(rss_after_burst)
             ));
@@ -1023,13 +1182,16 @@ fn read_only(db: &Path) -> rusqlite::Connection {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open the agent's database read-only");
-    conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
     conn
 }
 
 fn max_seq(db: &Path) -> u64 {
     read_only(db)
-        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get::<_, i64>(0))
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
+            r.get::<_, i64>(0)
+        })
         .map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
@@ -1040,7 +1202,9 @@ fn wait_committed(db: &Path, before: u64, total: u64, t0: Instant) -> (Duration,
     let (mut last, mut last_change) = (before, t0.elapsed());
     for _ in 0..12_000 {
         let seq = conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map_or(last, |v| u64::try_from(v).unwrap_or(0));
         if seq != last {
             last = seq;
@@ -1075,13 +1239,34 @@ fn burst_rows(db: &Path, before: u64) -> (u64, Option<(String, String)>) {
     (u64::try_from(count).unwrap_or(0), row)
 }
 
+/// Per burst device: (highest device seq committed, events committed).
+fn highest_device_seqs(db: &Path, before: u64) -> Vec<(u64, u64)> {
+    let conn = read_only(db);
+    let before = i64::try_from(before).unwrap_or(i64::MAX);
+    let Ok(mut stmt) = conn.prepare(
+        "SELECT MAX(device_seq), COUNT(*) FROM events WHERE seq > ?1 AND device LIKE 'burst-%' GROUP BY device",
+    ) else {
+        return Vec::new();
+    };
+    stmt.query_map([before], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .map(|rows| {
+            rows.flatten()
+                .map(|(a, b)| (u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The store's rows for `total` events (event log row, table view upsert, device mark upsert),
 /// written in transactions of `batch` events, WAL + `synchronous=FULL`, like the agent's writer.
-fn sqlite_floor(dir: &Path, total: u64, batch: usize, input: &str, view: &str) -> Duration {
+/// Stops after 30 s; returns (events written, time).
+fn sqlite_floor(dir: &Path, total: u64, batch: usize, input: &str, view: &str) -> (u64, Duration) {
     std::fs::create_dir_all(dir).expect("floor dir");
     let mut conn = rusqlite::Connection::open(dir.join("floor.sqlite3")).expect("floor db");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("WAL");
-    conn.pragma_update(None, "synchronous", "FULL").expect("FULL");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("FULL");
     conn.execute_batch(
         "CREATE TABLE events (seq INTEGER PRIMARY KEY, table_id TEXT NOT NULL, received_ms INTEGER NOT NULL,
              device TEXT, device_seq INTEGER, input TEXT NOT NULL, view TEXT NOT NULL);
@@ -1095,7 +1280,7 @@ fn sqlite_floor(dir: &Path, total: u64, batch: usize, input: &str, view: &str) -
     let devices: Vec<String> = tables.iter().map(|t| format!("burst-{t}")).collect();
     let t0 = Instant::now();
     let mut seq = 0u64;
-    while seq < total {
+    while seq < total && t0.elapsed() < Duration::from_secs(30) {
         let tx = conn.transaction().expect("begin");
         {
             let mut event = tx
@@ -1120,7 +1305,15 @@ fn sqlite_floor(dir: &Path, total: u64, batch: usize, input: &str, view: &str) -
                 let now = i64::try_from(edge_agent::now_ms()).unwrap_or(0);
                 let s = i64::try_from(seq).unwrap_or(i64::MAX);
                 event
-                    .execute(rusqlite::params![s, tables[k], now, devices[k], s / 32, input, view])
+                    .execute(rusqlite::params![
+                        s,
+                        tables[k],
+                        now,
+                        devices[k],
+                        s / 32,
+                        input,
+                        view
+                    ])
                     .expect("insert event");
                 table
                     .execute(rusqlite::params![tables[k], s, false, view])
@@ -1132,7 +1325,7 @@ fn sqlite_floor(dir: &Path, total: u64, batch: usize, input: &str, view: &str) -
         }
         tx.commit().expect("commit");
     }
-    t0.elapsed()
+    (seq, t0.elapsed())
 }
 
 fn main() {
@@ -1159,13 +1352,27 @@ fn main() {
         .enable_all()
         .build()
         .expect("client runtime");
-    clients.block_on(run(&params, &agent, &mut out));
+    let measure = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-measure")
+        .enable_all()
+        .build()
+        .expect("measuring runtime");
+    clients.block_on(run(&params, &agent, measure.handle(), &mut out));
     clients.shutdown_timeout(Duration::from_secs(2));
+    measure.shutdown_timeout(Duration::from_secs(2));
     let log = std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
     agent.stop();
     if !log.trim().is_empty() {
         let mut tail = String::new();
-        for line in log.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev() {
+        for line in log
+            .lines()
+            .rev()
+            .take(10)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
             let _ = writeln!(tail, "  {line}");
         }
         println!("\nagent log (last lines):\n{tail}");
