@@ -21,14 +21,17 @@
 //!    At the same time, offset 5/10/15 ms from the probe, the floor: the same payload at the same
 //!    rate through a bare MQTT hop (rumqttc publisher → rumqttc subscriber, both `TCP_NODELAY`) on
 //!    the agent's embedded broker, with QoS 1 and with QoS 0 subscriptions, and on Mosquitto at
-//!    127.0.0.1:1883 when it answers.
+//!    127.0.0.1:1883 when it answers. The probe, the floors and 16 table screens
+//!    (`DOJO_BENCH_MEASURING`) run on their own 1-thread runtime, so their timestamps are not queued
+//!    behind the 484 load screens on the saturated 2-thread client runtime; both sets are reported.
 //! 4. **Durable throughput.** Controllers and cameras stop (screens stay connected); 32 fresh
 //!    devices publish 200,000 valid events (QoS 1) as fast as they can; the time until the last is
 //!    committed (polled read-only in SQLite) gives events/s. Floor: the same rows (event + table
 //!    view + device mark per event, the agent's own input and view JSON) inserted into a fresh SQLite
 //!    file, WAL + `synchronous=FULL`, in transactions of the agent's mean group-commit size.
 //!
-//! Knobs (environment): `DOJO_BENCH_CLIENTS` (500), `DOJO_BENCH_OVERVIEW` (32), `DOJO_BENCH_SECS`
+//! Knobs (environment): `DOJO_BENCH_CLIENTS` (500), `DOJO_BENCH_OVERVIEW` (32),
+//! `DOJO_BENCH_MEASURING` (16), `DOJO_BENCH_SECS`
 //! (10), `DOJO_BENCH_BURST` (200000), `DOJO_BENCH_AGENT` (see above).
 
 use std::fmt::Write as _;
