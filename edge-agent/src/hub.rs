@@ -49,6 +49,8 @@ struct HubState {
 struct Client {
     /// Tables this client follows; `None` = all.
     filter: Option<HashSet<String>>,
+    /// The client asked for camera positions (stream overlays); scoreboards do not.
+    positions: bool,
     queue: Mutex<Queue>,
     wake: Notify,
 }
@@ -145,7 +147,11 @@ impl Hub {
     pub fn positions(&self, table: &str, json: String) {
         let json: Arc<str> = json.into();
         let state = lock(&self.inner.state);
-        for client in state.clients.values().filter(|c| c.wants(table)) {
+        for client in state
+            .clients
+            .values()
+            .filter(|c| c.positions && c.wants(table))
+        {
             lock(&client.queue)
                 .positions
                 .insert(table.to_owned(), json.clone());
@@ -163,13 +169,19 @@ impl Hub {
         lock(&self.inner.state).latest.get(table).cloned()
     }
 
-    /// Snapshot + subscription with no gap between them; `tables` filters, `None` = all. The
-    /// snapshot is sorted by table.
-    pub fn subscribe(&self, tables: Option<HashSet<String>>) -> (Vec<Published>, Subscription) {
+    /// Snapshot + subscription with no gap between them; `tables` filters, `None` = all;
+    /// `positions` adds the camera position frames (up to 30 a second a table). The snapshot is
+    /// sorted by table.
+    pub fn subscribe(
+        &self,
+        tables: Option<HashSet<String>>,
+        positions: bool,
+    ) -> (Vec<Published>, Subscription) {
         let mut state = lock(&self.inner.state);
         let snapshot = snapshot_of(&state, tables.as_ref());
         let client = Arc::new(Client {
             filter: tables,
+            positions,
             queue: Mutex::new(Queue {
                 closed: state.closed,
                 ..Queue::default()
@@ -324,7 +336,7 @@ mod tests {
     #[test]
     fn conflation_keeps_only_the_newest_view_per_table() {
         let hub = Hub::new();
-        let (snapshot, mut sub) = hub.subscribe(None);
+        let (snapshot, mut sub) = hub.subscribe(None, true);
         assert!(snapshot.is_empty());
         hub.publish(&[view("t1", 1), view("t2", 2)]);
         hub.publish(&[view("t1", 3)]);
@@ -345,7 +357,7 @@ mod tests {
     fn filters_apply_to_snapshot_and_updates() {
         let hub = Hub::new();
         hub.publish(&[view("a", 1), view("b", 2)]);
-        let (snapshot, mut sub) = hub.subscribe(Some(HashSet::from(["b".to_owned()])));
+        let (snapshot, mut sub) = hub.subscribe(Some(HashSet::from(["b".to_owned()])), true);
         assert_eq!(seqs(&snapshot), vec![("b".to_owned(), 2)]);
         hub.publish(&[view("a", 3)]);
         assert!(sub.try_next().is_none());
@@ -356,7 +368,7 @@ mod tests {
     #[test]
     fn a_subscriber_that_never_reads_holds_at_most_one_view_per_table() {
         let hub = Hub::new();
-        let (_, sub) = hub.subscribe(None);
+        let (_, sub) = hub.subscribe(None, true);
         for seq in 1..=10_000u64 {
             hub.publish(&[view(&format!("t{}", seq % 7), seq)]);
         }
@@ -366,7 +378,7 @@ mod tests {
     #[test]
     fn a_client_conflated_many_times_gets_a_fresh_snapshot() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(None);
+        let (_, mut sub) = hub.subscribe(None, true);
         for seq in 1..=u64::from(CONFLATION_LIMIT) + 1 {
             hub.publish(&[view("t1", seq)]);
         }
@@ -387,9 +399,22 @@ mod tests {
     }
 
     #[test]
+    fn positions_go_only_to_clients_that_asked() {
+        let hub = Hub::new();
+        let (_, mut scoreboard) = hub.subscribe(None, false);
+        hub.positions("t1", r#"{"type":"positions"}"#.to_owned());
+        hub.publish(&[view("t1", 1)]);
+        match scoreboard.try_next() {
+            Some(Next::Updates(views)) => assert_eq!(views.len(), 1),
+            other => panic!("expected only the update, got {other:?}"),
+        }
+        assert!(scoreboard.try_next().is_none());
+    }
+
+    #[test]
     fn positions_pass_through_newest_per_table() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(Some(HashSet::from(["t1".to_owned()])));
+        let (_, mut sub) = hub.subscribe(Some(HashSet::from(["t1".to_owned()])), true);
         hub.positions("t1", r#"{"type":"positions","n":1}"#.to_owned());
         hub.positions("t1", r#"{"type":"positions","n":2}"#.to_owned());
         hub.positions("t2", r#"{"type":"positions","n":3}"#.to_owned());
@@ -406,7 +431,7 @@ mod tests {
     #[test]
     fn dropping_a_subscription_unregisters_it() {
         let hub = Hub::new();
-        let (_, sub) = hub.subscribe(None);
+        let (_, sub) = hub.subscribe(None, true);
         assert_eq!(hub.clients(), 1);
         drop(sub);
         assert_eq!(hub.clients(), 0);
@@ -415,19 +440,19 @@ mod tests {
     #[tokio::test]
     async fn close_wakes_every_subscription() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(None);
+        let (_, mut sub) = hub.subscribe(None, true);
         let waiter = tokio::spawn(async move { matches!(sub.next().await, Next::Closed) });
         tokio::task::yield_now().await;
         hub.close();
         assert!(waiter.await.expect("waiter"));
-        let (_, mut late) = hub.subscribe(None);
+        let (_, mut late) = hub.subscribe(None, true);
         assert!(matches!(late.next().await, Next::Closed));
     }
 
     #[tokio::test]
     async fn next_wakes_on_publish() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(None);
+        let (_, mut sub) = hub.subscribe(None, true);
         let publisher = hub.clone();
         std::thread::spawn(move || publisher.publish(&[view("t1", 1)]));
         assert_eq!(
@@ -461,7 +486,7 @@ mod tests {
         let mut subscriptions = Vec::new();
         // Few enough clients that publishing stays cheap, spread over the run.
         while !done.load(Ordering::SeqCst) && subscriptions.len() < 200 {
-            let (snapshot, sub) = hub.subscribe(None);
+            let (snapshot, sub) = hub.subscribe(None, true);
             let mut last: HashMap<String, u64> = HashMap::new();
             for v in &snapshot {
                 last.insert(v.table().to_owned(), v.seq());

@@ -442,8 +442,9 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
         let mut dead = tx.prepare_cached(
             "INSERT INTO dead_letters (received_ms, topic, payload, reason, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        // Each table's row is written once per transaction, with its newest view.
+        // Each table's row and each device's mark are written once per transaction, newest wins.
         let mut newest: HashMap<&str, (i64, Option<i64>, &str)> = HashMap::new();
+        let mut marks: HashMap<&str, &DeviceMark> = HashMap::new();
         for write in batch {
             match write {
                 Write::Event(c) => {
@@ -475,10 +476,12 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                         record_result(&tx, seq, &c.table, kind, match_id, payload)?;
                     }
                     if let Some(mark) = &c.device_mark {
-                        upsert_device(&tx, mark)?;
+                        marks.insert(mark.device.as_str(), mark);
                     }
                 }
-                Write::Device(mark) => upsert_device(&tx, mark)?,
+                Write::Device(mark) => {
+                    marks.insert(mark.device.as_str(), mark);
+                }
                 Write::DeadLetter(d) => {
                     dead.execute(params![
                         to_i64(d.received_ms),
@@ -497,6 +500,9 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
         )?;
         for (id, (seq, match_start, view)) in newest {
             table.execute(params![id, seq, match_start, view])?;
+        }
+        for mark in marks.into_values() {
+            upsert_device(&tx, mark)?;
         }
     }
     tx.commit()

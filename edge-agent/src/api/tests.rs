@@ -362,7 +362,7 @@ async fn websocket_snapshot_then_updates() {
     assert_eq!(snapshot["seq"], 2);
     assert_eq!(snapshot["tables"].as_array().map(Vec::len), Some(2));
 
-    let mut only_t2 = connect(server.addr, "?tables=t2").await;
+    let mut only_t2 = connect(server.addr, "?tables=t2&positions=true").await;
     let snapshot = receive(&mut only_t2).await;
     assert_eq!(snapshot["tables"][0]["table"], "t2");
     assert_eq!(snapshot["tables"].as_array().map(Vec::len), Some(1));

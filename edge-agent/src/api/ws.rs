@@ -50,6 +50,10 @@ pub(crate) struct WsQuery {
     tables: Option<String>,
     /// The last seq the client saw.
     since: Option<u64>,
+    /// Also send camera position frames (`positions=true`; stream overlays). Off by default: they
+    /// arrive up to 30 times a second per table and scoreboards do not draw them.
+    #[serde(default)]
+    positions: bool,
 }
 
 /// `GET /ws`.
@@ -60,10 +64,14 @@ pub(crate) async fn upgrade(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let tables = parse_tables(query.tables.as_deref())?;
-    let since = query.since;
+    let (since, positions) = (query.since, query.positions);
+    // Small socket buffers: a venue has hundreds of screens that mostly listen, and tungstenite's
+    // defaults (128 KiB each way) cost more memory per screen than the agent's whole state.
     Ok(ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve_client(socket, state, tables, since)))
+        .on_upgrade(move |socket| serve_client(socket, state, tables, since, positions)))
 }
 
 fn parse_tables(tables: Option<&str>) -> Result<Option<HashSet<String>>, ApiError> {
@@ -160,6 +168,7 @@ async fn serve_client(
     state: AppState,
     tables: Option<HashSet<String>>,
     since: Option<u64>,
+    positions: bool,
 ) {
     state.metrics.ws_clients(1);
     let _count = ClientCount(state.metrics.clone());
@@ -169,7 +178,7 @@ async fn serve_client(
         sent: HashMap::new(),
         stalls: 0,
     };
-    let end = match connection.run(&state, tables, since).await {
+    let end = match connection.run(&state, tables, since, positions).await {
         Ok(end) | Err(end) => end,
     };
     match end {
@@ -184,9 +193,10 @@ impl Connection {
         state: &AppState,
         tables: Option<HashSet<String>>,
         since: Option<u64>,
+        positions: bool,
     ) -> Result<End, End> {
         // Subscribe first: from here on every commit reaches `subscription`.
-        let (snapshot, mut subscription) = state.hub.subscribe(tables.clone());
+        let (snapshot, mut subscription) = state.hub.subscribe(tables.clone(), positions);
         let snapshot_seq = snapshot.iter().map(Published::seq).max().unwrap_or(0);
         match since {
             Some(since) if since > 0 && since < snapshot_seq => {
