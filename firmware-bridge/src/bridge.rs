@@ -573,3 +573,58 @@ fn trim(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seqs(bridge: &Bridge) -> Vec<u64> {
+        let mut out = Vec::new();
+        while let Some(item) = bridge.next_item() {
+            if let Item::Event { seq, .. } = item {
+                out.push(seq);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_full_outbox_drops_the_oldest_and_counts() {
+        let bridge = Bridge::new("b", 3);
+        let (tx, _rx) = mpsc::channel(16);
+        bridge.hello(1, &tx, 1, "d", "1.0", "t");
+        for s in 1..=6 {
+            bridge.event("d", s, DeviceEvent::Heartbeat, None);
+        }
+        assert_eq!(bridge.stats().dropped, 3);
+        assert_eq!(seqs(&bridge), vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn a_restart_numbers_the_hello_as_seq_1_and_acks_are_cumulative() {
+        let bridge = Bridge::new("b", 100);
+        let (tx, mut rx) = mpsc::channel(16);
+        bridge.hello(1, &tx, 1, "d", "1.0", "t");
+        for s in 1..=10 {
+            bridge.event("d", s, DeviceEvent::Heartbeat, None);
+        }
+        // A retransmitted frame still queued is not queued twice.
+        bridge.event("d", 10, DeviceEvent::Heartbeat, None);
+        assert_eq!(bridge.stats().deduplicated, 1);
+        let items: Vec<Item> = std::iter::from_fn(|| bridge.next_item()).collect();
+        // PUBACK of 2 before 1 (not possible in one connection, but the ack must stay cumulative).
+        let events: Vec<&Item> = items
+            .iter()
+            .filter(|i| matches!(i, Item::Event { .. }))
+            .collect();
+        bridge.published(events[1]);
+        assert!(rx.try_recv().is_err(), "2 is not acked before 1");
+        bridge.published(events[0]);
+        assert_eq!(rx.try_recv().ok(), Some(Message::Ack { seq: 2 }));
+        // The controller restarted, and its first frames were lost: hello seq 3 goes out as 1.
+        bridge.hello(1, &tx, 3, "d", "1.0", "t");
+        bridge.event("d", 3, DeviceEvent::Heartbeat, None);
+        bridge.event("d", 4, DeviceEvent::Heartbeat, None);
+        assert_eq!(seqs(&bridge), vec![1, 2]);
+    }
+}
