@@ -205,7 +205,9 @@ pub(crate) async fn until(
 }
 
 /// A Mosquitto child process on a free loopback port, persisting to a temp dir so that a
-/// persistent subscriber's session and queue survive a restart.
+/// persistent subscriber's session and queue survive a restart. (`user root`: run as root,
+/// Mosquitto would switch to its own user and fail to write the temp dir; as anyone else it ignores
+/// the option.)
 pub(crate) struct Mosquitto {
     pub(crate) addr: SocketAddr,
     conf: PathBuf,
@@ -219,7 +221,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\n",
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\nuser root\n",
                 dir.display()
             ),
         )
