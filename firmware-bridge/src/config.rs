@@ -1,0 +1,227 @@
+//! What the bridge is told: command-line flags, or a TOML file (`--config`) that flags override.
+//!
+//! ```toml
+//! mqtt_url = "mqtt://127.0.0.1:1883"
+//! ports = ["/dev/serial/by-id/usb-Dojo_Table_Controller_T1-if00"]
+//! baud = 115200                 # optional, default 115200
+//! bridge_id = "bridge-hall-a"   # optional, default "firmware-bridge"
+//! heartbeat_timeout_ms = 10000  # optional: a silent controller is offline after this
+//! buffer = 10000                # optional: events kept while the broker is unreachable
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Default serial speed.
+pub const DEFAULT_BAUD: u32 = 115_200;
+/// Default MQTT broker.
+pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
+/// Default bridge id (its status topic `dojo/v1/devices/{bridge_id}/status` carries the last-will).
+pub const DEFAULT_BRIDGE_ID: &str = "firmware-bridge";
+/// A controller that sends nothing for this long is reported offline (protocol: 10 s).
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events kept while the broker is unreachable; past this the oldest are dropped and counted.
+pub const DEFAULT_BUFFER: usize = 10_000;
+
+/// A bad configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value out of range, or nothing to do.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The TOML file, every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Serial ports, by path (prefer `/dev/serial/by-id/...`: it survives re-enumeration).
+    #[serde(default)]
+    pub ports: Vec<PathBuf>,
+    /// `mqtt://host:port`.
+    pub mqtt_url: Option<String>,
+    /// Serial speed.
+    pub baud: Option<u32>,
+    /// The bridge's own id.
+    pub bridge_id: Option<String>,
+    /// Milliseconds of silence before a controller is reported offline.
+    pub heartbeat_timeout_ms: Option<u64>,
+    /// Events kept while the broker is unreachable.
+    pub buffer: Option<usize>,
+}
+
+impl FileConfig {
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Everything the bridge needs, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// Serial ports; one task each.
+    pub ports: Vec<PathBuf>,
+    /// Broker host.
+    pub mqtt_host: String,
+    /// Broker port.
+    pub mqtt_port: u16,
+    /// Serial speed.
+    pub baud: u32,
+    /// The bridge's id (status topic and MQTT client id prefix).
+    pub bridge_id: String,
+    /// Silence after which a controller is offline.
+    pub heartbeat_timeout: Duration,
+    /// Events kept while the broker is unreachable.
+    pub buffer: usize,
+}
+
+impl BridgeConfig {
+    /// A configuration with the defaults, for `ports` and the broker at `host:port`.
+    pub fn new(ports: Vec<PathBuf>, mqtt_host: &str, mqtt_port: u16) -> BridgeConfig {
+        BridgeConfig {
+            ports,
+            mqtt_host: mqtt_host.to_owned(),
+            mqtt_port,
+            baud: DEFAULT_BAUD,
+            bridge_id: DEFAULT_BRIDGE_ID.to_owned(),
+            heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            buffer: DEFAULT_BUFFER,
+        }
+    }
+
+    /// Merges flags over a file over defaults.
+    pub fn resolve(
+        file: FileConfig,
+        ports: Vec<PathBuf>,
+        mqtt_url: Option<String>,
+        baud: Option<u32>,
+        bridge_id: Option<String>,
+    ) -> Result<BridgeConfig, ConfigError> {
+        let ports = if ports.is_empty() { file.ports } else { ports };
+        if ports.is_empty() {
+            return Err(ConfigError::Invalid(
+                "no serial port: give --port PATH (repeatable) or `ports = [...]` in --config"
+                    .into(),
+            ));
+        }
+        let url = mqtt_url
+            .or(file.mqtt_url)
+            .unwrap_or_else(|| DEFAULT_MQTT_URL.to_owned());
+        let (mqtt_host, mqtt_port) = parse_mqtt_url(&url)?;
+        let baud = baud.or(file.baud).unwrap_or(DEFAULT_BAUD);
+        if baud == 0 {
+            return Err(ConfigError::Invalid("baud must be above 0".into()));
+        }
+        let bridge_id = bridge_id
+            .or(file.bridge_id)
+            .unwrap_or_else(|| DEFAULT_BRIDGE_ID.to_owned());
+        if !shared::protocol::valid_id(&bridge_id) {
+            return Err(ConfigError::Invalid(format!(
+                "bridge id {bridge_id:?} must be 1-32 characters of A-Z a-z 0-9 _ -"
+            )));
+        }
+        let heartbeat_timeout = file
+            .heartbeat_timeout_ms
+            .map_or(DEFAULT_HEARTBEAT_TIMEOUT, Duration::from_millis);
+        if heartbeat_timeout < Duration::from_millis(100) {
+            return Err(ConfigError::Invalid(
+                "heartbeat_timeout_ms must be at least 100".into(),
+            ));
+        }
+        let buffer = file.buffer.unwrap_or(DEFAULT_BUFFER);
+        if buffer == 0 {
+            return Err(ConfigError::Invalid("buffer must be at least 1".into()));
+        }
+        Ok(BridgeConfig {
+            ports,
+            mqtt_host,
+            mqtt_port,
+            baud,
+            bridge_id,
+            heartbeat_timeout,
+            buffer,
+        })
+    }
+}
+
+/// `mqtt://host:port`, `tcp://host:port` or `host:port` (port 1883 if absent).
+pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), ConfigError> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    let bad = || ConfigError::Invalid(format!("bad MQTT URL {url:?}: expected mqtt://host:port"));
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => {
+            (host, port.parse::<u16>().map_err(|_| bad())?)
+        }
+        _ => (rest, 1883),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 || rest.contains('/') {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_mqtt_url("mqtt://127.0.0.1:1884").ok(),
+            Some(("127.0.0.1".into(), 1884))
+        );
+        assert_eq!(parse_mqtt_url("broker").ok(), Some(("broker".into(), 1883)));
+        assert!(parse_mqtt_url("mqtt://h:x").is_err());
+        assert!(parse_mqtt_url("mqtt://").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file: FileConfig = toml::from_str(
+            "ports = [\"/dev/a\"]\nmqtt_url = \"mqtt://h:1\"\nbaud = 9600\nbuffer = 5\nheartbeat_timeout_ms = 500",
+        )
+        .expect("parses");
+        let c = BridgeConfig::resolve(file.clone(), vec![], None, None, None).expect("valid");
+        assert_eq!(c.ports, vec![PathBuf::from("/dev/a")]);
+        assert_eq!((c.mqtt_host.as_str(), c.mqtt_port, c.baud), ("h", 1, 9600));
+        assert_eq!(c.buffer, 5);
+        assert_eq!(c.heartbeat_timeout, Duration::from_millis(500));
+        let c = BridgeConfig::resolve(file, vec!["/dev/b".into()], None, Some(57600), None)
+            .expect("valid");
+        assert_eq!((c.ports[0].to_str(), c.baud), (Some("/dev/b"), 57600));
+        assert!(BridgeConfig::resolve(FileConfig::default(), vec![], None, None, None).is_err());
+        assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+    }
+}

@@ -1,0 +1,417 @@
+//! A simulated table controller that speaks protocol v1 on a byte stream, normally the master side
+//! of a pseudo-terminal ([`pty`]) whose slave path the bridge opens like a real serial port.
+//!
+//! It behaves like the firmware the protocol document describes: a lone `0x00` and a `hello`
+//! (seq 1) after power-up, a `heartbeat` when nothing else was sent for 2 s, retransmission of the
+//! oldest unacknowledged frame after 1 s, `replay_from` (0: a fresh `hello`), `light` (answered
+//! with `light_state`), `identify` and `time_sync`. It plays a plausible 9-ball match: a mirror of
+//! the match (`shared::rules::Match`, the same engine edge-agent rules with) keeps the table
+//! state, and each shot is a break (0–2 balls), a made ball (the lowest on the table, as rotation
+//! requires; the 9 ends the rack), a miss (sometimes declared a `safety` first) or a scratch
+//! (`cue_return`), closed with the `end_turn` button; `rack_ready` precedes each new rack. Play
+//! starts once the host has spoken (so no shot is played to a port nobody has open), and stops when
+//! the mirror has a match winner; heartbeats go on. Everything random comes from a seed.
+//!
+//! The controller's state outlives a connection ([`Controller::run`] returns on unplug), so a test
+//! can "unplug" (drop the pty) and "re-plug" (run again on a new pty) the same controller, or
+//! [`Controller::power_cycle`] it.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shared::protocol::Button;
+use shared::rules::{BreakRule, Game, HouseRules, Input, Match, MatchSpec, Pocketed, Shot};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_serial::{SerialPort, SerialStream};
+
+use crate::codec::{Capabilities, Decoder, Frame, Message, Side, encode};
+
+/// Frames a controller keeps for retransmission and replay.
+pub const HELD_FRAMES: usize = 256;
+
+/// How the simulated controller behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimOptions {
+    /// Device id (`hello`).
+    pub device: String,
+    /// Table id (`hello`).
+    pub table: String,
+    /// Firmware version (`hello`).
+    pub firmware: String,
+    /// Race length of the match it plays (9-ball, players alternate breaks).
+    pub race_to: u32,
+    /// Seed for every random choice.
+    pub seed: u64,
+    /// Time between shots.
+    pub shot_gap: Duration,
+    /// Heartbeat when nothing was sent for this long.
+    pub heartbeat: Duration,
+    /// Retransmit the oldest unacknowledged frame after this long.
+    pub retransmit_after: Duration,
+    /// Garble the first transmission of the frame with this seq (bad CRC on the wire), to make a
+    /// gap the host must repair.
+    pub garble_seq: Option<u32>,
+}
+
+impl SimOptions {
+    /// Human pace (a shot every 3 s) for `table`, device `ctl-{table}`.
+    pub fn new(table: &str) -> SimOptions {
+        SimOptions {
+            device: format!("ctl-{table}"),
+            table: table.to_owned(),
+            firmware: format!("sim-{}", env!("CARGO_PKG_VERSION")),
+            race_to: 3,
+            seed: 1,
+            shot_gap: Duration::from_secs(3),
+            heartbeat: Duration::from_secs(2),
+            retransmit_after: Duration::from_secs(1),
+            garble_seq: None,
+        }
+    }
+
+    /// The match spec the controller mirrors (what staff should start on edge-agent).
+    pub fn spec(&self) -> MatchSpec {
+        MatchSpec {
+            game: Game::NineBall,
+            players: ["Ann".into(), "Bo".into()],
+            race_to: self.race_to,
+            break_rule: BreakRule::Alternate,
+            rules: HouseRules::default(),
+        }
+    }
+}
+
+/// What the controller did, for tests and the CLI.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Sequenced frames sent (first transmissions).
+    pub sent: u64,
+    /// Frames sent again (retransmission or `replay_from`).
+    pub resent: u64,
+    /// Highest seq the host acked.
+    pub acked: u32,
+    /// Shots played.
+    pub shots: u64,
+    /// `light` commands obeyed, in order.
+    pub lights: Vec<bool>,
+    /// `identify` commands obeyed.
+    pub identifies: u64,
+    /// Host frames received.
+    pub host_frames: u64,
+}
+
+/// A simulated controller. See the module documentation.
+#[derive(Debug)]
+pub struct Controller {
+    opts: SimOptions,
+    rng: StdRng,
+    seq: u32,
+    held: VecDeque<(Frame, Instant)>,
+    mirror: Match,
+    rack: u32,
+    next_shot: Instant,
+    last_sent: Instant,
+    garbled: bool,
+    stats: SimStats,
+}
+
+impl Controller {
+    /// A controller that has not been powered up yet (its first run sends `hello`).
+    pub fn new(opts: SimOptions) -> Controller {
+        let spec = opts.spec();
+        let mirror = Match::new(spec).unwrap_or_else(|_| {
+            Match::new(SimOptions::new(&opts.table).spec()).unwrap_or_else(|_| unreachable!())
+        });
+        Controller {
+            rng: StdRng::seed_from_u64(opts.seed),
+            opts,
+            seq: 0,
+            held: VecDeque::new(),
+            mirror,
+            rack: 1,
+            next_shot: Instant::now(),
+            last_sent: Instant::now(),
+            garbled: false,
+            stats: SimStats::default(),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &SimOptions {
+        &self.opts
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &SimStats {
+        &self.stats
+    }
+
+    /// The mirror's match winner (0 or 1), once the match is over.
+    pub fn winner(&self) -> Option<usize> {
+        self.mirror.state().match_winner
+    }
+
+    /// Racks won so far by each player, per the mirror.
+    pub fn score(&self) -> [i32; 2] {
+        self.mirror.state().score
+    }
+
+    /// The last seq sent.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// Loses power: forgets its seq and held frames (the next run starts again at seq 1 with a
+    /// `hello`); the match on the table goes on.
+    pub fn power_cycle(&mut self) {
+        self.seq = 0;
+        self.held.clear();
+    }
+
+    /// Talks to the host over `port` until `stop` completes (`Ok`) or the port fails or hangs up
+    /// (`Err`). Call again with a new port to re-plug.
+    pub async fn run<P: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        mut port: P,
+        stop: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        tokio::pin!(stop);
+        let mut decoder = Decoder::new(Side::Controller);
+        let mut frames = Vec::new();
+        let mut buf = [0u8; 512];
+        let mut out = vec![0u8];
+        if self.seq == 0 {
+            self.send(self.hello(), &mut out);
+        }
+        let mut host_heard = false;
+        let tick = self.opts.shot_gap.min(Duration::from_millis(100)) / 2;
+        let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(1)));
+        loop {
+            if !out.is_empty() {
+                // A real UART transmits into the void when nobody listens: never block on it.
+                match tokio::time::timeout(Duration::from_millis(200), port.write_all(&out)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => tracing::debug!("simulator: line blocked, bytes lost"),
+                }
+                out.clear();
+            }
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                read = port.read(&mut buf) => match read {
+                    Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                    Err(e) => return Err(e),
+                    Ok(n) => {
+                        decoder.feed(&buf[..n], &mut frames);
+                        for frame in frames.drain(..) {
+                            if !host_heard {
+                                host_heard = true;
+                                self.next_shot = Instant::now() + self.opts.shot_gap;
+                            }
+                            self.on_host(frame, &mut out);
+                        }
+                    }
+                },
+                _ = ticker.tick() => self.on_tick(host_heard, &mut out),
+            }
+        }
+    }
+
+    fn hello(&self) -> Message {
+        Message::Hello {
+            device_id: self.opts.device.clone(),
+            firmware: self.opts.firmware.clone(),
+            table: self.opts.table.clone(),
+            capabilities: Capabilities::POCKETS
+                | Capabilities::CUE_RETURN
+                | Capabilities::BUTTONS
+                | Capabilities::RACK
+                | Capabilities::LIGHT
+                | Capabilities::CLOCK
+                | Capabilities::IDENTIFY,
+        }
+    }
+
+    /// Sends a new sequenced frame.
+    fn send(&mut self, message: Message, out: &mut Vec<u8>) {
+        self.seq = self.seq.checked_add(1).unwrap_or(1);
+        let frame = Frame::new(self.seq, message);
+        let Ok(mut bytes) = encode(&frame) else {
+            return;
+        };
+        if self.opts.garble_seq == Some(self.seq) && !self.garbled {
+            self.garbled = true;
+            // Flip a bit in the CRC: the host refuses it as bad_crc and resynchronises.
+            let n = bytes.len();
+            if n >= 2 {
+                bytes[n - 2] ^= 0x40;
+            }
+        }
+        out.extend_from_slice(&bytes);
+        self.stats.sent += 1;
+        let now = Instant::now();
+        self.last_sent = now;
+        if self.held.len() == HELD_FRAMES {
+            self.held.pop_front();
+        }
+        self.held.push_back((frame, now));
+    }
+
+    fn resend(&mut self, index: usize, out: &mut Vec<u8>) {
+        let now = Instant::now();
+        if let Some((frame, at)) = self.held.get_mut(index) {
+            if let Ok(bytes) = encode(frame) {
+                out.extend_from_slice(&bytes);
+            }
+            *at = now;
+            self.stats.resent += 1;
+            self.last_sent = now;
+        }
+    }
+
+    fn on_host(&mut self, frame: Frame, out: &mut Vec<u8>) {
+        self.stats.host_frames += 1;
+        match frame.message {
+            Message::Ack { seq } => {
+                while self.held.front().is_some_and(|(f, _)| f.seq <= seq) {
+                    self.held.pop_front();
+                }
+                self.stats.acked = self.stats.acked.max(seq);
+            }
+            Message::Light { on } => {
+                self.stats.lights.push(on);
+                self.send(Message::LightState { on }, out);
+            }
+            Message::Identify { .. } => self.stats.identifies += 1,
+            Message::TimeSync { .. } => {}
+            Message::ReplayFrom { seq: 0 } => self.send(self.hello(), out),
+            Message::ReplayFrom { seq } => {
+                for i in 0..self.held.len() {
+                    if self.held[i].0.seq >= seq {
+                        self.resend(i, out);
+                    }
+                }
+            }
+            // The decoder refuses controller messages on this side.
+            Message::Hello { .. }
+            | Message::Pocket { .. }
+            | Message::CueReturn
+            | Message::Button(_)
+            | Message::RackReady
+            | Message::Heartbeat
+            | Message::LightState { .. } => {}
+        }
+        if frame.message.is_sequenced() {
+            out.extend(encode(&Frame::new(0, Message::Ack { seq: frame.seq })).unwrap_or_default());
+        }
+    }
+
+    fn on_tick(&mut self, host_heard: bool, out: &mut Vec<u8>) {
+        let now = Instant::now();
+        if host_heard && self.winner().is_none() && now >= self.next_shot {
+            self.shot(out);
+            let gap = self.opts.shot_gap.mul_f64(self.rng.random_range(0.7..1.3));
+            self.next_shot = now + gap;
+        }
+        if self
+            .held
+            .front()
+            .is_some_and(|(_, at)| now.duration_since(*at) >= self.opts.retransmit_after)
+        {
+            self.resend(0, out);
+        }
+        if now.duration_since(self.last_sent) >= self.opts.heartbeat {
+            self.send(Message::Heartbeat, out);
+        }
+    }
+
+    /// Plays one shot: its events on the wire, its input on the mirror.
+    fn shot(&mut self, out: &mut Vec<u8>) {
+        let state = self.mirror.state().clone();
+        if state.rack != self.rack {
+            self.rack = state.rack;
+            self.send(Message::RackReady, out);
+        }
+        let pocket = |rng: &mut StdRng| rng.random_range(1..=6u8);
+        let mut made: Vec<(u8, u8)> = Vec::new();
+        let mut scratch = false;
+        let mut safety = false;
+        if state.break_shot {
+            let n = [0usize, 1, 1, 2][self.rng.random_range(0..4)];
+            let balls: Vec<u8> = state.on_table.iter().filter(|&b| b != 9).collect();
+            for _ in 0..n.min(balls.len()) {
+                let ball = balls[self.rng.random_range(0..balls.len())];
+                if !made.iter().any(|&(b, _)| b == ball) {
+                    made.push((ball, pocket(&mut self.rng)));
+                }
+            }
+        } else if let Some(lowest) = state
+            .on_table
+            .lowest()
+            .filter(|_| self.rng.random_bool(0.6))
+        {
+            made.push((lowest, pocket(&mut self.rng)));
+        } else {
+            safety = self.rng.random_bool(0.15);
+            scratch = !safety && self.rng.random_bool(0.1);
+        }
+        if safety {
+            self.send(Message::Button(Button::Safety), out);
+        }
+        for &(ball, pocket) in &made {
+            self.send(Message::Pocket { ball, pocket }, out);
+        }
+        if scratch {
+            self.send(Message::CueReturn, out);
+        }
+        self.send(Message::Button(Button::EndTurn), out);
+        let input = Input::shot(Shot {
+            pocketed: made
+                .iter()
+                .map(|&(ball, pocket)| Pocketed {
+                    ball,
+                    pocket: Some(pocket),
+                })
+                .collect(),
+            cue_ball_pocketed: scratch,
+            safety,
+            ..Shot::default()
+        });
+        if let Err(error) = self.mirror.apply(input) {
+            tracing::warn!(%error, "simulator: the mirror refused a shot");
+        }
+        self.stats.shots += 1;
+    }
+}
+
+/// A pseudo-terminal pair: the simulator talks on `master`; the bridge opens `path` (the slave).
+#[derive(Debug)]
+pub struct Pty {
+    /// The controller's end.
+    pub master: SerialStream,
+    /// The slave, held open (and never read) so that the master does not see a hang-up while no
+    /// bridge has the port open.
+    pub slave: SerialStream,
+    /// The slave's device path, e.g. `/dev/pts/7`.
+    pub path: PathBuf,
+}
+
+/// Opens a pseudo-terminal pair (`openpty`, via `tokio_serial::SerialStream::pair`).
+pub fn pty() -> std::io::Result<Pty> {
+    let (master, slave) = SerialStream::pair().map_err(std::io::Error::from)?;
+    let path = slave
+        .name()
+        .map(PathBuf::from)
+        .ok_or_else(|| std::io::Error::other("the pseudo-terminal has no slave path"))?;
+    // `pair` opens the slave without TIOCEXCL or flock, so the bridge can open it (exclusively)
+    // while we hold it. (`set_exclusive(false)` would take a shared flock and lock the bridge out.)
+    Ok(Pty {
+        master,
+        slave,
+        path,
+    })
+}
