@@ -131,6 +131,7 @@ impl Agent {
             venue: "Test Hall".into(),
             shot_quiet_ms: 0,
             presence_timeout_ms: 60_000,
+            table_lights: true,
         };
         let shutdown = CancellationToken::new();
         let running = edge_agent::start(config, shutdown.clone())
