@@ -51,7 +51,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn config(listen: SocketAddr) -> Config {
     let router = RouterConfig {
         max_connections: MAX_CONNECTIONS,
-        max_outgoing_packet_count: 200,
+        // Packets the router hands a connection per round (the agent's local link included): a
+        // bigger batch lets the agent drain a burst before the commit log rolls over.
+        max_outgoing_packet_count: 4096,
         max_segment_size: 1024 * 1024,
         max_segment_count: 4,
         custom_segment: None,

@@ -113,19 +113,26 @@ impl Hub {
         if batch.is_empty() {
             return;
         }
-        let mut state = lock(&self.inner.state);
+        // A group commit can hold thousands of views of a few tables; clients only ever get the
+        // newest of each, so reduce first: the fan-out below is then O(tables × clients), not
+        // O(views × clients), and a burst is not mistaken for a stalled client.
+        let mut newest: HashMap<&str, &Published> = HashMap::new();
         for published in batch {
+            newest.insert(published.table(), published);
+        }
+        let mut state = lock(&self.inner.state);
+        for published in newest.values() {
             state
                 .latest
-                .insert(published.table().to_owned(), published.clone());
+                .insert(published.table().to_owned(), (*published).clone());
         }
         for client in state.clients.values() {
             let mut queued = false;
             let mut queue = lock(&client.queue);
-            for published in batch.iter().filter(|p| client.wants(p.table())) {
+            for published in newest.values().filter(|p| client.wants(p.table())) {
                 if queue
                     .views
-                    .insert(published.table().to_owned(), published.clone())
+                    .insert(published.table().to_owned(), (*published).clone())
                     .is_some()
                 {
                     queue.conflated = queue.conflated.saturating_add(1);
