@@ -234,3 +234,60 @@ pub(crate) fn sql_count(dir: &Path, query: &str) -> i64 {
     conn.query_row(query, [], |row| row.get(0))
         .expect("query runs")
 }
+
+/// What the agent publishes to one device's command topic, as that device would receive it.
+pub(crate) struct Commands {
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    _client: AsyncClient,
+}
+
+impl Commands {
+    pub(crate) async fn listen(broker: SocketAddr, device: &str) -> Commands {
+        let mut options = MqttOptions::new(
+            format!("{device}-cmd-{}", free_port()),
+            broker.ip().to_string(),
+            broker.port(),
+        );
+        options.set_keep_alive(Duration::from_secs(5));
+        let (client, mut events) = AsyncClient::new(options, 10);
+        client
+            .subscribe(format!("dojo/v1/devices/{device}/cmd"), QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
+        let mut subscribed_tx = Some(subscribed_tx);
+        tokio::spawn(async move {
+            while let Ok(event) = events.poll().await {
+                match event {
+                    rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
+                        if let Some(done) = subscribed_tx.take() {
+                            let _ = done.send(());
+                        }
+                    }
+                    rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish)) => {
+                        let _ = tx.send(publish.payload.to_vec()).await;
+                    }
+                    _ => {}
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(5), subscribed_rx)
+            .await
+            .expect("subscribed in time")
+            .ok();
+        Commands {
+            rx,
+            _client: client,
+        }
+    }
+
+    /// The next command, within 5 s.
+    pub(crate) async fn next(&mut self) -> Value {
+        let bytes = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+            .await
+            .expect("a command within 5 s")
+            .expect("a command");
+        serde_json::from_slice(&bytes).expect("JSON command")
+    }
+}

@@ -231,35 +231,15 @@ async fn a_gap_is_asked_for_and_counted_when_not_filled() {
     let mut screen = ws(&agent, "?tables=t5").await;
     agent.start_match("t5", "nine-ball", 3).await;
     // Listen where the agent sends device commands.
-    let mut options = rumqttc::MqttOptions::new("gap-listener", "127.0.0.1", agent.mqtt.port());
-    options.set_keep_alive(std::time::Duration::from_secs(5));
-    let (listener, mut events) = rumqttc::AsyncClient::new(options, 10);
-    listener
-        .subscribe("dojo/v1/devices/ctl-t5/cmd", rumqttc::QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(async move {
-        while let Ok(event) = events.poll().await {
-            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish)) = event {
-                let _ = cmd_tx.send(publish.payload.to_vec()).await;
-            }
-        }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut commands = Commands::listen(agent.mqtt, "ctl-t5").await;
     let ctl = Device::connect(agent.mqtt, "ctl-t5").await;
     ctl.send_seq("t5", 1, json!({"type": "pocket", "ball": 3, "pocket": 1}))
         .await;
     // Seqs 2..=4 never arrive.
     ctl.send_seq("t5", 5, json!({"type": "pocket", "ball": 4, "pocket": 1}))
         .await;
-    let command = tokio::time::timeout(std::time::Duration::from_secs(5), cmd_rx.recv())
-        .await
-        .expect("a replay request within 5 s")
-        .expect("a command");
-    let command: serde_json::Value = serde_json::from_slice(&command).expect("JSON command");
     assert_eq!(
-        command,
+        commands.next().await,
         json!({"type": "replay", "from_seq": 2, "to_seq": 4})
     );
     // Nobody replays: after the gap timeout the three events are counted and shown.
@@ -320,35 +300,13 @@ async fn the_table_light_follows_the_match() {
     let dir = data_dir("light");
     let agent = Agent::start(&dir).await;
     let mut screen = ws(&agent, "?tables=t7").await;
-    let mut options = rumqttc::MqttOptions::new("light-listener", "127.0.0.1", agent.mqtt.port());
-    options.set_keep_alive(std::time::Duration::from_secs(5));
-    let (listener, mut events) = rumqttc::AsyncClient::new(options, 10);
-    listener
-        .subscribe("dojo/v1/devices/ctl-t7/cmd", rumqttc::QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(async move {
-        while let Ok(event) = events.poll().await {
-            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(publish)) = event {
-                let _ = cmd_tx.send(publish.payload.to_vec()).await;
-            }
-        }
-    });
+    let mut commands = Commands::listen(agent.mqtt, "ctl-t7").await;
     let mut ctl = Device::connect(agent.mqtt, "ctl-t7").await;
     ctl.send("t7", json!({"type": "heartbeat"})).await;
     until(&mut screen, "t7", |v| v["devices"][0]["device"] == "ctl-t7").await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let mut next_command = async || -> serde_json::Value {
-        let bytes = tokio::time::timeout(std::time::Duration::from_secs(5), cmd_rx.recv())
-            .await
-            .expect("a command within 5 s")
-            .expect("a command");
-        serde_json::from_slice(&bytes).expect("JSON command")
-    };
     agent.start_match("t7", "nine-ball", 1).await;
-    assert_eq!(next_command().await, json!({"type": "light", "on": true}));
+    assert_eq!(commands.next().await, json!({"type": "light", "on": true}));
     let (status, _) = agent
         .post(
             "/api/v1/tables/t7/matches/current/actions",
@@ -356,7 +314,7 @@ async fn the_table_light_follows_the_match() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(next_command().await, json!({"type": "light", "on": false}));
+    assert_eq!(commands.next().await, json!({"type": "light", "on": false}));
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
