@@ -32,7 +32,9 @@
 //!
 //! Knobs (environment): `DOJO_BENCH_CLIENTS` (500), `DOJO_BENCH_OVERVIEW` (32),
 //! `DOJO_BENCH_MEASURING` (16), `DOJO_BENCH_SECS`
-//! (10), `DOJO_BENCH_BURST` (200000), `DOJO_BENCH_AGENT` (see above).
+//! (10), `DOJO_BENCH_BURST` (200000), `DOJO_BENCH_RATE` (25000 events/s offered in the durable
+//! phase, paced per device; 0 = as fast as the publishers can, which overruns the embedded broker's
+//! buffer for the agent), `DOJO_BENCH_AGENT` (see above).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -69,6 +71,8 @@ struct Params {
     measuring: usize,
     measure: Duration,
     burst: u64,
+    /// Offered load of the durable phase, events/s over all devices; 0 = as fast as they can.
+    rate: u64,
 }
 
 fn env_or<T: FromStr>(name: &str, default: T) -> T {
@@ -87,6 +91,7 @@ impl Params {
             measuring: env_or("DOJO_BENCH_MEASURING", 16),
             measure: Duration::from_secs(env_or("DOJO_BENCH_SECS", 10)),
             burst: env_or("DOJO_BENCH_BURST", 200_000),
+            rate: env_or("DOJO_BENCH_RATE", 25_000),
         }
     }
 
@@ -1016,6 +1021,7 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
     }
     let metrics_before = scrape(&http, agent.http).await;
     let (t0, ticks0, threads0) = (Instant::now(), cpu_ticks(pid), thread_ticks(pid));
+    let per_device_rate = params.rate as f64 / params.tables.max(1) as f64;
     let publishers: Vec<JoinHandle<Duration>> = burst
         .into_iter()
         .map(|(client, table)| {
@@ -1023,6 +1029,11 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
                 let device = format!("burst-{table}");
                 let topic = events_topic(&table);
                 for seq in 1..=per_device {
+                    // Paced: publish in steps of 50, each at its scheduled time.
+                    if per_device_rate > 0.0 && seq % 50 == 0 {
+                        let due = t0 + Duration::from_secs_f64(seq as f64 / per_device_rate);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     let payload = message(&device, seq, probe_event(seq as usize - 1));
                     if client
                         .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
@@ -1077,8 +1088,9 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
 
     out.line(String::new());
     out.line(format!(
-        "## Durable throughput: {total} events from {} devices (QoS 1), {connected} screens connected",
-        params.tables
+        "## Durable throughput: {total} events from {} devices (QoS 1, offered at {}), {connected} screens connected",
+        params.tables,
+        if params.rate > 0 { format!("{} events/s", params.rate) } else { "full speed".to_owned() }
     ));
     out.line(String::new());
     out.line("| what | events | seconds | events/s |");

@@ -373,7 +373,7 @@ pub fn spawn_writer(
     on_commit: impl Fn(&[Published]) + Send + 'static,
     on_batch: impl Fn(usize) + Send + 'static,
 ) -> (StoreTx, Reader, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(8192);
+    let (tx, rx) = mpsc::channel(QUEUE);
     let reader = Reader {
         path: Arc::new(db_path(data_dir)),
     };
@@ -385,7 +385,11 @@ pub fn spawn_writer(
 }
 
 /// The most writes one transaction takes; bounds latency under a burst.
-const MAX_BATCH: usize = 2048;
+const MAX_BATCH: usize = 1024;
+
+/// Writes waiting for the writer. Each carries a view (~1 KB) and its table state, so the bound is
+/// also a memory bound; the engine waits when it is full.
+const QUEUE: usize = 1024;
 
 fn writer(
     mut conn: Connection,
