@@ -95,19 +95,23 @@ pub struct Published {
     pub view: Arc<TableView>,
     /// `serde_json` of `view`.
     pub json: Arc<str>,
+    /// The WebSocket update message for it, built once and shared by every screen.
+    pub update: bytes::Bytes,
     /// When the event that produced it was received, for the latency histogram (not on replay).
     pub received: Option<std::time::Instant>,
 }
 
 impl Published {
-    /// Serialises `view` once.
+    /// Serialises `view` once, and its WebSocket update message once.
     pub fn new(view: TableView, received: Option<std::time::Instant>) -> Published {
         let json: Arc<str> = serde_json::to_string(&view)
             .unwrap_or_else(|_| "{}".to_owned())
             .into();
+        let update = update_message(view.seq, &json).into();
         Published {
             view: Arc::new(view),
             json,
+            update,
             received,
         }
     }
@@ -121,4 +125,9 @@ impl Published {
     pub fn seq(&self) -> u64 {
         self.view.seq
     }
+}
+
+/// `{"type":"update","seq":N,"table":view}`, around the view's JSON as committed.
+pub fn update_message(seq: u64, view_json: &str) -> String {
+    format!(r#"{{"type":"update","seq":{seq},"table":{view_json}}}"#)
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
@@ -26,7 +26,7 @@ use super::error::ApiError;
 use crate::hub::{Next, Subscription};
 use crate::metrics::Metrics;
 use crate::store::Since;
-use crate::view::Published;
+use crate::view::{Published, update_message};
 
 /// A send slower than this marks the client as stalled: it gets a fresh snapshot next.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -107,17 +107,6 @@ pub(crate) fn snapshot_message(views: &[Published]) -> String {
         message.push_str(&view.json);
     }
     message.push_str("]}");
-    message
-}
-
-/// `{"type":"update","seq":N,"table":view}`, around the view's JSON as committed.
-pub(crate) fn update_message(seq: u64, view_json: &str) -> String {
-    let mut message = String::with_capacity(48 + view_json.len());
-    message.push_str(r#"{"type":"update","seq":"#);
-    message.push_str(&seq.to_string());
-    message.push_str(r#","table":"#);
-    message.push_str(view_json);
-    message.push('}');
     message
 }
 
@@ -297,10 +286,11 @@ impl Connection {
                     if let Some(received) = view.received {
                         self.metrics.latency(received.elapsed().as_secs_f64());
                     }
-                    if !self
-                        .send(update_message(view.seq(), &view.json), subscription)
-                        .await?
-                    {
+                    // The message was built once at commit; every screen shares its bytes.
+                    let Ok(text) = Utf8Bytes::try_from(view.update.clone()) else {
+                        continue;
+                    };
+                    if !self.send_message(Message::Text(text), subscription).await? {
                         // Stalled: the rest arrives in the snapshot asked for.
                         break;
                     }
