@@ -308,22 +308,9 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::view::{ShotInProgress, TableStatus, TableView};
 
     fn view(table: &str, seq: u64) -> Published {
-        Published::new(
-            TableView {
-                table: table.to_owned(),
-                seq,
-                status: TableStatus::Idle,
-                match_info: None,
-                state: None,
-                shot: ShotInProgress::default(),
-                devices: Vec::new(),
-                missing_events: 0,
-            },
-            None,
-        )
+        Published::idle(table, seq)
     }
 
     fn seqs(views: &[Published]) -> Vec<(String, u64)> {

@@ -116,6 +116,22 @@ impl Published {
         }
     }
 
+    /// An idle table's view at `seq`, for tests.
+    #[cfg(test)]
+    pub(crate) fn idle(table: &str, seq: u64) -> Published {
+        let view = TableView {
+            table: table.to_owned(),
+            seq,
+            status: TableStatus::Idle,
+            match_info: None,
+            state: None,
+            shot: ShotInProgress::default(),
+            devices: Vec::new(),
+            missing_events: 0,
+        };
+        Published::new(view, None)
+    }
+
     /// The table id.
     pub fn table(&self) -> &str {
         &self.view.table

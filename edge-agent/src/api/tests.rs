@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::*;
-use crate::view::{DevicePresence, Published, ShotInProgress, TableStatus, TableView};
+use crate::view::{DevicePresence, Published};
 
 const TOKEN: &str = "let-me-in";
 
@@ -29,26 +29,16 @@ fn state(staff_token: Option<&str>) -> AppState {
 }
 
 fn view(table: &str, seq: u64, devices: usize) -> Published {
-    Published::new(
-        TableView {
-            table: table.to_owned(),
-            seq,
-            status: TableStatus::Idle,
-            match_info: None,
-            state: None,
-            shot: ShotInProgress::default(),
-            devices: (0..devices)
-                .map(|i| DevicePresence {
-                    device: format!("camera-{i:06}"),
-                    kind: "camera",
-                    online: true,
-                    last_seen_ms: 1_700_000_000_000,
-                })
-                .collect(),
-            missing_events: 0,
-        },
-        Some(std::time::Instant::now()),
-    )
+    let mut view = (*Published::idle(table, seq).view).clone();
+    view.devices = (0..devices)
+        .map(|i| DevicePresence {
+            device: format!("camera-{i:06}"),
+            kind: "camera",
+            online: true,
+            last_seen_ms: 1_700_000_000_000,
+        })
+        .collect();
+    Published::new(view, Some(std::time::Instant::now()))
 }
 
 struct TestServer {
