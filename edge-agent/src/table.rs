@@ -621,19 +621,20 @@ mod tests {
         }
     }
 
+    /// Table `t1` with a match of `game` started at seq 1.
+    fn playing(game: &str) -> Table {
+        let mut table = Table::new("t1");
+        let start = TableInput::StartMatch {
+            match_id: "m1".into(),
+            spec: spec(game),
+        };
+        table.apply(&start, 1, 0).expect("start");
+        table
+    }
+
     #[test]
     fn pockets_then_end_turn_make_one_shot() {
-        let mut table = Table::new("t1");
-        table
-            .apply(
-                &TableInput::StartMatch {
-                    match_id: "m1".into(),
-                    spec: spec("nine-ball"),
-                },
-                1,
-                0,
-            )
-            .expect("start");
+        let mut table = playing("nine-ball");
         table
             .apply(
                 &device(1, DeviceEvent::Pocket { ball: 3, pocket: 2 }),
@@ -679,17 +680,7 @@ mod tests {
 
     #[test]
     fn a_camera_bracket_observes_first_contact_and_rails() {
-        let mut table = Table::new("t1");
-        table
-            .apply(
-                &TableInput::StartMatch {
-                    match_id: "m1".into(),
-                    spec: spec("nine-ball"),
-                },
-                1,
-                0,
-            )
-            .expect("start");
+        let mut table = playing("nine-ball");
         table
             .apply(&device(1, DeviceEvent::Pocket { ball: 2, pocket: 2 }), 2, 0)
             .expect("break");
@@ -725,17 +716,7 @@ mod tests {
 
     #[test]
     fn impossible_sensor_facts_are_repaired_not_dropped() {
-        let mut table = Table::new("t1");
-        table
-            .apply(
-                &TableInput::StartMatch {
-                    match_id: "m1".into(),
-                    spec: spec("nine-ball"),
-                },
-                1,
-                0,
-            )
-            .expect("start");
+        let mut table = playing("nine-ball");
         table
             .apply(
                 &device(
