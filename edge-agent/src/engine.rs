@@ -237,11 +237,9 @@ impl Engine {
     async fn request(&mut self, request: Request) {
         let (table, input, reply) = match request {
             Request::Start { table, spec, reply } => {
-                let match_id = format!(
-                    "{}-{}",
-                    &self.epoch[..8.min(self.epoch.len())],
-                    self.seq + 1
-                );
+                // Unique per database: its epoch's first 8 hex digits and the event seq.
+                let epoch = self.epoch.get(..8).unwrap_or(&self.epoch);
+                let match_id = format!("{epoch}-{}", self.seq + 1);
                 (table, TableInput::StartMatch { match_id, spec }, reply)
             }
             Request::Action {
