@@ -16,7 +16,7 @@ use crate::hub::Hub;
 use crate::ingest::{Ingest, Verdict};
 use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
-use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
+use crate::store::{Commit, DeadLetter, Outcome, Recovered, StoreTx, Write};
 use crate::table::{Applied, Refused, StaffAction, Table, TableInput};
 use crate::view::Published;
 
@@ -305,7 +305,7 @@ impl Engine {
             let finished = applied
                 .outbox
                 .iter()
-                .any(|(kind, _, _)| *kind == "match_finished");
+                .any(|record| matches!(record.outcome, Outcome::MatchFinished { .. }));
             if applied.match_start || finished {
                 let command = serde_json::to_vec(&DeviceCommand::Light {
                     on: applied.match_start,

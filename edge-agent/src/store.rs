@@ -131,10 +131,63 @@ pub struct Commit {
     pub match_start: bool,
     /// The device's dedupe mark after this event, saved with it.
     pub device_mark: Option<DeviceMark>,
-    /// Outbox rows: (kind, match id, JSON payload).
-    pub outbox: Vec<(&'static str, String, String)>,
+    /// Outbox rows, in the order they happened.
+    pub outbox: Vec<Record>,
     /// Told the outcome after commit (staff requests wait for it).
     pub reply: Option<oneshot::Sender<Result<Published, String>>>,
+}
+
+/// What a record in the outbox says happened, typed so `matches` and `racks` are kept from it
+/// without reading the JSON back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A match started.
+    MatchStarted {
+        /// The spec, as JSON.
+        spec: String,
+    },
+    /// A rack ended; `ordinal` numbers finished racks 1, 2, … (14.1's `rack` counts re-racks).
+    RackFinished {
+        /// Which finished rack of the match.
+        ordinal: u32,
+        /// Its winner.
+        winner: usize,
+    },
+    /// The match ended.
+    MatchFinished {
+        /// Its winner.
+        winner: usize,
+    },
+    /// An undo took back finished racks (and maybe the match result).
+    Corrected {
+        /// Racks still finished.
+        racks_finished: u32,
+        /// Whether the match is still over.
+        match_finished: bool,
+    },
+}
+
+/// One outbox row: what happened and the JSON cloud-sync receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The match.
+    pub match_id: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The record as cloud-sync will receive it.
+    pub payload: String,
+}
+
+impl Record {
+    /// The outbox `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self.outcome {
+            Outcome::MatchStarted { .. } => "match_started",
+            Outcome::RackFinished { .. } => "rack_finished",
+            Outcome::MatchFinished { .. } => "match_finished",
+            Outcome::Corrected { .. } => "result_corrected",
+        }
+    }
 }
 
 /// A device's dedupe mark.
@@ -475,9 +528,14 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                         if c.match_start { Some(seq) } else { entry.1 },
                         &*c.view.json,
                     );
-                    for (kind, match_id, payload) in &c.outbox {
-                        outbox.execute(params![seq, kind, match_id, payload])?;
-                        record_result(&tx, seq, &c.table, kind, match_id, payload)?;
+                    for record in &c.outbox {
+                        outbox.execute(params![
+                            seq,
+                            record.kind(),
+                            record.match_id,
+                            record.payload
+                        ])?;
+                        record_result(&tx, seq, &c.table, record)?;
                     }
                     if let Some(mark) = &c.device_mark {
                         marks.insert(mark.device.as_str(), mark);
@@ -517,40 +575,39 @@ fn record_result(
     conn: &Connection,
     seq: i64,
     table: &str,
-    kind: &str,
-    match_id: &str,
-    payload: &str,
+    record: &Record,
 ) -> rusqlite::Result<()> {
-    let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-    let int = |key: &str| value[key].as_i64();
-    match kind {
-        "match_started" => {
+    let id = &record.match_id;
+    match &record.outcome {
+        Outcome::MatchStarted { spec } => {
             conn.prepare_cached(
                 "INSERT OR IGNORE INTO matches (match_id, table_id, started_seq, spec) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![match_id, table, seq, value["spec"].to_string()])?;
+            .execute(params![id, table, seq, spec])?;
         }
-        "rack_finished" => {
+        Outcome::RackFinished { ordinal, winner } => {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO racks (match_id, ordinal, winner, finished_seq, record) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![match_id, int("ordinal"), int("winner"), seq, payload])?;
+            .execute(params![id, ordinal, to_i64(*winner as u64), seq, record.payload])?;
         }
-        "match_finished" => {
+        Outcome::MatchFinished { winner } => {
             conn.prepare_cached("UPDATE matches SET finished_seq = ?2, winner = ?3, result = ?4 WHERE match_id = ?1")?
-                .execute(params![match_id, seq, int("winner"), payload])?;
+                .execute(params![id, seq, to_i64(*winner as u64), record.payload])?;
         }
-        "result_corrected" => {
+        Outcome::Corrected {
+            racks_finished,
+            match_finished,
+        } => {
             conn.prepare_cached("DELETE FROM racks WHERE match_id = ?1 AND ordinal > ?2")?
-                .execute(params![match_id, int("racks_finished")])?;
-            if value["match_finished"] == false {
+                .execute(params![id, racks_finished])?;
+            if !match_finished {
                 conn.prepare_cached(
                     "UPDATE matches SET finished_seq = NULL, winner = NULL, result = NULL WHERE match_id = ?1",
                 )?
-                .execute([match_id])?;
+                .execute([id])?;
             }
         }
-        _ => {}
     }
     Ok(())
 }

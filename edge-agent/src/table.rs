@@ -16,6 +16,7 @@ use shared::rules::{
     Action, ActionKind, Call, Input, Match, MatchSpec, Pocketed, Rejected, Report, Shot, State,
 };
 
+use crate::store::{Outcome, Record};
 use crate::view::{DevicePresence, MatchInfo, ShotInProgress, TableStatus, TableView};
 
 /// A staff or player action on the current match (`POST .../matches/current/actions`), the same as
@@ -130,8 +131,8 @@ pub enum Refused {
 pub struct Applied {
     /// A match started here (replay starts from this input).
     pub match_start: bool,
-    /// Outbox rows: (kind, match id, JSON payload).
-    pub outbox: Vec<(&'static str, String, String)>,
+    /// Outbox rows, in the order they happened.
+    pub outbox: Vec<Record>,
     /// A sensor-assembled shot the rules refused, and how it was repaired.
     pub repaired: Option<String>,
 }
@@ -226,11 +227,11 @@ impl Table {
                     break_rule: spec.break_rule,
                 };
                 applied.match_start = true;
-                applied.outbox.push((
-                    "match_started",
-                    match_id.clone(),
-                    json!({"match_id": match_id, "table": self.id, "spec": spec, "started_ms": received_ms}).to_string(),
-                ));
+                applied.outbox.push(Record {
+                    match_id: match_id.clone(),
+                    outcome: Outcome::MatchStarted { spec: json!(spec).to_string() },
+                    payload: json!({"match_id": match_id, "table": self.id, "spec": spec, "started_ms": received_ms}).to_string(),
+                });
                 self.game = Some((info, game));
                 self.pending = Pending::default();
                 self.missing_events = 0;
@@ -558,45 +559,43 @@ fn repair(shot: &mut Shot, error: &Rejected) -> bool {
 }
 
 /// Outbox rows for what an input finished (or, on undo, took back).
-fn finished(
-    table: &str,
-    info: &MatchInfo,
-    game: &Match,
-    before: &State,
-) -> Vec<(&'static str, String, String)> {
+fn finished(table: &str, info: &MatchInfo, game: &Match, before: &State) -> Vec<Record> {
     let after = game.state();
     let id = &info.match_id;
+    let record = |outcome, payload: serde_json::Value| Record {
+        match_id: id.clone(),
+        outcome,
+        payload: payload.to_string(),
+    };
     let mut rows = Vec::new();
     let racks = |s: &State| s.stats.iter().map(|p| p.racks_won).sum::<u32>();
     if let Some(winner) = after.last.rack_winner {
-        // `ordinal` numbers finished racks 1, 2, … (14.1's `rack` counts re-racks instead).
-        rows.push((
-            "rack_finished",
-            id.clone(),
-            json!({"match_id": id, "table": table, "ordinal": racks(after), "rack": after.rack,
-                   "winner": winner, "score": after.score, "stats": after.stats})
-            .to_string(),
+        let ordinal = racks(after);
+        rows.push(record(
+            Outcome::RackFinished { ordinal, winner },
+            json!({"match_id": id, "table": table, "ordinal": ordinal, "rack": after.rack,
+                   "winner": winner, "score": after.score, "stats": after.stats}),
         ));
     }
-    if after.match_winner.is_some() && before.match_winner.is_none() {
-        rows.push((
-            "match_finished",
-            id.clone(),
+    if let (Some(winner), None) = (after.match_winner, before.match_winner) {
+        rows.push(record(
+            Outcome::MatchFinished { winner },
             json!({"match_id": id, "table": table, "game": info.game, "players": info.players,
-                   "race_to": info.race_to, "winner": after.match_winner, "score": after.score,
-                   "stats": after.stats, "inputs": game.inputs()})
-            .to_string(),
+                   "race_to": info.race_to, "winner": winner, "score": after.score,
+                   "stats": after.stats, "inputs": game.inputs()}),
         ));
     }
     if racks(after) < racks(before)
         || (before.match_winner.is_some() && after.match_winner.is_none())
     {
-        rows.push((
-            "result_corrected",
-            id.clone(),
+        let (racks_finished, match_finished) = (racks(after), after.match_winner.is_some());
+        rows.push(record(
+            Outcome::Corrected {
+                racks_finished,
+                match_finished,
+            },
             json!({"match_id": id, "table": table, "score": after.score, "rack": after.rack,
-                   "racks_finished": racks(after), "match_finished": after.match_winner.is_some()})
-            .to_string(),
+                   "racks_finished": racks_finished, "match_finished": match_finished}),
         ));
     }
     rows
@@ -674,7 +673,7 @@ mod tests {
             .apply(&TableInput::QuietClose, 5, 40)
             .expect("quiet close");
         assert_eq!(table.view().state.expect("match").match_winner, Some(0));
-        let kinds: Vec<_> = applied.outbox.iter().map(|row| row.0).collect();
+        let kinds: Vec<_> = applied.outbox.iter().map(Record::kind).collect();
         assert_eq!(kinds, vec!["rack_finished", "match_finished"]);
     }
 
