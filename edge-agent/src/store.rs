@@ -667,46 +667,6 @@ impl Reader {
         }
         Ok(Since::Views(views))
     }
-
-    /// The newest dead letters, newest first: (received_ms, topic, reason, detail).
-    pub fn dead_letters(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(u64, String, String, String)>, StoreError> {
-        let conn = self.connect()?;
-        let mut stmt = conn.prepare(
-            "SELECT received_ms, topic, reason, detail FROM dead_letters ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok((to_u64(r.get(0)?), r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
-    }
-
-    /// Outbox rows waiting for cloud-sync: (kind, match id, payload JSON), oldest first.
-    pub fn outbox(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError> {
-        let conn = self.connect()?;
-        let mut stmt =
-            conn.prepare("SELECT kind, match_id, payload FROM outbox ORDER BY seq LIMIT ?1")?;
-        let rows = stmt
-            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
-    }
-
-    /// The number of events in the log.
-    pub fn event_count(&self) -> Result<u64, StoreError> {
-        let conn = self.connect()?;
-        Ok(to_u64(conn.query_row(
-            "SELECT COUNT(*) FROM events",
-            [],
-            |r| r.get(0),
-        )?))
-    }
 }
 
 #[cfg(test)]

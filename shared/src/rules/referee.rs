@@ -56,11 +56,6 @@ impl Referee {
     pub fn rejected(&self) -> usize {
         self.rejected
     }
-
-    /// The match, once its line was accepted.
-    pub fn current(&self) -> Option<&Match> {
-        self.game.as_ref()
-    }
 }
 
 fn start(text: &str) -> Result<Match, String> {
