@@ -1,0 +1,463 @@
+//! The venue → cloud sync contract: what edge-agent sends to cloud-sync and what it gets back.
+//!
+//! Both sides build on these types so they cannot drift apart. The design (docs/sync.md) is a
+//! transactional outbox at the venue and an idempotent apply in the cloud: every record carries the
+//! venue, the edge database's epoch and a per-epoch sequence number, so a retry, a replayed batch or
+//! a restart after a crash can never store a record twice, and a restored appliance (a new epoch)
+//! never reuses a sequence number silently.
+//!
+//! A batch travels as [`RawRecord`]s (kind and payload as the edge wrote them), so the cloud can
+//! refuse one record by number ([`Invalid`]) instead of failing to parse the whole batch; the cloud
+//! then turns each into a typed [`Record`] with [`RawRecord::parse`].
+//!
+//! Nothing here does I/O.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::protocol::valid_id;
+use crate::rules::{Game, Input, MatchSpec, PlayerStats};
+
+/// Pushes a batch of outbox records.
+pub const BATCHES_ROUTE: &str = "/api/v1/sync/batches";
+/// The registered-player change log, read from a cursor.
+pub const PLAYERS_ROUTE: &str = "/api/v1/sync/players";
+/// Every registered player at once, with the cursor to continue from.
+pub const PLAYERS_SNAPSHOT_ROUTE: &str = "/api/v1/sync/players/snapshot";
+
+/// Most records in one batch.
+pub const MAX_BATCH_RECORDS: usize = 1000;
+/// Largest batch body, in bytes, once decompressed (the compressed body has the same bound).
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Largest payload of one record, in bytes.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// One batch: consecutive outbox records of one venue database.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// The venue the records belong to; must be the venue whose key signs the request.
+    pub venue_id: String,
+    /// The edge database's epoch: a random id made when the database was created.
+    pub epoch: String,
+    /// Records with consecutive `seq`s, oldest first.
+    pub records: Vec<RawRecord>,
+}
+
+/// One outbox row as the edge stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    /// Per-epoch sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// What the record says happened: see [`Record`].
+    pub kind: String,
+    /// The match it belongs to.
+    pub match_id: String,
+    /// The record's data, shaped by `kind`.
+    pub payload: Value,
+}
+
+/// What the cloud answers to a batch it applied (status 200).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAck {
+    /// Every record of this epoch up to here is stored: the edge may delete them.
+    pub acked_seq: u64,
+    /// Records stored by this request.
+    pub applied: u64,
+    /// Records the cloud already had with the same content (a retry).
+    pub duplicates: u64,
+    /// Records the cloud already had with *different* content: kept aside, flagged for staff.
+    pub conflicts: Vec<u64>,
+}
+
+/// The JSON body of every error answer: `{"error": …}` plus what the client needs to act on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncError {
+    /// What went wrong, for people.
+    pub error: String,
+    /// 409: the batch starts after a gap; send from this sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seq: Option<u64>,
+    /// 422: the offending record's sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// A record refused as invalid, by number, so the edge can set exactly that one aside.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("record {seq}: {reason}")]
+pub struct Invalid {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// What a record says happened, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// A match started on a table.
+    MatchStarted(MatchStarted),
+    /// A rack of a match ended.
+    RackFinished(RackFinished),
+    /// A match ended.
+    MatchFinished(MatchFinished),
+    /// An undo took back finished racks or the result: the cloud corrects what it holds.
+    ResultCorrected(ResultCorrected),
+    /// A record the cloud once refused as invalid; the venue keeps the original in its dead
+    /// letters, and this placeholder keeps the sequence without a gap.
+    Rejected(Rejected),
+}
+
+/// `match_started`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchStarted {
+    /// The match.
+    pub match_id: String,
+    /// The table it is played on.
+    pub table: String,
+    /// Game, players, race, break and house rules.
+    pub spec: MatchSpec,
+    /// Registered players' ids, per seat, when staff put registered players on the table.
+    #[serde(default)]
+    pub player_ids: [Option<String>; 2],
+    /// When the venue started it (venue clock, Unix ms).
+    pub started_ms: u64,
+}
+
+/// `rack_finished`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RackFinished {
+    /// The match.
+    pub match_id: String,
+    /// The table.
+    pub table: String,
+    /// Which finished rack of the match: 1, 2, …
+    pub ordinal: u32,
+    /// The rules engine's rack counter (14.1 counts re-racks).
+    pub rack: u32,
+    /// Seat of the rack's winner.
+    pub winner: usize,
+    /// The score after the rack.
+    pub score: [i32; 2],
+    /// Per-player statistics of the match so far.
+    pub stats: [PlayerStats; 2],
+    /// The rack's shots, in order, as the rules engine took them.
+    #[serde(default)]
+    pub shots: Vec<Input>,
+}
+
+/// `match_finished`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchFinished {
+    /// The match.
+    pub match_id: String,
+    /// The table.
+    pub table: String,
+    /// The game.
+    pub game: Game,
+    /// The players.
+    pub players: [String; 2],
+    /// Racks (14.1: points) to win.
+    pub race_to: u32,
+    /// Seat of the winner.
+    pub winner: usize,
+    /// The final score.
+    pub score: [i32; 2],
+    /// Per-player statistics.
+    pub stats: [PlayerStats; 2],
+    /// Every input of the match, so the cloud can replay it.
+    #[serde(default)]
+    pub inputs: Vec<Input>,
+}
+
+/// `result_corrected`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultCorrected {
+    /// The match.
+    pub match_id: String,
+    /// The table.
+    pub table: String,
+    /// The score now.
+    pub score: [i32; 2],
+    /// Racks still finished; the cloud forgets racks above this ordinal.
+    pub racks_finished: u32,
+    /// Whether the match is still over.
+    pub match_finished: bool,
+}
+
+/// `rejected`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The kind the original record had.
+    pub original_kind: String,
+    /// Why the cloud refused it.
+    pub reason: String,
+}
+
+impl Record {
+    /// The wire `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::MatchStarted(_) => "match_started",
+            Record::RackFinished(_) => "rack_finished",
+            Record::MatchFinished(_) => "match_finished",
+            Record::ResultCorrected(_) => "result_corrected",
+            Record::Rejected(_) => "rejected",
+        }
+    }
+}
+
+impl RawRecord {
+    /// Checks the record and types its payload.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`] names the record and says what is wrong with it.
+    pub fn parse(&self) -> Result<Record, Invalid> {
+        let invalid = |reason: String| Invalid {
+            seq: self.seq,
+            reason,
+        };
+        if self.seq == 0 {
+            return Err(invalid("seq starts at 1".into()));
+        }
+        if !valid_id(&self.match_id) {
+            return Err(invalid(format!("bad match_id {:?}", self.match_id)));
+        }
+        if self.payload.to_string().len() > MAX_RECORD_BYTES {
+            return Err(invalid(format!(
+                "payload larger than {MAX_RECORD_BYTES} bytes"
+            )));
+        }
+        fn typed<T: serde::de::DeserializeOwned>(payload: &Value) -> Result<T, String> {
+            T::deserialize(payload).map_err(|e| e.to_string())
+        }
+        let record = match self.kind.as_str() {
+            "match_started" => typed(&self.payload).map(Record::MatchStarted),
+            "rack_finished" => typed(&self.payload).map(Record::RackFinished),
+            "match_finished" => typed(&self.payload).map(Record::MatchFinished),
+            "result_corrected" => typed(&self.payload).map(Record::ResultCorrected),
+            "rejected" => typed(&self.payload).map(Record::Rejected),
+            other => Err(format!("unknown kind {other:?}")),
+        }
+        .map_err(|reason| invalid(format!("{}: {reason}", self.kind)))?;
+        let (match_id, table) = match &record {
+            Record::MatchStarted(r) => {
+                r.spec.validate().map_err(|e| invalid(e.to_string()))?;
+                (&r.match_id, Some(&r.table))
+            }
+            Record::RackFinished(r) => {
+                check_seat(r.winner).map_err(&invalid)?;
+                (&r.match_id, Some(&r.table))
+            }
+            Record::MatchFinished(r) => {
+                check_seat(r.winner).map_err(&invalid)?;
+                (&r.match_id, Some(&r.table))
+            }
+            Record::ResultCorrected(r) => (&r.match_id, Some(&r.table)),
+            Record::Rejected(_) => (&self.match_id, None),
+        };
+        if *match_id != self.match_id {
+            return Err(invalid(format!(
+                "payload match_id {match_id:?} is not the record's {:?}",
+                self.match_id
+            )));
+        }
+        if let Some(table) = table.filter(|t| !valid_id(t)) {
+            return Err(invalid(format!("bad table {table:?}")));
+        }
+        Ok(record)
+    }
+}
+
+fn check_seat(winner: usize) -> Result<(), String> {
+    if winner > 1 {
+        return Err(format!("winner must be seat 0 or 1, not {winner}"));
+    }
+    Ok(())
+}
+
+impl Batch {
+    /// Checks the batch as a whole: ids, size and consecutive sequence numbers. Records are
+    /// checked one by one with [`RawRecord::parse`].
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, with the offending record's `seq` when there is one.
+    pub fn check(&self) -> Result<(), SyncError> {
+        let error = |error: String, seq: Option<u64>| SyncError {
+            error,
+            seq,
+            ..SyncError::default()
+        };
+        if !valid_id(&self.venue_id) {
+            return Err(error(format!("bad venue_id {:?}", self.venue_id), None));
+        }
+        if !valid_id(&self.epoch) {
+            return Err(error(format!("bad epoch {:?}", self.epoch), None));
+        }
+        if self.records.is_empty() {
+            return Err(error("a batch holds at least one record".into(), None));
+        }
+        if self.records.len() > MAX_BATCH_RECORDS {
+            return Err(error(
+                format!("a batch holds at most {MAX_BATCH_RECORDS} records"),
+                None,
+            ));
+        }
+        for pair in self.records.windows(2) {
+            if let [a, b] = pair
+                && b.seq != a.seq + 1
+            {
+                return Err(error(
+                    format!(
+                        "records must have consecutive seqs: {} follows {}",
+                        b.seq, a.seq
+                    ),
+                    Some(b.seq),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first and last sequence numbers, when the batch is not empty.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        Some((self.records.first()?.seq, self.records.last()?.seq))
+    }
+}
+
+/// A registered player, as the cloud holds it and venues copy it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Player {
+    /// The cloud's id for the player.
+    pub id: String,
+    /// The name shown on scoreboards.
+    pub name: String,
+    /// The player's rating, when they have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<i32>,
+}
+
+/// One entry of the player change log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum PlayerChange {
+    /// The player is new or changed: store this.
+    Upsert {
+        /// Position in the log.
+        version: u64,
+        /// The player now.
+        player: Player,
+    },
+    /// The player is gone (or merged into another).
+    Delete {
+        /// Position in the log.
+        version: u64,
+        /// Whom to forget.
+        id: String,
+    },
+}
+
+impl PlayerChange {
+    /// Position in the log.
+    pub fn version(&self) -> u64 {
+        match self {
+            PlayerChange::Upsert { version, .. } | PlayerChange::Delete { version, .. } => *version,
+        }
+    }
+}
+
+/// A page of the player change log (`GET /api/v1/sync/players?cursor=C&limit=N`). A cursor older
+/// than the log keeps answers 410 with `{"error": …}`: the venue then takes a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerChanges {
+    /// Changes after the asked cursor, oldest first.
+    pub changes: Vec<PlayerChange>,
+    /// Where to read from next time.
+    pub cursor: u64,
+    /// Whether more changes are waiting.
+    pub more: bool,
+}
+
+/// Every registered player (`GET /api/v1/sync/players/snapshot`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerSnapshot {
+    /// All of them.
+    pub players: Vec<Player>,
+    /// The change log position the snapshot reflects.
+    pub cursor: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn started(seq: u64) -> RawRecord {
+        RawRecord {
+            seq,
+            kind: "match_started".into(),
+            match_id: "ab12cd34-7".into(),
+            payload: json!({"match_id": "ab12cd34-7", "table": "t1", "started_ms": 5,
+                "spec": {"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 3}}),
+        }
+    }
+
+    #[test]
+    fn a_match_start_parses() {
+        let Ok(Record::MatchStarted(m)) = started(1).parse() else {
+            panic!("did not parse");
+        };
+        assert_eq!(m.spec.players, ["Ann".to_owned(), "Bo".to_owned()]);
+        assert_eq!(m.player_ids, [None, None]);
+    }
+
+    #[test]
+    fn a_bad_record_is_named() {
+        let mut record = started(9);
+        record.payload["spec"]["race_to"] = json!(0);
+        assert_eq!(record.parse().map_err(|e| e.seq), Err(9));
+        let mut record = started(4);
+        record.kind = "teleport".into();
+        let err = record.parse().expect_err("unknown kind");
+        assert!(err.reason.contains("teleport"), "{err}");
+        let mut record = started(4);
+        record.payload["match_id"] = json!("other");
+        assert!(record.parse().is_err());
+    }
+
+    #[test]
+    fn batches_need_consecutive_seqs() {
+        let batch = |seqs: &[u64]| Batch {
+            venue_id: "v1".into(),
+            epoch: "e1".into(),
+            records: seqs.iter().map(|s| started(*s)).collect(),
+        };
+        assert_eq!(batch(&[3, 4, 5]).check(), Ok(()));
+        assert_eq!(batch(&[3, 4, 5]).span(), Some((3, 5)));
+        assert_eq!(batch(&[3, 5]).check().map_err(|e| e.seq), Err(Some(5)));
+        assert!(batch(&[]).check().is_err());
+    }
+
+    #[test]
+    fn player_changes_are_tagged_by_op() {
+        let change: PlayerChange =
+            serde_json::from_value(json!({"op": "delete", "version": 7, "id": "p1"}))
+                .expect("parses");
+        assert_eq!(change.version(), 7);
+        let text = serde_json::to_string(&PlayerChange::Upsert {
+            version: 8,
+            player: Player {
+                id: "p2".into(),
+                name: "Efren".into(),
+                rating: None,
+            },
+        })
+        .expect("serializes");
+        assert!(text.starts_with(r#"{"op":"upsert""#), "{text}");
+    }
+}
