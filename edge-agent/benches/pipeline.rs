@@ -204,6 +204,7 @@ impl Agent {
                     shot_quiet_ms: 0,
                     presence_timeout_ms: 60_000,
                     table_lights: false,
+                    cloud: None,
                 };
                 let shutdown = CancellationToken::new();
                 let running = runtime

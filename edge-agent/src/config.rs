@@ -44,6 +44,16 @@ pub struct Flags {
     /// Venue name shown on the pages.
     #[arg(long, env = "DOJO_VENUE")]
     pub venue: Option<String>,
+    /// cloud-sync's base URL (https://…); with --venue-id and --venue-key it enables sync.
+    /// Without them the agent runs offline and keeps its outbox.
+    #[arg(long, env = "DOJO_CLOUD_URL")]
+    pub cloud_url: Option<String>,
+    /// This venue's id at cloud-sync (`cloud-sync venue create` prints it).
+    #[arg(long, env = "DOJO_VENUE_ID")]
+    pub venue_id: Option<String>,
+    /// This venue's key at cloud-sync (printed once by `cloud-sync venue create`).
+    #[arg(long, env = "DOJO_VENUE_KEY", hide_env_values = true)]
+    pub venue_key: Option<String>,
     /// Only check the configuration and print it (systemd runs this as ExecStartPre).
     #[arg(long)]
     pub check_config: bool,
@@ -64,6 +74,9 @@ struct FileConfig {
     shot_quiet_ms: Option<u64>,
     presence_timeout_ms: Option<u64>,
     table_lights: Option<bool>,
+    cloud_url: Option<String>,
+    venue_id: Option<String>,
+    venue_key: Option<String>,
 }
 
 /// The validated configuration.
@@ -89,6 +102,63 @@ pub struct Config {
     pub presence_timeout_ms: u64,
     /// Switch table lights on at a match's start and off at its end.
     pub table_lights: bool,
+    /// Where and as whom to sync; `None` runs offline.
+    pub cloud: Option<CloudConfig>,
+}
+
+/// How to reach cloud-sync.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CloudConfig {
+    /// Base URL, without a trailing slash.
+    pub url: String,
+    /// This venue's id there.
+    pub venue_id: String,
+    /// This venue's key (a secret: never printed).
+    pub venue_key: String,
+}
+
+impl std::fmt::Debug for CloudConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudConfig")
+            .field("url", &self.url)
+            .field("venue_id", &self.venue_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// All three cloud settings or none.
+fn cloud(
+    url: Option<String>,
+    venue_id: Option<String>,
+    venue_key: Option<String>,
+) -> Result<Option<CloudConfig>, ConfigError> {
+    let (url, venue_id, venue_key) = match (url, venue_id, venue_key) {
+        (None, None, None) => return Ok(None),
+        (None, _, _) => return Err(bad("cloud-url", "needed with --venue-id and --venue-key")),
+        (_, None, _) => return Err(bad("venue-id", "needed with --cloud-url")),
+        (_, _, None) => return Err(bad("venue-key", "needed with --cloud-url")),
+        (Some(u), Some(i), Some(k)) => (u, i, k),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(bad(
+            "cloud-url",
+            format!("{url:?} must look like https://host[:port]"),
+        ));
+    }
+    if !shared::protocol::valid_id(&venue_id) {
+        return Err(bad(
+            "venue-id",
+            "must be 1-64 characters of letters, digits, - and _",
+        ));
+    }
+    if venue_key.len() < 16 {
+        return Err(bad("venue-key", "must be at least 16 characters"));
+    }
+    Ok(Some(CloudConfig {
+        url: url.trim_end_matches('/').to_owned(),
+        venue_id,
+        venue_key,
+    }))
 }
 
 /// A configuration problem, naming the field.
@@ -178,6 +248,11 @@ impl Config {
             shot_quiet_ms: file.shot_quiet_ms.unwrap_or(10_000),
             presence_timeout_ms,
             table_lights: file.table_lights.unwrap_or(true),
+            cloud: cloud(
+                flags.cloud_url.or(file.cloud_url),
+                flags.venue_id.or(file.venue_id),
+                flags.venue_key.or(file.venue_key),
+            )?,
         })
     }
 }
@@ -191,7 +266,7 @@ impl std::fmt::Display for Config {
         };
         write!(
             f,
-            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; table lights {}",
+            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; table lights {}; cloud sync {}",
             self.venue,
             self.data_dir.display(),
             self.http_addr,
@@ -208,6 +283,10 @@ impl std::fmt::Display for Config {
                 "switched"
             } else {
                 "left alone"
+            },
+            match &self.cloud {
+                Some(c) => format!("to {} as venue {}", c.url, c.venue_id),
+                None => "off (offline, the outbox is kept)".into(),
             },
         )
     }
@@ -251,6 +330,29 @@ mod tests {
             ..Flags::default()
         };
         assert_eq!(Config::load(flags).err().map(|e| e.field), Some("mqtt-url"));
+    }
+
+    #[test]
+    fn cloud_sync_needs_all_three_settings() {
+        let flags = Flags {
+            cloud_url: Some("https://cloud.example".into()),
+            venue_id: Some("v1".into()),
+            ..Flags::default()
+        };
+        assert_eq!(
+            Config::load(flags).err().map(|e| e.field),
+            Some("venue-key")
+        );
+        let flags = Flags {
+            cloud_url: Some("https://cloud.example/".into()),
+            venue_id: Some("v1".into()),
+            venue_key: Some("dpv_0123456789abcdef".into()),
+            ..Flags::default()
+        };
+        let config = Config::load(flags).expect("valid");
+        let cloud = config.cloud.expect("sync on");
+        assert_eq!(cloud.url, "https://cloud.example");
+        assert!(!format!("{config} {cloud:?}").contains("dpv_"), "the key is never printed");
     }
 
     #[test]

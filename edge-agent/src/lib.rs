@@ -12,6 +12,7 @@
 //! - [`store`]: SQLite, one writer thread, group commit: event log + state + outbox in one transaction;
 //! - [`hub`]: after commit, fan-out to WebSocket clients with per-table conflation;
 //! - [`api`]: REST, WebSocket, pages, `/metrics`, `/healthz`;
+//! - [`sync`]: drains the outbox to cloud-sync and pulls registered players (when configured);
 //! - [`demo`]: simulated tables that play through the same MQTT path as real devices.
 
 pub mod api;
@@ -24,6 +25,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
 pub mod store;
+pub mod sync;
 pub mod table;
 pub mod view;
 
@@ -55,6 +57,9 @@ pub enum StartError {
     /// MQTT could not be started or reached.
     #[error(transparent)]
     Mqtt(#[from] mqtt::MqttError),
+    /// The HTTP client for cloud sync could not be built.
+    #[error("cannot set up cloud sync: {0}")]
+    Cloud(reqwest::Error),
     /// The HTTP address is taken or invalid.
     #[error("cannot listen for HTTP on {addr}: {source}; choose another address with --http-addr")]
     Http {
@@ -104,6 +109,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         move |views| publish_hub.publish(views),
         move |events| batch_metrics.commit_batch(events),
     );
+    let sync_task = match &config.cloud {
+        Some(cloud) => {
+            let sync = sync::Sync::new(
+                cloud.clone(),
+                recovered.epoch.clone(),
+                sync::SyncOptions::default(),
+                reader.clone(),
+                store_tx.clone(),
+                metrics.clone(),
+            )
+            .map_err(StartError::Cloud)?;
+            Some(tokio::spawn(sync.run(shutdown.clone())))
+        }
+        None => {
+            tracing::info!("no --cloud-url: running offline; the outbox is kept until sync is configured");
+            None
+        }
+    };
     let link = mqtt::connect(&config.mqtt, shutdown.clone()).await?;
     let timing = Timing {
         shot_quiet_ms: config.shot_quiet_ms,
@@ -155,7 +178,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let _ = engine_task.await;
         stop_hub.close();
         let _ = http_task.await;
-        // The engine dropped its store sender; the writer drains what is queued and exits.
+        if let Some(task) = sync_task {
+            let _ = task.await;
+        }
+        // The engine and the sync task dropped its store sender; the writer drains what is queued and exits.
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     });
     tracing::info!(%http_addr, "edge-agent serving");

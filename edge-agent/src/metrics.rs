@@ -24,6 +24,9 @@ pub struct Metrics {
     ws_resnapshots: Counter,
     commit_batch: Histogram,
     latency: Histogram,
+    sync_records: Family<Labels, Counter>,
+    sync_failures: Family<Labels, Counter>,
+    sync_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -86,6 +89,24 @@ impl Metrics {
             "From receiving an event to handing its state to a WebSocket",
             latency.clone(),
         );
+        let sync_records = Family::<Labels, Counter>::default();
+        let sync_failures = Family::<Labels, Counter>::default();
+        let sync_pending = Gauge::default();
+        registry.register(
+            "sync_records",
+            "Outbox records answered by cloud-sync, by outcome (applied, duplicate, conflict, dead_lettered)",
+            sync_records.clone(),
+        );
+        registry.register(
+            "sync_failures",
+            "Sync requests that failed and will be retried, by reason",
+            sync_failures.clone(),
+        );
+        registry.register(
+            "sync_outbox_pending",
+            "Outbox records not yet acknowledged by cloud-sync",
+            sync_pending.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             accepted,
@@ -96,6 +117,9 @@ impl Metrics {
             ws_resnapshots,
             commit_batch,
             latency,
+            sync_records,
+            sync_failures,
+            sync_pending,
         }
     }
 
@@ -153,6 +177,26 @@ impl Metrics {
     /// Records receive → hand-off to a WebSocket.
     pub fn latency(&self, seconds: f64) {
         self.latency.observe(seconds);
+    }
+
+    /// Counts outbox records cloud-sync answered for, by outcome.
+    pub fn sync_records(&self, outcome: &str, records: u64) {
+        self.sync_records
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc_by(records);
+    }
+
+    /// Counts a failed sync request by reason.
+    pub fn sync_failure(&self, reason: &str) {
+        self.sync_failures
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// Sets how many outbox records wait for the cloud.
+    pub fn sync_pending(&self, records: u64) {
+        self.sync_pending
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.

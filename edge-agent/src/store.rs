@@ -18,10 +18,12 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
+use shared::sync::{Player, PlayerChange, PlayerChanges, PlayerSnapshot, RawRecord};
+
 use crate::view::Published;
 
 /// The newest schema version; `migrate` brings older files up to it.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,6 +87,26 @@ CREATE TABLE dead_letters (
     payload BLOB NOT NULL,
     reason TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+";
+
+/// Version 2: what cloud sync keeps at the venue.
+const SCHEMA_V2: &str = "
+-- Outbox records cloud-sync refused as invalid, kept for staff (their outbox row became a
+-- `rejected` placeholder, so the sequence stays without a gap).
+CREATE TABLE sync_dead_letters (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    match_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    refused_ms INTEGER NOT NULL
+);
+-- Registered players, copied from cloud-sync's change log (cursor in meta `players_cursor`).
+CREATE TABLE players (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    rating INTEGER
 );
 ";
 
@@ -229,6 +251,67 @@ pub enum Write {
     Device(DeviceMark),
     /// A refused input.
     DeadLetter(DeadLetter),
+    /// Sync bookkeeping; `done` is told after the commit.
+    Sync {
+        /// What to write.
+        write: SyncWrite,
+        /// Told once it is committed.
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What the sync task writes, through the one writer like everything else.
+#[derive(Debug)]
+pub enum SyncWrite {
+    /// cloud-sync holds every record up to `seq`: they leave the outbox.
+    Acked {
+        /// The cloud's high-water mark.
+        seq: u64,
+    },
+    /// cloud-sync refused record `seq` as invalid: it moves to `sync_dead_letters` and its outbox
+    /// row becomes a `rejected` placeholder.
+    Refused {
+        /// The record.
+        seq: u64,
+        /// The cloud's reason.
+        reason: String,
+    },
+    /// A page of the player change log.
+    PlayerChanges(PlayerChanges),
+    /// Every registered player: replaces the local copy.
+    PlayerSnapshot(PlayerSnapshot),
+}
+
+/// What the sync task and the API show about sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncStatus {
+    /// Outbox records not yet acknowledged.
+    pub pending: u64,
+    /// The oldest of them.
+    pub oldest_seq: Option<u64>,
+    /// The cloud's last acknowledged high-water mark.
+    pub acked_seq: u64,
+    /// Where the player change log was read up to.
+    pub players_cursor: u64,
+    /// Records the cloud refused, kept in `sync_dead_letters`.
+    pub dead_letters: u64,
+}
+
+/// An outbox record the cloud refused.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SyncDeadLetter {
+    /// Its outbox seq.
+    pub seq: u64,
+    /// Its kind.
+    pub kind: String,
+    /// Its match.
+    pub match_id: String,
+    /// Its payload, as it was.
+    pub payload: String,
+    /// Why the cloud refused it.
+    pub reason: String,
+    /// When (Unix ms).
+    pub refused_ms: u64,
 }
 
 /// The logged inputs of one table, to replay at start-up.
@@ -358,6 +441,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", 1)?;
         tx.commit()?;
     }
+    if version < 2 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V2)?;
+        tx.pragma_update(None, "user_version", 2)?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -477,10 +566,16 @@ fn writer(
             .collect();
         on_commit(&views);
         for write in batch.drain(..) {
-            if let Write::Event(mut c) = write {
-                if let Some(reply) = c.reply.take() {
-                    let _ = reply.send(Ok(c.view));
+            match write {
+                Write::Event(mut c) => {
+                    if let Some(reply) = c.reply.take() {
+                        let _ = reply.send(Ok(c.view));
+                    }
                 }
+                Write::Sync { done, .. } => {
+                    let _ = done.send(());
+                }
+                Write::Device(_) | Write::DeadLetter(_) => {}
             }
         }
     }
@@ -553,6 +648,7 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
                         d.detail
                     ])?;
                 }
+                Write::Sync { write, .. } => sync_write(&tx, write)?,
             }
         }
         let mut table = tx.prepare_cached(
@@ -612,6 +708,70 @@ fn record_result(
     Ok(())
 }
 
+fn set_meta(conn: &Connection, key: &str, value: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![key, value.to_string()])?;
+    Ok(())
+}
+
+fn sync_write(conn: &Connection, write: &SyncWrite) -> rusqlite::Result<()> {
+    match write {
+        SyncWrite::Acked { seq } => {
+            conn.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?
+                .execute([to_i64(*seq)])?;
+            conn.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('sync_acked_seq', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            )?
+            .execute([seq.to_string()])?;
+        }
+        SyncWrite::Refused { seq, reason } => {
+            let moved = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO sync_dead_letters (seq, kind, match_id, payload, reason, refused_ms)
+                     SELECT seq, kind, match_id, payload, ?2, ?3 FROM outbox WHERE seq = ?1 AND kind != 'rejected'",
+                )?
+                .execute(params![to_i64(*seq), reason, to_i64(crate::now_ms())])?;
+            if moved > 0 {
+                conn.prepare_cached(
+                    "UPDATE outbox SET kind = 'rejected',
+                       payload = json_object('original_kind', kind, 'reason', ?2) WHERE seq = ?1",
+                )?
+                .execute(params![to_i64(*seq), reason])?;
+            }
+        }
+        SyncWrite::PlayerChanges(page) => {
+            for change in &page.changes {
+                match change {
+                    PlayerChange::Upsert { player, .. } => upsert_player(conn, player)?,
+                    PlayerChange::Delete { id, .. } => {
+                        conn.prepare_cached("DELETE FROM players WHERE id = ?1")?
+                            .execute([id])?;
+                    }
+                }
+            }
+            set_meta(conn, "players_cursor", page.cursor)?;
+        }
+        SyncWrite::PlayerSnapshot(snapshot) => {
+            conn.execute("DELETE FROM players", [])?;
+            for player in &snapshot.players {
+                upsert_player(conn, player)?;
+            }
+            set_meta(conn, "players_cursor", snapshot.cursor)?;
+        }
+    }
+    Ok(())
+}
+
+fn upsert_player(conn: &Connection, player: &Player) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO players (id, name, rating) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, rating = excluded.rating",
+    )?
+    .execute(params![player.id, player.name, player.rating])?;
+    Ok(())
+}
+
 fn upsert_device(conn: &Connection, mark: &DeviceMark) -> rusqlite::Result<()> {
     let missing = serde_json::to_string(&mark.missing).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(
@@ -636,6 +796,98 @@ impl Reader {
             Connection::open_with_flags(&*self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         Ok(conn)
+    }
+
+    /// The oldest unacknowledged outbox records: at most `max_records`, and no more than
+    /// `max_bytes` of payload (but always at least one). Blocking.
+    pub fn outbox(
+        &self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        let conn = self.connect()?;
+        let mut stmt =
+            conn.prepare("SELECT seq, kind, match_id, payload FROM outbox ORDER BY seq LIMIT ?1")?;
+        let mut rows = stmt.query([i64::try_from(max_records).unwrap_or(i64::MAX)])?;
+        let (mut records, mut bytes) = (Vec::new(), 0usize);
+        while let Some(row) = rows.next()? {
+            let payload: String = row.get(3)?;
+            bytes += payload.len();
+            if bytes > max_bytes && !records.is_empty() {
+                break;
+            }
+            records.push(RawRecord {
+                seq: to_u64(row.get(0)?),
+                kind: row.get(1)?,
+                match_id: row.get(2)?,
+                // Written by us as JSON; should it ever not parse, the cloud refuses it as
+                // invalid and it is dead-lettered, never lost.
+                payload: serde_json::from_str(&payload)
+                    .unwrap_or(serde_json::Value::String(payload)),
+            });
+        }
+        Ok(records)
+    }
+
+    /// Where sync stands. Blocking.
+    pub fn sync_status(&self) -> Result<SyncStatus, StoreError> {
+        let conn = self.connect()?;
+        let (pending, oldest): (i64, Option<i64>) =
+            conn.query_row("SELECT COUNT(*), MIN(seq) FROM outbox", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let meta = |key: &str| -> Result<u64, StoreError> {
+            let value: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .ok();
+            Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+        };
+        let dead_letters: i64 =
+            conn.query_row("SELECT COUNT(*) FROM sync_dead_letters", [], |r| r.get(0))?;
+        Ok(SyncStatus {
+            pending: to_u64(pending),
+            oldest_seq: oldest.map(to_u64),
+            acked_seq: meta("sync_acked_seq")?,
+            players_cursor: meta("players_cursor")?,
+            dead_letters: to_u64(dead_letters),
+        })
+    }
+
+    /// Outbox records cloud-sync refused, newest first. Blocking.
+    pub fn sync_dead_letters(&self, limit: usize) -> Result<Vec<SyncDeadLetter>, StoreError> {
+        let conn = self.connect()?;
+        let mut stmt = conn.prepare(
+            "SELECT seq, kind, match_id, payload, reason, refused_ms FROM sync_dead_letters ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok(SyncDeadLetter {
+                    seq: to_u64(r.get(0)?),
+                    kind: r.get(1)?,
+                    match_id: r.get(2)?,
+                    payload: r.get(3)?,
+                    reason: r.get(4)?,
+                    refused_ms: to_u64(r.get(5)?),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Registered players copied from cloud-sync, by name. Blocking.
+    pub fn players(&self) -> Result<Vec<Player>, StoreError> {
+        let conn = self.connect()?;
+        let mut stmt = conn.prepare("SELECT id, name, rating FROM players ORDER BY name, id")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Player {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    rating: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     /// Views committed after `seq` for `tables` (all if `None`), at most `limit`. Blocking: call it

@@ -45,6 +45,7 @@ pub(crate) fn config(dir: &Path, mqtt: MqttMode) -> Config {
         shot_quiet_ms: 0,
         presence_timeout_ms: 60_000,
         table_lights: true,
+        cloud: None,
     }
 }
 

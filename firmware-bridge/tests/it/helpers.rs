@@ -132,6 +132,7 @@ impl Agent {
             shot_quiet_ms: 0,
             presence_timeout_ms: 60_000,
             table_lights: true,
+            cloud: None,
         };
         let shutdown = CancellationToken::new();
         let running = edge_agent::start(config, shutdown.clone())

@@ -1,0 +1,466 @@
+//! Venue → cloud sync: drains the outbox to cloud-sync and pulls registered players down.
+//!
+//! The outbox is written in the same SQLite transaction as the events, so this task only has to
+//! deliver it, at least once, in order; cloud-sync's apply is idempotent (docs/sync.md), which
+//! makes the effect exactly once. The rules that keep it from ever losing data:
+//!
+//! - a row leaves the outbox only once the cloud has acknowledged it (`acked_seq`), written through
+//!   the one store writer like every other change;
+//! - nothing gives up: network errors, 5xx, 401 and 409 are retried forever with exponential
+//!   backoff and full jitter (and `Retry-After` on 429/503 is honoured); only the operator's
+//!   attention (logs, `/metrics`, `GET /api/v1/sync`) escalates;
+//! - a record the cloud refuses as invalid (422) is moved to `sync_dead_letters`, where staff see
+//!   it, and replaced by a `rejected` placeholder so the sequence has no gap;
+//! - a 413 halves the batch and tries again.
+//!
+//! Batches are bounded by records and bytes and gzip-compressed. When the outbox is empty the task
+//! looks again every [`SyncOptions::poll`]; a full batch is followed at once by the next, which is
+//! how a venue that was offline for a week catches up.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use shared::sync::{
+    BATCHES_ROUTE, Batch, BatchAck, MAX_BATCH_RECORDS, PLAYERS_ROUTE, PLAYERS_SNAPSHOT_ROUTE,
+    PlayerChanges, PlayerSnapshot, SyncError,
+};
+use tokio::sync::oneshot;
+
+use crate::CancellationToken;
+use crate::config::CloudConfig;
+use crate::metrics::Metrics;
+use crate::store::{Reader, StoreError, StoreTx, SyncWrite, Write};
+
+/// Tuning of the sync task.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Most records per batch.
+    pub batch_records: usize,
+    /// Most payload bytes per batch (before compression).
+    pub batch_bytes: usize,
+    /// How often to look at an empty outbox.
+    pub poll: Duration,
+    /// How often to pull the player change log.
+    pub players_every: Duration,
+    /// First retry delay; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// How long one request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            batch_records: 500,
+            batch_bytes: 2 << 20,
+            poll: Duration::from_secs(1),
+            players_every: Duration::from_secs(60),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why one sync step did not complete; every one of them is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    /// The cloud could not be reached or did not answer in time.
+    #[error("cloud unreachable: {0}")]
+    Network(#[from] reqwest::Error),
+    /// The cloud asked us to wait (429/503).
+    #[error("cloud busy ({status}); retry after {after:?}")]
+    Busy {
+        /// The status.
+        status: StatusCode,
+        /// Its `Retry-After`.
+        after: Option<Duration>,
+    },
+    /// The cloud answered with an error we cannot fix by ourselves (401, 403, 409, 400, 5xx).
+    #[error("cloud answered {status}: {error}")]
+    Refused {
+        /// The status.
+        status: StatusCode,
+        /// Its `{"error"}`.
+        error: String,
+    },
+    /// SQLite said no.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one push did.
+#[derive(Debug, PartialEq, Eq)]
+enum Pushed {
+    /// Nothing was waiting.
+    Idle,
+    /// A batch was acknowledged; `full` when there may be more right behind it.
+    Acked { full: bool },
+    /// The cloud refused one record; it was dead-lettered and the batch will be resent.
+    DeadLettered,
+    /// The batch was too large; it will be resent smaller.
+    TooLarge,
+}
+
+/// The sync task's handle on the world.
+#[derive(Debug)]
+pub struct Sync {
+    cloud: CloudConfig,
+    epoch: String,
+    options: SyncOptions,
+    http: reqwest::Client,
+    reader: Reader,
+    store: StoreTx,
+    metrics: Arc<Metrics>,
+    batch_records: usize,
+}
+
+impl Sync {
+    /// A sync task for this database (`epoch`) to `cloud`.
+    ///
+    /// # Errors
+    ///
+    /// The HTTP client could not be built (no TLS roots).
+    pub fn new(
+        cloud: CloudConfig,
+        epoch: String,
+        options: SyncOptions,
+        reader: Reader,
+        store: StoreTx,
+        metrics: Arc<Metrics>,
+    ) -> Result<Sync, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("edge-agent/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let batch_records = options.batch_records.clamp(1, MAX_BATCH_RECORDS);
+        Ok(Sync {
+            cloud,
+            epoch,
+            options,
+            http,
+            reader,
+            store,
+            metrics,
+            batch_records,
+        })
+    }
+
+    /// Runs until `shutdown`: pushes the outbox, pulls players, retries forever.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        tracing::info!(cloud = %self.cloud.url, venue = %self.cloud.venue_id, "cloud sync on");
+        let mut failures = 0u32;
+        let mut next_pull = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= next_pull {
+                match self.pull_players().await {
+                    Ok(()) => next_pull += self.options.players_every,
+                    Err(error) => {
+                        tracing::warn!(%error, "player pull failed; will retry");
+                        next_pull = tokio::time::Instant::now() + self.options.min_backoff * 4;
+                    }
+                }
+            }
+            let wait = match self.push().await {
+                Ok(Pushed::Acked { full: true } | Pushed::DeadLettered | Pushed::TooLarge) => {
+                    failures = 0;
+                    Duration::ZERO
+                }
+                Ok(Pushed::Acked { full: false } | Pushed::Idle) => {
+                    failures = 0;
+                    self.options.poll
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    self.metrics.sync_failure(failure_label(&error));
+                    let after = match &error {
+                        SyncFailure::Busy { after, .. } => *after,
+                        _ => None,
+                    };
+                    let delay = backoff(&self.options, failures, after);
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(%error, failures, retry_in = ?delay, "sync failed; nothing is dropped, retrying");
+                    }
+                    delay
+                }
+            };
+            if wait.is_zero() {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!("cloud sync stopped");
+    }
+
+    /// Sends the oldest outbox records once.
+    async fn push(&mut self) -> Result<Pushed, SyncFailure> {
+        let reader = self.reader.clone();
+        let (records, bytes) = (self.batch_records, self.options.batch_bytes);
+        let (records, pending) = tokio::task::spawn_blocking(move || {
+            Ok::<_, StoreError>((reader.outbox(records, bytes)?, reader.sync_status()?.pending))
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            path: "outbox".into(),
+            source: std::io::Error::other(e),
+        })??;
+        self.metrics.sync_pending(pending);
+        let Some(last) = records.last().map(|r| r.seq) else {
+            return Ok(Pushed::Idle);
+        };
+        let count = records.len();
+        let batch = Batch {
+            venue_id: self.cloud.venue_id.clone(),
+            epoch: self.epoch.clone(),
+            records,
+        };
+        let body = gzip(&batch);
+        let response = self
+            .http
+            .post(format!("{}{BATCHES_ROUTE}", self.cloud.url))
+            .header(AUTHORIZATION, format!("Bearer {}", self.cloud.venue_key))
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_ENCODING, "gzip")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        match status {
+            StatusCode::OK => {
+                let ack: BatchAck = response.json().await?;
+                if !ack.conflicts.is_empty() {
+                    tracing::error!(conflicts = ?ack.conflicts, "cloud-sync holds different content for these records: flagged there for staff");
+                    self.metrics
+                        .sync_records("conflict", ack.conflicts.len() as u64);
+                }
+                // Only what the cloud holds leaves the outbox: its mark, never more than we sent.
+                let acked = ack.acked_seq.min(last);
+                self.write(SyncWrite::Acked { seq: acked }).await?;
+                self.metrics.sync_records("applied", ack.applied);
+                self.metrics.sync_records("duplicate", ack.duplicates);
+                Ok(Pushed::Acked {
+                    full: acked == last && count >= self.batch_records,
+                })
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                let error: SyncError = response.json().await?;
+                let Some(seq) = error.seq.filter(|s| batch.records.iter().any(|r| r.seq == *s))
+                else {
+                    return Err(SyncFailure::Refused {
+                        status,
+                        error: error.error,
+                    });
+                };
+                tracing::error!(seq, reason = %error.error, "cloud-sync refused a record as invalid; moved to sync dead letters");
+                self.write(SyncWrite::Refused {
+                    seq,
+                    reason: error.error,
+                })
+                .await?;
+                self.metrics.sync_records("dead_lettered", 1);
+                Ok(Pushed::DeadLettered)
+            }
+            StatusCode::PAYLOAD_TOO_LARGE if count > 1 => {
+                self.batch_records = (count / 2).max(1);
+                tracing::warn!(
+                    records = self.batch_records,
+                    "cloud-sync said the batch was too large; sending smaller ones"
+                );
+                Ok(Pushed::TooLarge)
+            }
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                Err(SyncFailure::Busy {
+                    status,
+                    after: retry_after(response.headers()),
+                })
+            }
+            _ => {
+                let text = response.text().await.unwrap_or_default();
+                let error = serde_json::from_str::<SyncError>(&text)
+                    .map(|e| match e.expected_seq {
+                        Some(expected) => format!("{} (cloud expects seq {expected})", e.error),
+                        None => e.error,
+                    })
+                    .unwrap_or(text);
+                Err(SyncFailure::Refused { status, error })
+            }
+        }
+    }
+
+    /// Brings the local copy of registered players up to date: change log pages from the stored
+    /// cursor, or a snapshot when the cloud no longer keeps that far back.
+    async fn pull_players(&self) -> Result<(), SyncFailure> {
+        loop {
+            let reader = self.reader.clone();
+            let cursor = tokio::task::spawn_blocking(move || reader.sync_status())
+                .await
+                .map_err(|e| StoreError::Io {
+                    path: "meta".into(),
+                    source: std::io::Error::other(e),
+                })??
+                .players_cursor;
+            let response = self
+                .get(&format!("{PLAYERS_ROUTE}?cursor={cursor}&limit=1000"))
+                .await?;
+            match response.status() {
+                StatusCode::OK => {
+                    let page: PlayerChanges = response.json().await?;
+                    let more = page.more && page.cursor > cursor;
+                    if page.cursor != cursor || !page.changes.is_empty() {
+                        self.write(SyncWrite::PlayerChanges(page)).await?;
+                    }
+                    if !more {
+                        return Ok(());
+                    }
+                }
+                StatusCode::GONE => {
+                    tracing::info!(
+                        cursor,
+                        "player change log no longer reaches our cursor; taking a snapshot"
+                    );
+                    let response = self.get(PLAYERS_SNAPSHOT_ROUTE).await?;
+                    let status = response.status();
+                    if status != StatusCode::OK {
+                        return Err(SyncFailure::Refused {
+                            status,
+                            error: response.text().await.unwrap_or_default(),
+                        });
+                    }
+                    let snapshot: PlayerSnapshot = response.json().await?;
+                    self.write(SyncWrite::PlayerSnapshot(snapshot)).await?;
+                    return Ok(());
+                }
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                    return Err(SyncFailure::Busy {
+                        status: response.status(),
+                        after: retry_after(response.headers()),
+                    });
+                }
+                status => {
+                    return Err(SyncFailure::Refused {
+                        status,
+                        error: response.text().await.unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.http
+            .get(format!("{}{path}", self.cloud.url))
+            .header(AUTHORIZATION, format!("Bearer {}", self.cloud.venue_key))
+            .send()
+            .await
+    }
+
+    /// Writes through the store's one writer and waits for the commit.
+    async fn write(&self, write: SyncWrite) -> Result<(), StoreError> {
+        let (done, committed) = oneshot::channel();
+        self.store.send(Write::Sync { write, done }).await?;
+        committed.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+fn gzip(batch: &Batch) -> Vec<u8> {
+    let json = serde_json::to_vec(batch).unwrap_or_default();
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(&json);
+    encoder.finish().unwrap_or(json)
+}
+
+/// `Retry-After` in seconds (the form cloud-sync sends; an HTTP date falls back to backoff).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(3600)))
+}
+
+/// Exponential backoff with full jitter, never shorter than the server's `Retry-After`.
+fn backoff(options: &SyncOptions, failures: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = options
+        .min_backoff
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(options.max_backoff);
+    let jittered = exp.mul_f64(rand::rng().random_range(0.5..=1.0));
+    retry_after.map_or(jittered, |after| after.max(jittered))
+}
+
+fn failure_label(failure: &SyncFailure) -> &'static str {
+    match failure {
+        SyncFailure::Network(_) => "network",
+        SyncFailure::Busy { .. } => "busy",
+        SyncFailure::Refused { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+            "unauthorized"
+        }
+        SyncFailure::Refused { status, .. } if *status == StatusCode::FORBIDDEN => "forbidden",
+        SyncFailure::Refused { status, .. } if *status == StatusCode::CONFLICT => "gap",
+        SyncFailure::Refused { .. } => "refused",
+        SyncFailure::Store(_) => "store",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let options = SyncOptions::default();
+        for failures in 1..40 {
+            let delay = backoff(&options, failures, None);
+            assert!(delay <= options.max_backoff, "{delay:?}");
+            assert!(delay >= options.min_backoff / 2, "{delay:?}");
+        }
+        assert!(backoff(&options, 12, None) >= options.max_backoff / 2);
+        let after = Duration::from_secs(7);
+        assert!(backoff(&options, 1, Some(after)) >= after);
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(RETRY_AFTER, "3".parse().expect("header"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("header"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn batches_are_gzipped_json() {
+        let batch = Batch {
+            venue_id: "v1".into(),
+            epoch: "e1".into(),
+            records: Vec::new(),
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&gzip(&batch)[..]),
+            &mut text,
+        )
+        .expect("gunzips");
+        assert_eq!(
+            serde_json::from_str::<Batch>(&text).expect("parses"),
+            batch
+        );
+    }
+}
