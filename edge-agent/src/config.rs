@@ -350,9 +350,12 @@ mod tests {
             ..Flags::default()
         };
         let config = Config::load(flags).expect("valid");
-        let cloud = config.cloud.expect("sync on");
+        let cloud = config.cloud.clone().expect("sync on");
         assert_eq!(cloud.url, "https://cloud.example");
-        assert!(!format!("{config} {cloud:?}").contains("dpv_"), "the key is never printed");
+        assert!(
+            !format!("{config} {cloud:?}").contains("dpv_"),
+            "the key is never printed"
+        );
     }
 
     #[test]

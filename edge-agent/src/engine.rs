@@ -50,6 +50,7 @@ enum Request {
     Start {
         table: String,
         spec: MatchSpec,
+        player_ids: [Option<String>; 2],
         reply: Reply,
     },
     Action {
@@ -79,8 +80,23 @@ impl EngineHandle {
         table: String,
         spec: MatchSpec,
     ) -> Result<Published, EngineError> {
-        self.ask(|reply| Request::Start { table, spec, reply })
-            .await
+        self.start_registered(table, spec, [None, None]).await
+    }
+
+    /// Starts a match whose seats may hold registered players (cloud-sync ids, per seat).
+    pub async fn start_registered(
+        &self,
+        table: String,
+        spec: MatchSpec,
+        player_ids: [Option<String>; 2],
+    ) -> Result<Published, EngineError> {
+        self.ask(|reply| Request::Start {
+            table,
+            spec,
+            player_ids,
+            reply,
+        })
+        .await
     }
 
     /// Applies a staff action to the current match; resolves once it is committed.
@@ -236,11 +252,21 @@ impl Engine {
 
     async fn request(&mut self, request: Request) {
         let (table, input, reply) = match request {
-            Request::Start { table, spec, reply } => {
+            Request::Start {
+                table,
+                spec,
+                player_ids,
+                reply,
+            } => {
                 // Unique per database: its epoch's first 8 hex digits and the event seq.
                 let epoch = self.epoch.get(..8).unwrap_or(&self.epoch);
                 let match_id = format!("{epoch}-{}", self.seq + 1);
-                (table, TableInput::StartMatch { match_id, spec }, reply)
+                let input = TableInput::StartMatch {
+                    match_id,
+                    spec,
+                    player_ids,
+                };
+                (table, input, reply)
             }
             Request::Action {
                 table,

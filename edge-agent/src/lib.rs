@@ -123,7 +123,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             Some(tokio::spawn(sync.run(shutdown.clone())))
         }
         None => {
-            tracing::info!("no --cloud-url: running offline; the outbox is kept until sync is configured");
+            tracing::info!(
+                "no --cloud-url: running offline; the outbox is kept until sync is configured"
+            );
             None
         }
     };
@@ -159,6 +161,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         metrics: metrics.clone(),
         staff_token: config.staff_token.clone(),
         venue: config.venue.clone(),
+        cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
     };
     let engine_task = tokio::spawn(engine.run(link.inbound, shutdown.clone()));
     let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));

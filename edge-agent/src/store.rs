@@ -890,6 +890,21 @@ impl Reader {
         Ok(rows)
     }
 
+    /// One registered player. Blocking.
+    pub fn player(&self, id: &str) -> Result<Option<Player>, StoreError> {
+        let conn = self.connect()?;
+        let mut stmt = conn.prepare("SELECT id, name, rating FROM players WHERE id = ?1")?;
+        let mut rows = stmt.query([id])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(Player {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            rating: row.get(2)?,
+        }))
+    }
+
     /// Views committed after `seq` for `tables` (all if `None`), at most `limit`. Blocking: call it
     /// from `spawn_blocking`.
     pub fn since(
@@ -972,6 +987,121 @@ mod tests {
             .expect("bump");
         drop(conn);
         assert!(matches!(open(&dir), Err(StoreError::TooNew(_))));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn outbox_row(conn: &Connection, seq: i64, kind: &str) {
+        conn.execute(
+            "INSERT INTO outbox (seq, event_seq, kind, match_id, payload) VALUES (?1, ?1, ?2, 'm1', '{\"match_id\":\"m1\"}')",
+            params![seq, kind],
+        )
+        .expect("outbox row");
+    }
+
+    fn player(id: &str, name: &str) -> Player {
+        Player {
+            id: id.into(),
+            name: name.into(),
+            rating: None,
+        }
+    }
+
+    #[test]
+    fn sync_writes_ack_dead_letter_and_copy_players() {
+        let dir = temp_dir("sync");
+        let (mut conn, _) = open(&dir).expect("a new database");
+        for seq in 1..=5 {
+            outbox_row(&conn, seq, "rack_finished");
+        }
+        let reader = Reader::new(db_path(&dir));
+        let sync = |conn: &mut Connection, write: SyncWrite| {
+            let (done, _) = oneshot::channel();
+            commit(conn, &[Write::Sync { write, done }]).expect("commit");
+        };
+        sync(&mut conn, SyncWrite::Acked { seq: 2 });
+        let pending: Vec<u64> = reader
+            .outbox(10, 1 << 20)
+            .expect("outbox")
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(pending, [3, 4, 5], "only acknowledged rows leave");
+        sync(&mut conn, SyncWrite::Acked { seq: 1 });
+        assert_eq!(
+            reader.sync_status().expect("status").acked_seq,
+            2,
+            "the mark never goes back"
+        );
+
+        let refuse = SyncWrite::Refused {
+            seq: 4,
+            reason: "bad".into(),
+        };
+        sync(&mut conn, refuse);
+        let records = reader.outbox(10, 1 << 20).expect("outbox");
+        assert_eq!(records.len(), 3, "the sequence keeps no gap");
+        assert_eq!(records[1].kind, "rejected");
+        assert_eq!(records[1].payload["original_kind"], "rack_finished");
+        let dead = reader.sync_dead_letters(10).expect("dead letters");
+        assert_eq!(
+            (dead.len(), dead[0].seq, dead[0].kind.as_str()),
+            (1, 4, "rack_finished")
+        );
+        assert_eq!(dead[0].payload, "{\"match_id\":\"m1\"}", "kept as it was");
+        // Refusing the placeholder again keeps the original in the dead letters.
+        let again = SyncWrite::Refused {
+            seq: 4,
+            reason: "again".into(),
+        };
+        sync(&mut conn, again);
+        assert_eq!(reader.sync_dead_letters(10).expect("dead")[0].reason, "bad");
+
+        let page = PlayerChanges {
+            changes: vec![
+                PlayerChange::Upsert {
+                    version: 1,
+                    player: player("p1", "Efren"),
+                },
+                PlayerChange::Upsert {
+                    version: 2,
+                    player: player("p2", "Earl"),
+                },
+                PlayerChange::Delete {
+                    version: 3,
+                    id: "p2".into(),
+                },
+            ],
+            cursor: 3,
+            more: false,
+        };
+        sync(&mut conn, SyncWrite::PlayerChanges(page));
+        assert_eq!(reader.players().expect("players"), [player("p1", "Efren")]);
+        assert_eq!(reader.sync_status().expect("status").players_cursor, 3);
+        let snapshot = PlayerSnapshot {
+            players: vec![player("p9", "Shane")],
+            cursor: 40,
+        };
+        sync(&mut conn, SyncWrite::PlayerSnapshot(snapshot));
+        assert_eq!(reader.players().expect("players"), [player("p9", "Shane")]);
+        assert_eq!(
+            reader.player("p9").expect("read").map(|p| p.name),
+            Some("Shane".into())
+        );
+        assert_eq!(reader.player("p1").expect("read"), None);
+        assert_eq!(reader.sync_status().expect("status").players_cursor, 40);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn outbox_batches_are_bounded_by_bytes_but_never_empty() {
+        let dir = temp_dir("outbox-bytes");
+        let (conn, _) = open(&dir).expect("a new database");
+        for seq in 1..=3 {
+            outbox_row(&conn, seq, "match_started");
+        }
+        let reader = Reader::new(db_path(&dir));
+        assert_eq!(reader.outbox(10, 1).expect("outbox").len(), 1);
+        assert_eq!(reader.outbox(2, 1 << 20).expect("outbox").len(), 2);
         std::fs::remove_dir_all(dir).ok();
     }
 }

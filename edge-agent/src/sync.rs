@@ -210,7 +210,10 @@ impl Sync {
         let reader = self.reader.clone();
         let (records, bytes) = (self.batch_records, self.options.batch_bytes);
         let (records, pending) = tokio::task::spawn_blocking(move || {
-            Ok::<_, StoreError>((reader.outbox(records, bytes)?, reader.sync_status()?.pending))
+            Ok::<_, StoreError>((
+                reader.outbox(records, bytes)?,
+                reader.sync_status()?.pending,
+            ))
         })
         .await
         .map_err(|e| StoreError::Io {
@@ -257,7 +260,9 @@ impl Sync {
             }
             StatusCode::UNPROCESSABLE_ENTITY => {
                 let error: SyncError = response.json().await?;
-                let Some(seq) = error.seq.filter(|s| batch.records.iter().any(|r| r.seq == *s))
+                let Some(seq) = error
+                    .seq
+                    .filter(|s| batch.records.iter().any(|r| r.seq == *s))
                 else {
                     return Err(SyncFailure::Refused {
                         status,
@@ -388,7 +393,13 @@ fn gzip(batch: &Batch) -> Vec<u8> {
 
 /// `Retry-After` in seconds (the form cloud-sync sends; an HTTP date falls back to backoff).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(seconds.min(3600)))
 }
 
@@ -458,9 +469,6 @@ mod tests {
             &mut text,
         )
         .expect("gunzips");
-        assert_eq!(
-            serde_json::from_str::<Batch>(&text).expect("parses"),
-            batch
-        );
+        assert_eq!(serde_json::from_str::<Batch>(&text).expect("parses"), batch);
     }
 }

@@ -93,6 +93,9 @@ pub enum TableInput {
         match_id: String,
         /// The match.
         spec: MatchSpec,
+        /// Registered players' ids per seat, if any (logged only when there are some).
+        #[serde(default, skip_serializing_if = "no_ids")]
+        player_ids: [Option<String>; 2],
     },
     /// The quiet period closed the shot in progress.
     QuietClose,
@@ -210,7 +213,11 @@ impl Table {
     ) -> Result<Applied, Refused> {
         let mut applied = Applied::default();
         match input {
-            TableInput::StartMatch { match_id, spec } => {
+            TableInput::StartMatch {
+                match_id,
+                spec,
+                player_ids,
+            } => {
                 if self
                     .game
                     .as_ref()
@@ -225,12 +232,17 @@ impl Table {
                     players: spec.players.clone(),
                     race_to: spec.race_to,
                     break_rule: spec.break_rule,
+                    player_ids: player_ids.clone(),
                 };
                 applied.match_start = true;
                 applied.outbox.push(Record {
                     match_id: match_id.clone(),
-                    outcome: Outcome::MatchStarted { spec: json!(spec).to_string() },
-                    payload: json!({"match_id": match_id, "table": self.id, "spec": spec, "started_ms": received_ms}).to_string(),
+                    outcome: Outcome::MatchStarted {
+                        spec: json!(spec).to_string(),
+                    },
+                    payload: json!({"match_id": match_id, "table": self.id, "spec": spec,
+                                    "player_ids": player_ids, "started_ms": received_ms})
+                    .to_string(),
                 });
                 self.game = Some((info, game));
                 self.pending = Pending::default();
@@ -558,6 +570,10 @@ fn repair(shot: &mut Shot, error: &Rejected) -> bool {
     }
 }
 
+fn no_ids(ids: &[Option<String>; 2]) -> bool {
+    ids.iter().all(Option::is_none)
+}
+
 /// Outbox rows for what an input finished (or, on undo, took back).
 fn finished(table: &str, info: &MatchInfo, game: &Match, before: &State) -> Vec<Record> {
     let after = game.state();
@@ -574,14 +590,15 @@ fn finished(table: &str, info: &MatchInfo, game: &Match, before: &State) -> Vec<
         rows.push(record(
             Outcome::RackFinished { ordinal, winner },
             json!({"match_id": id, "table": table, "ordinal": ordinal, "rack": after.rack,
-                   "winner": winner, "score": after.score, "stats": after.stats}),
+                   "winner": winner, "score": after.score, "stats": after.stats,
+                   "shots": game.last_rack_inputs()}),
         ));
     }
     if let (Some(winner), None) = (after.match_winner, before.match_winner) {
         rows.push(record(
             Outcome::MatchFinished { winner },
             json!({"match_id": id, "table": table, "game": info.game, "players": info.players,
-                   "race_to": info.race_to, "winner": winner, "score": after.score,
+                   "player_ids": info.player_ids, "race_to": info.race_to, "winner": winner, "score": after.score,
                    "stats": after.stats, "inputs": game.inputs()}),
         ));
     }
@@ -626,6 +643,7 @@ mod tests {
         let start = TableInput::StartMatch {
             match_id: "m1".into(),
             spec: spec(game),
+            player_ids: Default::default(),
         };
         table.apply(&start, 1, 0).expect("start");
         table
@@ -769,6 +787,7 @@ mod tests {
                 &TableInput::StartMatch {
                     match_id: "m1".into(),
                     spec: spec("eight-ball"),
+                    player_ids: Default::default(),
                 },
                 2,
                 0,
@@ -801,6 +820,7 @@ mod tests {
         let start = TableInput::StartMatch {
             match_id: "m2".into(),
             spec: spec("nine-ball"),
+            player_ids: Default::default(),
         };
         assert!(matches!(table.apply(&start, 3, 0), Err(Refused::Busy)));
     }
@@ -828,6 +848,7 @@ mod tests {
             TableInput::StartMatch {
                 match_id: "m1".into(),
                 spec: spec("ten-ball"),
+                player_ids: Default::default(),
             },
             device(1, DeviceEvent::Pocket { ball: 0, pocket: 3 }),
             TableInput::Staff {

@@ -63,6 +63,13 @@ pub struct MatchInfo {
     /// Break order.
     #[serde(rename = "break")]
     pub break_rule: BreakRule,
+    /// Registered players' ids per seat (cloud-sync's), when staff chose registered players.
+    #[serde(skip_serializing_if = "no_ids")]
+    pub player_ids: [Option<String>; 2],
+}
+
+fn no_ids(ids: &[Option<String>; 2]) -> bool {
+    ids.iter().all(Option::is_none)
 }
 
 /// One table as screens see it.

@@ -5,6 +5,7 @@
 //! and need the staff token. The contract is documented in docs/protocol.md, "HTTP and WebSocket
 //! API".
 
+mod cloud;
 mod error;
 mod pages;
 mod rest;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub staff_token: Option<String>,
     /// Venue name for pages.
     pub venue: String,
+    /// cloud-sync's URL when sync is on.
+    pub cloud_url: Option<String>,
 }
 
 /// The HTTP routes.
@@ -61,6 +64,9 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tables/{table}/matches/current/actions",
             post(rest::action),
         )
+        .route("/api/v1/sync", get(cloud::status))
+        .route("/api/v1/sync/dead-letters", get(cloud::dead_letters))
+        .route("/api/v1/players", get(cloud::players))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

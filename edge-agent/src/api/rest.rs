@@ -146,10 +146,40 @@ pub(crate) async fn start_match(
     Path(table): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let spec: MatchSpec = parse(&body_bytes(body)?)?;
+    let mut request: serde_json::Value = parse(&body_bytes(body)?)?;
+    // The match spec, plus optionally `player_ids`: registered players (per seat) whose names
+    // replace the ones given.
+    let player_ids: [Option<String>; 2] = match request.as_object_mut() {
+        Some(fields) => match fields.remove("player_ids") {
+            Some(ids) => serde_json::from_value(ids).map_err(|e| {
+                ApiError::Unprocessable(format!("player_ids must be [id or null, id or null]: {e}"))
+            })?,
+            None => [None, None],
+        },
+        None => [None, None],
+    };
+    let mut spec: MatchSpec =
+        serde_json::from_value(request).map_err(|error| ApiError::from_json(&error))?;
+    for (seat, id) in player_ids.iter().enumerate() {
+        let Some(id) = id else { continue };
+        let wanted = id.clone();
+        let player = super::cloud::read(&state.reader, move |r| r.player(&wanted))
+            .await?
+            .ok_or_else(|| {
+                ApiError::Unprocessable(format!(
+                    "no registered player {id:?} at this venue (GET /api/v1/players lists them)"
+                ))
+            })?;
+        if let Some(name) = spec.players.get_mut(seat) {
+            *name = player.name;
+        }
+    }
     spec.validate()
         .map_err(|rejected| ApiError::Unprocessable(rejected.to_string()))?;
-    let published = state.engine.start_match(table, spec).await?;
+    let published = state
+        .engine
+        .start_registered(table, spec, player_ids)
+        .await?;
     let mut response = view_response(StatusCode::CREATED, &published);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tables/{}", published.table())) {
         response.headers_mut().insert(header::LOCATION, location);

@@ -25,6 +25,7 @@ fn state(staff_token: Option<&str>) -> AppState {
         metrics: Arc::new(Metrics::new()),
         staff_token: staff_token.map(str::to_owned),
         venue: "Dojo <Downtown>".to_owned(),
+        cloud_url: None,
     }
 }
 

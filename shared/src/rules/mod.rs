@@ -231,6 +231,24 @@ impl Match {
         &self.inputs
     }
 
+    /// The inputs of the newest rack: from the end of the rack before it up to the newest input
+    /// (so, right after a rack ends, that whole rack's shot log).
+    pub fn last_rack_inputs(&self) -> &[Input] {
+        let mut state = State::new(&self.spec);
+        let mut start = 0;
+        let older = self.inputs.len().saturating_sub(1);
+        for (i, input) in self.inputs.iter().take(older).enumerate() {
+            match step(&self.spec, &state, input) {
+                Ok(next) => state = next,
+                Err(_) => break,
+            }
+            if state.last.rack_winner.is_some() {
+                start = i + 1;
+            }
+        }
+        self.inputs.get(start..).unwrap_or_default()
+    }
+
     /// The public view of the current state.
     pub fn report(&self) -> Report {
         Report::new(&self.state)
