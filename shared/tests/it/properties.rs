@@ -246,4 +246,25 @@ proptest! {
         prop_assert_eq!(replayed.state(), game.state());
         prop_assert_eq!(game.inputs(), accepted.as_slice());
     }
+
+    #[test]
+    fn rack_shot_logs_split_the_match(spec in spec(), genes in prop::collection::vec(gene(), 1..120)) {
+        // The shot log taken at each rack's end (what edge-agent sends with `rack_finished`), put
+        // end to end, is every input up to that rack's end: no shot lost, none counted twice.
+        let mut game = Match::new(spec.clone()).expect("valid spec");
+        let mut logged: Vec<Input> = Vec::new();
+        for g in genes {
+            let input = input_for(&spec, game.state(), g);
+            if input == Input::action(ActionKind::Undo) {
+                continue;
+            }
+            if game.apply(input).is_err() {
+                continue;
+            }
+            if game.state().last.rack_winner.is_some() {
+                logged.extend_from_slice(game.last_rack_inputs());
+                prop_assert_eq!(logged.as_slice(), game.inputs());
+            }
+        }
+    }
 }

@@ -1,0 +1,281 @@
+//! The sync client's side of docs/sync.md against a scripted peer: the answers cloud-sync gives
+//! under faults (503 with `Retry-After`, 422 naming a record, 413, 410 on the player log) are hard
+//! to provoke on demand from the real service, so this peer speaks the contract and answers from a
+//! script. The real cloud-sync is exercised end to end in the workspace's `tests/`.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use edge_agent::config::CloudConfig;
+use edge_agent::mqtt::MqttMode;
+use serde_json::{Value, json};
+use shared::sync::Batch;
+
+use crate::helpers::{Agent, config, data_dir, free_port};
+
+const KEY: &str = "dpv_test-key-0123456789";
+
+/// One scripted answer.
+type Answer = (StatusCode, Vec<(&'static str, String)>, Value);
+
+#[derive(Default)]
+struct Peer {
+    batch_answers: VecDeque<Answer>,
+    player_answers: VecDeque<Answer>,
+    batches: Vec<(Instant, Batch)>,
+    bad_requests: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Peer>>;
+
+fn answer((status, headers, body): Answer) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    for (name, value) in headers {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+async fn batches(State(peer): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut peer = peer.lock().expect("peer");
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let gzip = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        == Some("gzip");
+    let mut json = String::new();
+    let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut json);
+    let batch = match (auth, gzip, decoded) {
+        (Some(a), true, Ok(_)) if a == format!("Bearer {KEY}") => {
+            serde_json::from_str::<Batch>(&json)
+        }
+        _ => {
+            peer.bad_requests.push(format!("{auth:?} gzip={gzip}"));
+            return answer((
+                StatusCode::BAD_REQUEST,
+                vec![],
+                json!({"error": "bad request"}),
+            ));
+        }
+    };
+    let Ok(batch) = batch else {
+        peer.bad_requests.push(json);
+        return answer((
+            StatusCode::BAD_REQUEST,
+            vec![],
+            json!({"error": "not a batch"}),
+        ));
+    };
+    let last = batch.records.last().map_or(0, |r| r.seq);
+    peer.batches.push((Instant::now(), batch));
+    let scripted = peer.batch_answers.pop_front();
+    answer(scripted.unwrap_or((
+        StatusCode::OK,
+        vec![],
+        json!({"acked_seq": last, "applied": 1, "duplicates": 0, "conflicts": []}),
+    )))
+}
+
+async fn players(State(peer): State<Shared>) -> Response {
+    let scripted = peer.lock().expect("peer").player_answers.pop_front();
+    answer(scripted.unwrap_or((
+        StatusCode::OK,
+        vec![],
+        json!({"changes": [], "cursor": 7, "more": false}),
+    )))
+}
+
+async fn snapshot() -> Response {
+    answer((
+        StatusCode::OK,
+        vec![],
+        json!({"players": [{"id": "p-efren", "name": "Efren Reyes", "rating": 820}], "cursor": 7}),
+    ))
+}
+
+async fn start_peer(peer: Shared) -> String {
+    let app = Router::new()
+        .route("/api/v1/sync/batches", post(batches))
+        .route("/api/v1/sync/players", get(players))
+        .route("/api/v1/sync/players/snapshot", get(snapshot))
+        .with_state(peer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+async fn agent_syncing_to(url: String, dir: &std::path::Path) -> Agent {
+    let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut config = config(dir, MqttMode::Embedded { listen: mqtt });
+    config.cloud = Some(CloudConfig {
+        url,
+        venue_id: "venue-1".into(),
+        venue_key: KEY.into(),
+    });
+    Agent::start_with(config, mqtt).await
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sync_status_until(agent: &Agent, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, status) = agent.get("/api/v1/sync").await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "sync status stuck at {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_retried_and_a_refused_record_is_dead_lettered_not_lost() {
+    let peer: Shared = Arc::default();
+    {
+        let mut script = peer.lock().expect("peer");
+        script.batch_answers.push_back((
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![("retry-after", "1".into())],
+            json!({"error": "database restarting"}),
+        ));
+        script.batch_answers.push_back((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![],
+            json!({"error": "match_started: bad spec", "seq": 1}),
+        ));
+    }
+    let url = start_peer(peer.clone()).await;
+    let dir = data_dir("sync-faults");
+    let agent = agent_syncing_to(url, &dir).await;
+    agent.start_match("t1", "nine-ball", 2).await;
+
+    wait_for("three batch requests", || {
+        peer.lock().expect("peer").batches.len() >= 3
+    })
+    .await;
+    let (sent, bad) = {
+        let peer = peer.lock().expect("peer");
+        (peer.batches.clone(), peer.bad_requests.clone())
+    };
+    assert!(
+        bad.is_empty(),
+        "every request was authenticated gzip JSON: {bad:?}"
+    );
+    let (first, second, third) = (&sent[0], &sent[1], &sent[2]);
+    assert!(
+        second.0 - first.0 >= Duration::from_millis(950),
+        "Retry-After: 1 was honoured ({:?})",
+        second.0 - first.0
+    );
+    assert_eq!(first.1.venue_id, "venue-1");
+    assert_eq!(first.1.records[0].kind, "match_started");
+    assert_eq!(first.1.records[0].seq, 1);
+    // After the 422 the same seq goes again, as a placeholder: no gap, nothing silently dropped.
+    assert_eq!(third.1.records[0].seq, 1);
+    assert_eq!(third.1.records[0].kind, "rejected");
+    assert_eq!(third.1.records[0].payload["original_kind"], "match_started");
+    assert_eq!(third.1.epoch, first.1.epoch);
+
+    let (status, dead) = agent.get("/api/v1/sync/dead-letters").await;
+    assert_eq!(status, 401, "dead letters are for staff: {dead}");
+    let dead: Value = reqwest::Client::new()
+        .get(agent.url("/api/v1/sync/dead-letters"))
+        .bearer_auth(crate::helpers::TOKEN)
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(dead[0]["seq"], 1);
+    assert_eq!(dead[0]["kind"], "match_started");
+    assert_eq!(dead[0]["reason"], "match_started: bad spec");
+    assert!(
+        dead[0]["payload"]
+            .as_str()
+            .is_some_and(|p| p.contains("nine-ball")),
+        "the original record is kept: {dead}"
+    );
+    let status = sync_status_until(&agent, |s| s["pending"] == 0).await;
+    assert_eq!(status["acked_seq"], 1, "{status}");
+    assert_eq!(status["dead_letters"], 1, "{status}");
+    assert_eq!(status["enabled"], true, "{status}");
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_players_come_down_and_go_up_with_their_match() {
+    let peer: Shared = Arc::default();
+    peer.lock().expect("peer").player_answers.push_back((
+        StatusCode::GONE,
+        vec![],
+        json!({"error": "cursor too old"}),
+    ));
+    let url = start_peer(peer.clone()).await;
+    let dir = data_dir("sync-players");
+    let agent = agent_syncing_to(url, &dir).await;
+    // The change log answered 410, so the agent took the snapshot.
+    let status = sync_status_until(&agent, |s| s["players_cursor"] == 7).await;
+    assert_eq!(status["enabled"], true);
+    let (_, players) = agent.get("/api/v1/players").await;
+    assert_eq!(
+        players,
+        json!([{"id": "p-efren", "name": "Efren Reyes", "rating": 820}])
+    );
+
+    let spec = json!({"game": "nine-ball", "players": ["", "Walk-in"], "race_to": 2,
+                      "player_ids": ["p-efren", null]});
+    let (status, view) = agent.post("/api/v1/tables/t2/matches", spec).await;
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(
+        view["match"]["players"],
+        json!(["Efren Reyes", "Walk-in"]),
+        "{view}"
+    );
+    let unknown = json!({"game": "nine-ball", "players": ["A", "B"], "race_to": 2,
+                         "player_ids": ["nobody", null]});
+    let (status, error) = agent.post("/api/v1/tables/t3/matches", unknown).await;
+    assert_eq!(status, 422, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nobody")),
+        "{error}"
+    );
+
+    wait_for("the match start to reach the cloud", || {
+        !peer.lock().expect("peer").batches.is_empty()
+    })
+    .await;
+    let batch = peer.lock().expect("peer").batches[0].1.clone();
+    let record = &batch.records[0];
+    assert_eq!(record.kind, "match_started");
+    assert_eq!(record.payload["player_ids"], json!(["p-efren", null]));
+    assert!(
+        record.parse().is_ok(),
+        "the record fits the contract: {record:?}"
+    );
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
