@@ -333,10 +333,21 @@ async fn ingest_batch(
     Ok(ack)
 }
 
+/// Query parameters arrive as text and are parsed here, so a malformed one gets the same JSON
+/// error as everything else (axum's `Query` rejection is plain text).
+fn number<T: std::str::FromStr>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
+    value
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::BadRequest(format!("{name} must be a number, not {v:?}")))
+        })
+        .transpose()
+}
+
 #[derive(Debug, Deserialize)]
 struct CursorQuery {
-    cursor: Option<u64>,
-    limit: Option<u64>,
+    cursor: Option<String>,
+    limit: Option<String>,
 }
 
 async fn sync_players(
@@ -345,16 +356,14 @@ async fn sync_players(
     Query(query): Query<CursorQuery>,
 ) -> Result<Response, ApiError> {
     venue_of(&state, &headers).await?;
-    let page = players::changes(
-        &state.pool,
-        query.cursor.unwrap_or(0),
-        query.limit.unwrap_or(500),
-    )
-    .await
-    .map_err(|error| match error {
-        PlayersError::CursorTooOld => ApiError::Gone,
-        PlayersError::Db(e) => ApiError::from_db(&e),
-    })?;
+    let cursor = number("cursor", query.cursor.as_deref())?.unwrap_or(0);
+    let limit = number("limit", query.limit.as_deref())?.unwrap_or(500);
+    let page = players::changes(&state.pool, cursor, limit)
+        .await
+        .map_err(|error| match error {
+            PlayersError::CursorTooOld => ApiError::Gone,
+            PlayersError::Db(e) => ApiError::from_db(&e),
+        })?;
     Ok(axum::Json(page).into_response())
 }
 
@@ -369,12 +378,13 @@ async fn sync_snapshot(
 #[derive(Debug, Deserialize)]
 struct PageQuery {
     after: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 impl PageQuery {
     fn page(self) -> Result<Page, ApiError> {
-        Ok(Page::new(self.after, self.limit)?)
+        let limit = number("limit", self.limit.as_deref())?;
+        Ok(Page::new(self.after, limit)?)
     }
 }
 
