@@ -1,0 +1,307 @@
+//! PostgreSQL restarted during ingest. The test runs a postmaster of its own (initdb + pg_ctl in a
+//! temporary directory, on a free port, as the `postgres` user when the tests run as root, since
+//! initdb refuses root), never the machine's. Two simulated venues push batches the way edge-agent
+//! does (always from their last acknowledged seq + 1, retrying 503s after `Retry-After`) while the
+//! server is stopped and started again: every answer must be 200 or 503, and afterwards every record
+//! is stored exactly once.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestDb, post_raw, random_hex, rec};
+
+/// A PostgreSQL server of the test's own.
+struct OwnPostgres {
+    dir: PathBuf,
+    port: u16,
+    bin: PathBuf,
+}
+
+fn pg_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `program args…`, as `postgres` when we are root.
+fn run_as_owner(program: &Path, args: &[&str]) -> bool {
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    command
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl OwnPostgres {
+    fn start() -> Option<OwnPostgres> {
+        let bin = pg_bin()?;
+        let dir = std::env::temp_dir().join(format!("dojo-pg-{}", random_hex()));
+        std::fs::create_dir_all(&dir).ok()?;
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return None;
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .ok()?;
+        let data = dir.join("data");
+        let data = data.to_str()?;
+        if !run_as_owner(
+            &bin.join("initdb"),
+            &["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        ) {
+            return None;
+        }
+        let server = OwnPostgres { dir, port, bin };
+        server.pg_ctl_start().then_some(server)
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    fn pg_ctl_start(&self) -> bool {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log").to_string_lossy().into_owned();
+        run_as_owner(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        )
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> bool {
+        run_as_owner(
+            &self.bin.join("pg_ctl"),
+            &["-D", &self.data(), "-m", mode, "-w", "stop"],
+        )
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.pg_ctl_stop("immediate");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What one simulated venue saw.
+#[derive(Debug, Default)]
+struct Seen {
+    ok: u64,
+    unavailable: u64,
+    unreachable: u64,
+    other: Vec<(StatusCode, serde_json::Value)>,
+}
+
+/// Pushes `records` like edge-agent: from the acknowledged seq + 1, 8 at a time, until all are
+/// acknowledged.
+async fn edge(
+    base: String,
+    key: String,
+    venue: String,
+    epoch: String,
+    records: Vec<serde_json::Value>,
+    progress: Arc<AtomicU64>,
+) -> Seen {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let mut seen = Seen::default();
+    let mut acked = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while acked < records.len() && Instant::now() < deadline {
+        let end = (acked + 8).min(records.len());
+        let batch = json!({"venue_id": venue, "epoch": epoch, "records": &records[acked..end]});
+        let sent = tokio::time::timeout(
+            Duration::from_secs(25),
+            post_raw(
+                &http,
+                &base,
+                Some(&key),
+                batch.to_string().into_bytes(),
+                true,
+            ),
+        )
+        .await;
+        let Ok(answer) = sent else {
+            seen.unreachable += 1;
+            continue;
+        };
+        match answer.status {
+            StatusCode::OK => {
+                seen.ok += 1;
+                acked =
+                    usize::try_from(answer.body["acked_seq"].as_u64().unwrap_or(0)).unwrap_or(0);
+                progress.fetch_add(1, Ordering::Relaxed);
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                seen.unavailable += 1;
+                assert!(
+                    answer.headers.contains_key("retry-after"),
+                    "503 without Retry-After"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            status => {
+                seen.other.push((status, answer.body));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn postgres_restarted_during_ingest_loses_nothing_and_stores_nothing_twice() {
+    let Some(postgres) = tokio::task::spawn_blocking(OwnPostgres::start)
+        .await
+        .expect("join")
+    else {
+        eprintln!("SKIPPED: cannot run a private PostgreSQL here (initdb/pg_ctl/runuser missing)");
+        return;
+    };
+    let db = TestDb::on(&postgres.url()).await;
+    let mut config = cloud_sync::Config::new(db.url.clone(), None);
+    config.db_pool_size = 4;
+    let running = cloud_sync::start(config).await.expect("starts");
+    let base = format!("http://{}", running.addr());
+    let pool = cloud_sync::db::connect_with(&db.url, 1)
+        .await
+        .expect("pool");
+    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Fault Hall")
+        .await
+        .expect("venue");
+    pool.close().await;
+
+    const MATCHES: u64 = 40;
+    let progress = Arc::new(AtomicU64::new(0));
+    let mut edges = Vec::new();
+    for epoch in ["epochA", "epochB"] {
+        let records: Vec<_> = (0..MATCHES)
+            .flat_map(|m| rec::whole_match(1 + 4 * m, &format!("{epoch}-{m}")))
+            .collect();
+        edges.push(tokio::spawn(edge(
+            base.clone(),
+            key.clone(),
+            venue.clone(),
+            epoch.into(),
+            records,
+            progress.clone(),
+        )));
+    }
+    // Let some batches through, then restart the server under the venues' feet.
+    while progress.load(Ordering::Relaxed) < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let restarted = tokio::task::spawn_blocking(move || {
+        let stopped = postgres.pg_ctl_stop("fast");
+        std::thread::sleep(Duration::from_millis(800));
+        let started = postgres.pg_ctl_start();
+        (stopped && started, postgres)
+    })
+    .await
+    .expect("join");
+    let (ok, postgres) = restarted;
+    assert!(ok, "pg_ctl restart failed");
+
+    let mut total = Seen::default();
+    for task in edges {
+        let seen = task.await.expect("edge task");
+        total.ok += seen.ok;
+        total.unavailable += seen.unavailable;
+        total.unreachable += seen.unreachable;
+        total.other.extend(seen.other);
+    }
+    eprintln!(
+        "postgres restart: {} batches acknowledged, {} answered 503, {} unanswered",
+        total.ok, total.unavailable, total.unreachable
+    );
+    assert!(
+        total.other.is_empty(),
+        "answers other than 200/503: {:?}",
+        total.other
+    );
+
+    let pool = cloud_sync::db::connect_with(&db.url, 1)
+        .await
+        .expect("pool");
+    let per_epoch: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT epoch, count(*), count(DISTINCT seq), max(seq) FROM sync_records
+         GROUP BY epoch ORDER BY epoch",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("count");
+    let n = i64::try_from(4 * MATCHES).unwrap_or(0);
+    assert_eq!(
+        per_epoch,
+        [
+            ("epochA".to_owned(), n, n, n),
+            ("epochB".to_owned(), n, n, n)
+        ]
+    );
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM matches WHERE finished),
+                (SELECT count(*) FROM racks),
+                (SELECT high_water FROM sync_cursors WHERE epoch = 'epochA')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    let m = i64::try_from(MATCHES).unwrap_or(0);
+    assert_eq!(counts, (2 * m, 4 * m, n));
+    pool.close().await;
+    running.shutdown().await;
+    drop(db);
+    drop(postgres);
+}

@@ -1,0 +1,296 @@
+//! Spawning the real service for a test: its own PostgreSQL database (created through the
+//! `postgres` database, dropped when the test ends, even on panic), its own Redis key prefix on the
+//! machine's Redis, an ephemeral loopback port. Tests then talk HTTP like a venue would.
+
+use std::io::Write as _;
+
+use cloud_sync::{Config, Running, admin, db};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+/// The machine's PostgreSQL (trust auth).
+pub(crate) const PG: &str = "postgres://postgres@127.0.0.1:5432";
+/// The machine's Redis.
+pub(crate) const REDIS: &str = "redis://127.0.0.1:6379/";
+
+/// 64 random bits as hex.
+pub(crate) fn random_hex() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// A database of one test.
+#[derive(Debug)]
+pub(crate) struct TestDb {
+    /// Its URL.
+    pub(crate) url: String,
+    server: String,
+    name: String,
+}
+
+impl TestDb {
+    /// A fresh database on the machine's PostgreSQL.
+    pub(crate) async fn new() -> TestDb {
+        TestDb::on(PG).await
+    }
+
+    /// A fresh database on the server at `server` (a URL without a database).
+    pub(crate) async fn on(server: &str) -> TestDb {
+        let name = format!("dojo_t_{}", random_hex());
+        let admin = db::connect_with(&format!("{server}/postgres"), 1)
+            .await
+            .expect("PostgreSQL reachable");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        TestDb {
+            url: format!("{server}/{name}"),
+            server: server.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop runs outside async: a thread of its own with a small runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(admin) = db::connect_with(&format!("{server}/postgres"), 1).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running instance with one enrolled venue.
+#[derive(Debug)]
+pub(crate) struct App {
+    /// The instance.
+    pub(crate) running: Option<Running>,
+    /// `http://addr`.
+    pub(crate) base: String,
+    /// A pool on the same database, for checking what is stored.
+    pub(crate) pool: PgPool,
+    /// The enrolled venue.
+    pub(crate) venue: String,
+    /// Its key.
+    pub(crate) key: String,
+    /// HTTP client.
+    pub(crate) http: reqwest::Client,
+    /// The Redis prefix of this test.
+    pub(crate) prefix: String,
+    /// The database (dropped last).
+    pub(crate) db: TestDb,
+}
+
+/// The default test configuration on `db` with the machine's Redis and a fresh prefix.
+pub(crate) fn config(db: &TestDb) -> Config {
+    let mut config = Config::new(db.url.clone(), Some(REDIS.into()));
+    config.redis_prefix = format!("t{}", random_hex());
+    config
+}
+
+/// An instance on a fresh database with the machine's Redis.
+pub(crate) async fn spawn_app() -> App {
+    let db = TestDb::new().await;
+    let config = config(&db);
+    spawn_with(db, config).await
+}
+
+/// An instance on `db` with `config`, and a venue enrolled.
+pub(crate) async fn spawn_with(db: TestDb, config: Config) -> App {
+    let prefix = config.redis_prefix.clone();
+    let running = cloud_sync::start(config).await.expect("starts");
+    let pool = db::connect_with(&db.url, 4).await.expect("pool");
+    let (venue, key) = admin::create_venue(&pool, "Test Hall")
+        .await
+        .expect("venue");
+    App {
+        base: format!("http://{}", running.addr()),
+        running: Some(running),
+        pool,
+        venue,
+        key,
+        http: reqwest::Client::new(),
+        prefix,
+        db,
+    }
+}
+
+/// An answer: status, JSON body (or `null`), headers.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
+    pub(crate) headers: HeaderMap,
+}
+
+impl App {
+    /// `http://addr/path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the instance.
+    pub(crate) async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// POSTs a batch body with `key`.
+    pub(crate) async fn post_raw(&self, key: Option<&str>, body: Vec<u8>, gzip: bool) -> Answer {
+        post_raw(&self.http, &self.base, key, body, gzip).await
+    }
+
+    /// POSTs `batch` with this venue's key.
+    pub(crate) async fn post(&self, batch: &Value) -> Answer {
+        self.post_raw(Some(&self.key), batch.to_string().into_bytes(), false)
+            .await
+    }
+
+    /// GET `path` (with this venue's key as bearer when `auth`).
+    pub(crate) async fn get(&self, path: &str, auth: bool) -> Answer {
+        let mut request = self.http.get(self.url(path));
+        if auth {
+            request = request.bearer_auth(&self.key);
+        }
+        answer(request.send().await.expect("GET answered")).await
+    }
+
+    /// How many rows `sql` counts.
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    /// A batch of this venue.
+    pub(crate) fn batch(&self, epoch: &str, records: Vec<Value>) -> Value {
+        json!({"venue_id": self.venue, "epoch": epoch, "records": records})
+    }
+}
+
+/// POSTs a batch body to `base`.
+pub(crate) async fn post_raw(
+    http: &reqwest::Client,
+    base: &str,
+    key: Option<&str>,
+    body: Vec<u8>,
+    gzip: bool,
+) -> Answer {
+    let mut request = http
+        .post(format!("{base}/api/v1/sync/batches"))
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let body = if gzip {
+        request = request.header("content-encoding", "gzip");
+        gzip_bytes(&body)
+    } else {
+        body
+    };
+    answer(request.body(body).send().await.expect("POST answered")).await
+}
+
+/// Reads an answer.
+pub(crate) async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// Gzip-compresses.
+pub(crate) fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).expect("compress");
+    encoder.finish().expect("compress")
+}
+
+/// Records as edge-agent writes them.
+pub(crate) mod rec {
+    use serde_json::{Value, json};
+
+    fn stats(racks_won: u32) -> Value {
+        json!({"racks_won": racks_won, "balls_pocketed": 3 * racks_won, "fouls": 1,
+               "break_and_runs": 0, "breaks_with_ball": racks_won, "safeties": 2,
+               "innings": 4 + racks_won, "high_run": 2 + racks_won})
+    }
+
+    /// `match_started` with registered players `ids`.
+    pub(crate) fn started_with(seq: u64, mid: &str, ids: [Option<&str>; 2]) -> Value {
+        json!({"seq": seq, "kind": "match_started", "match_id": mid,
+               "payload": {"match_id": mid, "table": "t3", "started_ms": 1_795_000_000_000u64,
+                           "spec": {"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 2},
+                           "player_ids": ids}})
+    }
+
+    /// `match_started`.
+    pub(crate) fn started(seq: u64, mid: &str) -> Value {
+        started_with(seq, mid, [None, None])
+    }
+
+    /// `rack_finished`: rack `ordinal` won by `winner`, score after it `score`.
+    pub(crate) fn rack(seq: u64, mid: &str, ordinal: u32, winner: usize, score: [i32; 2]) -> Value {
+        json!({"seq": seq, "kind": "rack_finished", "match_id": mid,
+               "payload": {"match_id": mid, "table": "t3", "ordinal": ordinal, "rack": ordinal,
+                           "winner": winner, "score": score,
+                           "stats": [stats(u32::try_from(score[0]).unwrap_or(0)),
+                                     stats(u32::try_from(score[1]).unwrap_or(0))],
+                           "shots": [{"shot": {"first_contact": 1, "pocketed": [{"ball": 1, "pocket": 3}]}}, {"action": "pass"}]}})
+    }
+
+    /// `match_finished`.
+    pub(crate) fn finished(seq: u64, mid: &str, winner: usize, score: [i32; 2]) -> Value {
+        json!({"seq": seq, "kind": "match_finished", "match_id": mid,
+               "payload": {"match_id": mid, "table": "t3", "game": "nine-ball",
+                           "players": ["Ann", "Bo"], "race_to": 2, "winner": winner,
+                           "score": score,
+                           "stats": [stats(u32::try_from(score[0]).unwrap_or(0)),
+                                     stats(u32::try_from(score[1]).unwrap_or(0))],
+                           "inputs": []}})
+    }
+
+    /// `result_corrected`.
+    pub(crate) fn corrected(seq: u64, mid: &str, score: [i32; 2], racks: u32, over: bool) -> Value {
+        json!({"seq": seq, "kind": "result_corrected", "match_id": mid,
+               "payload": {"match_id": mid, "table": "t3", "score": score,
+                           "racks_finished": racks, "match_finished": over}})
+    }
+
+    /// A whole match from `seq`: start, two racks to seat 0, the finish (4 records).
+    pub(crate) fn whole_match(seq: u64, mid: &str) -> Vec<Value> {
+        vec![
+            started(seq, mid),
+            rack(seq + 1, mid, 1, 0, [1, 0]),
+            rack(seq + 2, mid, 2, 0, [2, 0]),
+            finished(seq + 3, mid, 0, [2, 0]),
+        ]
+    }
+}

@@ -1,0 +1,207 @@
+//! Redis: results fan out to the live clients of every instance; with Redis gone the service keeps
+//! ingesting and serving from PostgreSQL, and picks Redis up again when it is back. The outage test
+//! runs a Redis server of its own (a child process on a free port), never the machine's.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{App, TestDb, config, rec, spawn_with};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn live_client(base: &str) -> Socket {
+    let url = format!("{}/api/v1/live", base.replace("http://", "ws://"));
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connects");
+    socket
+}
+
+/// The next `match_finished` message within `wait`, if any.
+async fn next_result(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).ok()?;
+                if value["type"] == "match_finished" {
+                    return Some(value);
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return None,
+        }
+    }
+}
+
+/// A second instance on `app`'s database and Redis prefix, with `redis`.
+async fn second_instance(app: &App, redis: &str) -> cloud_sync::Running {
+    let mut config = cloud_sync::Config::new(app.db.url.clone(), Some(redis.to_owned()));
+    config.redis_prefix = app.prefix.clone();
+    cloud_sync::start(config).await.expect("second instance")
+}
+
+#[tokio::test]
+async fn a_live_client_on_one_instance_hears_a_match_synced_through_another() {
+    let app = crate::helpers::spawn_app().await;
+    let b = second_instance(&app, crate::helpers::REDIS).await;
+    let mut socket = live_client(&format!("http://{}", b.addr())).await;
+    let answer = app.post(&app.batch("e1", rec::whole_match(1, "m-1"))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let result = next_result(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("instance B's client hears instance A's result");
+    assert_eq!(result["venue_match_id"], "m-1");
+    assert_eq!(result["venue_id"], serde_json::json!(app.venue));
+    assert_eq!(result["winner"], 0);
+    assert_eq!(result["score"], serde_json::json!([2, 0]));
+    // The same result is not announced twice when the batch is retried.
+    app.post(&app.batch("e1", rec::whole_match(1, "m-1"))).await;
+    assert!(
+        next_result(&mut socket, Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+    b.shutdown().await;
+}
+
+/// A Redis server of the test's own.
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn metric(app: &App, name: &str) -> f64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
+    let mut redis = OwnRedis::start(free_port());
+    let db = TestDb::new().await;
+    let mut cfg = config(&db);
+    cfg.redis_url = Some(redis.url());
+    let app = spawn_with(db, cfg).await;
+    let b = second_instance(&app, &redis.url()).await;
+    let mut socket = live_client(&format!("http://{}", b.addr())).await;
+    let players_path = {
+        let ann = cloud_sync::admin::create_player(&app.pool, "Ann", None)
+            .await
+            .expect("player");
+        format!("/api/v1/players/{}", ann.id)
+    };
+    assert_eq!(app.get(&players_path, false).await.status, StatusCode::OK);
+    app.post(&app.batch("e1", rec::whole_match(1, "m-1"))).await;
+    assert!(
+        next_result(&mut socket, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+
+    redis.kill();
+    let started = Instant::now();
+    let answer = app.post(&app.batch("e1", rec::whole_match(5, "m-2"))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.body["acked_seq"], 8);
+    let matches = app
+        .get(&format!("/api/v1/venues/{}/matches", app.venue), false)
+        .await;
+    assert_eq!(matches.status, StatusCode::OK);
+    assert_eq!(matches.body["matches"].as_array().map(Vec::len), Some(2));
+    assert_eq!(app.get(&players_path, false).await.status, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "Redis being down costs at most its deadline per request: {:?}",
+        started.elapsed()
+    );
+    assert!(metric(&app, "dojo_redis_errors_total").await > 0.0);
+    assert_eq!(metric(&app, "dojo_redis_up").await, 0.0);
+
+    // Redis is back on the same port: both instances pick it up again by themselves.
+    let redis = OwnRedis::start(redis.port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seq = 9;
+    loop {
+        assert!(Instant::now() < deadline, "live results never came back");
+        let answer = app
+            .post(&app.batch("e1", rec::whole_match(seq, &format!("m-{seq}"))))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        seq += 4;
+        if next_result(&mut socket, Duration::from_millis(700))
+            .await
+            .is_some()
+        {
+            break;
+        }
+    }
+    assert_eq!(metric(&app, "dojo_redis_up").await, 1.0);
+    b.shutdown().await;
+    let mut app = app;
+    app.stop().await;
+    drop(redis);
+}

@@ -1,0 +1,9 @@
+//! cloud-sync's integration tests: one binary (see /work/shared/style.md), each test with its own
+//! PostgreSQL database and Redis key prefix, on ephemeral loopback ports.
+
+mod faults;
+mod helpers;
+mod ingest;
+mod live;
+mod players;
+mod reads;
