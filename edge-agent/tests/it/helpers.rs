@@ -292,3 +292,68 @@ impl Commands {
         serde_json::from_slice(&bytes).expect("JSON command")
     }
 }
+
+/// The agent as a separate process, so it can be killed with SIGKILL.
+pub(crate) struct Process {
+    pub(crate) child: std::process::Child,
+    pub(crate) http: String,
+    pub(crate) mqtt: std::net::SocketAddr,
+}
+
+impl Drop for Process {
+    // A failing test must not leave an agent running.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Process {
+    pub(crate) async fn start(dir: &std::path::Path) -> Process {
+        Process::start_with(dir, &[]).await
+    }
+
+    /// With more flags (e.g. `--cloud-url`).
+    pub(crate) async fn start_with(dir: &std::path::Path, flags: &[String]) -> Process {
+        let (http, mqtt) = (free_port(), free_port());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+            .args(["--data-dir", &dir.display().to_string()])
+            .args(["--http-addr", &format!("127.0.0.1:{http}")])
+            .args(["--mqtt-addr", &format!("127.0.0.1:{mqtt}")])
+            .args(["--staff-token", TOKEN])
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("edge-agent starts");
+        let http = format!("http://127.0.0.1:{http}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{http}/healthz"))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Process {
+                    child,
+                    http,
+                    mqtt: format!("127.0.0.1:{mqtt}").parse().expect("addr"),
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        child.kill().ok();
+        child.wait().ok();
+        panic!("edge-agent did not become healthy");
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    pub(crate) async fn table(&self, table: &str) -> Value {
+        reqwest::get(format!("{}/api/v1/tables/{table}", self.http))
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+}

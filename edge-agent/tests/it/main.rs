@@ -4,6 +4,7 @@
 
 mod browser;
 mod cli;
+mod cloud;
 mod helpers;
 mod pipeline;
 mod restart;

@@ -29,65 +29,6 @@ async fn a_graceful_restart_replays_every_table() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The agent as a separate process, so it can be killed with SIGKILL.
-struct Process {
-    child: std::process::Child,
-    http: String,
-    mqtt: std::net::SocketAddr,
-}
-
-impl Drop for Process {
-    // A failing test must not leave an agent running.
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-impl Process {
-    async fn start(dir: &std::path::Path) -> Process {
-        let (http, mqtt) = (free_port(), free_port());
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent"))
-            .args(["--data-dir", &dir.display().to_string()])
-            .args(["--http-addr", &format!("127.0.0.1:{http}")])
-            .args(["--mqtt-addr", &format!("127.0.0.1:{mqtt}")])
-            .args(["--staff-token", TOKEN])
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("edge-agent starts");
-        let http = format!("http://127.0.0.1:{http}");
-        for _ in 0..100 {
-            if reqwest::get(format!("{http}/healthz"))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Process {
-                    child,
-                    http,
-                    mqtt: format!("127.0.0.1:{mqtt}").parse().expect("addr"),
-                };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        child.kill().ok();
-        child.wait().ok();
-        panic!("edge-agent did not become healthy");
-    }
-
-    fn stop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-
-    async fn table(&self, table: &str) -> Value {
-        reqwest::get(format!("{}/api/v1/tables/{table}", self.http))
-            .await
-            .expect("answers")
-            .json()
-            .await
-            .expect("JSON")
-    }
-}
-
 #[tokio::test]
 async fn kill_dash_nine_loses_nothing_that_was_shown() {
     let dir = data_dir("kill9");
