@@ -1,8 +1,9 @@
 //! The agent's HTTP side over axum: the REST API ([`rest`]), the live WebSocket feed ([`ws`]), the
-//! venue's screens ([`pages`]), `/metrics` and `/healthz`. Every error is JSON ([`error`]).
+//! venue's screens and the staff console ([`pages`]), `/metrics` and `/healthz`. Every error is
+//! JSON ([`error`]).
 //!
-//! Reads come from the hub (committed views only); writes go through the engine, the single writer,
-//! and need the staff token. The contract is documented in docs/protocol.md, "HTTP and WebSocket
+//! Table reads come from the hub (committed views only); writes go through the engine, the single
+//! writer, and need the staff token, as do the dead letters (read through the [`Reader`]). The contract is documented in docs/protocol.md, "HTTP and WebSocket
 //! API".
 
 mod error;
@@ -37,12 +38,12 @@ pub struct AppState {
     pub engine: EngineHandle,
     /// Committed views for reads and WebSocket fan-out.
     pub hub: Hub,
-    /// Read-only SQLite access (the log, for `?since=`).
+    /// Read-only SQLite access (the log for `?since=`, the dead letters).
     pub reader: Reader,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Token required for writes; `None` refuses every write with 401 (start the agent with
-    /// `--staff-token` to allow them). Reads are open.
+    /// Token required for writes and dead letters; `None` refuses them all with 401 (start the
+    /// agent with `--staff-token` to allow them). Table reads are open.
     pub staff_token: Option<String>,
     /// Venue name for pages.
     pub venue: String,
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tables/{table}/matches/current/actions",
             post(rest::action),
         )
+        .route("/api/v1/dead-letters", get(rest::dead_letters))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
