@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::overview))
         .route("/tables/{table}", get(pages::scoreboard))
+        .route("/staff", get(pages::staff))
         .route("/assets/{file}", get(pages::asset))
         .route("/api/v1/tables", get(rest::list_tables))
         .route("/api/v1/tables/{table}", get(rest::get_table))

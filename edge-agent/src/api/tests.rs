@@ -195,11 +195,21 @@ async fn health_metrics_and_pages() {
     let scoreboard = get(server.addr, "/tables/t%3Cx%3E").await;
     assert_eq!(scoreboard.status, 200);
     assert!(!scoreboard.body.contains("<x>"));
+    assert!(
+        overview.body.contains(r#"href="/staff""#),
+        "the overview links the staff console"
+    );
+    let staff = get(server.addr, "/staff").await;
+    assert_eq!(staff.status, 200);
+    assert!(staff.head.contains("text/html"));
+    assert!(staff.body.contains("Dojo &lt;Downtown&gt;"));
     for asset in [
         "style.css",
         "live.js",
         "overview.js",
         "scoreboard.js",
+        "staff.css",
+        "staff.js",
     ] {
         assert_eq!(
             get(server.addr, &format!("/assets/{asset}")).await.status,
