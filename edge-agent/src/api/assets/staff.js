@@ -14,6 +14,16 @@ const ACTION_LABELS = {
   safety: "Safety", rerack: "Re-rack", concede: "Concede", call: "Call",
 };
 
+// What each dead-letter reason means (docs/protocol.md, "Refusals").
+const REASONS = {
+  oversize: "payload over 16 KiB",
+  not_json: "not a JSON object",
+  unknown_type: "a message type this agent does not know",
+  invalid: "a field missing, mistyped or out of range, or a bad device id",
+  unknown_topic: "not a dojo/v1 table or device topic",
+  wrong_channel: "a camera message on a controller topic, or the reverse",
+};
+
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -265,7 +275,7 @@ function renderActions(view) {
       type: "button",
       "data-ball": b,
       "aria-pressed": state.callBall === b ? "true" : "false",
-    }, ballIcon(b, "pick")))
+    }, ballIcon(b, "call-ball")))
     : [h("span", { class: "dim" }, "No object balls on the table.")]));
   for (const button of document.querySelectorAll(".pick-pocket")) {
     const pocket = button.dataset.pocket ? Number(button.dataset.pocket) : null;
@@ -443,7 +453,8 @@ function deadRow(row) {
   const encoding = row.payload_encoding === "utf8" ? "text" : "not UTF-8, shown as base64";
   return h("article", { class: "dead-row", "data-id": row.id },
     h("div", { class: "dead-meta" },
-      h("span", { class: "pill dead-reason" }, row.reason),
+      h("span", { class: "pill dead-reason", title: REASONS[row.reason] || null }, row.reason),
+      REASONS[row.reason] ? h("span", { class: "dim" }, REASONS[row.reason]) : null,
       h("span", { class: "dead-time" }, when),
       h("span", { class: "dim" }, `#${row.id}`)),
     h("div", { class: "dead-topic" }, row.topic),
@@ -465,7 +476,7 @@ async function loadDead(older) {
     $("dead-counts").replaceChildren(
       h("span", { class: "dead-count total" }, `${page.total} kept`),
       ...Object.entries(page.counts).map(([reason, count]) =>
-        h("span", { class: "dead-count", "data-reason": reason }, `${reason}: ${count}`)));
+        h("span", { class: "dead-count", "data-reason": reason, title: REASONS[reason] || null }, `${reason}: ${count}`)));
     $("dead-list").replaceChildren(...state.deadRows.map(deadRow));
     $("dead-empty").hidden = state.deadRows.length > 0;
     $("dead-more").hidden = page.next_before === null;
