@@ -203,6 +203,13 @@ async fn health_metrics_and_pages() {
     assert_eq!(staff.status, 200);
     assert!(staff.head.contains("text/html"));
     assert!(staff.body.contains("Dojo &lt;Downtown&gt;"));
+    assert!(
+        staff
+            .head
+            .contains("content-security-policy: default-src 'self';")
+    );
+    assert!(staff.head.contains("frame-ancestors 'none'"));
+    assert!(staff.head.contains("x-frame-options: deny"));
     for asset in [
         "style.css",
         "live.js",

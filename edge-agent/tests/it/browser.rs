@@ -343,6 +343,9 @@ const STAFF: &str = r##"(() => {
     players: [...document.querySelectorAll(".tv-name")].map(text),
     flags: [...document.querySelectorAll("#table-view .flag")].map(text),
     actions: shown("actions"),
+    // Set through CSSOM, which the page's Content-Security-Policy must still allow.
+    call_ball_colours: [...document.querySelectorAll(".pick-ball .ball")]
+      .map((b) => getComputedStyle(b).getPropertyValue("--c").trim()),
     start_form: shown("start-form"),
     dead: [...document.querySelectorAll(".dead-row")].map((e) => ({
       reason: text(e.querySelector(".dead-reason")),
@@ -474,6 +477,10 @@ async fn the_staff_console_starts_a_match_and_sends_actions_in_chromium() {
         .await;
     assert_eq!(shown["players"], json!(["Ann", "Bo"]), "{shown:#}");
     assert_eq!(shown["start_form"], false, "{shown:#}");
+    assert_eq!(
+        shown["call_ball_colours"][0], "#f5c400",
+        "the 1 is yellow: {shown:#}"
+    );
     assert!(
         shown["notice"]["text"]
             .as_str()
