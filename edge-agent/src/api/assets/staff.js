@@ -269,14 +269,20 @@ function renderActions(view) {
   }
   const onTable = (playing && view.on_table) || [];
   if (!onTable.includes(state.callBall)) state.callBall = null;
-  $("call-balls").replaceChildren(...(onTable.length
-    ? onTable.map((b) => h("button", {
+  // Rebuilt only when it changes: an element replaced under a finger loses the tap, and other
+  // tables' updates arrive all the time.
+  const picker = $("call-balls");
+  const key = onTable.join(",") + "|" + state.callBall;
+  if (picker.dataset.key !== key) {
+    picker.dataset.key = key;
+    const balls = onTable.map((b) => h("button", {
       class: "btn pick-ball" + (state.callBall === b ? " selected" : ""),
       type: "button",
       "data-ball": b,
       "aria-pressed": state.callBall === b ? "true" : "false",
-    }, ballIcon(b, "call-ball")))
-    : [h("span", { class: "dim" }, "No object balls on the table.")]));
+    }, ballIcon(b, "call-ball")));
+    picker.replaceChildren(...(balls.length ? balls : [h("span", { class: "dim" }, "No object balls on the table.")]));
+  }
   for (const button of document.querySelectorAll(".pick-pocket")) {
     const pocket = button.dataset.pocket ? Number(button.dataset.pocket) : null;
     button.classList.toggle("selected", pocket === state.callPocket);
@@ -301,10 +307,32 @@ function renderStart(table, view) {
   }
 }
 
+/** Table buttons by table id, each with the seq and selection it was drawn for. */
+const items = new Map();
+
+/** Redraws only the table buttons whose view or selection changed, so a tap is not lost. */
+function renderList(all) {
+  const list = $("tables");
+  const wanted = [];
+  for (const view of all) {
+    const selected = view.table === state.selected;
+    let item = items.get(view.table);
+    if (!item || item.seq !== view.seq || item.selected !== selected) {
+      item = { seq: view.seq, selected, element: tableItem(view) };
+      items.set(view.table, item);
+    }
+    wanted.push(item.element);
+  }
+  const current = [...list.children];
+  if (current.length !== wanted.length || current.some((el, i) => el !== wanted[i])) {
+    list.replaceChildren(...wanted);
+  }
+}
+
 function render() {
   const all = [...views().values()].sort((a, b) =>
     a.table.localeCompare(b.table, undefined, { numeric: true }));
-  $("tables").replaceChildren(...all.map(tableItem));
+  renderList(all);
   $("no-tables").hidden = all.length > 0;
   const table = state.selected;
   $("pick").hidden = table !== null;
