@@ -577,6 +577,37 @@ async fn the_staff_console_starts_a_match_and_sends_actions_in_chromium() {
         "{shown:#}"
     );
 
+    // Concede takes a second tap naming who: Bo concedes, Ann wins, and the table is open again
+    // with the same players filled in for a rematch.
+    browser
+        .wait_for(&page, &click("#concede-open"), "Concede…", |v| v == true)
+        .await;
+    browser
+        .wait_for(&page, &click("[data-concede='1']"), "Bo concedes", |v| {
+            v == true
+        })
+        .await;
+    let view = until(&mut feed, "bar1", |v| v["status"] == "finished").await;
+    assert_eq!(view["match_winner"], 0, "{view}");
+    let shown = browser
+        .wait_for(&page, STAFF, "the finished match", |v| {
+            v["status"] == "Finished" && v["start_form"] == true
+        })
+        .await;
+    assert!(
+        shown["flags"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("Ann wins the match"))),
+        "{shown:#}"
+    );
+    let rematch = browser
+        .eval(
+            &page,
+            "[document.getElementById('player0').value, document.getElementById('player1').value]",
+        )
+        .await;
+    assert_eq!(rematch, json!(["Ann", "Bo"]));
+
     // The dead letters, as text and never as markup.
     browser
         .wait_for(&page, &click("#tab-dead"), "the dead-letters tab", |v| {
@@ -608,6 +639,30 @@ async fn the_staff_console_starts_a_match_and_sends_actions_in_chromium() {
             v["unlocked"] == true && v["tables"][0]["table"] == "bar1"
         })
         .await;
+
+    // A kept token the agent no longer takes (it was changed): the page says so and locks.
+    browser
+        .eval(
+            &page,
+            "sessionStorage.setItem('dojo.staffToken', 'an-old-token'); true",
+        )
+        .await;
+    browser.call(Some(&page), "Page.reload", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the stale token refused", |v| {
+            v["ready"] == true && v["unlock_error"].is_string()
+        })
+        .await;
+    assert_eq!(
+        shown["unlock_error"], "wrong staff token (HTTP 401)",
+        "{shown:#}"
+    );
+    assert_eq!(
+        (&shown["unlocked"], &shown["stored"]),
+        (&json!(false), &Value::Null),
+        "{shown:#}"
+    );
 
     drop(browser);
     agent.stop().await;
