@@ -523,7 +523,10 @@ $("dead-more").addEventListener("click", () => loadDead(true));
 
 for (const tab of document.querySelectorAll(".tab")) {
   tab.addEventListener("click", () => {
-    for (const other of document.querySelectorAll(".tab")) other.classList.toggle("active", other === tab);
+    for (const other of document.querySelectorAll(".tab")) {
+      other.classList.toggle("active", other === tab);
+      other.setAttribute("aria-selected", other === tab ? "true" : "false");
+    }
     $("pane-tables").hidden = tab.dataset.tab !== "tables";
     $("pane-dead").hidden = tab.dataset.tab !== "dead";
     if (tab.dataset.tab === "dead") loadDead(false);
