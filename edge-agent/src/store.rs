@@ -102,6 +102,8 @@ CREATE TABLE sync_dead_letters (
     reason TEXT NOT NULL,
     refused_ms INTEGER NOT NULL
 );
+-- Staff page dead letters by reason.
+CREATE INDEX dead_letters_by_reason ON dead_letters (reason);
 -- Registered players, copied from cloud-sync's change log (cursor in meta `players_cursor`).
 CREATE TABLE players (
     id TEXT PRIMARY KEY,
@@ -228,7 +230,7 @@ pub struct DeviceMark {
 }
 
 /// A refused input, kept for inspection.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetter {
     /// Receive time.
     pub received_ms: u64,
@@ -366,6 +368,26 @@ pub enum Since {
     Views(Vec<Arc<str>>),
     /// More than the limit: send a fresh snapshot instead.
     TooFarBehind,
+}
+
+/// One kept dead letter, as [`Reader::dead_letters`] reads it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptDeadLetter {
+    /// Row id: increases with every dead letter kept, so it orders them and pages through them.
+    pub id: u64,
+    /// The refused message.
+    pub letter: DeadLetter,
+}
+
+/// A page of dead letters, newest first, with the totals of the whole table.
+#[derive(Debug)]
+pub struct DeadLetterPage {
+    /// At most the limit asked for, newest (highest id) first.
+    pub rows: Vec<KeptDeadLetter>,
+    /// Whether older rows exist beyond this page (ask again with `before` = the last row's id).
+    pub more: bool,
+    /// Every dead letter kept, per reason, sorted by reason.
+    pub counts: Vec<(String, u64)>,
 }
 
 /// The database file inside `data_dir`.
@@ -933,6 +955,51 @@ impl Reader {
             }
         }
         Ok(Since::Views(views))
+    }
+
+    /// Dead letters older than `before` (every one if `None`), newest first, at most `limit`, with
+    /// the count per reason. One read transaction, so the page and the counts agree even while the
+    /// writer adds rows. Blocking: call it from `spawn_blocking`.
+    pub fn dead_letters(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, StoreError> {
+        let mut conn = self.connect()?;
+        let tx = conn.transaction()?;
+        let before = before.map_or(i64::MAX, to_i64);
+        // Over-fetch by one to know whether an older page exists.
+        let cap = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut rows = {
+            let mut stmt = tx.prepare(
+                "SELECT id, received_ms, topic, payload, reason, detail FROM dead_letters
+                 WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            stmt.query_map(params![before, cap], |r| {
+                Ok(KeptDeadLetter {
+                    id: to_u64(r.get(0)?),
+                    letter: DeadLetter {
+                        received_ms: to_u64(r.get(1)?),
+                        topic: r.get(2)?,
+                        payload: r.get(3)?,
+                        reason: r.get(4)?,
+                        detail: r.get(5)?,
+                    },
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let counts = {
+            let mut stmt = tx.prepare(
+                "SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason ORDER BY reason",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, to_u64(r.get(1)?))))?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        tx.finish()?;
+        Ok(DeadLetterPage { rows, more, counts })
     }
 }
 

@@ -1,8 +1,9 @@
 //! The agent's HTTP side over axum: the REST API ([`rest`]), the live WebSocket feed ([`ws`]), the
-//! venue's screens ([`pages`]), `/metrics` and `/healthz`. Every error is JSON ([`error`]).
+//! venue's screens and the staff console ([`pages`]), `/metrics` and `/healthz`. Every error is
+//! JSON ([`error`]).
 //!
-//! Reads come from the hub (committed views only); writes go through the engine, the single writer,
-//! and need the staff token. The contract is documented in docs/protocol.md, "HTTP and WebSocket
+//! Table reads come from the hub (committed views only); writes go through the engine, the single
+//! writer, and need the staff token, as do the dead letters (read through the [`Reader`]). The contract is documented in docs/protocol.md, "HTTP and WebSocket
 //! API".
 
 mod cloud;
@@ -38,12 +39,12 @@ pub struct AppState {
     pub engine: EngineHandle,
     /// Committed views for reads and WebSocket fan-out.
     pub hub: Hub,
-    /// Read-only SQLite access (the log, for `?since=`).
+    /// Read-only SQLite access (the log for `?since=`, the dead letters).
     pub reader: Reader,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Token required for writes; `None` refuses every write with 401 (start the agent with
-    /// `--staff-token` to allow them). Reads are open.
+    /// Token required for writes and dead letters; `None` refuses them all with 401 (start the
+    /// agent with `--staff-token` to allow them). Table reads are open.
     pub staff_token: Option<String>,
     /// Venue name for pages.
     pub venue: String,
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::overview))
         .route("/tables/{table}", get(pages::scoreboard))
+        .route("/staff", get(pages::staff))
         .route("/assets/{file}", get(pages::asset))
         .route("/api/v1/tables", get(rest::list_tables))
         .route("/api/v1/tables/{table}", get(rest::get_table))
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync", get(cloud::status))
         .route("/api/v1/sync/dead-letters", get(cloud::dead_letters))
         .route("/api/v1/players", get(cloud::players))
+        .route("/api/v1/dead-letters", get(rest::dead_letters))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

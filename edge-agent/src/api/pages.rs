@@ -1,7 +1,11 @@
-//! The venue's screens: a live overview of every table at `/` and a TV scoreboard per table at
-//! `/tables/{table}`. Plain HTML, CSS and JavaScript compiled into the binary with `include_str!`:
-//! the appliance serves them with no build step and no files to install. Both pages follow `/ws`
-//! and reconnect by themselves with `?since=<last seq>`.
+//! The venue's screens: a live overview of every table at `/`, a TV scoreboard per table at
+//! `/tables/{table}`, and the staff console at `/staff` (a tablet at the bar). Plain HTML, CSS and
+//! JavaScript compiled into the binary with `include_str!`: the appliance serves them with no build
+//! step and no files to install. Every page follows `/ws` and reconnects by itself with
+//! `?since=<last seq>`.
+//!
+//! The staff page itself is public, like the others: it holds no secret. It asks for the staff
+//! token and sends it with each API call, so the API stays the only place that checks it.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,6 +20,9 @@ const STYLE: &str = include_str!("assets/style.css");
 const LIVE_JS: &str = include_str!("assets/live.js");
 const OVERVIEW_JS: &str = include_str!("assets/overview.js");
 const SCOREBOARD_JS: &str = include_str!("assets/scoreboard.js");
+const STAFF: &str = include_str!("assets/staff.html");
+const STAFF_CSS: &str = include_str!("assets/staff.css");
+const STAFF_JS: &str = include_str!("assets/staff.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
 fn escape_html(text: &str) -> String {
@@ -63,6 +70,30 @@ pub(crate) async fn scoreboard(
     page(SCOREBOARD, &state.venue, &table)
 }
 
+/// What the staff console may load and where it may be shown. Its buttons start matches and its
+/// dead-letter list shows bytes anyone could have published, so: scripts, styles and connections
+/// from this agent only (`'self'` covers the same-origin WebSocket), no inline script, and no
+/// framing by another page that could trick a tap onto a button.
+const STAFF_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                         img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+                         base-uri 'none'; form-action 'none'";
+
+/// `GET /staff`: the staff console.
+pub(crate) async fn staff(State(state): State<AppState>) -> Response {
+    let mut response = page(STAFF, &state.venue, "");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(STAFF_CSP),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
 /// `GET /assets/{file}`.
 pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
     let (content_type, body) = match file.as_str() {
@@ -70,6 +101,8 @@ pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError
         "live.js" => ("text/javascript; charset=utf-8", LIVE_JS),
         "overview.js" => ("text/javascript; charset=utf-8", OVERVIEW_JS),
         "scoreboard.js" => ("text/javascript; charset=utf-8", SCOREBOARD_JS),
+        "staff.css" => ("text/css; charset=utf-8", STAFF_CSS),
+        "staff.js" => ("text/javascript; charset=utf-8", STAFF_JS),
         _ => return Err(ApiError::NotFound(format!("no asset {file:?}"))),
     };
     Ok((
@@ -99,5 +132,6 @@ mod tests {
     fn templates_have_their_placeholders() {
         assert!(OVERVIEW.contains("{{VENUE}}"));
         assert!(SCOREBOARD.contains("{{TABLE}}"));
+        assert!(STAFF.contains("{{VENUE}}"));
     }
 }

@@ -1,20 +1,30 @@
-//! The REST API: table state for anyone on the venue network, match control for staff.
+//! The REST API: table state for anyone on the venue network, match control and dead letters for
+//! staff.
 //!
 //! Reads serve the committed view's JSON bytes as they are (`Published.json`), so the API, the
 //! screens and the event log always agree byte for byte. Writes go to the engine, the single
-//! writer, and answer with the view it committed.
+//! writer, and answer with the view it committed. Dead letters are read from SQLite on a blocking
+//! thread through the [`Reader`](crate::store::Reader)'s own connection, never through the writer:
+//! a staff member paging through them cannot delay a commit. They need the staff token even though
+//! they are reads, because a refused payload may hold anything a device (or anyone on the venue
+//! network) sent.
+
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use shared::rules::MatchSpec;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::store::{DeadLetterPage, KeptDeadLetter};
 use crate::table::StaffAction;
 use crate::view::Published;
 
@@ -43,7 +53,8 @@ pub(crate) fn check_token(
     // An empty token would let `Authorization: Bearer ` in: treat it as no token.
     let Some(expected) = expected.filter(|token| !token.is_empty()) else {
         return Err(ApiError::Unauthorized(
-            "writes are disabled: start the agent with --staff-token to allow them".to_owned(),
+            "staff requests are disabled: start the agent with --staff-token to allow them"
+                .to_owned(),
         ));
     };
     let presented = authorization
@@ -199,6 +210,126 @@ pub(crate) async fn action(
     Ok(view_response(StatusCode::OK, &published))
 }
 
+/// Dead letters per page when `limit` is not given.
+pub(crate) const DEAD_LETTERS_DEFAULT_LIMIT: usize = 50;
+/// The most dead letters one page holds, whatever `limit` asks: a payload may be up to the broker's
+/// 64 KiB, so this bounds a page at a few MiB.
+pub(crate) const DEAD_LETTERS_MAX_LIMIT: usize = 100;
+
+/// `GET /api/v1/dead-letters` query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeadLetterQuery {
+    /// Only rows with a smaller id: the previous page's `next_before`.
+    before: Option<u64>,
+    /// Rows per page; capped at [`DEAD_LETTERS_MAX_LIMIT`]; 0 answers only the counts.
+    limit: Option<usize>,
+}
+
+/// The response body of `GET /api/v1/dead-letters`.
+#[derive(Debug, Serialize)]
+struct DeadLetterList {
+    /// Newest first.
+    dead_letters: Vec<DeadLetterRow>,
+    /// Pass as `before` for the next (older) page; `null` on the last page.
+    next_before: Option<u64>,
+    /// Every kept dead letter by reason (not just this page's).
+    counts: BTreeMap<String, u64>,
+    /// The sum of `counts`.
+    total: u64,
+}
+
+/// One dead letter on the wire.
+#[derive(Debug, Serialize)]
+struct DeadLetterRow {
+    id: u64,
+    received_ms: u64,
+    topic: String,
+    reason: String,
+    detail: String,
+    /// The payload as text when it is valid UTF-8, else standard base64 (see `payload_encoding`).
+    payload: String,
+    /// `utf8` or `base64`.
+    payload_encoding: &'static str,
+    /// The payload's length in bytes, as received.
+    payload_bytes: usize,
+}
+
+impl From<KeptDeadLetter> for DeadLetterRow {
+    fn from(kept: KeptDeadLetter) -> DeadLetterRow {
+        let letter = kept.letter;
+        let payload_bytes = letter.payload.len();
+        let (payload, payload_encoding) = match String::from_utf8(letter.payload) {
+            Ok(text) => (text, "utf8"),
+            Err(error) => (
+                base64::engine::general_purpose::STANDARD.encode(error.as_bytes()),
+                "base64",
+            ),
+        };
+        DeadLetterRow {
+            id: kept.id,
+            received_ms: letter.received_ms,
+            topic: letter.topic,
+            reason: letter.reason,
+            detail: letter.detail,
+            payload,
+            payload_encoding,
+            payload_bytes,
+        }
+    }
+}
+
+impl From<DeadLetterPage> for DeadLetterList {
+    fn from(page: DeadLetterPage) -> DeadLetterList {
+        let next_before = page
+            .more
+            .then(|| page.rows.last().map(|row| row.id))
+            .flatten();
+        let counts: BTreeMap<String, u64> = page.counts.into_iter().collect();
+        DeadLetterList {
+            dead_letters: page.rows.into_iter().map(DeadLetterRow::from).collect(),
+            next_before,
+            total: counts.values().sum(),
+            counts,
+        }
+    }
+}
+
+/// `GET /api/v1/dead-letters?before=ID&limit=N`: refused messages for staff, newest first.
+pub(crate) async fn dead_letters(
+    _staff: Staff,
+    State(state): State<AppState>,
+    query: Result<Query<DeadLetterQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let limit = query
+        .limit
+        .unwrap_or(DEAD_LETTERS_DEFAULT_LIMIT)
+        .min(DEAD_LETTERS_MAX_LIMIT);
+    let reader = state.reader.clone();
+    let found = tokio::task::spawn_blocking(move || reader.dead_letters(query.before, limit)).await;
+    let page = match found {
+        Ok(Ok(page)) => page,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot read the dead letters");
+            return Err(ApiError::Unavailable(
+                "storage failure: the dead letters cannot be read right now".to_owned(),
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, "dead-letter reader task failed");
+            return Err(ApiError::Unavailable(
+                "the dead letters cannot be read right now".to_owned(),
+            ));
+        }
+    };
+    let body = serde_json::to_string(&DeadLetterList::from(page)).map_err(|error| {
+        tracing::error!(%error, "cannot encode the dead letters");
+        ApiError::Unavailable("the dead letters cannot be encoded".to_owned())
+    })?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +368,58 @@ mod tests {
         assert!(!constant_time_eq(b"ab", b"abc"));
         assert!(!constant_time_eq(b"abcd", b"abc"));
         assert!(!constant_time_eq(b"x", b""));
+    }
+
+    fn letter(id: u64, payload: &[u8]) -> KeptDeadLetter {
+        KeptDeadLetter {
+            id,
+            letter: crate::store::DeadLetter {
+                received_ms: 1_700_000_000_000,
+                topic: "dojo/v1/tables/t1/events".to_owned(),
+                payload: payload.to_vec(),
+                reason: "not_json".to_owned(),
+                detail: "expected value".to_owned(),
+            },
+        }
+    }
+
+    #[test]
+    fn dead_letter_payloads_are_text_or_base64() {
+        let text = DeadLetterRow::from(letter(1, "naïve {".as_bytes()));
+        assert_eq!(
+            (
+                text.payload.as_str(),
+                text.payload_encoding,
+                text.payload_bytes
+            ),
+            ("naïve {", "utf8", 8)
+        );
+        let binary = DeadLetterRow::from(letter(2, &[0xff, 0x00, 0x41]));
+        assert_eq!(
+            (
+                binary.payload.as_str(),
+                binary.payload_encoding,
+                binary.payload_bytes
+            ),
+            ("/wBB", "base64", 3)
+        );
+    }
+
+    #[test]
+    fn dead_letter_pages_point_to_the_next_one() {
+        let page = |rows: Vec<KeptDeadLetter>, more| DeadLetterPage {
+            rows,
+            more,
+            counts: vec![("invalid".to_owned(), 2), ("not_json".to_owned(), 5)],
+        };
+        let full = DeadLetterList::from(page(vec![letter(9, b"a"), letter(7, b"b")], true));
+        assert_eq!(full.next_before, Some(7));
+        assert_eq!(full.total, 7);
+        let last = DeadLetterList::from(page(vec![letter(3, b"c")], false));
+        assert_eq!(last.next_before, None);
+        let counts_only = DeadLetterList::from(page(vec![], true));
+        assert_eq!(counts_only.next_before, None);
+        assert!(counts_only.dead_letters.is_empty());
     }
 
     #[test]

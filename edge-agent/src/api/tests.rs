@@ -196,7 +196,29 @@ async fn health_metrics_and_pages() {
     let scoreboard = get(server.addr, "/tables/t%3Cx%3E").await;
     assert_eq!(scoreboard.status, 200);
     assert!(!scoreboard.body.contains("<x>"));
-    for asset in ["style.css", "live.js", "overview.js", "scoreboard.js"] {
+    assert!(
+        overview.body.contains(r#"href="/staff""#),
+        "the overview links the staff console"
+    );
+    let staff = get(server.addr, "/staff").await;
+    assert_eq!(staff.status, 200);
+    assert!(staff.head.contains("text/html"));
+    assert!(staff.body.contains("Dojo &lt;Downtown&gt;"));
+    assert!(
+        staff
+            .head
+            .contains("content-security-policy: default-src 'self';")
+    );
+    assert!(staff.head.contains("frame-ancestors 'none'"));
+    assert!(staff.head.contains("x-frame-options: deny"));
+    for asset in [
+        "style.css",
+        "live.js",
+        "overview.js",
+        "scoreboard.js",
+        "staff.css",
+        "staff.js",
+    ] {
         assert_eq!(
             get(server.addr, &format!("/assets/{asset}")).await.status,
             200
@@ -227,6 +249,53 @@ async fn writes_need_the_staff_token() {
             .await
             .status,
         401
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_need_the_staff_token() {
+    const DEAD: &str = "/api/v1/dead-letters";
+    let disabled = spawn(state(None)).await;
+    let bearer = format!("Bearer {TOKEN}");
+    let with_token = [("Authorization", bearer.as_str())];
+    let refused = request(disabled.addr, "GET", DEAD, &with_token, b"").await;
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--staff-token"))
+    );
+
+    let server = spawn(state(Some(TOKEN))).await;
+    let addr = server.addr;
+    let none = get(addr, DEAD).await;
+    assert_eq!(none.status, 401);
+    assert!(none.head.contains("www-authenticate: bearer"));
+    assert!(none.json()["error"].as_str().is_some());
+    let wrong = request(addr, "GET", DEAD, &[("Authorization", "Bearer guess")], b"").await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["error"], "wrong staff token");
+    // The token is checked before the query string.
+    assert_eq!(get(addr, "/api/v1/dead-letters?limit=x").await.status, 401);
+
+    // With the token: a malformed query is 400; no database behind this reader is 503. Both JSON.
+    for (query, status) in [
+        ("?limit=x", 400),
+        ("?before=-1", 400),
+        ("?page=2", 400),
+        ("?limit=5", 503),
+    ] {
+        let response = request(addr, "GET", &format!("{DEAD}{query}"), &with_token, b"").await;
+        assert_eq!(response.status, status, "{query}: {}", response.body);
+        assert!(
+            response.json()["error"].as_str().is_some(),
+            "{}",
+            response.body
+        );
+    }
+    assert_eq!(
+        request(addr, "POST", DEAD, &with_token, b"").await.status,
+        405
     );
 }
 

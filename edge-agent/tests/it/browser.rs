@@ -320,3 +320,351 @@ async fn the_tv_scoreboard_and_overview_follow_a_match_live_in_chromium() {
         started.elapsed()
     );
 }
+
+/// What the staff console shows, read off the rendered DOM.
+const STAFF: &str = r##"(() => {
+  const text = (el) => el ? el.textContent.trim() : null;
+  const byId = (id) => document.getElementById(id);
+  const shown = (id) => !!byId(id) && !byId(id).hidden;
+  return {
+    ready: document.readyState === "complete" && !!byId("unlock-form"),
+    locked: shown("unlock"),
+    unlocked: shown("console"),
+    unlock_error: shown("unlock-error") ? text(byId("unlock-error")) : null,
+    notice: shown("notice") ? { kind: byId("notice").className, text: text(byId("notice-text")) } : null,
+    link: text(byId("link")),
+    stored: sessionStorage.getItem("dojo.staffToken"),
+    tables: [...document.querySelectorAll(".table-item")].map((e) => ({
+      table: e.dataset.table,
+      status: text(e.querySelector(".pill")),
+      selected: e.classList.contains("selected"),
+    })),
+    status: text(byId("table-status")),
+    players: [...document.querySelectorAll(".tv-name")].map(text),
+    flags: [...document.querySelectorAll("#table-view .flag")].map(text),
+    actions: shown("actions"),
+    // Set through CSSOM, which the page's Content-Security-Policy must still allow.
+    call_ball_colours: [...document.querySelectorAll(".pick-ball .ball")]
+      .map((b) => getComputedStyle(b).getPropertyValue("--c").trim()),
+    start_form: shown("start-form"),
+    dead: [...document.querySelectorAll(".dead-row")].map((e) => ({
+      reason: text(e.querySelector(".dead-reason")),
+      topic: text(e.querySelector(".dead-topic")),
+      payload: text(e.querySelector(".dead-payload")),
+      elements_inside: e.querySelector(".dead-payload").children.length,
+    })),
+    dead_counts: [...document.querySelectorAll(".dead-count[data-reason]")].map(text),
+  };
+})()"##;
+
+/// An expression that clicks `selector` if it is there and enabled: `true` once it did.
+fn click(selector: &str) -> String {
+    format!(
+        "(() => {{ const el = document.querySelector({selector:?}); \
+         if (!el || el.disabled || el.closest('[hidden]')) return false; el.click(); return true; }})()"
+    )
+}
+
+/// An expression that types `token` on the unlock form and submits it.
+fn unlock_with(token: &str) -> String {
+    format!(
+        "document.getElementById('token').value = {token:?}; \
+         document.getElementById('unlock-form').requestSubmit(); true"
+    )
+}
+
+/// An expression that fills the start form and submits it.
+fn start_form(game: &str, players: [&str; 2], race_to: &str, break_rule: &str) -> String {
+    format!(
+        "(() => {{ const set = (id, v) => {{ document.getElementById(id).value = v; }}; \
+         set('game', {game:?}); set('player0', {p0:?}); set('player1', {p1:?}); \
+         set('race-to', {race_to:?}); set('break', {break_rule:?}); \
+         document.getElementById('start-form').requestSubmit(); return true; }})()",
+        p0 = players[0],
+        p1 = players[1],
+    )
+}
+
+#[tokio::test]
+async fn the_staff_console_starts_a_match_and_sends_actions_in_chromium() {
+    let dir = data_dir("staff-console");
+    let agent = Agent::start(&dir).await;
+    let mut feed = ws(&agent, "?tables=bar1").await;
+    // The table's controller reports in: the agent shows the table, open, with no match.
+    let mut ctl = Device::connect(agent.mqtt, "ctl-bar1").await;
+    ctl.send("bar1", json!({"type": "heartbeat"})).await;
+    until(&mut feed, "bar1", |v| v["status"] == "idle").await;
+    // And sends something the agent refuses: a dead letter for the console to list, as text.
+    let hostile = "<img src=x onerror=alert(1)>";
+    ctl.raw("dojo/v1/tables/bar1/events", hostile.as_bytes().to_vec())
+        .await;
+
+    let mut browser = Browser::launch().await;
+    let page = browser.open(&agent.url("/staff")).await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the page", |v| v["ready"] == true)
+        .await;
+    assert_eq!(
+        (&shown["locked"], &shown["unlocked"]),
+        (&json!(true), &json!(false)),
+        "locked until a token: {shown:#}"
+    );
+
+    // A wrong token: the API's refusal is shown, nothing is kept, the console stays locked.
+    browser.eval(&page, &unlock_with("not-the-token")).await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the wrong-token error", |v| {
+            v["unlock_error"].is_string()
+        })
+        .await;
+    assert_eq!(
+        shown["unlock_error"], "wrong staff token (HTTP 401)",
+        "{shown:#}"
+    );
+    assert_eq!(shown["unlocked"], false, "{shown:#}");
+    assert!(shown["stored"].is_null(), "a refused token is not kept");
+
+    // The right token: the console opens and lists the table live.
+    browser.eval(&page, &unlock_with(TOKEN)).await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the table list", |v| {
+            v["unlocked"] == true && v["link"] == "Live" && v["tables"][0]["table"] == "bar1"
+        })
+        .await;
+    assert_eq!(shown["tables"][0]["status"], "Open", "{shown:#}");
+    assert_eq!(shown["stored"], TOKEN, "kept for this tab");
+
+    // Pick the table; a spec the API refuses shows the API's sentence.
+    browser
+        .wait_for(&page, &click(".table-item[data-table=bar1]"), "bar1", |v| {
+            v == true
+        })
+        .await;
+    browser
+        .wait_for(&page, STAFF, "the start form", |v| v["start_form"] == true)
+        .await;
+    browser
+        .eval(
+            &page,
+            &start_form("nine-ball", ["Ann", "Bo"], "5000", "winner"),
+        )
+        .await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the API's refusal", |v| {
+            v["notice"].is_object()
+        })
+        .await;
+    assert_eq!(shown["notice"]["kind"], "notice error", "{shown:#}");
+    assert_eq!(
+        shown["notice"]["text"],
+        "Start a match on bar1 failed: invalid match: race_to must be between 1 and 1000, not 5000 (HTTP 422)",
+        "{shown:#}"
+    );
+    let (_, view) = agent.get("/api/v1/tables/bar1").await;
+    assert_eq!(view["status"], "idle", "nothing started: {view}");
+
+    // A valid match: started through the API, as the API and every screen see it.
+    browser
+        .eval(
+            &page,
+            &start_form("nine-ball", ["Ann", "Bo"], "3", "winner"),
+        )
+        .await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the match in play", |v| {
+            v["status"] == "Playing" && v["actions"] == true && v["notice"]["kind"] == "notice ok"
+        })
+        .await;
+    assert_eq!(shown["players"], json!(["Ann", "Bo"]), "{shown:#}");
+    assert_eq!(shown["start_form"], false, "{shown:#}");
+    assert_eq!(
+        shown["call_ball_colours"][0], "#f5c400",
+        "the 1 is yellow: {shown:#}"
+    );
+    assert!(
+        shown["notice"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Start a match on bar1: done")),
+        "{shown:#}"
+    );
+    let (status, view) = agent.get("/api/v1/tables/bar1").await;
+    assert_eq!(status, 200);
+    assert_eq!(view["status"], "playing", "{view}");
+    assert_eq!(view["match"]["players"], json!(["Ann", "Bo"]), "{view}");
+    assert_eq!(
+        (
+            &view["match"]["game"],
+            &view["match"]["race_to"],
+            &view["match"]["break"]
+        ),
+        (&json!("nine-ball"), &json!(3), &json!("winner")),
+        "{view}"
+    );
+    until(&mut feed, "bar1", |v| v["status"] == "playing").await;
+
+    // An action the rules refuse (no called foul before the break): the API's sentence is shown.
+    browser
+        .wait_for(&page, &click("[data-action=foul]"), "Foul", |v| v == true)
+        .await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the refused foul", |v| {
+            v["notice"]["kind"] == "notice error"
+        })
+        .await;
+    assert_eq!(
+        shown["notice"]["text"],
+        "Foul on bar1 failed: a foul cannot be called before the break shot (HTTP 422)",
+        "{shown:#}"
+    );
+
+    // Ann breaks and makes the 1 (the controller sees it); staff closes the shot with End turn.
+    ctl.pocket("bar1", 1, 2).await;
+    until(&mut feed, "bar1", |v| v["shot"]["pocketed"] == json!([1])).await;
+    browser
+        .wait_for(&page, &click("[data-action=end_turn]"), "End turn", |v| {
+            v == true
+        })
+        .await;
+    let view = until(&mut feed, "bar1", |v| v["break_shot"] == false).await;
+    assert_eq!(
+        view["shooter"], 0,
+        "the made 1 keeps Ann at the table: {view}"
+    );
+    assert_eq!(view["on_table"], balls(2, 9), "{view}");
+
+    // Ann calls the 2 in pocket 3.
+    for selector in [
+        ".pick-ball[data-ball='2']",
+        ".pick-pocket[data-pocket='3']",
+        "#call",
+    ] {
+        browser
+            .wait_for(&page, &click(selector), selector, |v| v == true)
+            .await;
+    }
+    let view = until(&mut feed, "bar1", |v| !v["shot"]["called"].is_null()).await;
+    assert_eq!(
+        view["shot"]["called"],
+        json!({"ball": 2, "pocket": 3}),
+        "{view}"
+    );
+
+    // A foul called by staff: Ann's inning ends, Bo comes to the table with ball in hand.
+    browser
+        .wait_for(&page, &click("[data-action=foul]"), "Foul", |v| v == true)
+        .await;
+    let view = until(&mut feed, "bar1", |v| v["foul"] == true).await;
+    assert_eq!(
+        (&view["shooter"], &view["ball_in_hand"]),
+        (&json!(1), &json!(true)),
+        "{view}"
+    );
+    let (_, rest) = agent.get("/api/v1/tables/bar1").await;
+    assert_eq!(rest["seq"], view["seq"], "REST and WebSocket agree: {rest}");
+    let shown = browser
+        .wait_for(&page, STAFF, "the foul", |v| {
+            v["notice"]["kind"] == "notice ok"
+                && v["flags"].as_array().is_some_and(|f| {
+                    f.iter()
+                        .any(|f| f.as_str().is_some_and(|f| f.starts_with("Foul")))
+                })
+        })
+        .await;
+    assert!(
+        shown["flags"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("Ball in hand"))),
+        "{shown:#}"
+    );
+
+    // Concede takes a second tap naming who: Bo concedes, Ann wins, and the table is open again
+    // with the same players filled in for a rematch.
+    browser
+        .wait_for(&page, &click("#concede-open"), "Concede…", |v| v == true)
+        .await;
+    browser
+        .wait_for(&page, &click("[data-concede='1']"), "Bo concedes", |v| {
+            v == true
+        })
+        .await;
+    let view = until(&mut feed, "bar1", |v| v["status"] == "finished").await;
+    assert_eq!(view["match_winner"], 0, "{view}");
+    let shown = browser
+        .wait_for(&page, STAFF, "the finished match", |v| {
+            v["status"] == "Finished" && v["start_form"] == true
+        })
+        .await;
+    assert!(
+        shown["flags"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("Ann wins the match"))),
+        "{shown:#}"
+    );
+    let rematch = browser
+        .eval(
+            &page,
+            "[document.getElementById('player0').value, document.getElementById('player1').value]",
+        )
+        .await;
+    assert_eq!(rematch, json!(["Ann", "Bo"]));
+
+    // The dead letters, as text and never as markup.
+    browser
+        .wait_for(&page, &click("#tab-dead"), "the dead-letters tab", |v| {
+            v == true
+        })
+        .await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the dead letter", |v| {
+            v["dead"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(
+        shown["dead"],
+        json!([{
+            "reason": "not_json",
+            "topic": "dojo/v1/tables/bar1/events",
+            "payload": hostile,
+            "elements_inside": 0,
+        }]),
+        "{shown:#}"
+    );
+    assert_eq!(shown["dead_counts"], json!(["not_json: 1"]), "{shown:#}");
+
+    // A reload keeps the tab unlocked (sessionStorage).
+    browser.call(Some(&page), "Page.reload", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser
+        .wait_for(&page, STAFF, "the console after a reload", |v| {
+            v["unlocked"] == true && v["tables"][0]["table"] == "bar1"
+        })
+        .await;
+
+    // A kept token the agent no longer takes (it was changed): the page says so and locks.
+    browser
+        .eval(
+            &page,
+            "sessionStorage.setItem('dojo.staffToken', 'an-old-token'); true",
+        )
+        .await;
+    browser.call(Some(&page), "Page.reload", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shown = browser
+        .wait_for(&page, STAFF, "the stale token refused", |v| {
+            v["ready"] == true && v["unlock_error"].is_string()
+        })
+        .await;
+    assert_eq!(
+        shown["unlock_error"], "wrong staff token (HTTP 401)",
+        "{shown:#}"
+    );
+    assert_eq!(
+        (&shown["unlocked"], &shown["stored"]),
+        (&json!(false), &Value::Null),
+        "{shown:#}"
+    );
+
+    drop(browser);
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -8,4 +8,5 @@ mod cloud;
 mod helpers;
 mod pipeline;
 mod restart;
+mod staff;
 mod sync;

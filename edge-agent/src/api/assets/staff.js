@@ -1,0 +1,543 @@
+"use strict";
+// The staff console: run matches from a tablet at the bar. Tables come live over /ws (like the
+// other pages); every change goes through the REST API with the staff token, and the API's answer
+// (the committed view, or {"error": ...}) is what the page shows. The token lives in
+// sessionStorage: it survives a reload but not closing the tab, and never goes into a URL.
+
+const TOKEN_KEY = "dojo.staffToken";
+const DEAD_PAGE = 50;
+const PAYLOAD_PREVIEW = 600;
+
+const STATUS_LABELS = { idle: "Open", playing: "Playing", finished: "Finished" };
+const ACTION_LABELS = {
+  end_turn: "End turn", foul: "Foul", undo: "Undo", push_out: "Push-out", pass: "Pass",
+  safety: "Safety", rerack: "Re-rack", concede: "Concede", call: "Call",
+};
+
+// What each dead-letter reason means (docs/protocol.md, "Refusals").
+const REASONS = {
+  oversize: "payload over 16 KiB",
+  not_json: "not a JSON object",
+  unknown_type: "a message type this agent does not know",
+  invalid: "a field missing, mistyped or out of range, or a bad device id",
+  unknown_topic: "not a dojo/v1 table or device topic",
+  wrong_channel: "a camera message on a controller topic, or the reverse",
+};
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  live: null,
+  selected: decodeHash(),
+  busy: false,
+  callBall: null,
+  callPocket: null,
+  deadBefore: null,
+  deadRows: [],
+  noticeTimer: null,
+};
+
+function decodeHash() {
+  const raw = location.hash.slice(1);
+  if (!raw) return null;
+  try {
+    return decodeURIComponent(raw);
+  } catch (_) {
+    return null;
+  }
+}
+
+/** A refused request: the HTTP status (0 = no answer) and the API's own sentence. */
+class ApiFailure extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Calls the API with the staff token; resolves to the JSON body or throws an ApiFailure. */
+async function api(method, path, body) {
+  const headers = { Authorization: "Bearer " + (state.token || "") };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch (_) {
+    throw new ApiFailure(0, "the agent did not answer: check the tablet's network");
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (_) {
+    data = null;
+  }
+  if (!response.ok) {
+    const message = data && typeof data.error === "string" ? data.error : response.statusText || "request failed";
+    throw new ApiFailure(response.status, message);
+  }
+  return data;
+}
+
+// ---- Notices -------------------------------------------------------------------------------
+
+function notice(kind, text) {
+  const box = $("notice");
+  clearTimeout(state.noticeTimer);
+  box.className = "notice " + kind;
+  $("notice-text").textContent = text;
+  box.hidden = false;
+  // Successes fade on their own; an error stays until dismissed or replaced, so it is not missed.
+  if (kind === "ok") state.noticeTimer = setTimeout(() => { box.hidden = true; }, 4000);
+}
+
+function failed(what, failure) {
+  if (failure.status === 401) {
+    lock(failure.message);
+    return;
+  }
+  const status = failure.status ? ` (HTTP ${failure.status})` : "";
+  notice("error", `${what} failed: ${failure.message}${status}`);
+}
+
+// ---- Token ---------------------------------------------------------------------------------
+
+/** Checks the token with a staff-only read that changes nothing (the dead-letter counts). */
+async function unlock(token) {
+  state.token = token;
+  const counts = await api("GET", "/api/v1/dead-letters?limit=0");
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("unlock").hidden = true;
+  $("console").hidden = false;
+  $("lock").hidden = false;
+  $("unlock-error").hidden = true;
+  showDeadTotal(counts.total);
+  if (!state.live) state.live = dojoLive({ tables: null, onChange: render, onStatus: linkStatus });
+  render();
+}
+
+function lock(reason) {
+  state.token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("console").hidden = true;
+  $("lock").hidden = true;
+  $("unlock").hidden = false;
+  $("notice").hidden = true;
+  const error = $("unlock-error");
+  error.textContent = reason || "";
+  error.hidden = !reason;
+  $("token").value = "";
+  $("token").focus();
+}
+
+$("unlock-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  if (!token) {
+    lock("Enter the staff token.");
+    return;
+  }
+  $("unlock-button").disabled = true;
+  try {
+    await unlock(token);
+  } catch (failure) {
+    lock(failure.status ? `${failure.message} (HTTP ${failure.status})` : failure.message);
+  } finally {
+    $("unlock-button").disabled = false;
+  }
+});
+
+$("lock").addEventListener("click", () => lock(null));
+$("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
+
+// ---- Tables --------------------------------------------------------------------------------
+
+function views() {
+  return state.live ? state.live.views : new Map();
+}
+
+function select(table) {
+  if (table !== state.selected) {
+    state.callBall = null;
+    state.callPocket = null;
+    $("concede").hidden = true;
+  }
+  state.selected = table;
+  history.replaceState(null, "", "#" + encodeURIComponent(table));
+  render();
+}
+
+function tableItem(view) {
+  const status = view.status || "idle";
+  const match = view.match;
+  const line = match
+    ? `${match.players[0]} ${(view.score || [0, 0])[0]} – ${(view.score || [0, 0])[1]} ${match.players[1]}`
+    : "Table open";
+  return h("button", {
+    class: "table-item " + status + (view.table === state.selected ? " selected" : ""),
+    type: "button",
+    "data-table": view.table,
+  },
+  h("span", { class: "item-head" },
+    h("span", { class: "item-table" }, view.table),
+    h("span", { class: "pill " + status }, STATUS_LABELS[status] || status)),
+  h("span", { class: "item-line" }, line),
+  offlineDevices(view).length || view.missing_events > 0 ? h("span", { class: "item-warn" }, "⚠ check devices") : null);
+}
+
+function playerLine(view, index) {
+  const playing = view.status === "playing";
+  const shooting = playing && view.shooter === index;
+  const won = view.match_winner === index;
+  const fouls = (view.consecutive_fouls || [0, 0])[index] || 0;
+  return h("div", { class: "tv-player" + (shooting ? " shooting" : "") + (won ? " won" : "") },
+    h("span", { class: "tv-turn" }, shooting ? "▶" : won ? "🏆" : ""),
+    h("span", { class: "tv-name" }, view.match.players[index]),
+    fouls ? h("span", { class: "tv-fouls" }, `${fouls} foul${fouls > 1 ? "s" : ""} in a row`) : null,
+    h("span", { class: "tv-score" }, (view.score || [0, 0])[index]));
+}
+
+function tableView(table, view) {
+  if (!view) {
+    return [h("div", { class: "tv-head" }, h("span", { class: "tv-table" }, table),
+      h("span", { class: "pill idle" }, "New")),
+    h("p", { class: "dim" }, "The agent has no view of this table yet: starting a match creates it.")];
+  }
+  const status = view.status || "idle";
+  const parts = [h("div", { class: "tv-head" },
+    h("span", { class: "tv-table" }, view.table),
+    h("span", { class: "pill " + status, id: "table-status" }, STATUS_LABELS[status] || status))];
+  const match = view.match;
+  if (match) {
+    const unit = match.game === "straight-pool" ? " points" : "";
+    parts.push(h("div", { class: "tv-game" }, gameName(match.game),
+      h("span", { class: "dim" }, ` · Race to ${match.race_to}${unit}`),
+      view.rack ? h("span", { class: "dim" }, ` · Rack ${view.rack}`) : null));
+    parts.push(h("div", { class: "tv-players" }, playerLine(view, 0), playerLine(view, 1)));
+    const flags = [];
+    if (view.match_winner === 0 || view.match_winner === 1) {
+      flags.push(h("span", { class: "flag win" }, `${match.players[view.match_winner]} wins the match`));
+    }
+    if (status === "playing" && view.break_shot) flags.push(h("span", { class: "flag" }, "To break"));
+    if (status === "playing" && view.ball_in_hand) flags.push(h("span", { class: "flag hand" }, "Ball in hand"));
+    if (status === "playing" && view.push_out_available) flags.push(h("span", { class: "flag" }, "Push-out available"));
+    if (view.foul) flags.push(h("span", { class: "flag foul" }, "Foul: " + foulText(view.foul_reasons)));
+    const called = view.shot && view.shot.called;
+    if (called) {
+      const pocket = called.pocket ? ` in pocket ${called.pocket}` : "";
+      flags.push(h("span", { class: "flag called" }, `Called: ${called.ball}${pocket}`));
+    }
+    if (flags.length) parts.push(h("div", { class: "flags" }, flags));
+    if (status === "playing" && view.on_table) {
+      parts.push(h("div", { class: "tv-balls" }, view.on_table.map((b) => ballIcon(b, "mini"))));
+    }
+  }
+  const warnings = offlineDevices(view).map((d) => h("div", { class: "warning" }, `⚠ ${d.kind} ${d.device} offline`));
+  if (view.missing_events > 0) warnings.push(h("div", { class: "warning" }, `⚠ ${view.missing_events} sensor event(s) lost`));
+  if (warnings.length) parts.push(h("div", { class: "warnings" }, warnings));
+  parts.push(h("div", { class: "tv-seq dim" }, `seq ${view.seq}`));
+  return parts;
+}
+
+function renderActions(view) {
+  const playing = view && view.status === "playing";
+  const finished = view && view.status === "finished";
+  $("actions").hidden = !(playing || finished);
+  if ($("actions").hidden) return;
+  // The rules say which options exist right now; the API still decides, so a stale view only
+  // costs a clear refusal.
+  const allowed = {
+    push_out: playing && view.push_out_available,
+    pass: playing && view.can_pass,
+    rerack: playing && view.can_rerack,
+    undo: true,
+  };
+  for (const button of document.querySelectorAll("#actions [data-action]")) {
+    const action = button.dataset.action;
+    const ok = action in allowed ? allowed[action] : playing;
+    button.disabled = state.busy || !ok;
+  }
+  $("concede-open").disabled = state.busy || !playing;
+  for (const button of document.querySelectorAll("#concede [data-concede]")) {
+    button.textContent = `${view.match.players[Number(button.dataset.concede)]} concedes`;
+    button.disabled = state.busy;
+  }
+  const onTable = (playing && view.on_table) || [];
+  if (!onTable.includes(state.callBall)) state.callBall = null;
+  // Rebuilt only when it changes: an element replaced under a finger loses the tap, and other
+  // tables' updates arrive all the time.
+  const picker = $("call-balls");
+  const key = onTable.join(",") + "|" + state.callBall;
+  if (picker.dataset.key !== key) {
+    picker.dataset.key = key;
+    const balls = onTable.map((b) => h("button", {
+      class: "btn pick-ball" + (state.callBall === b ? " selected" : ""),
+      type: "button",
+      "data-ball": b,
+      "aria-pressed": state.callBall === b ? "true" : "false",
+    }, ballIcon(b, "call-ball")));
+    picker.replaceChildren(...(balls.length ? balls : [h("span", { class: "dim" }, "No object balls on the table.")]));
+  }
+  for (const button of document.querySelectorAll(".pick-pocket")) {
+    const pocket = button.dataset.pocket ? Number(button.dataset.pocket) : null;
+    button.classList.toggle("selected", pocket === state.callPocket);
+    button.disabled = !playing;
+  }
+  $("call").disabled = state.busy || !playing || state.callBall === null;
+  $("call").textContent = state.callBall === null
+    ? "Call: pick a ball"
+    : `Call the ${state.callBall}` + (state.callPocket ? ` in pocket ${state.callPocket}` : "");
+}
+
+function renderStart(table, view) {
+  const open = !view || view.status !== "playing";
+  $("start-form").hidden = !open;
+  if (!open) return;
+  $("start-table").textContent = table;
+  $("start").disabled = state.busy;
+  // After a finished match the same players often play again.
+  if (view && view.match && !$("player0").value && !$("player1").value) {
+    $("player0").value = view.match.players[0];
+    $("player1").value = view.match.players[1];
+  }
+}
+
+/** Table buttons by table id, each with the seq and selection it was drawn for. */
+const items = new Map();
+
+/** Redraws only the table buttons whose view or selection changed, so a tap is not lost. */
+function renderList(all) {
+  const list = $("tables");
+  const wanted = [];
+  for (const view of all) {
+    const selected = view.table === state.selected;
+    let item = items.get(view.table);
+    if (!item || item.seq !== view.seq || item.selected !== selected) {
+      item = { seq: view.seq, selected, element: tableItem(view) };
+      items.set(view.table, item);
+    }
+    wanted.push(item.element);
+  }
+  const current = [...list.children];
+  if (current.length !== wanted.length || current.some((el, i) => el !== wanted[i])) {
+    list.replaceChildren(...wanted);
+  }
+}
+
+function render() {
+  const all = [...views().values()].sort((a, b) =>
+    a.table.localeCompare(b.table, undefined, { numeric: true }));
+  renderList(all);
+  $("no-tables").hidden = all.length > 0;
+  const table = state.selected;
+  $("pick").hidden = table !== null;
+  $("table-view").hidden = table === null;
+  if (table === null) {
+    $("actions").hidden = true;
+    $("start-form").hidden = true;
+    return;
+  }
+  const view = views().get(table);
+  $("table-view").replaceChildren(...tableView(table, view));
+  renderActions(view);
+  renderStart(table, view);
+}
+
+/** Takes the committed view a write answered with, ahead of the same view arriving over /ws. */
+function applyView(view) {
+  if (!view || !view.table || !state.live) return;
+  const known = state.live.views.get(view.table);
+  if (!known || known.seq < view.seq) state.live.views.set(view.table, view);
+}
+
+async function write(what, path, body) {
+  if (state.busy) return null;
+  state.busy = true;
+  render();
+  try {
+    const view = await api("POST", path, body);
+    applyView(view);
+    notice("ok", `${what}: done (seq ${view.seq}).`);
+    return view;
+  } catch (failure) {
+    failed(what, failure);
+    return null;
+  } finally {
+    state.busy = false;
+    render();
+  }
+}
+
+function actionsPath(table) {
+  return `/api/v1/tables/${encodeURIComponent(table)}/matches/current/actions`;
+}
+
+async function act(body) {
+  const table = state.selected;
+  if (table === null) return;
+  const what = `${ACTION_LABELS[body.action] || body.action} on ${table}`;
+  const view = await write(what, actionsPath(table), body);
+  if (view && body.action === "call") {
+    state.callBall = null;
+    state.callPocket = null;
+    render();
+  }
+}
+
+$("tables").addEventListener("click", (event) => {
+  const item = event.target.closest(".table-item");
+  if (item) select(item.dataset.table);
+});
+
+$("open-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const table = $("open-table").value.trim();
+  if (!table) return;
+  $("open-table").value = "";
+  select(table);
+});
+
+for (const button of document.querySelectorAll("#actions [data-action]")) {
+  button.addEventListener("click", () => act({ action: button.dataset.action }));
+}
+
+$("concede-open").addEventListener("click", () => { $("concede").hidden = false; });
+$("concede-cancel").addEventListener("click", () => { $("concede").hidden = true; });
+for (const button of document.querySelectorAll("#concede [data-concede]")) {
+  button.addEventListener("click", async () => {
+    $("concede").hidden = true;
+    await act({ action: "concede", player: Number(button.dataset.concede) });
+  });
+}
+
+$("call-balls").addEventListener("click", (event) => {
+  const button = event.target.closest(".pick-ball");
+  if (!button) return;
+  const ball = Number(button.dataset.ball);
+  state.callBall = state.callBall === ball ? null : ball;
+  render();
+});
+
+for (const button of document.querySelectorAll(".pick-pocket")) {
+  button.addEventListener("click", () => {
+    state.callPocket = button.dataset.pocket ? Number(button.dataset.pocket) : null;
+    render();
+  });
+}
+
+$("call").addEventListener("click", () => {
+  if (state.callBall === null) return;
+  const body = { action: "call", ball: state.callBall };
+  if (state.callPocket !== null) body.pocket = state.callPocket;
+  act(body);
+});
+
+$("game").addEventListener("change", () => {
+  $("race-label").textContent = $("game").value === "straight-pool" ? "Race to (points)" : "Race to (racks)";
+});
+
+$("start-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const table = state.selected;
+  if (table === null) return;
+  // Sent as typed: the API checks the spec and its refusal is shown as it is.
+  const race = $("race-to").value.trim();
+  const spec = {
+    game: $("game").value,
+    players: [$("player0").value.trim(), $("player1").value.trim()],
+    race_to: /^\d+$/.test(race) ? Number(race) : race,
+    break: $("break").value,
+  };
+  const view = await write(`Start a match on ${table}`, `/api/v1/tables/${encodeURIComponent(table)}/matches`, spec);
+  if (view) {
+    $("player0").value = "";
+    $("player1").value = "";
+  }
+});
+
+// ---- Dead letters --------------------------------------------------------------------------
+
+function showDeadTotal(total) {
+  $("dead-total").textContent = total ? String(total) : "";
+}
+
+function deadRow(row) {
+  const when = new Date(row.received_ms).toLocaleString();
+  const long = row.payload.length > PAYLOAD_PREVIEW;
+  const shown = long ? row.payload.slice(0, PAYLOAD_PREVIEW) + "…" : row.payload;
+  const payload = h("pre", { class: "dead-payload" + (long ? " long" : ""), title: long ? "Tap to show all" : null },
+    row.payload_bytes === 0 ? "(empty)" : shown);
+  if (long) {
+    payload.addEventListener("click", () => {
+      payload.textContent = row.payload;
+      payload.classList.remove("long");
+    }, { once: true });
+  }
+  const encoding = row.payload_encoding === "utf8" ? "text" : "not UTF-8, shown as base64";
+  return h("article", { class: "dead-row", "data-id": row.id },
+    h("div", { class: "dead-meta" },
+      h("span", { class: "pill dead-reason", title: REASONS[row.reason] || null }, row.reason),
+      REASONS[row.reason] ? h("span", { class: "dim" }, REASONS[row.reason]) : null,
+      h("span", { class: "dead-time" }, when),
+      h("span", { class: "dim" }, `#${row.id}`)),
+    h("div", { class: "dead-topic" }, row.topic),
+    h("div", { class: "dead-detail" }, row.detail),
+    payload,
+    h("div", { class: "dead-size dim" }, `${row.payload_bytes} bytes, ${encoding}`));
+}
+
+async function loadDead(older) {
+  const params = new URLSearchParams({ limit: String(DEAD_PAGE) });
+  if (older && state.deadBefore !== null) params.set("before", String(state.deadBefore));
+  $("dead-refresh").disabled = true;
+  $("dead-more").disabled = true;
+  try {
+    const page = await api("GET", "/api/v1/dead-letters?" + params);
+    state.deadRows = older ? state.deadRows.concat(page.dead_letters) : page.dead_letters;
+    state.deadBefore = page.next_before;
+    showDeadTotal(page.total);
+    $("dead-counts").replaceChildren(
+      h("span", { class: "dead-count total" }, `${page.total} kept`),
+      ...Object.entries(page.counts).map(([reason, count]) =>
+        h("span", { class: "dead-count", "data-reason": reason, title: REASONS[reason] || null }, `${reason}: ${count}`)));
+    $("dead-list").replaceChildren(...state.deadRows.map(deadRow));
+    $("dead-empty").hidden = state.deadRows.length > 0;
+    $("dead-more").hidden = page.next_before === null;
+  } catch (failure) {
+    failed("Loading the dead letters", failure);
+  } finally {
+    $("dead-refresh").disabled = false;
+    $("dead-more").disabled = false;
+  }
+}
+
+$("dead-refresh").addEventListener("click", () => loadDead(false));
+$("dead-more").addEventListener("click", () => loadDead(true));
+
+// ---- Tabs ----------------------------------------------------------------------------------
+
+for (const tab of document.querySelectorAll(".tab")) {
+  tab.addEventListener("click", () => {
+    for (const other of document.querySelectorAll(".tab")) {
+      other.classList.toggle("active", other === tab);
+      other.setAttribute("aria-selected", other === tab ? "true" : "false");
+    }
+    $("pane-tables").hidden = tab.dataset.tab !== "tables";
+    $("pane-dead").hidden = tab.dataset.tab !== "dead";
+    if (tab.dataset.tab === "dead") loadDead(false);
+  });
+}
+
+// ---- Start ---------------------------------------------------------------------------------
+
+if (state.token) {
+  unlock(state.token).catch((failure) =>
+    lock(failure.status ? `${failure.message} (HTTP ${failure.status})` : failure.message));
+} else {
+  lock(null);
+}
