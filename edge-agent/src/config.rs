@@ -77,6 +77,7 @@ struct FileConfig {
     cloud_url: Option<String>,
     venue_id: Option<String>,
     venue_key: Option<String>,
+    sync_max_backoff_ms: Option<u64>,
 }
 
 /// The validated configuration.
@@ -115,6 +116,8 @@ pub struct CloudConfig {
     pub venue_id: String,
     /// This venue's key (a secret: never printed).
     pub venue_key: String,
+    /// The longest wait between retries while the cloud is unreachable.
+    pub max_backoff_ms: u64,
 }
 
 impl std::fmt::Debug for CloudConfig {
@@ -131,7 +134,15 @@ fn cloud(
     url: Option<String>,
     venue_id: Option<String>,
     venue_key: Option<String>,
+    max_backoff_ms: Option<u64>,
 ) -> Result<Option<CloudConfig>, ConfigError> {
+    let max_backoff_ms = max_backoff_ms.unwrap_or(60_000);
+    if !(1000..=3_600_000).contains(&max_backoff_ms) {
+        return Err(bad(
+            "sync_max_backoff_ms",
+            "must be between 1000 and 3600000",
+        ));
+    }
     let (url, venue_id, venue_key) = match (url, venue_id, venue_key) {
         (None, None, None) => return Ok(None),
         (None, _, _) => return Err(bad("cloud-url", "needed with --venue-id and --venue-key")),
@@ -158,6 +169,7 @@ fn cloud(
         url: url.trim_end_matches('/').to_owned(),
         venue_id,
         venue_key,
+        max_backoff_ms,
     }))
 }
 
@@ -252,6 +264,7 @@ impl Config {
                 flags.cloud_url.or(file.cloud_url),
                 flags.venue_id.or(file.venue_id),
                 flags.venue_key.or(file.venue_key),
+                file.sync_max_backoff_ms,
             )?,
         })
     }

@@ -114,7 +114,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             let sync = sync::Sync::new(
                 cloud.clone(),
                 recovered.epoch.clone(),
-                sync::SyncOptions::default(),
+                sync::SyncOptions {
+                    max_backoff: std::time::Duration::from_millis(cloud.max_backoff_ms),
+                    ..sync::SyncOptions::default()
+                },
                 reader.clone(),
                 store_tx.clone(),
                 metrics.clone(),

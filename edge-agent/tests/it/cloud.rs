@@ -154,3 +154,145 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     db.drop_now().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Sum of `dojo_events_accepted_total` over every kind, from `/metrics`.
+async fn accepted(agent: &crate::helpers::Agent) -> u64 {
+    let text = reqwest::get(agent.url("/metrics"))
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with("dojo_events_accepted_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
+    use crate::helpers::{Agent, Device, config, free_port};
+    use edge_agent::config::CloudConfig;
+    use edge_agent::mqtt::MqttMode;
+
+    // 50 tables each play a 9-ball match to 1000: every rack is the 9 made on the break by the winner of the last, two
+    // device events (pocket, end_turn), so 100,000 events and 50,000 finished racks, all while the
+    // cloud is unreachable.
+    const TABLES: usize = 50;
+    const RACE: u32 = 1000;
+    let db = TestDb::new().await;
+    let pool = {
+        let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
+        cloud_sync::db::migrate(&pool).await.expect("migrate");
+        pool
+    };
+    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Week Off Hall")
+        .await
+        .expect("venue");
+    let cloud_port = free_port();
+    let dir = data_dir("sync-week");
+    let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut config = config(&dir, MqttMode::Embedded { listen: mqtt });
+    config.cloud = Some(CloudConfig {
+        url: format!("http://127.0.0.1:{cloud_port}"),
+        venue_id: venue.to_string(),
+        venue_key: key,
+        max_backoff_ms: 2000,
+    });
+    let agent = Agent::start_with(config, mqtt).await;
+    for t in 0..TABLES {
+        let spec = json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": RACE,
+                          "break": "winner"});
+        let (status, body) = agent
+            .post(&format!("/api/v1/tables/w{t}/matches"), spec)
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut device = Device::connect(agent.mqtt, "ctl-week").await;
+    let publishing = Instant::now();
+    let mut sent = 0u64;
+    for _ in 0..RACE {
+        for t in 0..TABLES {
+            let table = format!("w{t}");
+            device.pocket(&table, 9, 1).await;
+            device.button(&table, "end_turn").await;
+            sent += 2;
+        }
+        // Keep at most a few thousand events in flight: the point is the outbox, not the broker.
+        while sent > accepted(&agent).await + 4000 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while accepted(&agent).await < sent {
+        if Instant::now() > deadline {
+            let metrics = reqwest::get(agent.url("/metrics"))
+                .await
+                .expect("answers")
+                .text()
+                .await
+                .expect("text");
+            panic!("the agent never took every event: sent {sent}\n{metrics}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("{sent} events in {:?}", publishing.elapsed());
+    // Everything is kept while offline: a start, every rack and the result of each match.
+    let expected_records = TABLES as u64 * (2 + u64::from(RACE));
+    loop {
+        let (_, offline) = agent.get("/api/v1/sync").await;
+        if offline["pending"] == expected_records {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all kept while offline: {offline}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The cloud comes back; the agent catches up by itself.
+    let mut cloud_config = cloud_sync::Config::new(db.url.clone(), None);
+    cloud_config.http_addr = format!("127.0.0.1:{cloud_port}").parse().expect("addr");
+    let cloud = cloud_sync::start(cloud_config)
+        .await
+        .expect("cloud-sync starts");
+    let caught_up = Instant::now();
+    let deadline = caught_up + Duration::from_secs(180);
+    loop {
+        let (_, status) = agent.get("/api/v1/sync").await;
+        if status["pending"] == 0 {
+            assert_eq!(status["acked_seq"], expected_records, "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "catch-up stalled: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "caught up {expected_records} records in {:?}",
+        caught_up.elapsed()
+    );
+    agent.stop().await;
+
+    let racks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM racks r JOIN matches m ON m.id = r.match_id WHERE m.venue_id = $1",
+    )
+    .bind(venue.to_string())
+    .fetch_one(&pool)
+    .await
+    .expect("racks");
+    assert_eq!(racks, i64::from(RACE) * TABLES as i64, "every rack once");
+    let finished: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM matches WHERE venue_id = $1 AND finished AND score = ARRAY[$2::int, 0]",
+    )
+    .bind(venue.to_string())
+    .bind(i32::try_from(RACE).expect("race"))
+    .fetch_one(&pool)
+    .await
+    .expect("matches");
+    assert_eq!(finished, TABLES as i64, "every match finished, {RACE}-0");
+    pool.close().await;
+    cloud.shutdown().await;
+    db.drop_now().await;
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -124,6 +124,7 @@ async fn agent_syncing_to(url: String, dir: &std::path::Path) -> Agent {
         url,
         venue_id: "venue-1".into(),
         venue_key: KEY.into(),
+        max_backoff_ms: 60_000,
     });
     Agent::start_with(config, mqtt).await
 }
