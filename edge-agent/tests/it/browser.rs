@@ -633,6 +633,14 @@ async fn the_staff_console_starts_a_match_and_sends_actions_in_chromium() {
         "{shown:#}"
     );
     assert_eq!(shown["dead_counts"], json!(["not_json: 1"]), "{shown:#}");
+    // This agent does not sync: the console says so, has no registered players to offer, and the
+    // cloud's refused list is empty.
+    let cloud = browser
+        .wait_for(&page, STAFF_SYNC, "sync off", |v| v["cloud_empty"] == true)
+        .await;
+    assert_eq!(cloud["sync"], "Cloud sync off", "{cloud:#}");
+    assert_eq!(cloud["registered"], json!([]), "{cloud:#}");
+    assert_eq!(cloud["cloud"], json!([]), "{cloud:#}");
 
     // A reload keeps the tab unlocked (sessionStorage).
     browser.call(Some(&page), "Page.reload", json!({})).await;
