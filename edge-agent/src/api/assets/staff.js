@@ -11,6 +11,7 @@ const DEAD_PAGE = 50;
 const PAYLOAD_PREVIEW = 600;
 /** How often the sync status is asked for while the console is unlocked. */
 const SYNC_EVERY_MS = 5000;
+const PLAYERS_HELP = "Type to search the registered players and pick one, or type any name for a walk-in.";
 
 const STATUS_LABELS = { idle: "Open", playing: "Playing", finished: "Finished" };
 const ACTION_LABELS = {
@@ -48,6 +49,7 @@ const state = {
   players: [],
   playerKeys: new Map(),
   playersCursor: null,
+  loadingPlayers: false,
 };
 
 function decodeHash() {
@@ -513,19 +515,26 @@ function renderSeatHints() {
   }
 }
 
+/** Refreshes the picker; false when the agent did not answer (the next poll tries again). */
 async function loadPlayers() {
   try {
     state.players = await api("GET", "/api/v1/players");
   } catch (failure) {
-    failed("Loading the registered players", failure);
-    return;
+    // Retried at the next poll; said quietly, so a red bar about a real action is not replaced.
+    if (failure.status === 401) failed("Loading the registered players", failure);
+    $("players-help").hidden = false;
+    $("players-help").textContent = `The registered players could not be loaded (${failure.message}); ` +
+      "typing a name still starts a walk-in's match.";
+    return false;
   }
   state.playerKeys = new Map(state.players.map((p) => [playerKey(p), p]));
   // The browser lists and searches these as staff type; the label shows beside each name.
   $("registered-players").replaceChildren(...state.players.map((p) =>
     h("option", { value: playerKey(p), label: ratingText(p) })));
   $("players-help").hidden = state.players.length === 0;
+  $("players-help").textContent = PLAYERS_HELP;
   renderSeatHints();
+  return true;
 }
 
 for (const seat of [0, 1]) {
@@ -570,9 +579,13 @@ async function loadSync() {
   renderSync();
   // New or changed registered players came down from the cloud: refresh the picker.
   const cursor = state.sync ? state.sync.players_cursor : null;
-  if (cursor !== null && cursor !== state.playersCursor) {
-    state.playersCursor = cursor;
-    await loadPlayers();
+  if (cursor !== null && cursor !== state.playersCursor && !state.loadingPlayers) {
+    state.loadingPlayers = true;
+    try {
+      if (await loadPlayers()) state.playersCursor = cursor;
+    } finally {
+      state.loadingPlayers = false;
+    }
   }
 }
 
