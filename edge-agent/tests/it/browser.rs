@@ -7,7 +7,10 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -630,6 +633,14 @@ async fn the_staff_console_starts_a_match_and_sends_actions_in_chromium() {
         "{shown:#}"
     );
     assert_eq!(shown["dead_counts"], json!(["not_json: 1"]), "{shown:#}");
+    // This agent does not sync: the console says so, has no registered players to offer, and the
+    // cloud's refused list is empty.
+    let cloud = browser
+        .wait_for(&page, STAFF_SYNC, "sync off", |v| v["cloud_empty"] == true)
+        .await;
+    assert_eq!(cloud["sync"], "Cloud sync off", "{cloud:#}");
+    assert_eq!(cloud["registered"], json!([]), "{cloud:#}");
+    assert_eq!(cloud["cloud"], json!([]), "{cloud:#}");
 
     // A reload keeps the tab unlocked (sessionStorage).
     browser.call(Some(&page), "Page.reload", json!({})).await;
@@ -663,6 +674,237 @@ async fn the_staff_console_starts_a_match_and_sends_actions_in_chromium() {
         (&json!(false), &Value::Null),
         "{shown:#}"
     );
+
+    drop(browser);
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// What the staff console shows of cloud sync and registered players.
+const STAFF_SYNC: &str = r##"(() => {
+  const text = (el) => el ? el.textContent.trim() : null;
+  const byId = (id) => document.getElementById(id);
+  const shown = (id) => !!byId(id) && !byId(id).hidden && !byId(id).closest("[hidden]");
+  return {
+    unlocked: shown("console"),
+    link: text(byId("link")),
+    sync: shown("sync") ? text(byId("sync")) : null,
+    notice: shown("notice") ? { kind: byId("notice").className, text: text(byId("notice-text")) } : null,
+    start_form: shown("start-form"),
+    status: text(byId("table-status")),
+    players: [...document.querySelectorAll(".tv-name")].map(text),
+    registered: [...document.querySelectorAll("#registered-players option")]
+      .map((o) => ({ value: o.value, label: o.label })),
+    hints: [text(byId("player0-hint")), text(byId("player1-hint"))],
+    dead_tab: text(byId("dead-total")),
+    cloud_total: text(byId("sync-dead-total")),
+    cloud_explained: shown("sync-dead") ? text(byId("sync-dead").querySelector("p")) : null,
+    cloud_empty: shown("sync-dead-empty"),
+    cloud: [...document.querySelectorAll(".sync-dead-row")].map((e) => ({
+      kind: text(e.querySelector(".sync-dead-kind")),
+      seq: text(e.querySelector(".sync-dead-seq")),
+      reason: text(e.querySelector(".sync-dead-reason")),
+      payload: text(e.querySelector(".dead-payload")),
+      elements_inside: e.querySelector(".dead-payload").children.length
+        + e.querySelector(".sync-dead-reason").children.length,
+    })),
+  };
+})()"##;
+
+/// An expression that types `name` into a seat's field as staff would (an `input` event follows).
+fn type_seat(seat: usize, name: &str) -> String {
+    format!(
+        "(() => {{ const el = document.getElementById('player{seat}'); el.value = {name:?}; \
+         el.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_staff_console_seats_registered_players_and_shows_cloud_sync_in_chromium() {
+    // A cloud that serves two registered players (one without a rating) and refuses the first
+    // record it is sent.
+    let peer: SharedPeer = Arc::default();
+    let refusal = "match_started: <b>spec</b> refused";
+    {
+        let mut script = peer.lock().expect("peer");
+        script.player_answers.push_back((
+            StatusCode::OK,
+            vec![],
+            json!({"changes": [
+                {"op": "upsert", "version": 1,
+                 "player": {"id": "p-efren", "name": "Efren Reyes", "rating": 820}},
+                {"op": "upsert", "version": 2, "player": {"id": "p-walkup", "name": "Ana Walk"}},
+            ], "cursor": 2, "more": false}),
+        ));
+        script.batch_answers.push_back((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![],
+            json!({"error": refusal, "seq": 1}),
+        ));
+    }
+    let url = start_peer(peer.clone()).await;
+    let dir = data_dir("staff-console-sync");
+    let agent = agent_syncing_to(url, &dir).await;
+    sync_status_until(&agent, |s| s["players_cursor"] == 2).await;
+
+    // A match whose record (seq 1) the cloud refuses; its payload carries markup.
+    let hostile = "<img src=x onerror=alert(1)>";
+    let spec = json!({"game": "nine-ball", "players": [hostile, "Bo"], "race_to": 2});
+    let (status, view) = agent.post("/api/v1/tables/t0/matches", spec).await;
+    assert_eq!(status, 201, "{view}");
+    let status = sync_status_until(&agent, |s| s["dead_letters"] == 1 && s["pending"] == 0).await;
+    assert_eq!(
+        status["acked_seq"], 1,
+        "the placeholder went in its place: {status}"
+    );
+
+    let mut browser = Browser::launch().await;
+    let page = browser.open(&agent.url("/staff")).await;
+    browser
+        .wait_for(&page, STAFF, "the page", |v| v["ready"] == true)
+        .await;
+    browser.eval(&page, &unlock_with(TOKEN)).await;
+    let shown = browser
+        .wait_for(&page, STAFF_SYNC, "the sync status and the players", |v| {
+            v["unlocked"] == true
+                && v["link"] == "Live"
+                && v["sync"].is_string()
+                && v["registered"].as_array().is_some_and(|r| r.len() == 2)
+        })
+        .await;
+    assert_eq!(
+        shown["sync"], "Cloud: on · 0 waiting · acked #1",
+        "{shown:#}"
+    );
+    assert_eq!(
+        shown["registered"],
+        json!([
+            {"value": "Ana Walk", "label": "no rating"},
+            {"value": "Efren Reyes", "label": "rating 820"},
+        ]),
+        "by name, with the rating when there is one: {shown:#}"
+    );
+    assert_eq!(
+        shown["dead_tab"], "1",
+        "the refused record counts: {shown:#}"
+    );
+
+    // A new table: Efren picked from the list for the break, a walk-in typed for seat 2.
+    browser
+        .eval(
+            &page,
+            "document.getElementById('open-table').value = 'bar2'; \
+             document.getElementById('open-form').requestSubmit(); true",
+        )
+        .await;
+    browser
+        .wait_for(&page, STAFF_SYNC, "the start form", |v| {
+            v["start_form"] == true
+        })
+        .await;
+    browser.eval(&page, &type_seat(0, "Efren Reyes")).await;
+    browser.eval(&page, &type_seat(1, "Wu the walk-in")).await;
+    let shown = browser.eval(&page, STAFF_SYNC).await;
+    assert_eq!(
+        shown["hints"],
+        json!([
+            "✓ Registered player · rating 820",
+            "Walk-in: not a registered player"
+        ]),
+        "{shown:#}"
+    );
+    browser
+        .eval(
+            &page,
+            "document.getElementById('race-to').value = '3'; \
+             document.getElementById('start-form').requestSubmit(); true",
+        )
+        .await;
+    let shown = browser
+        .wait_for(&page, STAFF_SYNC, "the match in play", |v| {
+            v["status"] == "Playing" && v["notice"]["kind"] == "notice ok"
+        })
+        .await;
+    assert_eq!(
+        shown["players"],
+        json!(["Efren Reyes", "Wu the walk-in"]),
+        "{shown:#}"
+    );
+    let (status, view) = agent.get("/api/v1/tables/bar2").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        view["match"]["players"],
+        json!(["Efren Reyes", "Wu the walk-in"]),
+        "{view}"
+    );
+    assert_eq!(
+        view["match"]["player_ids"],
+        json!(["p-efren", null]),
+        "{view}"
+    );
+
+    // Its record reaches the cloud with the id, and the badge follows the acknowledgement.
+    wait_for("the console's match at the cloud", || {
+        peer.lock().expect("peer").batches.iter().any(|(_, batch)| {
+            batch
+                .records
+                .iter()
+                .any(|r| r.kind == "match_started" && r.payload["player_ids"][0] == "p-efren")
+        })
+    })
+    .await;
+    browser
+        .wait_for(&page, STAFF_SYNC, "the acknowledged match", |v| {
+            v["sync"] == "Cloud: on · 0 waiting · acked #2"
+        })
+        .await;
+
+    // The refused record, as text, with the word that it is kept.
+    browser
+        .wait_for(&page, &click("#tab-dead"), "the dead-letters tab", |v| {
+            v == true
+        })
+        .await;
+    let shown = browser
+        .wait_for(&page, STAFF_SYNC, "the record the cloud refused", |v| {
+            v["cloud"].as_array().is_some_and(|c| !c.is_empty())
+        })
+        .await;
+    let row = &shown["cloud"][0];
+    assert_eq!(
+        shown["cloud"].as_array().map(Vec::len),
+        Some(1),
+        "{shown:#}"
+    );
+    assert_eq!(
+        (
+            &row["kind"],
+            &row["seq"],
+            &row["reason"],
+            &row["elements_inside"]
+        ),
+        (
+            &json!("match_started"),
+            &json!("record #1"),
+            &json!(refusal),
+            &json!(0)
+        ),
+        "{shown:#}"
+    );
+    assert!(
+        row["payload"]
+            .as_str()
+            .is_some_and(|p| p.contains(hostile) && p.contains("nine-ball")),
+        "the original record, as text: {shown:#}"
+    );
+    assert!(
+        shown["cloud_explained"]
+            .as_str()
+            .is_some_and(|t| t.contains("kept") && t.contains("not lost")),
+        "{shown:#}"
+    );
+    assert_eq!(shown["cloud_total"], "1", "{shown:#}");
+    assert_eq!(shown["cloud_empty"], false, "{shown:#}");
 
     drop(browser);
     agent.stop().await;

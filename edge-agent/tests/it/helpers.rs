@@ -1,15 +1,26 @@
-//! Spawning an agent and talking to it as devices and screens do.
+//! Spawning an agent and talking to it as devices and screens do, and a scripted cloud-sync peer
+//! for it to sync to.
 
+use std::collections::VecDeque;
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use edge_agent::config::Config;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use edge_agent::config::{CloudConfig, Config};
 use edge_agent::mqtt::MqttMode;
 use edge_agent::{CancellationToken, Running, start};
 use futures_util::StreamExt;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::{Value, json};
+use shared::sync::Batch;
 use tokio_tungstenite::tungstenite::Message;
 
 pub(crate) const TOKEN: &str = "staff-secret-1";
@@ -355,5 +366,144 @@ impl Process {
             .json()
             .await
             .expect("JSON")
+    }
+}
+
+// ---- A scripted cloud-sync peer ------------------------------------------------------------
+//
+// It speaks docs/sync.md and answers from a script (then, by default, acks every batch and serves
+// one registered player): sync.rs provokes faults with it, browser.rs shows them in the console.
+
+/// The venue key the peer accepts.
+pub(crate) const KEY: &str = "dpv_test-key-0123456789";
+
+/// One scripted answer: status, headers, JSON body.
+pub(crate) type Answer = (StatusCode, Vec<(&'static str, String)>, Value);
+
+/// The script, and what the peer received.
+#[derive(Default)]
+pub(crate) struct Peer {
+    pub(crate) batch_answers: VecDeque<Answer>,
+    pub(crate) player_answers: VecDeque<Answer>,
+    pub(crate) batches: Vec<(Instant, Batch)>,
+    pub(crate) bad_requests: Vec<String>,
+}
+
+pub(crate) type SharedPeer = Arc<Mutex<Peer>>;
+
+fn answer((status, headers, body): Answer) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    for (name, value) in headers {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+async fn batches(State(peer): State<SharedPeer>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut peer = peer.lock().expect("peer");
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let gzip = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        == Some("gzip");
+    let mut json = String::new();
+    let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut json);
+    let batch = match (auth, gzip, decoded) {
+        (Some(a), true, Ok(_)) if a == format!("Bearer {KEY}") => {
+            serde_json::from_str::<Batch>(&json)
+        }
+        _ => {
+            peer.bad_requests.push(format!("{auth:?} gzip={gzip}"));
+            return answer((
+                StatusCode::BAD_REQUEST,
+                vec![],
+                json!({"error": "bad request"}),
+            ));
+        }
+    };
+    let Ok(batch) = batch else {
+        peer.bad_requests.push(json);
+        return answer((
+            StatusCode::BAD_REQUEST,
+            vec![],
+            json!({"error": "not a batch"}),
+        ));
+    };
+    let last = batch.records.last().map_or(0, |r| r.seq);
+    peer.batches.push((Instant::now(), batch));
+    let scripted = peer.batch_answers.pop_front();
+    answer(scripted.unwrap_or((
+        StatusCode::OK,
+        vec![],
+        json!({"acked_seq": last, "applied": 1, "duplicates": 0, "conflicts": []}),
+    )))
+}
+
+async fn players(State(peer): State<SharedPeer>) -> Response {
+    let scripted = peer.lock().expect("peer").player_answers.pop_front();
+    answer(scripted.unwrap_or((
+        StatusCode::OK,
+        vec![],
+        json!({"changes": [], "cursor": 7, "more": false}),
+    )))
+}
+
+async fn snapshot() -> Response {
+    answer((
+        StatusCode::OK,
+        vec![],
+        json!({"players": [{"id": "p-efren", "name": "Efren Reyes", "rating": 820}], "cursor": 7}),
+    ))
+}
+
+/// Serves the peer on a free port; its base URL.
+pub(crate) async fn start_peer(peer: SharedPeer) -> String {
+    let app = Router::new()
+        .route("/api/v1/sync/batches", post(batches))
+        .route("/api/v1/sync/players", get(players))
+        .route("/api/v1/sync/players/snapshot", get(snapshot))
+        .with_state(peer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// An agent (embedded broker) syncing to `url` as venue `venue-1`.
+pub(crate) async fn agent_syncing_to(url: String, dir: &std::path::Path) -> Agent {
+    let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut config = config(dir, MqttMode::Embedded { listen: mqtt });
+    config.cloud = Some(CloudConfig {
+        url,
+        venue_id: "venue-1".into(),
+        venue_key: KEY.into(),
+        max_backoff_ms: 60_000,
+    });
+    Agent::start_with(config, mqtt).await
+}
+
+/// Polls `done` until it holds, for up to 20 s.
+pub(crate) async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `GET /api/v1/sync` until `done` holds, for up to 20 s; that status.
+pub(crate) async fn sync_status_until(agent: &Agent, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, status) = agent.get("/api/v1/sync").await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "sync status stuck at {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -1,157 +1,22 @@
 //! The sync client's side of docs/sync.md against a scripted peer: the answers cloud-sync gives
 //! under faults (503 with `Retry-After`, 422 naming a record, 413, 410 on the player log) are hard
 //! to provoke on demand from the real service, so this peer speaks the contract and answers from a
-//! script. The real cloud-sync is exercised end to end in the workspace's `tests/`.
+//! script. The real cloud-sync is exercised end to end in the workspace's `tests/`. The peer itself
+//! is in `helpers.rs` (the staff console's browser test uses it too).
 
-use std::collections::VecDeque;
-use std::io::Read;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use edge_agent::config::CloudConfig;
-use edge_agent::mqtt::MqttMode;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use shared::sync::Batch;
 
-use crate::helpers::{Agent, config, data_dir, free_port};
-
-const KEY: &str = "dpv_test-key-0123456789";
-
-/// One scripted answer.
-type Answer = (StatusCode, Vec<(&'static str, String)>, Value);
-
-#[derive(Default)]
-struct Peer {
-    batch_answers: VecDeque<Answer>,
-    player_answers: VecDeque<Answer>,
-    batches: Vec<(Instant, Batch)>,
-    bad_requests: Vec<String>,
-}
-
-type Shared = Arc<Mutex<Peer>>;
-
-fn answer((status, headers, body): Answer) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    for (name, value) in headers {
-        if let Ok(value) = value.parse() {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
-}
-
-async fn batches(State(peer): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut peer = peer.lock().expect("peer");
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let gzip = headers
-        .get("content-encoding")
-        .and_then(|v| v.to_str().ok())
-        == Some("gzip");
-    let mut json = String::new();
-    let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut json);
-    let batch = match (auth, gzip, decoded) {
-        (Some(a), true, Ok(_)) if a == format!("Bearer {KEY}") => {
-            serde_json::from_str::<Batch>(&json)
-        }
-        _ => {
-            peer.bad_requests.push(format!("{auth:?} gzip={gzip}"));
-            return answer((
-                StatusCode::BAD_REQUEST,
-                vec![],
-                json!({"error": "bad request"}),
-            ));
-        }
-    };
-    let Ok(batch) = batch else {
-        peer.bad_requests.push(json);
-        return answer((
-            StatusCode::BAD_REQUEST,
-            vec![],
-            json!({"error": "not a batch"}),
-        ));
-    };
-    let last = batch.records.last().map_or(0, |r| r.seq);
-    peer.batches.push((Instant::now(), batch));
-    let scripted = peer.batch_answers.pop_front();
-    answer(scripted.unwrap_or((
-        StatusCode::OK,
-        vec![],
-        json!({"acked_seq": last, "applied": 1, "duplicates": 0, "conflicts": []}),
-    )))
-}
-
-async fn players(State(peer): State<Shared>) -> Response {
-    let scripted = peer.lock().expect("peer").player_answers.pop_front();
-    answer(scripted.unwrap_or((
-        StatusCode::OK,
-        vec![],
-        json!({"changes": [], "cursor": 7, "more": false}),
-    )))
-}
-
-async fn snapshot() -> Response {
-    answer((
-        StatusCode::OK,
-        vec![],
-        json!({"players": [{"id": "p-efren", "name": "Efren Reyes", "rating": 820}], "cursor": 7}),
-    ))
-}
-
-async fn start_peer(peer: Shared) -> String {
-    let app = Router::new()
-        .route("/api/v1/sync/batches", post(batches))
-        .route("/api/v1/sync/players", get(players))
-        .route("/api/v1/sync/players/snapshot", get(snapshot))
-        .with_state(peer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
-async fn agent_syncing_to(url: String, dir: &std::path::Path) -> Agent {
-    let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut config = config(dir, MqttMode::Embedded { listen: mqtt });
-    config.cloud = Some(CloudConfig {
-        url,
-        venue_id: "venue-1".into(),
-        venue_key: KEY.into(),
-        max_backoff_ms: 60_000,
-    });
-    Agent::start_with(config, mqtt).await
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn sync_status_until(agent: &Agent, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, status) = agent.get("/api/v1/sync").await;
-        if done(&status) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "sync status stuck at {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use crate::helpers::{
+    SharedPeer, agent_syncing_to, data_dir, start_peer, sync_status_until, wait_for,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_retried_and_a_refused_record_is_dead_lettered_not_lost() {
-    let peer: Shared = Arc::default();
+    let peer: SharedPeer = Arc::default();
     {
         let mut script = peer.lock().expect("peer");
         script.batch_answers.push_back((
@@ -227,7 +92,7 @@ async fn faults_are_retried_and_a_refused_record_is_dead_lettered_not_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registered_players_come_down_and_go_up_with_their_match() {
-    let peer: Shared = Arc::default();
+    let peer: SharedPeer = Arc::default();
     peer.lock().expect("peer").player_answers.push_back((
         StatusCode::GONE,
         vec![],

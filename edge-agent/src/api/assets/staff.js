@@ -3,10 +3,15 @@
 // other pages); every change goes through the REST API with the staff token, and the API's answer
 // (the committed view, or {"error": ...}) is what the page shows. The token lives in
 // sessionStorage: it survives a reload but not closing the tab, and never goes into a URL.
+// Cloud sync (docs/sync.md) shows as a badge in the top bar, polled from GET /api/v1/sync; the
+// registered players it copies down fill the start form's picker (GET /api/v1/players).
 
 const TOKEN_KEY = "dojo.staffToken";
 const DEAD_PAGE = 50;
 const PAYLOAD_PREVIEW = 600;
+/** How often the sync status is asked for while the console is unlocked. */
+const SYNC_EVERY_MS = 5000;
+const PLAYERS_HELP = "Type to search the registered players and pick one, or type any name for a walk-in.";
 
 const STATUS_LABELS = { idle: "Open", playing: "Playing", finished: "Finished" };
 const ACTION_LABELS = {
@@ -35,7 +40,16 @@ const state = {
   callPocket: null,
   deadBefore: null,
   deadRows: [],
+  deadTotal: 0,
   noticeTimer: null,
+  /** The last GET /api/v1/sync answer (null: none yet or the last one failed). */
+  sync: null,
+  syncTimer: null,
+  /** Registered players, and each one by the text the picker shows for it. */
+  players: [],
+  playerKeys: new Map(),
+  playersCursor: null,
+  loadingPlayers: false,
 };
 
 function decodeHash() {
@@ -117,12 +131,14 @@ async function unlock(token) {
   $("lock").hidden = false;
   $("unlock-error").hidden = true;
   showDeadTotal(counts.total);
+  startSync();
   if (!state.live) state.live = dojoLive({ tables: null, onChange: render, onStatus: linkStatus });
   render();
 }
 
 function lock(reason) {
   state.token = null;
+  stopSync();
   sessionStorage.removeItem(TOKEN_KEY);
   $("console").hidden = true;
   $("lock").hidden = true;
@@ -300,11 +316,15 @@ function renderStart(table, view) {
   if (!open) return;
   $("start-table").textContent = table;
   $("start").disabled = state.busy;
-  // After a finished match the same players often play again.
+  // After a finished match the same players often play again (registered ones as registered).
   if (view && view.match && !$("player0").value && !$("player1").value) {
-    $("player0").value = view.match.players[0];
-    $("player1").value = view.match.players[1];
+    const ids = view.match.player_ids || [null, null];
+    for (const seat of [0, 1]) {
+      const player = ids[seat] ? state.players.find((p) => p.id === ids[seat]) : null;
+      $("player" + seat).value = player ? playerKey(player) : view.match.players[seat];
+    }
   }
+  renderSeatHints();
 }
 
 /** Table buttons by table id, each with the seq and selection it was drawn for. */
@@ -447,37 +467,196 @@ $("start-form").addEventListener("submit", async (event) => {
   if (table === null) return;
   // Sent as typed: the API checks the spec and its refusal is shown as it is.
   const race = $("race-to").value.trim();
+  // A seat whose text is a registered player's (as the picker shows it) goes as that player's id;
+  // the agent then puts the registered name on the table. Anything else is a walk-in's name.
+  const seats = [0, 1].map((seat) => registeredAt(seat));
   const spec = {
     game: $("game").value,
-    players: [$("player0").value.trim(), $("player1").value.trim()],
+    players: [0, 1].map((seat) => seats[seat] ? seats[seat].name : $("player" + seat).value.trim()),
     race_to: /^\d+$/.test(race) ? Number(race) : race,
     break: $("break").value,
   };
+  if (seats.some(Boolean)) spec.player_ids = seats.map((p) => p ? p.id : null);
   const view = await write(`Start a match on ${table}`, `/api/v1/tables/${encodeURIComponent(table)}/matches`, spec);
   if (view) {
     $("player0").value = "";
     $("player1").value = "";
+    renderSeatHints();
   }
 });
 
+// ---- Registered players --------------------------------------------------------------------
+
+/** The text the picker shows for a player: the name, with the id when two share it. */
+function playerKey(player) {
+  const twins = state.players.filter((p) => p.name === player.name).length;
+  return twins > 1 ? `${player.name} (${player.id})` : player.name;
+}
+
+/** The registered player whose picker text is in this seat's field, if any. */
+function registeredAt(seat) {
+  return state.playerKeys.get($("player" + seat).value.trim()) || null;
+}
+
+function ratingText(player) {
+  return typeof player.rating === "number" ? `rating ${player.rating}` : "no rating";
+}
+
+/** Says under each name field whether it holds a registered player or a walk-in. */
+function renderSeatHints() {
+  for (const seat of [0, 1]) {
+    const hint = $(`player${seat}-hint`);
+    const typed = $("player" + seat).value.trim();
+    const player = registeredAt(seat);
+    hint.className = "seat-hint" + (player ? " registered" : "");
+    hint.textContent = player
+      ? `✓ Registered player · ${ratingText(player)}`
+      : typed && state.players.length ? "Walk-in: not a registered player" : "";
+  }
+}
+
+/** Refreshes the picker; false when the agent did not answer (the next poll tries again). */
+async function loadPlayers() {
+  try {
+    state.players = await api("GET", "/api/v1/players");
+  } catch (failure) {
+    // Retried at the next poll; said quietly, so a red bar about a real action is not replaced.
+    if (failure.status === 401) failed("Loading the registered players", failure);
+    $("players-help").hidden = false;
+    $("players-help").textContent = `The registered players could not be loaded (${failure.message}); ` +
+      "typing a name still starts a walk-in's match.";
+    return false;
+  }
+  state.playerKeys = new Map(state.players.map((p) => [playerKey(p), p]));
+  // The browser lists and searches these as staff type; the label shows beside each name.
+  $("registered-players").replaceChildren(...state.players.map((p) =>
+    h("option", { value: playerKey(p), label: ratingText(p) })));
+  $("players-help").hidden = state.players.length === 0;
+  $("players-help").textContent = PLAYERS_HELP;
+  renderSeatHints();
+  return true;
+}
+
+for (const seat of [0, 1]) {
+  $("player" + seat).addEventListener("input", renderSeatHints);
+}
+
+// ---- Cloud sync ----------------------------------------------------------------------------
+
+function syncText(sync) {
+  if (!sync) return "Cloud: status unknown";
+  if (!sync.enabled) return "Cloud sync off";
+  const acked = sync.acked_seq ? `acked #${sync.acked_seq}` : "nothing acked yet";
+  return `Cloud: on · ${sync.pending} waiting · ${acked}`;
+}
+
+function renderSync() {
+  const sync = state.sync;
+  const badge = $("sync");
+  badge.hidden = false;
+  badge.textContent = syncText(sync);
+  badge.className = "sync " + (!sync ? "unknown" : !sync.enabled ? "off" : sync.pending ? "waiting" : "on");
+  badge.title = !sync
+    ? "The agent did not say how cloud sync stands."
+    : !sync.enabled
+      ? "This agent does not sync to a cloud service (no --cloud-url)."
+      : `Syncing to ${sync.cloud_url}. Waiting records are kept and sent when the cloud answers; ` +
+        `the cloud has acknowledged every record up to #${sync.acked_seq}.`;
+  $("sync-line").textContent = sync && sync.enabled
+    ? `${syncText(sync)} · to ${sync.cloud_url}` + (sync.oldest_seq ? ` · oldest waiting #${sync.oldest_seq}` : "")
+    : syncText(sync);
+  $("sync-dead-total").textContent = sync && sync.dead_letters ? String(sync.dead_letters) : "";
+  showDeadTotal(state.deadTotal);
+}
+
+async function loadSync() {
+  try {
+    state.sync = await api("GET", "/api/v1/sync");
+  } catch (_) {
+    state.sync = null;
+  }
+  if (!state.token) return;
+  renderSync();
+  // New or changed registered players came down from the cloud: refresh the picker.
+  const cursor = state.sync ? state.sync.players_cursor : null;
+  if (cursor !== null && cursor !== state.playersCursor && !state.loadingPlayers) {
+    state.loadingPlayers = true;
+    try {
+      if (await loadPlayers()) state.playersCursor = cursor;
+    } finally {
+      state.loadingPlayers = false;
+    }
+  }
+}
+
+function startSync() {
+  stopSync();
+  loadSync();
+  state.syncTimer = setInterval(loadSync, SYNC_EVERY_MS);
+}
+
+function stopSync() {
+  clearInterval(state.syncTimer);
+  state.syncTimer = null;
+  state.sync = null;
+  state.playersCursor = null;
+  $("sync").hidden = true;
+}
+
 // ---- Dead letters --------------------------------------------------------------------------
 
+/** The tab's count: device messages refused here plus records the cloud refused. */
 function showDeadTotal(total) {
-  $("dead-total").textContent = total ? String(total) : "";
+  state.deadTotal = total || 0;
+  const all = state.deadTotal + (state.sync ? state.sync.dead_letters || 0 : 0);
+  $("dead-total").textContent = all ? String(all) : "";
+}
+
+/** A long payload, cut short until tapped; always text, never markup. */
+function payloadBlock(text, empty) {
+  const long = text.length > PAYLOAD_PREVIEW;
+  const shown = long ? text.slice(0, PAYLOAD_PREVIEW) + "…" : text;
+  const payload = h("pre", { class: "dead-payload" + (long ? " long" : ""), title: long ? "Tap to show all" : null },
+    empty ? "(empty)" : shown);
+  if (long) {
+    payload.addEventListener("click", () => {
+      payload.textContent = text;
+      payload.classList.remove("long");
+    }, { once: true });
+  }
+  return payload;
+}
+
+function syncDeadRow(row) {
+  let payload = row.payload;
+  try {
+    payload = JSON.stringify(JSON.parse(row.payload), null, 2);
+  } catch (_) {
+    // Shown as it was kept.
+  }
+  return h("article", { class: "sync-dead-row", "data-seq": row.seq },
+    h("div", { class: "dead-meta" },
+      h("span", { class: "pill dead-reason sync-dead-kind" }, row.kind),
+      h("span", { class: "dead-time" }, new Date(row.refused_ms).toLocaleString()),
+      h("span", { class: "dim sync-dead-seq" }, `record #${row.seq}`),
+      h("span", { class: "dim" }, `match ${row.match_id}`)),
+    h("div", { class: "dead-detail sync-dead-reason" }, row.reason),
+    payloadBlock(payload, row.payload === ""));
+}
+
+async function loadSyncDead() {
+  try {
+    const rows = await api("GET", "/api/v1/sync/dead-letters");
+    $("sync-dead-list").replaceChildren(...rows.map(syncDeadRow));
+    $("sync-dead-empty").hidden = rows.length > 0;
+  } catch (failure) {
+    failed("Loading the records the cloud refused", failure);
+  }
 }
 
 function deadRow(row) {
   const when = new Date(row.received_ms).toLocaleString();
-  const long = row.payload.length > PAYLOAD_PREVIEW;
-  const shown = long ? row.payload.slice(0, PAYLOAD_PREVIEW) + "…" : row.payload;
-  const payload = h("pre", { class: "dead-payload" + (long ? " long" : ""), title: long ? "Tap to show all" : null },
-    row.payload_bytes === 0 ? "(empty)" : shown);
-  if (long) {
-    payload.addEventListener("click", () => {
-      payload.textContent = row.payload;
-      payload.classList.remove("long");
-    }, { once: true });
-  }
+  const payload = payloadBlock(row.payload, row.payload_bytes === 0);
   const encoding = row.payload_encoding === "utf8" ? "text" : "not UTF-8, shown as base64";
   return h("article", { class: "dead-row", "data-id": row.id },
     h("div", { class: "dead-meta" },
@@ -492,6 +671,10 @@ function deadRow(row) {
 }
 
 async function loadDead(older) {
+  if (!older) {
+    loadSyncDead();
+    loadSync();
+  }
   const params = new URLSearchParams({ limit: String(DEAD_PAGE) });
   if (older && state.deadBefore !== null) params.set("before", String(state.deadBefore));
   $("dead-refresh").disabled = true;
