@@ -1,6 +1,5 @@
 //! firmware-bridge integration tests: one binary (see ARCHITECTURE.md, "Cross-cutting").
 
-mod agent;
 mod codec;
 mod helpers;
 mod mosquitto;
