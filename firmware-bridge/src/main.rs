@@ -33,7 +33,11 @@ struct BridgeArgs {
     /// The bridge's id: its status topic and last-will (default firmware-bridge).
     #[arg(long)]
     bridge_id: Option<String>,
-    /// A TOML file (ports, mqtt_url, baud, bridge_id, heartbeat_timeout_ms, buffer); flags win.
+    /// Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9464 (default: off).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
+    /// A TOML file (ports, mqtt_url, baud, bridge_id, heartbeat_timeout_ms, buffer, metrics_addr);
+    /// flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -88,11 +92,27 @@ fn main() -> anyhow::Result<()> {
                 Some(path) => FileConfig::load(path)?,
                 None => FileConfig::default(),
             };
-            let config =
-                BridgeConfig::resolve(file, args.ports, args.mqtt_url, args.baud, args.bridge_id)?;
+            let config = BridgeConfig::resolve(
+                file,
+                args.ports,
+                args.mqtt_url,
+                args.baud,
+                args.bridge_id,
+                args.metrics_addr,
+            )?;
             runtime.block_on(async {
                 tracing::info!(ports = ?config.ports, host = %config.mqtt_host, port = config.mqtt_port, "firmware-bridge starting");
-                let running = firmware_bridge::run(config);
+                let metrics = match config.metrics_addr {
+                    Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                        format!("cannot listen for metrics on {addr}; choose another --metrics-addr")
+                    })?),
+                    None => None,
+                };
+                let mut running = firmware_bridge::run(config);
+                if let Some(listener) = metrics {
+                    tracing::info!(addr = ?listener.local_addr().ok(), "metrics on /metrics");
+                    running.serve_metrics(listener);
+                }
                 tokio::signal::ctrl_c()
                     .await
                     .context("cannot wait for Ctrl-C")?;

@@ -2,4 +2,5 @@
 
 mod codec;
 mod helpers;
+mod metrics;
 mod mosquitto;
