@@ -40,6 +40,9 @@ struct BridgeArgs {
     /// flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Only check the configuration and print it (systemd runs this as ExecStartPre).
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +103,22 @@ fn main() -> anyhow::Result<()> {
                 args.bridge_id,
                 args.metrics_addr,
             )?;
+            if args.check_config {
+                println!(
+                    "firmware-bridge: configuration ok: ports {:?}; MQTT {}:{}; bridge id {}; baud {}; heartbeat timeout {} ms; buffer {}; metrics {}",
+                    config.ports,
+                    config.mqtt_host,
+                    config.mqtt_port,
+                    config.bridge_id,
+                    config.baud,
+                    config.heartbeat_timeout.as_millis(),
+                    config.buffer,
+                    config
+                        .metrics_addr
+                        .map_or_else(|| "off".to_owned(), |addr| addr.to_string()),
+                );
+                return Ok(());
+            }
             runtime.block_on(async {
                 tracing::info!(ports = ?config.ports, host = %config.mqtt_host, port = config.mqtt_port, "firmware-bridge starting");
                 let metrics = match config.metrics_addr {
@@ -113,9 +132,7 @@ fn main() -> anyhow::Result<()> {
                     tracing::info!(addr = ?listener.local_addr().ok(), "metrics on /metrics");
                     running.serve_metrics(listener);
                 }
-                tokio::signal::ctrl_c()
-                    .await
-                    .context("cannot wait for Ctrl-C")?;
+                wait_for_signal().await?;
                 tracing::info!(stats = ?running.bridge.stats(), "stopping");
                 running.stop().await;
                 Ok(())
@@ -175,4 +192,14 @@ async fn simulate(
         controller.winner()
     );
     result.context("the pseudo-terminal failed")
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM (what systemd sends).
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot wait for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot wait for Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
 }
