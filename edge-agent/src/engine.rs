@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::CancellationToken;
 use crate::hub::Hub;
-use crate::ingest::{Ingest, Verdict};
+use crate::ingest::{Ingest, Step, Verdict};
 use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
 use crate::store::{Commit, DeadLetter, Outcome, Recovered, StoreTx, Write};
@@ -122,7 +122,7 @@ pub struct Timing {
 #[derive(Debug)]
 pub struct Engine {
     tables: BTreeMap<String, Table>,
-    ingest: Ingest,
+    ingest: Ingest<Held>,
     seq: u64,
     epoch: String,
     store: StoreTx,
@@ -132,6 +132,16 @@ pub struct Engine {
     timing: Timing,
     requests: mpsc::Receiver<Request>,
     reject_log: RejectLog,
+}
+
+/// A decoded device message, as `ingest` holds it until the device's earlier seqs are in.
+#[derive(Debug)]
+struct Held {
+    table: String,
+    channel: Channel,
+    message: protocol::DeviceMessage,
+    received_ms: u64,
+    received: Instant,
 }
 
 /// Logs a reject once per (topic, reason) a minute, with how many were not logged since: a device
@@ -408,29 +418,70 @@ impl Engine {
             }
         };
         let now = message.received_ms;
-        match self.ingest.check(&decoded.device, table, decoded.seq, now) {
-            Verdict::Duplicate => {
-                self.metrics.duplicate();
-                return;
-            }
+        let (device, seq) = (decoded.device.clone(), decoded.seq);
+        let held = Held {
+            table: table.to_owned(),
+            channel,
+            message: decoded,
+            received_ms: now,
+            received: message.received,
+        };
+        let (verdict, steps) = self.ingest.check(&device, table, seq, now, held);
+        match verdict {
+            Verdict::Duplicate => self.metrics.duplicate(),
             Verdict::Accept {
                 gap: Some((from_seq, to_seq)),
             } => {
-                tracing::warn!(device = %decoded.device, from_seq, to_seq, "gap in device seq; asking for a replay");
+                tracing::warn!(%device, from_seq, to_seq, "gap in device seq; asking for a replay (later events wait)");
                 let command = DeviceCommand::Replay { from_seq, to_seq };
                 self.commands.publish(
-                    protocol::cmd_topic(&decoded.device),
+                    protocol::cmd_topic(&device),
                     serde_json::to_vec(&command).unwrap_or_default(),
                     false,
                 );
             }
             Verdict::Accept { gap: None } => {}
         }
+        self.steps(steps, now).await;
+    }
+
+    /// Carries out what `ingest` released: device messages in seq order, events given up on.
+    async fn steps(&mut self, steps: Vec<Step<Held>>, now: u64) {
+        for step in steps {
+            match step {
+                Step::Apply { item, mark } => self.apply_device(item, mark).await,
+                Step::Lost { events, mark } => {
+                    tracing::warn!(device = %mark.device, events, "device events missed and not replayed");
+                    self.metrics.missing(events);
+                    let input = TableInput::Missing {
+                        device: mark.device.clone(),
+                        events,
+                    };
+                    let table = mark.table.clone();
+                    let _ = self
+                        .commit(&table, input, None, Some(mark), now, None, None)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Applies one device message (in its device's seq order); `mark` is stored with it.
+    async fn apply_device(&mut self, held: Held, mark: crate::store::DeviceMark) {
+        let Held {
+            table,
+            channel,
+            message: decoded,
+            received_ms: now,
+            received,
+        } = held;
+        let table = table.as_str();
+        let mark = Some(mark);
         self.metrics.accepted(decoded.event.type_name());
-        let mark = self.ingest.mark(&decoded.device).cloned();
         match &decoded.event {
             DeviceEvent::Frame { .. } => {
                 let json = serde_json::json!({"type": "positions", "table": table, "device": decoded.device, "event": decoded.event});
+                // Positions are not stored; neither is the mark (the next stored event carries it).
                 self.hub.positions(table, json.to_string());
             }
             DeviceEvent::Heartbeat => {
@@ -449,7 +500,7 @@ impl Engine {
                         online: true,
                     };
                     let _ = self
-                        .commit(table, input, None, mark, now, Some(message.received), None)
+                        .commit(table, input, None, mark, now, Some(received), None)
                         .await;
                 } else if let Some(mark) = mark {
                     let _ = self.store.send(Write::Device(mark)).await;
@@ -463,15 +514,7 @@ impl Engine {
                     event: decoded.event,
                 };
                 let _ = self
-                    .commit(
-                        table,
-                        input,
-                        device,
-                        mark,
-                        now,
-                        Some(message.received),
-                        None,
-                    )
+                    .commit(table, input, device, mark, now, Some(received), None)
                     .await;
             }
         }
@@ -537,16 +580,13 @@ impl Engine {
                 ));
             }
         }
-        for (device, table, events) in self.ingest.expire(now) {
-            tracing::warn!(%device, events, "device events missed and not replayed");
-            self.metrics.missing(events);
-            due.push((table, TableInput::Missing { device, events }));
-        }
         for (table, input) in due {
             let _ = self
                 .commit(&table, input, None, None, now, None, None)
                 .await;
         }
+        let steps = self.ingest.expire(now);
+        self.steps(steps, now).await;
     }
 }
 

@@ -29,6 +29,72 @@ async fn a_graceful_restart_replays_every_table() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[tokio::test]
+async fn events_held_behind_a_gap_come_back_by_replay_after_a_restart() {
+    let dir = data_dir("restart-held");
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "?tables=t8").await;
+    agent.start_match("t8", "nine-ball", 3).await;
+    let ctl = Device::connect(agent.mqtt, "ctl-t8").await;
+    ctl.send_seq(
+        "t8",
+        1,
+        serde_json::json!({"type": "pocket", "ball": 1, "pocket": 1}),
+    )
+    .await;
+    until(&mut screen, "t8", |v| {
+        v["shot"]["pocketed"] == serde_json::json!([1])
+    })
+    .await;
+    // Seq 2 is missing; 3 (end_turn) is held, not stored, when the agent stops.
+    ctl.send_seq(
+        "t8",
+        3,
+        serde_json::json!({"type": "button", "button": "end_turn"}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    agent.stop().await;
+    assert_eq!(
+        sql_count(&dir, "SELECT last_seq FROM devices WHERE device = 'ctl-t8'"),
+        1,
+        "the stored frontier does not pass the gap"
+    );
+
+    // After the restart the device's next message shows the gap again; the replay brings 2 and 3.
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "?tables=t8").await;
+    let mut commands = Commands::listen(agent.mqtt, "ctl-t8").await;
+    let ctl = Device::connect(agent.mqtt, "ctl-t8").await;
+    ctl.send_seq("t8", 4, serde_json::json!({"type": "heartbeat"}))
+        .await;
+    assert_eq!(
+        commands.next().await,
+        serde_json::json!({"type": "replay", "from_seq": 2, "to_seq": 3})
+    );
+    ctl.send_seq(
+        "t8",
+        2,
+        serde_json::json!({"type": "pocket", "ball": 2, "pocket": 4}),
+    )
+    .await;
+    ctl.send_seq(
+        "t8",
+        3,
+        serde_json::json!({"type": "button", "button": "end_turn"}),
+    )
+    .await;
+    let view = until(&mut screen, "t8", |v| v["break_shot"] == false).await;
+    assert_eq!(view["stats"][0]["balls_pocketed"], 2, "{view}");
+    assert_eq!(view["missing_events"], 0, "{view}");
+    agent.stop().await;
+    assert_eq!(
+        sql_count(&dir, "SELECT last_seq FROM devices WHERE device = 'ctl-t8'"),
+        4
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// The agent as a separate process, so it can be killed with SIGKILL.
 struct Process {
     child: std::process::Child,
