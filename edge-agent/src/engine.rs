@@ -16,7 +16,7 @@ use crate::hub::Hub;
 use crate::ingest::{Ingest, Step, Verdict};
 use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
-use crate::store::{Commit, DeadLetter, Outcome, Recovered, StoreTx, Write};
+use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
 use crate::table::{Applied, Refused, StaffAction, Table, TableInput};
 use crate::view::Published;
 
@@ -35,6 +35,12 @@ pub enum EngineError {
     /// A match is already in play and not finished.
     #[error("table {0} already has a match in play; concede or finish it first")]
     Busy(String),
+    /// A table-time session is already running there.
+    #[error("table {0} already has a session running; stop it first")]
+    SessionRunning(String),
+    /// No table-time session is running there.
+    #[error("table {0} has no session running")]
+    NoSession(String),
     /// The store failed; the input was not applied.
     #[error("storage failure: {0}")]
     Store(String),
@@ -55,6 +61,11 @@ enum Request {
     Action {
         table: String,
         action: StaffAction,
+        reply: Reply,
+    },
+    Session {
+        table: String,
+        start: bool,
         reply: Reply,
     },
 }
@@ -97,6 +108,16 @@ impl EngineHandle {
         .await
     }
 
+    /// Starts (`true`) or stops a table-time session on `table`; resolves once it is committed.
+    pub async fn session(&self, table: String, start: bool) -> Result<Published, EngineError> {
+        self.ask(|reply| Request::Session {
+            table,
+            start,
+            reply,
+        })
+        .await
+    }
+
     async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Published, EngineError> {
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -114,7 +135,8 @@ pub struct Timing {
     pub shot_quiet_ms: u64,
     /// Silence after which a device shows offline.
     pub presence_timeout_ms: u64,
-    /// Switch a table's light on when a match starts there and off when it ends.
+    /// Switch a table's light on when a match starts or a session starts there, and off when
+    /// neither is left.
     pub table_lights: bool,
 }
 
@@ -191,6 +213,7 @@ impl Engine {
         for logged in recovered.tables {
             let mut table = Table::new(&logged.table);
             table.seed_devices(&logged.view);
+            table.seed_session(&logged.view);
             for (seq, received_ms, input) in &logged.events {
                 match serde_json::from_str::<TableInput>(input) {
                     Ok(input) => {
@@ -257,6 +280,16 @@ impl Engine {
                 action,
                 reply,
             } => (table, TableInput::Staff { action }, reply),
+            Request::Session {
+                table,
+                start: true,
+                reply,
+            } => (table, TableInput::SessionStart {}, reply),
+            Request::Session {
+                table,
+                start: false,
+                reply,
+            } => (table, TableInput::SessionStop {}, reply),
         };
         if !protocol::valid_id(&table) {
             let _ = reply.send(Err(EngineError::BadTable(table)));
@@ -295,6 +328,7 @@ impl Engine {
             .entry(table_id.to_owned())
             .or_insert_with(|| Table::new(table_id));
         let seq = self.seq + 1;
+        let was_lit = table.lit();
         let applied: Applied = match table.apply(&input, seq, received_ms) {
             Ok(applied) => applied,
             Err(refused) => {
@@ -302,6 +336,8 @@ impl Engine {
                     Refused::NoMatch => EngineError::NoMatch(table_id.to_owned()),
                     Refused::Busy => EngineError::Busy(table_id.to_owned()),
                     Refused::Rules(rejected) => EngineError::Rejected(rejected),
+                    Refused::SessionRunning => EngineError::SessionRunning(table_id.to_owned()),
+                    Refused::NoSession => EngineError::NoSession(table_id.to_owned()),
                 };
                 self.metrics.rejected("rules");
                 if let Some(reply) = reply {
@@ -311,20 +347,13 @@ impl Engine {
             }
         };
         self.seq = seq;
-        if self.timing.table_lights {
-            let finished = applied
-                .outbox
-                .iter()
-                .any(|record| matches!(record.outcome, Outcome::MatchFinished { .. }));
-            if applied.match_start || finished {
-                let command = serde_json::to_vec(&DeviceCommand::Light {
-                    on: applied.match_start,
-                })
-                .unwrap_or_default();
-                for device in table.controllers() {
-                    self.commands
-                        .publish(protocol::cmd_topic(&device), command.clone(), false);
-                }
+        // The light follows "a match in play or a session running": switched when that changes.
+        let lit = table.lit();
+        if self.timing.table_lights && lit != was_lit {
+            let command = serde_json::to_vec(&DeviceCommand::Light { on: lit }).unwrap_or_default();
+            for device in table.controllers() {
+                self.commands
+                    .publish(protocol::cmd_topic(&device), command.clone(), false);
             }
         }
         if let Some(note) = &applied.repaired {

@@ -17,7 +17,7 @@ use shared::rules::{
 };
 
 use crate::store::{Outcome, Record};
-use crate::view::{DevicePresence, MatchInfo, ShotInProgress, TableStatus, TableView};
+use crate::view::{DevicePresence, MatchInfo, SessionView, ShotInProgress, TableStatus, TableView};
 
 /// A staff or player action on the current match (`POST .../matches/current/actions`), the same as
 /// the table buttons plus `call` and `rerack`. Every variant is a struct (some empty) because serde
@@ -110,6 +110,10 @@ pub enum TableInput {
         /// How many.
         events: u64,
     },
+    /// Staff started a table-time session (at the input's receive time).
+    SessionStart {},
+    /// Staff stopped the running session (at the input's receive time).
+    SessionStop {},
 }
 
 /// Why a staff request was refused (device inputs are never refused: they are facts).
@@ -124,6 +128,12 @@ pub enum Refused {
     /// The rules said no.
     #[error(transparent)]
     Rules(#[from] Rejected),
+    /// A session is already running.
+    #[error("a session is already running")]
+    SessionRunning,
+    /// No session is running.
+    #[error("no session is running")]
+    NoSession,
 }
 
 /// What applying an input changed, for the store.
@@ -179,6 +189,8 @@ pub struct Table {
     pending: Pending,
     devices: BTreeMap<String, DevicePresence>,
     missing_events: u64,
+    /// `(started_ms, stopped_ms)` of the running or last table-time session.
+    session: Option<(u64, Option<u64>)>,
     seq: u64,
 }
 
@@ -191,6 +203,7 @@ impl Table {
             pending: Pending::default(),
             devices: BTreeMap::new(),
             missing_events: 0,
+            session: None,
             seq: 0,
         }
     }
@@ -255,6 +268,16 @@ impl Table {
                 entry.online = *online;
             }
             TableInput::Missing { events, .. } => self.missing_events += events,
+            TableInput::SessionStart {} => {
+                if self.session_running() {
+                    return Err(Refused::SessionRunning);
+                }
+                self.session = Some((received_ms, None));
+            }
+            TableInput::SessionStop {} => match &mut self.session {
+                Some((_, stopped @ None)) => *stopped = Some(received_ms),
+                _ => return Err(Refused::NoSession),
+            },
         }
         self.seq = seq;
         Ok(applied)
@@ -301,6 +324,33 @@ impl Table {
                 last_seen_ms,
             };
             self.devices.insert(device.to_owned(), presence);
+        }
+    }
+
+    /// Whether a table-time session is running.
+    pub fn session_running(&self) -> bool {
+        matches!(self.session, Some((_, None)))
+    }
+
+    /// Whether the table's light should be on: a match in play or a session running.
+    pub fn lit(&self) -> bool {
+        let playing = self
+            .game
+            .as_ref()
+            .is_some_and(|(_, game)| game.state().match_winner.is_none());
+        playing || self.session_running()
+    }
+
+    /// Restores the session from the last stored view before a replay: like device presence it
+    /// outlives matches, and a session started before the current match is not in the replayed
+    /// part of the log (session inputs in that part bring it to the same state again).
+    pub fn seed_session(&mut self, stored_view: &str) {
+        let Ok(view) = serde_json::from_str::<serde_json::Value>(stored_view) else {
+            return;
+        };
+        let session = &view["session"];
+        if let Some(started_ms) = session["started_ms"].as_u64() {
+            self.session = Some((started_ms, session["stopped_ms"].as_u64()));
         }
     }
 
@@ -518,6 +568,11 @@ impl Table {
             },
             devices: self.devices.values().cloned().collect(),
             missing_events: self.missing_events,
+            session: self.session.map(|(started_ms, stopped_ms)| SessionView {
+                started_ms,
+                stopped_ms,
+                elapsed_ms: stopped_ms.map(|stopped| stopped.saturating_sub(started_ms)),
+            }),
         }
     }
 }

@@ -61,6 +61,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tables/{table}/matches/current/actions",
             post(rest::action),
         )
+        .route("/api/v1/tables/{table}/sessions", post(rest::start_session))
+        .route(
+            "/api/v1/tables/{table}/sessions/current/stop",
+            post(rest::stop_session),
+        )
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

@@ -7,3 +7,4 @@ mod cli;
 mod helpers;
 mod pipeline;
 mod restart;
+mod session;

@@ -158,6 +158,15 @@ impl Process {
 async fn kill_dash_nine_loses_nothing_that_was_shown() {
     let dir = data_dir("kill9");
     let mut agent = Process::start(&dir).await;
+    // A table-time session started before the match: not in the replayed part of the log.
+    let status = reqwest::Client::new()
+        .post(format!("{}/api/v1/tables/k1/sessions", agent.http))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answers")
+        .status();
+    assert_eq!(status.as_u16(), 201);
     let spec = serde_json::json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 5, "break": "alternate"});
     let status = reqwest::Client::new()
         .post(format!("{}/api/v1/tables/k1/matches", agent.http))
@@ -184,6 +193,7 @@ async fn kill_dash_nine_loses_nothing_that_was_shown() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(before["score"], serde_json::json!([1, 0]), "{before}");
+    assert!(before["session"]["started_ms"].is_u64(), "{before}");
     agent.child.kill().expect("SIGKILL");
     agent.child.wait().expect("reaped");
 
