@@ -217,7 +217,7 @@ impl Engine {
             for (seq, received_ms, input) in &logged.events {
                 match serde_json::from_str::<TableInput>(input) {
                     Ok(input) => {
-                        if let Err(error) = table.apply(&input, *seq, *received_ms) {
+                        if let Err(error) = table.replay(&input, *seq, *received_ms) {
                             tracing::warn!(table = %logged.table, seq, %error, "a logged input no longer applies");
                         }
                     }

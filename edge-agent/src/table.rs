@@ -283,6 +283,27 @@ impl Table {
         Ok(applied)
     }
 
+    /// Applies one input read back from the event log at start-up. Like [`Table::apply`], except
+    /// that session inputs set the session unconditionally: they were accepted when logged, and the
+    /// session seeded from the stored view ([`Table::seed_session`]) may already show their effect.
+    pub fn replay(
+        &mut self,
+        input: &TableInput,
+        seq: u64,
+        received_ms: u64,
+    ) -> Result<Applied, Refused> {
+        match input {
+            TableInput::SessionStart {} => self.session = Some((received_ms, None)),
+            TableInput::SessionStop {} => {
+                let started = self.session.map_or(received_ms, |(started, _)| started);
+                self.session = Some((started, Some(received_ms)));
+            }
+            _ => return self.apply(input, seq, received_ms),
+        }
+        self.seq = seq;
+        Ok(Applied::default())
+    }
+
     fn heard(&mut self, device: &str, at_ms: u64, kind: &'static str) {
         let entry = self
             .devices
@@ -684,6 +705,62 @@ mod tests {
         };
         table.apply(&start, 1, 0).expect("start");
         table
+    }
+
+    #[test]
+    fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
+        let mut table = Table::new("t1");
+        assert!(!table.lit());
+        assert!(matches!(
+            table.apply(&TableInput::SessionStop {}, 1, 100),
+            Err(Refused::NoSession)
+        ));
+        table
+            .apply(&TableInput::SessionStart {}, 1, 1_000)
+            .expect("starts");
+        assert!(table.lit() && table.session_running());
+        assert!(matches!(
+            table.apply(&TableInput::SessionStart {}, 2, 2_000),
+            Err(Refused::SessionRunning)
+        ));
+        let start = TableInput::StartMatch {
+            match_id: "m1".into(),
+            spec: spec("nine-ball"),
+        };
+        table
+            .apply(&start, 2, 3_000)
+            .expect("a match during a session");
+        let concede = TableInput::Staff {
+            action: StaffAction::Concede { player: None },
+        };
+        table.apply(&concede, 3, 4_000).expect("concedes");
+        assert!(table.lit(), "the session keeps the light on");
+        table
+            .apply(&TableInput::SessionStop {}, 4, 61_000)
+            .expect("stops");
+        assert!(!table.lit());
+        let view = table.view();
+        assert_eq!(
+            view.session,
+            Some(SessionView {
+                started_ms: 1_000,
+                stopped_ms: Some(61_000),
+                elapsed_ms: Some(60_000)
+            })
+        );
+
+        // Replayed from the match start (seq 2) after seeding from the last stored view.
+        let stored = serde_json::to_string(&view).expect("json");
+        let mut again = Table::new("t1");
+        again.seed_session(&stored);
+        for (seq, at, input) in [
+            (2, 3_000, start),
+            (3, 4_000, concede),
+            (4, 61_000, TableInput::SessionStop {}),
+        ] {
+            again.replay(&input, seq, at).expect("replays");
+        }
+        assert_eq!(again.view(), view);
     }
 
     #[test]
