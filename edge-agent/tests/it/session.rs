@@ -159,7 +159,10 @@ async fn a_session_started_before_a_match_survives_a_restart() {
 
     let agent = Agent::start(&dir).await;
     let (_, again) = agent.get("/api/v1/tables/s2").await;
-    assert_eq!(again, stopped, "a stop is kept too, and the view seq with it");
+    assert_eq!(
+        again, stopped,
+        "a stop is kept too, and the view seq with it"
+    );
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
