@@ -239,12 +239,19 @@ impl Config {
         if !(1..=64).contains(&demo_tables) {
             return Err(bad("demo_tables", "must be between 1 and 64"));
         }
+        let demo = flags.demo || file.demo.unwrap_or(false);
+        if demo && !cfg!(feature = "demo") {
+            return Err(bad(
+                "demo",
+                "this edge-agent was built without the demo feature",
+            ));
+        }
         let presence_timeout_ms = file.presence_timeout_ms.unwrap_or(15_000);
         if presence_timeout_ms < 1000 {
             return Err(bad("presence_timeout_ms", "must be at least 1000"));
         }
         Ok(Config {
-            demo: flags.demo || file.demo.unwrap_or(false),
+            demo,
             demo_tables,
             data_dir: flags
                 .data_dir

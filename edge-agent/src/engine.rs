@@ -13,10 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::CancellationToken;
 use crate::hub::Hub;
-use crate::ingest::{Ingest, Verdict};
+use crate::ingest::{Ingest, Step, Verdict};
 use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
-use crate::store::{Commit, DeadLetter, Outcome, Recovered, StoreTx, Write};
+use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
 use crate::table::{Applied, Refused, StaffAction, Table, TableInput};
 use crate::view::Published;
 
@@ -35,6 +35,12 @@ pub enum EngineError {
     /// A match is already in play and not finished.
     #[error("table {0} already has a match in play; concede or finish it first")]
     Busy(String),
+    /// A table-time session is already running there.
+    #[error("table {0} already has a session running; stop it first")]
+    SessionRunning(String),
+    /// No table-time session is running there.
+    #[error("table {0} has no session running")]
+    NoSession(String),
     /// The store failed; the input was not applied.
     #[error("storage failure: {0}")]
     Store(String),
@@ -56,6 +62,11 @@ enum Request {
     Action {
         table: String,
         action: StaffAction,
+        reply: Reply,
+    },
+    Session {
+        table: String,
+        start: bool,
         reply: Reply,
     },
 }
@@ -113,6 +124,16 @@ impl EngineHandle {
         .await
     }
 
+    /// Starts (`true`) or stops a table-time session on `table`; resolves once it is committed.
+    pub async fn session(&self, table: String, start: bool) -> Result<Published, EngineError> {
+        self.ask(|reply| Request::Session {
+            table,
+            start,
+            reply,
+        })
+        .await
+    }
+
     async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Published, EngineError> {
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -130,7 +151,8 @@ pub struct Timing {
     pub shot_quiet_ms: u64,
     /// Silence after which a device shows offline.
     pub presence_timeout_ms: u64,
-    /// Switch a table's light on when a match starts there and off when it ends.
+    /// Switch a table's light on when a match starts or a session starts there, and off when
+    /// neither is left.
     pub table_lights: bool,
 }
 
@@ -138,7 +160,7 @@ pub struct Timing {
 #[derive(Debug)]
 pub struct Engine {
     tables: BTreeMap<String, Table>,
-    ingest: Ingest,
+    ingest: Ingest<Held>,
     seq: u64,
     epoch: String,
     store: StoreTx,
@@ -148,6 +170,16 @@ pub struct Engine {
     timing: Timing,
     requests: mpsc::Receiver<Request>,
     reject_log: RejectLog,
+}
+
+/// A decoded device message, as `ingest` holds it until the device's earlier seqs are in.
+#[derive(Debug)]
+struct Held {
+    table: String,
+    channel: Channel,
+    message: protocol::DeviceMessage,
+    received_ms: u64,
+    received: Instant,
 }
 
 /// Logs a reject once per (topic, reason) a minute, with how many were not logged since: a device
@@ -197,10 +229,11 @@ impl Engine {
         for logged in recovered.tables {
             let mut table = Table::new(&logged.table);
             table.seed_devices(&logged.view);
+            table.seed_session(&logged.view);
             for (seq, received_ms, input) in &logged.events {
                 match serde_json::from_str::<TableInput>(input) {
                     Ok(input) => {
-                        if let Err(error) = table.apply(&input, *seq, *received_ms) {
+                        if let Err(error) = table.replay(&input, *seq, *received_ms) {
                             tracing::warn!(table = %logged.table, seq, %error, "a logged input no longer applies");
                         }
                     }
@@ -273,6 +306,16 @@ impl Engine {
                 action,
                 reply,
             } => (table, TableInput::Staff { action }, reply),
+            Request::Session {
+                table,
+                start: true,
+                reply,
+            } => (table, TableInput::SessionStart {}, reply),
+            Request::Session {
+                table,
+                start: false,
+                reply,
+            } => (table, TableInput::SessionStop {}, reply),
         };
         if !protocol::valid_id(&table) {
             let _ = reply.send(Err(EngineError::BadTable(table)));
@@ -311,6 +354,7 @@ impl Engine {
             .entry(table_id.to_owned())
             .or_insert_with(|| Table::new(table_id));
         let seq = self.seq + 1;
+        let was_lit = table.lit();
         let applied: Applied = match table.apply(&input, seq, received_ms) {
             Ok(applied) => applied,
             Err(refused) => {
@@ -318,6 +362,8 @@ impl Engine {
                     Refused::NoMatch => EngineError::NoMatch(table_id.to_owned()),
                     Refused::Busy => EngineError::Busy(table_id.to_owned()),
                     Refused::Rules(rejected) => EngineError::Rejected(rejected),
+                    Refused::SessionRunning => EngineError::SessionRunning(table_id.to_owned()),
+                    Refused::NoSession => EngineError::NoSession(table_id.to_owned()),
                 };
                 self.metrics.rejected("rules");
                 if let Some(reply) = reply {
@@ -327,20 +373,13 @@ impl Engine {
             }
         };
         self.seq = seq;
-        if self.timing.table_lights {
-            let finished = applied
-                .outbox
-                .iter()
-                .any(|record| matches!(record.outcome, Outcome::MatchFinished { .. }));
-            if applied.match_start || finished {
-                let command = serde_json::to_vec(&DeviceCommand::Light {
-                    on: applied.match_start,
-                })
-                .unwrap_or_default();
-                for device in table.controllers() {
-                    self.commands
-                        .publish(protocol::cmd_topic(&device), command.clone(), false);
-                }
+        // The light follows "a match in play or a session running": switched when that changes.
+        let lit = table.lit();
+        if self.timing.table_lights && lit != was_lit {
+            let command = serde_json::to_vec(&DeviceCommand::Light { on: lit }).unwrap_or_default();
+            for device in table.controllers() {
+                self.commands
+                    .publish(protocol::cmd_topic(&device), command.clone(), false);
             }
         }
         if let Some(note) = &applied.repaired {
@@ -434,29 +473,70 @@ impl Engine {
             }
         };
         let now = message.received_ms;
-        match self.ingest.check(&decoded.device, table, decoded.seq, now) {
-            Verdict::Duplicate => {
-                self.metrics.duplicate();
-                return;
-            }
+        let (device, seq) = (decoded.device.clone(), decoded.seq);
+        let held = Held {
+            table: table.to_owned(),
+            channel,
+            message: decoded,
+            received_ms: now,
+            received: message.received,
+        };
+        let (verdict, steps) = self.ingest.check(&device, table, seq, now, held);
+        match verdict {
+            Verdict::Duplicate => self.metrics.duplicate(),
             Verdict::Accept {
                 gap: Some((from_seq, to_seq)),
             } => {
-                tracing::warn!(device = %decoded.device, from_seq, to_seq, "gap in device seq; asking for a replay");
+                tracing::warn!(%device, from_seq, to_seq, "gap in device seq; asking for a replay (later events wait)");
                 let command = DeviceCommand::Replay { from_seq, to_seq };
                 self.commands.publish(
-                    protocol::cmd_topic(&decoded.device),
+                    protocol::cmd_topic(&device),
                     serde_json::to_vec(&command).unwrap_or_default(),
                     false,
                 );
             }
             Verdict::Accept { gap: None } => {}
         }
+        self.steps(steps, now).await;
+    }
+
+    /// Carries out what `ingest` released: device messages in seq order, events given up on.
+    async fn steps(&mut self, steps: Vec<Step<Held>>, now: u64) {
+        for step in steps {
+            match step {
+                Step::Apply { item, mark } => self.apply_device(item, mark).await,
+                Step::Lost { events, mark } => {
+                    tracing::warn!(device = %mark.device, events, "device events missed and not replayed");
+                    self.metrics.missing(events);
+                    let input = TableInput::Missing {
+                        device: mark.device.clone(),
+                        events,
+                    };
+                    let table = mark.table.clone();
+                    let _ = self
+                        .commit(&table, input, None, Some(mark), now, None, None)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Applies one device message (in its device's seq order); `mark` is stored with it.
+    async fn apply_device(&mut self, held: Held, mark: crate::store::DeviceMark) {
+        let Held {
+            table,
+            channel,
+            message: decoded,
+            received_ms: now,
+            received,
+        } = held;
+        let table = table.as_str();
+        let mark = Some(mark);
         self.metrics.accepted(decoded.event.type_name());
-        let mark = self.ingest.mark(&decoded.device).cloned();
         match &decoded.event {
             DeviceEvent::Frame { .. } => {
                 let json = serde_json::json!({"type": "positions", "table": table, "device": decoded.device, "event": decoded.event});
+                // Positions are not stored; neither is the mark (the next stored event carries it).
                 self.hub.positions(table, json.to_string());
             }
             DeviceEvent::Heartbeat => {
@@ -475,7 +555,7 @@ impl Engine {
                         online: true,
                     };
                     let _ = self
-                        .commit(table, input, None, mark, now, Some(message.received), None)
+                        .commit(table, input, None, mark, now, Some(received), None)
                         .await;
                 } else if let Some(mark) = mark {
                     let _ = self.store.send(Write::Device(mark)).await;
@@ -489,15 +569,7 @@ impl Engine {
                     event: decoded.event,
                 };
                 let _ = self
-                    .commit(
-                        table,
-                        input,
-                        device,
-                        mark,
-                        now,
-                        Some(message.received),
-                        None,
-                    )
+                    .commit(table, input, device, mark, now, Some(received), None)
                     .await;
             }
         }
@@ -563,16 +635,13 @@ impl Engine {
                 ));
             }
         }
-        for (device, table, events) in self.ingest.expire(now) {
-            tracing::warn!(%device, events, "device events missed and not replayed");
-            self.metrics.missing(events);
-            due.push((table, TableInput::Missing { device, events }));
-        }
         for (table, input) in due {
             let _ = self
                 .commit(&table, input, None, None, now, None, None)
                 .await;
         }
+        let steps = self.ingest.expire(now);
+        self.steps(steps, now).await;
     }
 }
 

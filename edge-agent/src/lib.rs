@@ -13,11 +13,13 @@
 //! - [`hub`]: after commit, fan-out to WebSocket clients with per-table conflation;
 //! - [`api`]: REST, WebSocket, pages, `/metrics`, `/healthz`;
 //! - [`sync`]: drains the outbox to cloud-sync and pulls registered players (when configured);
-//! - [`demo`]: simulated tables that play through the same MQTT path as real devices.
+//! - `demo` (cargo feature `demo`, on by default): simulated tables played by firmware-bridge's
+//!   simulator over pseudo-terminals and its bridge, the same serial → MQTT path as a venue's.
 
 pub mod api;
 pub mod broker;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod engine;
 pub mod hub;
@@ -168,6 +170,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     };
     let engine_task = tokio::spawn(engine.run(link.inbound, shutdown.clone()));
     let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
+    #[cfg(feature = "demo")]
     if config.demo {
         let broker = demo::DemoBroker::for_mode(&config.mqtt)?;
         tokio::spawn(demo::run(

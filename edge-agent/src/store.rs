@@ -45,7 +45,8 @@ CREATE TABLE tables (
     match_start_seq INTEGER,
     view TEXT NOT NULL
 );
--- Per-device dedupe: the highest seq accepted and the gaps still open below it.
+-- Per-device dedupe: the seq up to which every event is applied or given up on (in seq order), and
+-- gaps still open below it (only written by versions that applied events in arrival order).
 CREATE TABLE devices (
     device TEXT PRIMARY KEY,
     table_id TEXT NOT NULL,
@@ -221,9 +222,11 @@ pub struct DeviceMark {
     pub device: String,
     /// Table it reports for.
     pub table: String,
-    /// Highest seq accepted.
+    /// Every seq up to here is applied or given up on (`ingest` applies a device's events in seq
+    /// order).
     pub last_seq: u64,
-    /// Open gaps below it, inclusive ranges.
+    /// Open gaps below it, inclusive ranges (only in marks saved by versions that applied events in
+    /// arrival order).
     pub missing: Vec<(u64, u64)>,
     /// Last time heard from.
     pub last_seen_ms: u64,

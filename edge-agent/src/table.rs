@@ -17,7 +17,7 @@ use shared::rules::{
 };
 
 use crate::store::{Outcome, Record};
-use crate::view::{DevicePresence, MatchInfo, ShotInProgress, TableStatus, TableView};
+use crate::view::{DevicePresence, MatchInfo, SessionView, ShotInProgress, TableStatus, TableView};
 
 /// A staff or player action on the current match (`POST .../matches/current/actions`), the same as
 /// the table buttons plus `call` and `rerack`. Every variant is a struct (some empty) because serde
@@ -113,6 +113,10 @@ pub enum TableInput {
         /// How many.
         events: u64,
     },
+    /// Staff started a table-time session (at the input's receive time).
+    SessionStart {},
+    /// Staff stopped the running session (at the input's receive time).
+    SessionStop {},
 }
 
 /// Why a staff request was refused (device inputs are never refused: they are facts).
@@ -127,6 +131,12 @@ pub enum Refused {
     /// The rules said no.
     #[error(transparent)]
     Rules(#[from] Rejected),
+    /// A session is already running.
+    #[error("a session is already running")]
+    SessionRunning,
+    /// No session is running.
+    #[error("no session is running")]
+    NoSession,
 }
 
 /// What applying an input changed, for the store.
@@ -182,6 +192,8 @@ pub struct Table {
     pending: Pending,
     devices: BTreeMap<String, DevicePresence>,
     missing_events: u64,
+    /// `(started_ms, stopped_ms)` of the running or last table-time session.
+    session: Option<(u64, Option<u64>)>,
     seq: u64,
 }
 
@@ -194,6 +206,7 @@ impl Table {
             pending: Pending::default(),
             devices: BTreeMap::new(),
             missing_events: 0,
+            session: None,
             seq: 0,
         }
     }
@@ -267,9 +280,40 @@ impl Table {
                 entry.online = *online;
             }
             TableInput::Missing { events, .. } => self.missing_events += events,
+            TableInput::SessionStart {} => {
+                if self.session_running() {
+                    return Err(Refused::SessionRunning);
+                }
+                self.session = Some((received_ms, None));
+            }
+            TableInput::SessionStop {} => match &mut self.session {
+                Some((_, stopped @ None)) => *stopped = Some(received_ms),
+                _ => return Err(Refused::NoSession),
+            },
         }
         self.seq = seq;
         Ok(applied)
+    }
+
+    /// Applies one input read back from the event log at start-up. Like [`Table::apply`], except
+    /// that session inputs set the session unconditionally: they were accepted when logged, and the
+    /// session seeded from the stored view ([`Table::seed_session`]) may already show their effect.
+    pub fn replay(
+        &mut self,
+        input: &TableInput,
+        seq: u64,
+        received_ms: u64,
+    ) -> Result<Applied, Refused> {
+        match input {
+            TableInput::SessionStart {} => self.session = Some((received_ms, None)),
+            TableInput::SessionStop {} => {
+                let started = self.session.map_or(received_ms, |(started, _)| started);
+                self.session = Some((started, Some(received_ms)));
+            }
+            _ => return self.apply(input, seq, received_ms),
+        }
+        self.seq = seq;
+        Ok(Applied::default())
     }
 
     fn heard(&mut self, device: &str, at_ms: u64, kind: &'static str) {
@@ -313,6 +357,33 @@ impl Table {
                 last_seen_ms,
             };
             self.devices.insert(device.to_owned(), presence);
+        }
+    }
+
+    /// Whether a table-time session is running.
+    pub fn session_running(&self) -> bool {
+        matches!(self.session, Some((_, None)))
+    }
+
+    /// Whether the table's light should be on: a match in play or a session running.
+    pub fn lit(&self) -> bool {
+        let playing = self
+            .game
+            .as_ref()
+            .is_some_and(|(_, game)| game.state().match_winner.is_none());
+        playing || self.session_running()
+    }
+
+    /// Restores the session from the last stored view before a replay: like device presence it
+    /// outlives matches, and a session started before the current match is not in the replayed
+    /// part of the log (session inputs in that part bring it to the same state again).
+    pub fn seed_session(&mut self, stored_view: &str) {
+        let Ok(view) = serde_json::from_str::<serde_json::Value>(stored_view) else {
+            return;
+        };
+        let session = &view["session"];
+        if let Some(started_ms) = session["started_ms"].as_u64() {
+            self.session = Some((started_ms, session["stopped_ms"].as_u64()));
         }
     }
 
@@ -530,6 +601,11 @@ impl Table {
             },
             devices: self.devices.values().cloned().collect(),
             missing_events: self.missing_events,
+            session: self.session.map(|(started_ms, stopped_ms)| SessionView {
+                started_ms,
+                stopped_ms,
+                elapsed_ms: stopped_ms.map(|stopped| stopped.saturating_sub(started_ms)),
+            }),
         }
     }
 }
@@ -647,6 +723,63 @@ mod tests {
         };
         table.apply(&start, 1, 0).expect("start");
         table
+    }
+
+    #[test]
+    fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
+        let mut table = Table::new("t1");
+        assert!(!table.lit());
+        assert!(matches!(
+            table.apply(&TableInput::SessionStop {}, 1, 100),
+            Err(Refused::NoSession)
+        ));
+        table
+            .apply(&TableInput::SessionStart {}, 1, 1_000)
+            .expect("starts");
+        assert!(table.lit() && table.session_running());
+        assert!(matches!(
+            table.apply(&TableInput::SessionStart {}, 2, 2_000),
+            Err(Refused::SessionRunning)
+        ));
+        let start = TableInput::StartMatch {
+            match_id: "m1".into(),
+            spec: spec("nine-ball"),
+            player_ids: Default::default(),
+        };
+        table
+            .apply(&start, 2, 3_000)
+            .expect("a match during a session");
+        let concede = TableInput::Staff {
+            action: StaffAction::Concede { player: None },
+        };
+        table.apply(&concede, 3, 4_000).expect("concedes");
+        assert!(table.lit(), "the session keeps the light on");
+        table
+            .apply(&TableInput::SessionStop {}, 4, 61_000)
+            .expect("stops");
+        assert!(!table.lit());
+        let view = table.view();
+        assert_eq!(
+            view.session,
+            Some(SessionView {
+                started_ms: 1_000,
+                stopped_ms: Some(61_000),
+                elapsed_ms: Some(60_000)
+            })
+        );
+
+        // Replayed from the match start (seq 2) after seeding from the last stored view.
+        let stored = serde_json::to_string(&view).expect("json");
+        let mut again = Table::new("t1");
+        again.seed_session(&stored);
+        for (seq, at, input) in [
+            (2, 3_000, start),
+            (3, 4_000, concede),
+            (4, 61_000, TableInput::SessionStop {}),
+        ] {
+            again.replay(&input, seq, at).expect("replays");
+        }
+        assert_eq!(again.view(), view);
     }
 
     #[test]

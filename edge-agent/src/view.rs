@@ -49,6 +49,18 @@ pub struct DevicePresence {
     pub last_seen_ms: u64,
 }
 
+/// A table-time session (staff start and stop it; the venue bills the table by the time it ran).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionView {
+    /// When staff started it, ms since the Unix epoch (the agent's clock).
+    pub started_ms: u64,
+    /// When staff stopped it; `null` while it runs (screens count the elapsed time from
+    /// `started_ms`).
+    pub stopped_ms: Option<u64>,
+    /// `stopped_ms - started_ms` once stopped; `null` while it runs.
+    pub elapsed_ms: Option<u64>,
+}
+
 /// The match on a table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MatchInfo {
@@ -93,6 +105,8 @@ pub struct TableView {
     pub devices: Vec<DevicePresence>,
     /// Device events missed during the current match and not recovered by a replay.
     pub missing_events: u64,
+    /// The running table-time session, or the last one until the next starts; `null` if none yet.
+    pub session: Option<SessionView>,
 }
 
 /// A committed view and its JSON, shared by every reader.
@@ -135,6 +149,7 @@ impl Published {
             shot: ShotInProgress::default(),
             devices: Vec::new(),
             missing_events: 0,
+            session: None,
         };
         Published::new(view, None)
     }

@@ -27,7 +27,7 @@ use shared::protocol::{
 };
 use tokio::sync::{Notify, mpsc};
 
-use crate::codec::Message;
+use crate::codec::{Message, Reject, RejectCounts};
 
 /// Recent events kept per controller to answer `replay` commands.
 pub const RECENT_EVENTS: usize = 4096;
@@ -83,6 +83,29 @@ pub struct Stats {
     pub replay_from_sent: u64,
     /// Frames received before the controller's `hello` on that connection (ignored, not acked).
     pub before_hello: u64,
+    /// Frames the serial decoders refused, by reason (every port, every connection).
+    pub rejects: RejectCounts,
+    /// Serial ports opened again after they were lost (unplug / re-plug, a reset adapter).
+    pub port_reconnects: u64,
+    /// Serial connections that ended (hang-up or error) while the bridge ran.
+    pub ports_lost: u64,
+    /// Successful MQTT connections (CONNACKs), the first included.
+    pub mqtt_connects: u64,
+}
+
+/// The bridge's state at one instant, for the metrics endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The counters.
+    pub stats: Stats,
+    /// Events waiting in the outbox (in flight ones excluded).
+    pub queued: usize,
+    /// Controllers heard since the bridge started.
+    pub controllers: usize,
+    /// Of those, the ones shown online.
+    pub controllers_online: usize,
+    /// Whether the MQTT connection is up.
+    pub mqtt_connected: bool,
 }
 
 #[derive(Debug)]
@@ -117,6 +140,7 @@ struct Inner {
     dirty: BTreeSet<String>,
     stats: Stats,
     bridge_online: bool,
+    mqtt_connected: bool,
 }
 
 /// The shared state. See the module documentation.
@@ -160,6 +184,39 @@ impl Bridge {
     /// The counters.
     pub fn stats(&self) -> Stats {
         self.lock().stats
+    }
+
+    /// The counters and gauges, read under one lock so they agree with each other.
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = self.lock();
+        Snapshot {
+            stats: inner.stats,
+            queued: inner.outbox.len(),
+            controllers: inner.devices.len(),
+            controllers_online: inner.devices.values().filter(|d| d.online).count(),
+            mqtt_connected: inner.mqtt_connected,
+        }
+    }
+
+    /// Counts a frame a port's decoder refused.
+    pub fn rejected(&self, reject: &Reject) {
+        self.lock().stats.rejects.record(reject);
+    }
+
+    /// A port task opened its port; `again` if it had been open before (a reconnect).
+    pub fn port_opened(&self, again: bool) {
+        if again {
+            self.lock().stats.port_reconnects += 1;
+        }
+    }
+
+    /// The MQTT connection came up (`true`) or went down.
+    pub fn mqtt_connected(&self, up: bool) {
+        let mut inner = self.lock();
+        if up {
+            inner.stats.mqtt_connects += 1;
+        }
+        inner.mqtt_connected = up;
     }
 
     /// Events waiting for the broker.
@@ -331,6 +388,11 @@ impl Bridge {
                 self.wake.notify_one();
             }
         }
+    }
+
+    /// A serial connection ended (hang-up or error), whether or not a controller had said hello.
+    pub fn connection_lost(&self) {
+        self.lock().stats.ports_lost += 1;
     }
 
     /// Port task `port_id` lost the port that served `device_id`.

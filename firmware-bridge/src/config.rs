@@ -7,8 +7,10 @@
 //! bridge_id = "bridge-hall-a"   # optional, default "firmware-bridge"
 //! heartbeat_timeout_ms = 10000  # optional: a silent controller is offline after this
 //! buffer = 10000                # optional: events kept while the broker is unreachable
+//! metrics_addr = "127.0.0.1:9464"  # optional: serve Prometheus metrics on /metrics
 //! ```
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -67,6 +69,8 @@ pub struct FileConfig {
     pub heartbeat_timeout_ms: Option<u64>,
     /// Events kept while the broker is unreachable.
     pub buffer: Option<usize>,
+    /// Where to serve `GET /metrics` (Prometheus), e.g. `127.0.0.1:9464`.
+    pub metrics_addr: Option<String>,
 }
 
 impl FileConfig {
@@ -100,6 +104,8 @@ pub struct BridgeConfig {
     pub heartbeat_timeout: Duration,
     /// Events kept while the broker is unreachable.
     pub buffer: usize,
+    /// Where to serve `GET /metrics`; `None`: no metrics endpoint.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl BridgeConfig {
@@ -113,6 +119,7 @@ impl BridgeConfig {
             bridge_id: DEFAULT_BRIDGE_ID.to_owned(),
             heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             buffer: DEFAULT_BUFFER,
+            metrics_addr: None,
         }
     }
 
@@ -123,6 +130,7 @@ impl BridgeConfig {
         mqtt_url: Option<String>,
         baud: Option<u32>,
         bridge_id: Option<String>,
+        metrics_addr: Option<String>,
     ) -> Result<BridgeConfig, ConfigError> {
         let ports = if ports.is_empty() { file.ports } else { ports };
         if ports.is_empty() {
@@ -159,6 +167,16 @@ impl BridgeConfig {
         if buffer == 0 {
             return Err(ConfigError::Invalid("buffer must be at least 1".into()));
         }
+        let metrics_addr = metrics_addr
+            .or(file.metrics_addr)
+            .map(|addr| {
+                addr.parse().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "metrics address {addr:?} is not an address like 127.0.0.1:9464"
+                    ))
+                })
+            })
+            .transpose()?;
         Ok(BridgeConfig {
             ports,
             mqtt_host,
@@ -167,6 +185,7 @@ impl BridgeConfig {
             bridge_id,
             heartbeat_timeout,
             buffer,
+            metrics_addr,
         })
     }
 }
@@ -210,18 +229,31 @@ mod tests {
     #[test]
     fn flags_override_the_file() {
         let file: FileConfig = toml::from_str(
-            "ports = [\"/dev/a\"]\nmqtt_url = \"mqtt://h:1\"\nbaud = 9600\nbuffer = 5\nheartbeat_timeout_ms = 500",
+            "ports = [\"/dev/a\"]\nmqtt_url = \"mqtt://h:1\"\nbaud = 9600\nbuffer = 5\nheartbeat_timeout_ms = 500\nmetrics_addr = \"127.0.0.1:9464\"",
         )
         .expect("parses");
-        let c = BridgeConfig::resolve(file.clone(), vec![], None, None, None).expect("valid");
+        let c = BridgeConfig::resolve(file.clone(), vec![], None, None, None, None).expect("valid");
         assert_eq!(c.ports, vec![PathBuf::from("/dev/a")]);
         assert_eq!((c.mqtt_host.as_str(), c.mqtt_port, c.baud), ("h", 1, 9600));
         assert_eq!(c.buffer, 5);
         assert_eq!(c.heartbeat_timeout, Duration::from_millis(500));
-        let c = BridgeConfig::resolve(file, vec!["/dev/b".into()], None, Some(57600), None)
-            .expect("valid");
+        assert_eq!(c.metrics_addr, "127.0.0.1:9464".parse().ok());
+        let c = BridgeConfig::resolve(
+            file.clone(),
+            vec!["/dev/b".into()],
+            None,
+            Some(57600),
+            None,
+            Some("0.0.0.0:9500".into()),
+        )
+        .expect("valid");
         assert_eq!((c.ports[0].to_str(), c.baud), (Some("/dev/b"), 57600));
-        assert!(BridgeConfig::resolve(FileConfig::default(), vec![], None, None, None).is_err());
+        assert_eq!(c.metrics_addr, "0.0.0.0:9500".parse().ok());
+        let bad = BridgeConfig::resolve(file, vec![], None, None, None, Some("nowhere".into()));
+        assert!(bad.is_err());
+        assert!(
+            BridgeConfig::resolve(FileConfig::default(), vec![], None, None, None, None).is_err()
+        );
         assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
     }
 }

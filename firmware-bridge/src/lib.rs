@@ -13,7 +13,10 @@
 //!   events for `replay`, the bounded outbox, cumulative serial acks.
 //! - [`mqtt`] — the one MQTT connection: ordered publishing with a window, statuses, last-will,
 //!   commands in.
-//! - [`simulator`] — a simulated controller on a pseudo-terminal (`firmware-bridge simulate`).
+//! - [`metrics`] — the counters of [`bridge`] as Prometheus metrics on `GET /metrics`
+//!   (`--metrics-addr`).
+//! - [`simulator`] — a simulated controller on a pseudo-terminal (`firmware-bridge simulate`), and
+//!   [`simulator::play`], the legal-shot chooser its simulated players (and edge-agent's demo) use.
 //!
 //! [`run`] starts the port tasks and the MQTT task. The wire format is specified for firmware
 //! authors in `docs/protocol.md`, section "Table controller protocol v1 (serial)"; what the bridge
@@ -22,6 +25,7 @@
 pub mod bridge;
 pub mod codec;
 pub mod config;
+pub mod metrics;
 pub mod mqtt;
 pub mod port;
 pub mod simulator;
@@ -43,6 +47,17 @@ pub struct Running {
 }
 
 impl Running {
+    /// Serves `GET /metrics` on `listener` (already bound, so a taken port is the caller's error
+    /// and tests can bind port 0) until [`Running::stop`].
+    pub fn serve_metrics(&mut self, listener: tokio::net::TcpListener) {
+        let (bridge, stop) = (self.bridge.clone(), self.stop.subscribe());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(error) = metrics::serve(listener, bridge, stop).await {
+                tracing::error!(%error, "the metrics endpoint failed");
+            }
+        }));
+    }
+
     /// Stops every port, publishes every status as offline (at most 2 s) and disconnects.
     pub async fn stop(self) {
         let _ = self.stop.send(true);

@@ -33,9 +33,16 @@ struct BridgeArgs {
     /// The bridge's id: its status topic and last-will (default firmware-bridge).
     #[arg(long)]
     bridge_id: Option<String>,
-    /// A TOML file (ports, mqtt_url, baud, bridge_id, heartbeat_timeout_ms, buffer); flags win.
+    /// Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9464 (default: off).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
+    /// A TOML file (ports, mqtt_url, baud, bridge_id, heartbeat_timeout_ms, buffer, metrics_addr);
+    /// flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Only check the configuration and print it (systemd runs this as ExecStartPre).
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,14 +95,44 @@ fn main() -> anyhow::Result<()> {
                 Some(path) => FileConfig::load(path)?,
                 None => FileConfig::default(),
             };
-            let config =
-                BridgeConfig::resolve(file, args.ports, args.mqtt_url, args.baud, args.bridge_id)?;
+            let config = BridgeConfig::resolve(
+                file,
+                args.ports,
+                args.mqtt_url,
+                args.baud,
+                args.bridge_id,
+                args.metrics_addr,
+            )?;
+            if args.check_config {
+                println!(
+                    "firmware-bridge: configuration ok: ports {:?}; MQTT {}:{}; bridge id {}; baud {}; heartbeat timeout {} ms; buffer {}; metrics {}",
+                    config.ports,
+                    config.mqtt_host,
+                    config.mqtt_port,
+                    config.bridge_id,
+                    config.baud,
+                    config.heartbeat_timeout.as_millis(),
+                    config.buffer,
+                    config
+                        .metrics_addr
+                        .map_or_else(|| "off".to_owned(), |addr| addr.to_string()),
+                );
+                return Ok(());
+            }
             runtime.block_on(async {
                 tracing::info!(ports = ?config.ports, host = %config.mqtt_host, port = config.mqtt_port, "firmware-bridge starting");
-                let running = firmware_bridge::run(config);
-                tokio::signal::ctrl_c()
-                    .await
-                    .context("cannot wait for Ctrl-C")?;
+                let metrics = match config.metrics_addr {
+                    Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                        format!("cannot listen for metrics on {addr}; choose another --metrics-addr")
+                    })?),
+                    None => None,
+                };
+                let mut running = firmware_bridge::run(config);
+                if let Some(listener) = metrics {
+                    tracing::info!(addr = ?listener.local_addr().ok(), "metrics on /metrics");
+                    running.serve_metrics(listener);
+                }
+                wait_for_signal().await?;
                 tracing::info!(stats = ?running.bridge.stats(), "stopping");
                 running.stop().await;
                 Ok(())
@@ -155,4 +192,14 @@ async fn simulate(
         controller.winner()
     );
     result.context("the pseudo-terminal failed")
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM (what systemd sends).
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot wait for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot wait for Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
 }

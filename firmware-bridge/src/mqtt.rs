@@ -112,6 +112,7 @@ pub async fn run(bridge: Arc<Bridge>, config: BridgeConfig, mut stop: watch::Rec
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!(host = %config.mqtt_host, port = config.mqtt_port, "MQTT connected");
                     connected = true;
+                    bridge.mqtt_connected(true);
                     backoff = BACKOFF_MIN;
                     if let Err(error) = client.try_subscribe("dojo/v1/devices/+/cmd", QoS::AtLeastOnce) {
                         tracing::warn!(%error, "cannot subscribe to commands");
@@ -142,6 +143,7 @@ pub async fn run(bridge: Arc<Bridge>, config: BridgeConfig, mut stop: watch::Rec
                         tracing::debug!(%error, "MQTT connect failed");
                     }
                     connected = false;
+                    bridge.mqtt_connected(false);
                     bridge.requeue(window.drain(..).collect());
                     if stopping {
                         return;

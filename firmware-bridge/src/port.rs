@@ -70,10 +70,13 @@ pub async fn run(
     let mut backoff = BACKOFF_MIN;
     let mut host_seq = 0u32;
     let mut logged_missing = false;
+    let mut opened_before = false;
     while !*stop.borrow() {
         match open(&path, baud) {
             Ok(port) => {
                 tracing::info!(port = %path.display(), baud, "serial port open");
+                bridge.port_opened(opened_before);
+                opened_before = true;
                 logged_missing = false;
                 let started = Instant::now();
                 let ended = serve(
@@ -88,6 +91,7 @@ pub async fn run(
                 if ended == Ended::Stopped {
                     return;
                 }
+                bridge.connection_lost();
                 tracing::warn!(port = %path.display(), ?ended, "serial port lost; reopening");
                 if started.elapsed() > Duration::from_secs(10) {
                     backoff = BACKOFF_MIN;
@@ -141,7 +145,13 @@ pub async fn serve<P: AsyncRead + AsyncWrite + Unpin>(
                 Err(e) => ended = Some(Ended::Error(e.to_string())),
                 Ok(n) => {
                     last_heard = Instant::now();
-                    decoder.feed(&buf[..n], &mut frames);
+                    decoder.feed_with(&buf[..n], |result| match result {
+                        Ok(frame) => frames.push(frame),
+                        Err(reject) => {
+                            tracing::debug!(port = name, %reject, "frame refused");
+                            bridge.rejected(&reject);
+                        }
+                    });
                     for frame in frames.drain(..) {
                         handle(bridge, port_id, &tx, &mut device, frame, &mut out, host_seq, name, &mut asked_hello);
                     }

@@ -4,17 +4,24 @@
 //! It behaves like the firmware the protocol document describes: a lone `0x00` and a `hello`
 //! (seq 1) after power-up, a `heartbeat` when nothing else was sent for 2 s, retransmission of the
 //! oldest unacknowledged frame after 1 s, `replay_from` (0: a fresh `hello`), `light` (answered
-//! with `light_state`), `identify` and `time_sync`. It plays a plausible 9-ball match: a mirror of
-//! the match (`shared::rules::Match`, the same engine edge-agent rules with) keeps the table
-//! state, and each shot is a break (0–2 balls), a made ball (the lowest on the table, as rotation
-//! requires; the 9 ends the rack), a miss (sometimes declared a `safety` first) or a scratch
-//! (`cue_return`), closed with the `end_turn` button; `rack_ready` precedes each new rack. Play
-//! starts once the host has spoken (so no shot is played to a port nobody has open), and stops when
-//! the mirror has a match winner; heartbeats go on. Everything random comes from a seed.
+//! with `light_state`), `identify` and `time_sync`. It plays plausible matches: a mirror of the
+//! match (`shared::rules::Match`, the same engine edge-agent rules with) keeps the table state, and
+//! [`play::choose`] picks each shot — a break, a legal made ball, a miss (sometimes declared a
+//! `safety` or a `push_out`), a scratch (`cue_return`) or a `pass` — sent as its messages and closed
+//! with the `end_turn` button; `rack_ready` precedes each new rack. Play starts once the host has
+//! spoken (so no shot is played to a port nobody has open), and stops when the mirror has a match
+//! winner; heartbeats go on. Everything random comes from a seed.
+//!
+//! [`Controller::new`] plays one 9-ball match ([`SimOptions::spec`], what `firmware-bridge simulate`
+//! does); [`Controller::idle`] waits for the matches its [`Players`] are given (what edge-agent's
+//! demo does: it starts each match on the agent, then has the players play it here, so the demo's
+//! events take the same serial path as a real venue's).
 //!
 //! The controller's state outlives a connection ([`Controller::run`] returns on unplug), so a test
 //! can "unplug" (drop the pty) and "re-plug" (run again on a new pty) the same controller, or
 //! [`Controller::power_cycle`] it.
+
+pub mod play;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -22,9 +29,9 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::protocol::Button;
-use shared::rules::{BreakRule, Game, HouseRules, Input, Match, MatchSpec, Pocketed, Shot};
+use shared::rules::{BreakRule, Game, HouseRules, Match, MatchSpec};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_serial::{SerialPort, SerialStream};
 
@@ -46,8 +53,10 @@ pub struct SimOptions {
     pub race_to: u32,
     /// Seed for every random choice.
     pub seed: u64,
-    /// Time between shots.
+    /// Time between shots (each gap is this × 0.7–1.3).
     pub shot_gap: Duration,
+    /// Extra time after a rack is won, before the next rack's `rack_ready` and break.
+    pub rack_gap: Duration,
     /// Heartbeat when nothing was sent for this long.
     pub heartbeat: Duration,
     /// Retransmit the oldest unacknowledged frame after this long.
@@ -67,6 +76,7 @@ impl SimOptions {
             race_to: 3,
             seed: 1,
             shot_gap: Duration::from_secs(3),
+            rack_gap: Duration::ZERO,
             heartbeat: Duration::from_secs(2),
             retransmit_after: Duration::from_secs(1),
             garble_seq: None,
@@ -111,32 +121,57 @@ pub struct Controller {
     rng: StdRng,
     seq: u32,
     held: VecDeque<(Frame, Instant)>,
-    mirror: Match,
+    /// The match being played (or last played); `None` until an idle controller gets one.
+    mirror: Option<Match>,
     rack: u32,
+    /// Plans played in the current match (a safety net: [`play::MAX_SHOTS`]).
+    match_shots: u32,
     next_shot: Instant,
+    /// Matches to play ([`Controller::idle`]), each with who to tell when it is over.
+    matches: Option<mpsc::Receiver<Assignment>>,
+    finished_tx: Option<oneshot::Sender<Finished>>,
     last_sent: Instant,
     garbled: bool,
     stats: SimStats,
 }
 
 impl Controller {
-    /// A controller that has not been powered up yet (its first run sends `hello`).
+    /// A controller that has not been powered up yet (its first run sends `hello`) and plays the
+    /// 9-ball match of [`SimOptions::spec`] (a bad `race_to` falls back to the default race).
     pub fn new(opts: SimOptions) -> Controller {
         let spec = opts.spec();
-        let mirror = Match::new(spec).unwrap_or_else(|_| {
-            Match::new(SimOptions::new(&opts.table).spec()).unwrap_or_else(|_| unreachable!())
-        });
+        let mirror = Match::new(spec)
+            .or_else(|_| Match::new(SimOptions::new(&opts.table).spec()))
+            .ok();
+        let mut controller = Controller::blank(opts);
+        controller.mirror = mirror;
+        controller
+    }
+
+    /// A controller that has not been powered up yet and plays nothing until its [`Players`] are
+    /// given a match (then it sends `rack_ready` and plays it from the break).
+    pub fn idle(opts: SimOptions) -> (Controller, Players) {
+        let (tx, rx) = mpsc::channel(1);
+        let mut controller = Controller::blank(opts);
+        controller.matches = Some(rx);
+        (controller, Players { tx })
+    }
+
+    fn blank(opts: SimOptions) -> Controller {
         Controller {
             rng: StdRng::seed_from_u64(opts.seed),
             opts,
             seq: 0,
             held: VecDeque::new(),
-            mirror,
+            mirror: None,
             rack: 1,
+            match_shots: 0,
             next_shot: Instant::now(),
             last_sent: Instant::now(),
             garbled: false,
             stats: SimStats::default(),
+            matches: None,
+            finished_tx: None,
         }
     }
 
@@ -152,12 +187,17 @@ impl Controller {
 
     /// The mirror's match winner (0 or 1), once the match is over.
     pub fn winner(&self) -> Option<usize> {
-        self.mirror.state().match_winner
+        self.mirror.as_ref().and_then(|m| m.state().match_winner)
     }
 
     /// Racks won so far by each player, per the mirror.
     pub fn score(&self) -> [i32; 2] {
-        self.mirror.state().score
+        self.mirror.as_ref().map_or([0, 0], |m| m.state().score)
+    }
+
+    /// Whether a match is in play (given and not over).
+    fn playing(&self) -> bool {
+        self.mirror.is_some() && self.winner().is_none()
     }
 
     /// The last seq sent.
@@ -217,6 +257,31 @@ impl Controller {
                     }
                 },
                 _ = ticker.tick() => self.on_tick(host_heard, &mut out),
+                Some(assignment) = next_assignment(&mut self.matches), if !self.playing() => {
+                    self.assign(assignment);
+                }
+            }
+        }
+    }
+
+    /// Starts playing a new match from its first break.
+    fn assign(&mut self, assignment: Assignment) {
+        match Match::new(assignment.spec) {
+            Ok(mirror) => {
+                self.mirror = Some(mirror);
+                // Rack 0 is no rack: the first shot announces rack 1 with `rack_ready`.
+                self.rack = 0;
+                self.match_shots = 0;
+                self.next_shot = Instant::now() + self.opts.shot_gap;
+                self.finished_tx = Some(assignment.finished_tx);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "simulator: cannot play this match");
+                let _ = assignment.finished_tx.send(Finished {
+                    winner: None,
+                    score: [0, 0],
+                    shots: 0,
+                });
             }
         }
     }
@@ -312,9 +377,12 @@ impl Controller {
 
     fn on_tick(&mut self, host_heard: bool, out: &mut Vec<u8>) {
         let now = Instant::now();
-        if host_heard && self.winner().is_none() && now >= self.next_shot {
-            self.shot(out);
-            let gap = self.opts.shot_gap.mul_f64(self.rng.random_range(0.7..1.3));
+        if host_heard && self.playing() && now >= self.next_shot {
+            let rack_won = self.shot(out);
+            let mut gap = self.opts.shot_gap.mul_f64(self.rng.random_range(0.7..1.3));
+            if rack_won {
+                gap += self.opts.rack_gap;
+            }
             self.next_shot = now + gap;
         }
         if self
@@ -329,62 +397,97 @@ impl Controller {
         }
     }
 
-    /// Plays one shot: its events on the wire, its input on the mirror.
-    fn shot(&mut self, out: &mut Vec<u8>) {
-        let state = self.mirror.state().clone();
+    /// Plays one shot (or pass): its messages on the wire, its input on the mirror. Returns whether
+    /// it ended a rack.
+    fn shot(&mut self, out: &mut Vec<u8>) -> bool {
+        let Some(mirror) = &self.mirror else {
+            return false;
+        };
+        let state = mirror.state().clone();
+        let plan = play::choose(mirror.spec(), &state, &mut self.rng);
         if state.rack != self.rack {
             self.rack = state.rack;
             self.send(Message::RackReady, out);
         }
-        let pocket = |rng: &mut StdRng| rng.random_range(1..=6u8);
-        let mut made: Vec<(u8, u8)> = Vec::new();
-        let mut scratch = false;
-        let mut safety = false;
-        if state.break_shot {
-            let n = [0usize, 1, 1, 2][self.rng.random_range(0..4)];
-            let balls: Vec<u8> = state.on_table.iter().filter(|&b| b != 9).collect();
-            for _ in 0..n.min(balls.len()) {
-                let ball = balls[self.rng.random_range(0..balls.len())];
-                if !made.iter().any(|&(b, _)| b == ball) {
-                    made.push((ball, pocket(&mut self.rng)));
-                }
-            }
-        } else if let Some(lowest) = state
-            .on_table
-            .lowest()
-            .filter(|_| self.rng.random_bool(0.6))
-        {
-            made.push((lowest, pocket(&mut self.rng)));
-        } else {
-            safety = self.rng.random_bool(0.15);
-            scratch = !safety && self.rng.random_bool(0.1);
-        }
-        if safety {
-            self.send(Message::Button(Button::Safety), out);
-        }
-        for &(ball, pocket) in &made {
-            self.send(Message::Pocket { ball, pocket }, out);
-        }
-        if scratch {
-            self.send(Message::CueReturn, out);
-        }
-        self.send(Message::Button(Button::EndTurn), out);
-        let input = Input::shot(Shot {
-            pocketed: made
-                .iter()
-                .map(|&(ball, pocket)| Pocketed {
-                    ball,
-                    pocket: Some(pocket),
-                })
-                .collect(),
-            cue_ball_pocketed: scratch,
-            safety,
-            ..Shot::default()
-        });
-        if let Err(error) = self.mirror.apply(input) {
-            tracing::warn!(%error, "simulator: the mirror refused a shot");
+        for message in plan.messages() {
+            self.send(message, out);
         }
         self.stats.shots += 1;
+        self.match_shots += 1;
+        let Some(mirror) = &mut self.mirror else {
+            return false;
+        };
+        if let Err(error) = mirror.apply(plan.input()) {
+            // Should not happen: the chooser proposes only legal inputs (tested in `play`).
+            tracing::warn!(%error, ?plan, "simulator: the mirror refused a shot");
+        }
+        let (rack_won, winner, score) = {
+            let state = mirror.state();
+            (
+                state.last.rack_winner.is_some(),
+                state.match_winner,
+                state.score,
+            )
+        };
+        let abandoned = winner.is_none() && self.match_shots >= play::MAX_SHOTS;
+        if abandoned {
+            tracing::warn!(shots = self.match_shots, "simulator: match abandoned");
+            self.mirror = None;
+        }
+        if winner.is_some() || abandoned {
+            if let Some(finished_tx) = self.finished_tx.take() {
+                let _ = finished_tx.send(Finished {
+                    winner,
+                    score,
+                    shots: self.match_shots,
+                });
+            }
+        }
+        rack_won && winner.is_none()
+    }
+}
+
+/// A match for an idle controller's players, and who to tell when it is over.
+#[derive(Debug)]
+struct Assignment {
+    spec: MatchSpec,
+    finished_tx: oneshot::Sender<Finished>,
+}
+
+/// The next match for the players, or never (a controller with no [`Players`]).
+async fn next_assignment(matches: &mut Option<mpsc::Receiver<Assignment>>) -> Option<Assignment> {
+    match matches {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a match played by [`Players`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The mirror's match winner (0 or 1); `None` if the match was abandoned.
+    pub winner: Option<usize>,
+    /// Racks won by each player.
+    pub score: [i32; 2],
+    /// Shots (and passes) played.
+    pub shots: u32,
+}
+
+/// The players at an idle controller's table ([`Controller::idle`]): give them a match and they
+/// play it on the controller.
+#[derive(Clone, Debug)]
+pub struct Players {
+    tx: mpsc::Sender<Assignment>,
+}
+
+impl Players {
+    /// Plays `spec` from its first break on the controller (once it runs and the host has spoken)
+    /// and resolves when it is over; `None` if the controller was dropped. A match given while one
+    /// is in play waits for that one to end.
+    pub async fn play(&self, spec: MatchSpec) -> Option<Finished> {
+        let (finished_tx, finished_rx) = oneshot::channel();
+        self.tx.send(Assignment { spec, finished_tx }).await.ok()?;
+        finished_rx.await.ok()
     }
 }
 

@@ -62,7 +62,10 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         match error {
-            EngineError::NoMatch(_) | EngineError::Busy(_) => ApiError::Conflict(error.to_string()),
+            EngineError::NoMatch(_)
+            | EngineError::Busy(_)
+            | EngineError::SessionRunning(_)
+            | EngineError::NoSession(_) => ApiError::Conflict(error.to_string()),
             EngineError::BadTable(_) => ApiError::BadRequest(error.to_string()),
             EngineError::Rejected(_) => ApiError::Unprocessable(error.to_string()),
             EngineError::Store(ref detail) => {

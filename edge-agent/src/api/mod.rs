@@ -70,6 +70,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync/dead-letters", get(cloud::dead_letters))
         .route("/api/v1/players", get(cloud::players))
         .route("/api/v1/dead-letters", get(rest::dead_letters))
+        .route("/api/v1/tables/{table}/sessions", post(rest::start_session))
+        .route(
+            "/api/v1/tables/{table}/sessions/current/stop",
+            post(rest::stop_session),
+        )
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

@@ -330,6 +330,32 @@ pub(crate) async fn dead_letters(
     Ok(json_response(StatusCode::OK, body))
 }
 
+/// `POST /api/v1/tables/{table}/sessions`: starts a table-time session; 201 with the view. The
+/// body, if any, is ignored.
+pub(crate) async fn start_session(
+    _staff: Staff,
+    State(state): State<AppState>,
+    Path(table): Path<String>,
+) -> Result<Response, ApiError> {
+    let published = state.engine.session(table, true).await?;
+    let mut response = view_response(StatusCode::CREATED, &published);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tables/{}", published.table())) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `POST /api/v1/tables/{table}/sessions/current/stop`: stops the running session; 200 with the
+/// view (its `session` shows the elapsed time). The body, if any, is ignored.
+pub(crate) async fn stop_session(
+    _staff: Staff,
+    State(state): State<AppState>,
+    Path(table): Path<String>,
+) -> Result<Response, ApiError> {
+    let published = state.engine.session(table, false).await?;
+    Ok(view_response(StatusCode::OK, &published))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -314,6 +314,18 @@ async fn the_tv_scoreboard_and_overview_follow_a_match_live_in_chromium() {
         .await;
     assert_eq!(shown["link"], "Live", "{shown:#}");
 
+    // A table-time session: both pages show it counting up.
+    let (status, _) = agent.post("/api/v1/tables/tv1/sessions", json!({})).await;
+    assert_eq!(status, 201);
+    let running = "document.querySelector('.session.running')?.textContent ?? null";
+    for page in [&board, &overview] {
+        browser
+            .wait_for(page, running, "the running session", |v| {
+                v.as_str().is_some_and(|t| t.starts_with("Table time 0:0"))
+            })
+            .await;
+    }
+
     drop(browser);
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();

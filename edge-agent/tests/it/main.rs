@@ -8,5 +8,6 @@ mod cloud;
 mod helpers;
 mod pipeline;
 mod restart;
+mod session;
 mod staff;
 mod sync;

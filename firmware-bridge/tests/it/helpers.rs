@@ -1,24 +1,17 @@
 //! Test harness: free ports, temp dirs, pseudo-terminals behind a stable symlink, a bridge, a
-//! simulated controller in a task, an in-process edge-agent, a Mosquitto child process and a rumqttc
-//! subscriber. Every wait is bounded.
+//! simulated controller in a task, a Mosquitto child process and a rumqttc subscriber. Every wait
+//! is bounded. (Tests with edge-agent live in the workspace's end-to-end crate, `tests/`.)
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use edge_agent::config::Config;
-use edge_agent::mqtt::MqttMode;
-use edge_agent::{CancellationToken, Running};
 use firmware_bridge::config::BridgeConfig;
 use firmware_bridge::simulator::{Controller, SimOptions, pty};
-use futures_util::StreamExt;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message;
-
-pub(crate) const TOKEN: &str = "staff-secret-1";
 
 /// A port nobody listens on right now.
 pub(crate) fn free_port() -> u16 {
@@ -108,101 +101,6 @@ impl Plugged {
             .expect("the simulator stops")
             .expect("the simulator task")
             .0
-    }
-}
-
-/// An edge-agent in this process with its embedded broker on a free port.
-pub(crate) struct Agent {
-    pub(crate) running: Running,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) mqtt: SocketAddr,
-}
-
-impl Agent {
-    pub(crate) async fn start(dir: &Path) -> Agent {
-        let mqtt: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let config = Config {
-            demo: false,
-            demo_tables: 1,
-            data_dir: dir.to_owned(),
-            http_addr: "127.0.0.1:0".parse().expect("addr"),
-            mqtt: MqttMode::Embedded { listen: mqtt },
-            staff_token: Some(TOKEN.into()),
-            venue: "Test Hall".into(),
-            shot_quiet_ms: 0,
-            presence_timeout_ms: 60_000,
-            table_lights: true,
-            cloud: None,
-        };
-        let shutdown = CancellationToken::new();
-        let running = edge_agent::start(config, shutdown.clone())
-            .await
-            .expect("the agent starts");
-        Agent {
-            running,
-            shutdown,
-            mqtt,
-        }
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.running.http_addr)
-    }
-
-    pub(crate) async fn start_match(&self, table: &str, spec: &shared::rules::MatchSpec) {
-        let response = reqwest::Client::new()
-            .post(self.url(&format!("/api/v1/tables/{table}/matches")))
-            .bearer_auth(TOKEN)
-            .json(spec)
-            .send()
-            .await
-            .expect("HTTP answers");
-        assert_eq!(response.status().as_u16(), 201, "match starts");
-    }
-
-    pub(crate) async fn ws(&self, table: &str) -> Ws {
-        let url = format!("ws://{}/ws?tables={table}", self.running.http_addr);
-        tokio_tungstenite::connect_async(url)
-            .await
-            .expect("WebSocket connects")
-            .0
-    }
-
-    pub(crate) async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.running.stopped).await;
-    }
-}
-
-pub(crate) type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Reads the WebSocket until `table`'s view satisfies `done` (at most `secs` seconds).
-pub(crate) async fn until(
-    ws: &mut Ws,
-    table: &str,
-    secs: u64,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let message = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no matching view of {table} within {secs} s"))
-            .expect("stream open")
-            .expect("valid frame");
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let message: Value = serde_json::from_str(&text).expect("JSON message");
-        let views: Vec<Value> = match message["type"].as_str() {
-            Some("snapshot") => message["tables"].as_array().cloned().unwrap_or_default(),
-            Some("update") => vec![message["table"].clone()],
-            _ => vec![],
-        };
-        if let Some(view) = views.into_iter().find(|v| v["table"] == table && done(v)) {
-            return view;
-        }
     }
 }
 

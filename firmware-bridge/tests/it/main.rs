@@ -1,6 +1,6 @@
 //! firmware-bridge integration tests: one binary (see ARCHITECTURE.md, "Cross-cutting").
 
-mod agent;
 mod codec;
 mod helpers;
+mod metrics;
 mod mosquitto;

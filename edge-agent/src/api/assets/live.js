@@ -163,3 +163,30 @@ function startClock() {
   tick();
   setInterval(tick, 10000);
 }
+
+/** "1:05:09" or "5:09" for a duration in ms. */
+function duration(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, "0");
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `${minutes}:${seconds}`;
+}
+
+/** A view's table-time session as an element, or null. A running one counts up every second (by
+ *  this screen's clock: the view only says when it started). */
+function sessionBadge(view) {
+  const session = view.session;
+  if (!session) return null;
+  if (session.stopped_ms === null || session.stopped_ms === undefined) {
+    return h("span", { class: "session running", "data-started": session.started_ms },
+      "Table time " + duration(Date.now() - session.started_ms));
+  }
+  return h("span", { class: "session" }, "Last session " + duration(session.elapsed_ms));
+}
+
+setInterval(() => {
+  for (const el of document.querySelectorAll(".session.running")) {
+    el.textContent = "Table time " + duration(Date.now() - Number(el.dataset.started));
+  }
+}, 1000);

@@ -21,6 +21,7 @@ function card(view) {
   const children = [
     h("div", { class: "card-head" },
       h("span", { class: "card-table" }, view.table),
+      sessionBadge(view),
       h("span", { class: "pill " + status }, STATUS_LABELS[status] || status)),
   ];
   if (match) {

@@ -63,7 +63,7 @@ function render(views) {
   const footer = document.getElementById("footer");
   const matchLine = document.getElementById("match-line");
   if (!view || !view.match) {
-    matchLine.replaceChildren();
+    matchLine.replaceChildren(view ? sessionBadge(view) || "" : "");
     board.replaceChildren(h("div", { class: "idle" },
       h("div", { class: "idle-title" }, TABLE),
       h("div", { class: "idle-sub" }, "Table open — rack ’em up")));
@@ -73,7 +73,8 @@ function render(views) {
     matchLine.replaceChildren(
       h("span", { class: "game" }, gameName(match.game)),
       h("span", { class: "race" }, `Race to ${match.race_to}${unit}`),
-      view.rack ? h("span", { class: "rack" }, `Rack ${view.rack}`) : null);
+      view.rack ? h("span", { class: "rack" }, `Rack ${view.rack}`) : null,
+      sessionBadge(view));
     const parts = [h("div", { class: "players" }, playerPanel(view, 0), h("div", { class: "vs" }, "vs"), playerPanel(view, 1))];
     const over = view.status === "finished" || (view.match_winner ?? null) !== null;
     if (over) {

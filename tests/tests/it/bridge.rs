@@ -1,4 +1,4 @@
-//! The bridge between a simulated controller on a real pseudo-terminal and an in-process edge-agent
+//! firmware-bridge between a simulated controller on a real pseudo-terminal and an in-process edge-agent
 //! (embedded broker on a free port): a match played on the controller ends on edge-agent's
 //! WebSocket, and a port that is unplugged and plugged back in recovers without disturbing another.
 
