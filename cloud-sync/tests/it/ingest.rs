@@ -363,3 +363,30 @@ async fn a_client_address_over_its_rate_limit_gets_429() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_rotated_key_works_and_a_revoked_one_does_not() {
+    let app = spawn_app().await;
+    let new_key = cloud_sync::admin::add_venue_key(&app.pool, &app.venue)
+        .await
+        .expect("add")
+        .expect("venue exists");
+    assert!(
+        cloud_sync::admin::add_venue_key(&app.pool, "nowhere")
+            .await
+            .expect("add")
+            .is_none()
+    );
+    let body = app.batch("e1", rec::whole_match(1, "m-1")).to_string();
+    let answer = app
+        .post_raw(Some(&new_key), body.clone().into_bytes(), false)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        cloud_sync::admin::revoke_venue_key(&app.pool, &app.key)
+            .await
+            .expect("revoke")
+    );
+    let answer = app.post_raw(Some(&app.key), body.into_bytes(), false).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
