@@ -492,10 +492,11 @@ async fn apply_records(
             touched: Vec::new(),
         });
     }
+    // Sorted, so concurrent batches take the new rows' locks in one order (no deadlock).
     let tables: Vec<&str> = deltas
         .iter()
         .filter_map(|(_, d)| d.table.as_deref())
-        .collect::<HashSet<_>>()
+        .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
     if !tables.is_empty() {
