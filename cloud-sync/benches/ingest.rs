@@ -232,6 +232,15 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await?;
+    if let Ok(ms) = std::env::var("BENCH_LOG_MS") {
+        // Diagnostics: PostgreSQL logs this database's statements slower than `ms`.
+        let ms: u32 = ms.parse().context("BENCH_LOG_MS")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} SET log_min_duration_statement = {ms}"
+        )))
+        .execute(&admin)
+        .await?;
+    }
     let url = format!("{server}/{name}");
     let result = bench(&url, total, venues).await;
     sqlx::query(sqlx::AssertSqlSafe(format!(

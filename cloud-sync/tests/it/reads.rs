@@ -87,6 +87,7 @@ async fn a_match_comes_with_its_racks_and_statistics() {
     assert_eq!(m["racks"][0]["shots"][1], json!({"action": "pass"}));
     assert_eq!(m["stats"][0]["racks_won"], 2);
     assert_eq!(m["spec"]["race_to"], 2);
+    assert_eq!(m["inputs"], json!([]));
 }
 
 #[tokio::test]
