@@ -382,7 +382,7 @@ enum Finish {
 
 /// What the batch does to one match, folded in `seq` order.
 #[derive(Debug, Default)]
-struct MatchDelta {
+struct MatchDelta<'a> {
     table: Option<String>,
     game: Option<String>,
     players: Option<[String; 2]>,
@@ -393,7 +393,7 @@ struct MatchDelta {
     stats: Option<[PlayerStats; 2]>,
     truncate_above: Option<u32>,
     /// Finished racks by ordinal, with the seq of the record that carried each.
-    racks: BTreeMap<u32, (i64, RackFinished)>,
+    racks: BTreeMap<u32, (i64, &'a RackFinished)>,
 }
 
 #[derive(Debug)]
@@ -410,10 +410,10 @@ fn game_name(game: Game) -> Option<String> {
 }
 
 /// Folds records into per-match deltas, keeping the order matches first appear in.
-fn fold(records: &[&Ready]) -> Vec<(String, MatchDelta)> {
-    let mut order: Vec<(String, MatchDelta)> = Vec::new();
+fn fold<'a>(records: &[&'a Ready]) -> Vec<(String, MatchDelta<'a>)> {
+    let mut order: Vec<(String, MatchDelta<'a>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for ready in records {
+    for &ready in records {
         if matches!(ready.record, Record::Rejected(_)) {
             continue;
         }
@@ -441,7 +441,7 @@ fn fold(records: &[&Ready]) -> Vec<(String, MatchDelta)> {
                 delta.table = Some(r.table.clone());
                 delta.score = Some(r.score);
                 delta.stats = Some(r.stats.clone());
-                delta.racks.insert(r.ordinal, (ready.seq, r.clone()));
+                delta.racks.insert(r.ordinal, (ready.seq, r));
             }
             Record::MatchFinished(r) => {
                 delta.table = Some(r.table.clone());
@@ -528,7 +528,7 @@ async fn apply_records(
         );
         cloud_ids.insert(vmid, id);
     }
-    let with_id: Vec<(i64, &MatchDelta)> = deltas
+    let with_id: Vec<(i64, &MatchDelta<'_>)> = deltas
         .iter()
         .filter_map(|(vmid, d)| cloud_ids.get(vmid).map(|id| (*id, d)))
         .collect();
@@ -560,11 +560,11 @@ async fn apply_records(
 async fn upsert_racks(
     tx: &mut Transaction<'_, Postgres>,
     epoch: &str,
-    matches: &[(i64, &MatchDelta)],
+    matches: &[(i64, &MatchDelta<'_>)],
 ) -> Result<(), sqlx::Error> {
     let racks: Vec<(i64, i64, &RackFinished)> = matches
         .iter()
-        .flat_map(|(id, d)| d.racks.values().map(move |(seq, r)| (*id, *seq, r)))
+        .flat_map(|(id, d)| d.racks.values().map(move |(seq, r)| (*id, *seq, *r)))
         .collect();
     if racks.is_empty() {
         return Ok(());
@@ -620,7 +620,7 @@ struct MatchColumns {
 }
 
 impl MatchColumns {
-    fn new<'a>(deltas: impl Iterator<Item = &'a (String, MatchDelta)>) -> MatchColumns {
+    fn new<'a, 'b: 'a>(deltas: impl Iterator<Item = &'a (String, MatchDelta<'b>)>) -> MatchColumns {
         let mut c = MatchColumns::default();
         for (vmid, d) in deltas {
             let seat = |i: usize| d.players.as_ref().and_then(|p| p.get(i).cloned());
@@ -698,7 +698,7 @@ async fn store_matches(
     tx: &mut Transaction<'_, Postgres>,
     venue: &str,
     epoch: &str,
-    deltas: &[(String, MatchDelta)],
+    deltas: &[(String, MatchDelta<'_>)],
 ) -> Result<(Vec<PgRow>, Vec<PgRow>), sqlx::Error> {
     let all = MatchColumns::new(deltas.iter());
     let insert = format!(
@@ -760,7 +760,7 @@ async fn store_matches(
 
 async fn upsert_stats(
     tx: &mut Transaction<'_, Postgres>,
-    matches: &[(i64, &MatchDelta)],
+    matches: &[(i64, &MatchDelta<'_>)],
 ) -> Result<(), sqlx::Error> {
     // Seats with new statistics are written; seats of a newly started match get a row (zeros) so
     // the player's history shows the match from its start. Player and name come from the match.
