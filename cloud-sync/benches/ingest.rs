@@ -156,6 +156,19 @@ async fn api_run(
         streams.push((key, bodies));
         all.push((venue, recs));
     }
+    // cloud-sync's own CPU per record, without PostgreSQL: gunzip, JSON, typing, hashing.
+    let cpu = Instant::now();
+    for ((_, bodies), (venue, _)) in streams.iter().zip(&all) {
+        for body in bodies {
+            let decoded = cloud_sync::ingest::decode(body, true)?;
+            cloud_sync::ingest::prepare(&decoded, venue)?;
+        }
+    }
+    let cpu = cpu.elapsed();
+    println!(
+        "  decode + prepare only, no PostgreSQL ({label}):{:>40.0} records/s",
+        (per_venue * venues as u64) as f64 / cpu.as_secs_f64()
+    );
     let started = Instant::now();
     let tasks: Vec<_> = streams
         .into_iter()
