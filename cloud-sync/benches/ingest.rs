@@ -156,6 +156,19 @@ async fn api_run(
         streams.push((key, bodies));
         all.push((venue, recs));
     }
+    // cloud-sync's own CPU per record, without PostgreSQL: gunzip, JSON, typing, hashing.
+    let cpu = Instant::now();
+    for ((_, bodies), (venue, _)) in streams.iter().zip(&all) {
+        for body in bodies {
+            let decoded = cloud_sync::ingest::decode(body, true)?;
+            cloud_sync::ingest::prepare(&decoded, venue)?;
+        }
+    }
+    let cpu = cpu.elapsed();
+    println!(
+        "  decode + prepare only, no PostgreSQL ({label}):{:>40.0} records/s",
+        (per_venue * venues as u64) as f64 / cpu.as_secs_f64()
+    );
     let started = Instant::now();
     let tasks: Vec<_> = streams
         .into_iter()
@@ -232,6 +245,15 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await?;
+    if let Ok(ms) = std::env::var("BENCH_LOG_MS") {
+        // Diagnostics: PostgreSQL logs this database's statements slower than `ms`.
+        let ms: u32 = ms.parse().context("BENCH_LOG_MS")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} SET log_min_duration_statement = {ms}"
+        )))
+        .execute(&admin)
+        .await?;
+    }
     let url = format!("{server}/{name}");
     let result = bench(&url, total, venues).await;
     sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -78,21 +78,26 @@ CREATE TABLE matches (
     score          integer[],
     finished       boolean NOT NULL DEFAULT false,
     finished_at    timestamptz,
-    inputs         jsonb,
+    -- The match_finished record (its `inputs` are read from there, not copied).
+    result_epoch   text,
+    result_seq     bigint,
     updated_at     timestamptz NOT NULL DEFAULT now(),
     UNIQUE (venue_id, venue_match_id)
 );
 -- A venue's matches, newest first (keyset on id).
 CREATE INDEX matches_venue ON matches (venue_id, id DESC);
 
+-- A rack's statistics and shot log are kept once, in the rack_finished record that carried them
+-- (`sync_records.payload`, found by the venue's key): copying them here would double the bytes
+-- every sync writes, for nothing the reads need.
 CREATE TABLE racks (
     match_id bigint NOT NULL REFERENCES matches (id) ON DELETE CASCADE,
     ordinal  integer NOT NULL,
     rack     integer NOT NULL,
     winner   smallint NOT NULL,
     score    integer[] NOT NULL,
-    stats    jsonb NOT NULL,
-    shots    jsonb NOT NULL,
+    epoch    text NOT NULL,
+    seq      bigint NOT NULL,
     PRIMARY KEY (match_id, ordinal)
 );
 

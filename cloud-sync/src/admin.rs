@@ -62,6 +62,40 @@ pub async fn create_venue(pool: &PgPool, name: &str) -> Result<(VenueId, String)
     Ok((id, key))
 }
 
+/// Issues another key for an existing venue (rotation: give the edge the new key, then revoke the
+/// old one). `None` when there is no such venue.
+///
+/// # Errors
+///
+/// [`AdminError`].
+pub async fn add_venue_key(pool: &PgPool, venue: &str) -> Result<Option<String>, AdminError> {
+    let key = keys::generate();
+    let added = sqlx::query(
+        "INSERT INTO venue_keys (key_hash, venue_id) SELECT $1, id FROM venues WHERE id = $2",
+    )
+    .bind(keys::hash(&key))
+    .bind(venue)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok((added == 1).then_some(key))
+}
+
+/// Revokes a key (effective on the next request: nothing caches keys). `false` when it was not a
+/// valid key.
+///
+/// # Errors
+///
+/// [`AdminError`].
+pub async fn revoke_venue_key(pool: &PgPool, key: &str) -> Result<bool, AdminError> {
+    let revoked = sqlx::query("DELETE FROM venue_keys WHERE key_hash = $1")
+        .bind(keys::hash(key))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(revoked > 0)
+}
+
 /// Serializes change-log writers so versions become visible in order (see the migration).
 const PLAYER_LOG_LOCK: i64 = 0x646f_6a6f_706c_6f67;
 

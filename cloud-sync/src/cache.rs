@@ -18,6 +18,9 @@ use crate::redis_link::RedisLink;
 /// How long an entry lives at most (generations make it correct; the TTL only frees memory).
 pub const TTL: Duration = Duration::from_secs(300);
 
+/// How long an untouched generation counter lives (a day; far longer than [`TTL`]).
+const GENERATION_TTL_SECS: i64 = 86_400;
+
 /// What a cache entry is about: its generation is bumped when a sync touches it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -89,8 +92,12 @@ pub async fn invalidate(redis: &RedisLink, scopes: &[Scope]) {
     }
     let mut pipe = redis::pipe();
     for scope in scopes {
-        pipe.incr(redis.key(&format!("gen:{}", scope.name())), 1)
-            .ignore();
+        let key = redis.key(&format!("gen:{}", scope.name()));
+        pipe.incr(&key, 1).ignore();
+        // A generation outlives every entry made under it (TTL), so letting an idle one expire
+        // (and restart from 0) can never bring back an old entry; it keeps Redis from filling up
+        // with the generations of venues and players nobody reads.
+        pipe.expire(&key, GENERATION_TTL_SECS).ignore();
     }
     let _: Option<()> = redis
         .run(

@@ -85,6 +85,18 @@ pub enum VenueCommand {
         #[command(flatten)]
         db: DbFlags,
     },
+    /// Issue another key for a venue (rotation); prints it once.
+    AddKey {
+        /// The venue's id.
+        venue_id: String,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// Revoke a key (read from standard input, so it stays out of the shell history).
+    RevokeKey {
+        #[command(flatten)]
+        db: DbFlags,
+    },
 }
 
 /// `player …`.

@@ -18,7 +18,8 @@ use shared::rules::{Game, PlayerStats};
 use shared::sync::{
     Batch, BatchAck, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, RackFinished, RawRecord, Record,
 };
-use sqlx::{PgPool, Postgres, Row as _, Transaction};
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Row as _, Transaction};
 
 use crate::cache::Scope;
 use crate::keys;
@@ -308,7 +309,7 @@ pub async fn apply(pool: &PgPool, batch: Prepared) -> Result<Applied, IngestErro
         .iter()
         .filter(|r| inserted.contains(&r.seq))
         .collect();
-    let outcome = apply_records(&mut tx, &batch.venue_id, &new_records).await?;
+    let outcome = apply_records(&mut tx, &batch.venue_id, &batch.epoch, &new_records).await?;
 
     let acked: i64 = sqlx::query_scalar(
         "UPDATE sync_cursors SET high_water = GREATEST(high_water, $3), updated_at = now()
@@ -374,14 +375,14 @@ async fn store_conflicts(
 #[derive(Clone, Debug)]
 enum Finish {
     /// Over, won by this seat.
-    Won { winner: usize, inputs: String },
+    Won { winner: usize, seq: i64 },
     /// Corrected back to in progress.
     Cleared,
 }
 
 /// What the batch does to one match, folded in `seq` order.
 #[derive(Debug, Default)]
-struct MatchDelta {
+struct MatchDelta<'a> {
     table: Option<String>,
     game: Option<String>,
     players: Option<[String; 2]>,
@@ -391,7 +392,8 @@ struct MatchDelta {
     finish: Option<Finish>,
     stats: Option<[PlayerStats; 2]>,
     truncate_above: Option<u32>,
-    racks: BTreeMap<u32, RackFinished>,
+    /// Finished racks by ordinal, with the seq of the record that carried each.
+    racks: BTreeMap<u32, (i64, &'a RackFinished)>,
 }
 
 #[derive(Debug)]
@@ -408,10 +410,10 @@ fn game_name(game: Game) -> Option<String> {
 }
 
 /// Folds records into per-match deltas, keeping the order matches first appear in.
-fn fold(records: &[&Ready]) -> Vec<(String, MatchDelta)> {
-    let mut order: Vec<(String, MatchDelta)> = Vec::new();
+fn fold<'a>(records: &[&'a Ready]) -> Vec<(String, MatchDelta<'a>)> {
+    let mut order: Vec<(String, MatchDelta<'a>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for ready in records {
+    for &ready in records {
         if matches!(ready.record, Record::Rejected(_)) {
             continue;
         }
@@ -439,7 +441,7 @@ fn fold(records: &[&Ready]) -> Vec<(String, MatchDelta)> {
                 delta.table = Some(r.table.clone());
                 delta.score = Some(r.score);
                 delta.stats = Some(r.stats.clone());
-                delta.racks.insert(r.ordinal, r.clone());
+                delta.racks.insert(r.ordinal, (ready.seq, r));
             }
             Record::MatchFinished(r) => {
                 delta.table = Some(r.table.clone());
@@ -450,7 +452,7 @@ fn fold(records: &[&Ready]) -> Vec<(String, MatchDelta)> {
                 delta.stats = Some(r.stats.clone());
                 delta.finish = Some(Finish::Won {
                     winner: r.winner,
-                    inputs: serde_json::to_string(&r.inputs).unwrap_or_else(|_| "[]".into()),
+                    seq: ready.seq,
                 });
             }
             Record::ResultCorrected(r) => {
@@ -483,6 +485,7 @@ struct Outcome {
 async fn apply_records(
     tx: &mut Transaction<'_, Postgres>,
     venue: &str,
+    epoch: &str,
     records: &[&Ready],
 ) -> Result<Outcome, sqlx::Error> {
     let deltas = fold(records);
@@ -492,10 +495,11 @@ async fn apply_records(
             touched: Vec::new(),
         });
     }
+    // Sorted, so concurrent batches take the new rows' locks in one order (no deadlock).
     let tables: Vec<&str> = deltas
         .iter()
         .filter_map(|(_, d)| d.table.as_deref())
-        .collect::<HashSet<_>>()
+        .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
     if !tables.is_empty() {
@@ -508,129 +512,10 @@ async fn apply_records(
         .execute(&mut **tx)
         .await?;
     }
-    let ids: Vec<&str> = deltas.iter().map(|(id, _)| id.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO matches (venue_id, venue_match_id) SELECT $1, unnest($2::text[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(venue)
-    .bind(&ids)
-    .execute(&mut **tx)
-    .await?;
-
-    let seat = |d: &MatchDelta, i: usize| d.players.as_ref().and_then(|p| p.get(i).cloned());
-    let pid = |d: &MatchDelta, i: usize| {
-        d.start
-            .as_ref()
-            .and_then(|s| s.player_ids.get(i).cloned().flatten())
-    };
-    let score = |d: &MatchDelta, i: usize| d.score.and_then(|s| s.get(i).copied()).unwrap_or(0);
-    let rows = sqlx::query(
-        "UPDATE matches m SET
-            table_id = COALESCE(u.table_id, m.table_id),
-            game = COALESCE(u.game, m.game),
-            players = CASE WHEN u.p0 IS NULL THEN m.players ELSE ARRAY[u.p0, u.p1] END,
-            race_to = COALESCE(u.race_to, m.race_to),
-            player_ids = CASE WHEN u.has_start THEN ARRAY[u.pid0, u.pid1] ELSE m.player_ids END,
-            spec = CASE WHEN u.has_start THEN u.spec::jsonb ELSE m.spec END,
-            started_ms = CASE WHEN u.has_start THEN u.started_ms ELSE m.started_ms END,
-            score = CASE WHEN u.has_score THEN ARRAY[u.s0, u.s1] ELSE m.score END,
-            finished = CASE u.finish WHEN 1 THEN true WHEN 2 THEN false ELSE m.finished END,
-            winner = CASE u.finish WHEN 1 THEN u.winner WHEN 2 THEN NULL ELSE m.winner END,
-            finished_at = CASE u.finish WHEN 1 THEN now() WHEN 2 THEN NULL ELSE m.finished_at END,
-            inputs = CASE u.finish WHEN 1 THEN u.inputs::jsonb ELSE m.inputs END,
-            updated_at = now()
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[],
-                     $8::bool[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::bool[],
-                     $14::int4[], $15::int4[], $16::int2[], $17::int2[], $18::text[])
-              AS u(vmid, table_id, game, p0, p1, race_to, has_start, pid0, pid1, spec,
-                   started_ms, has_score, s0, s1, finish, winner, inputs)
-         WHERE m.venue_id = $1 AND m.venue_match_id = u.vmid
-         RETURNING m.id, m.venue_match_id, m.player_ids",
-    )
-    .bind(venue)
-    .bind(&ids)
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| d.table.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| d.game.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(deltas.iter().map(|(_, d)| seat(d, 0)).collect::<Vec<_>>())
-    .bind(deltas.iter().map(|(_, d)| seat(d, 1)).collect::<Vec<_>>())
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| d.race_to.map(small))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| d.start.is_some())
-            .collect::<Vec<_>>(),
-    )
-    .bind(deltas.iter().map(|(_, d)| pid(d, 0)).collect::<Vec<_>>())
-    .bind(deltas.iter().map(|(_, d)| pid(d, 1)).collect::<Vec<_>>())
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| d.start.as_ref().map(|s| s.spec.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| d.start.as_ref().map(|s| s.started_ms))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| d.score.is_some())
-            .collect::<Vec<_>>(),
-    )
-    .bind(deltas.iter().map(|(_, d)| score(d, 0)).collect::<Vec<_>>())
-    .bind(deltas.iter().map(|(_, d)| score(d, 1)).collect::<Vec<_>>())
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| match d.finish {
-                None => 0i16,
-                Some(Finish::Won { .. }) => 1,
-                Some(Finish::Cleared) => 2,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| match &d.finish {
-                Some(Finish::Won { winner, .. }) => i16::try_from(*winner).unwrap_or(0),
-                _ => 0,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        deltas
-            .iter()
-            .map(|(_, d)| match &d.finish {
-                Some(Finish::Won { inputs, .. }) => Some(inputs.clone()),
-                _ => None,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut **tx)
-    .await?;
+    let (inserted, existing) = store_matches(tx, venue, epoch, &deltas).await?;
     let mut cloud_ids: HashMap<String, i64> = HashMap::new();
     let mut touched = vec![Scope::Venue(venue.to_owned())];
-    for row in &rows {
+    for row in inserted.iter().chain(&existing) {
         let id: i64 = row.try_get("id")?;
         let vmid: String = row.try_get("venue_match_id")?;
         let player_ids: Option<Vec<Option<String>>> = row.try_get("player_ids")?;
@@ -643,7 +528,7 @@ async fn apply_records(
         );
         cloud_ids.insert(vmid, id);
     }
-    let with_id: Vec<(i64, &MatchDelta)> = deltas
+    let with_id: Vec<(i64, &MatchDelta<'_>)> = deltas
         .iter()
         .filter_map(|(vmid, d)| cloud_ids.get(vmid).map(|id| (*id, d)))
         .collect();
@@ -663,7 +548,7 @@ async fn apply_records(
         .execute(&mut **tx)
         .await?;
     }
-    upsert_racks(tx, &with_id).await?;
+    upsert_racks(tx, epoch, &with_id).await?;
     upsert_stats(tx, &with_id).await?;
 
     let live = live_messages(venue, records, &cloud_ids);
@@ -674,67 +559,208 @@ async fn apply_records(
 
 async fn upsert_racks(
     tx: &mut Transaction<'_, Postgres>,
-    matches: &[(i64, &MatchDelta)],
+    epoch: &str,
+    matches: &[(i64, &MatchDelta<'_>)],
 ) -> Result<(), sqlx::Error> {
-    let racks: Vec<(i64, &RackFinished)> = matches
+    let racks: Vec<(i64, i64, &RackFinished)> = matches
         .iter()
-        .flat_map(|(id, d)| d.racks.values().map(move |r| (*id, r)))
+        .flat_map(|(id, d)| d.racks.values().map(move |(seq, r)| (*id, *seq, *r)))
         .collect();
     if racks.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO racks (match_id, ordinal, rack, winner, score, stats, shots)
-         SELECT u.match_id, u.ordinal, u.rack, u.winner, ARRAY[u.s0, u.s1], u.stats::jsonb,
-                u.shots::jsonb
-         FROM UNNEST($1::int8[], $2::int4[], $3::int4[], $4::int2[], $5::int4[], $6::int4[],
-                     $7::text[], $8::text[])
-              AS u(match_id, ordinal, rack, winner, s0, s1, stats, shots)
+        "INSERT INTO racks (match_id, ordinal, rack, winner, score, epoch, seq)
+         SELECT u.match_id, u.ordinal, u.rack, u.winner, ARRAY[u.s0, u.s1], $1, u.seq
+         FROM UNNEST($2::int8[], $3::int4[], $4::int4[], $5::int2[], $6::int4[], $7::int4[],
+                     $8::int8[])
+              AS u(match_id, ordinal, rack, winner, s0, s1, seq)
          ON CONFLICT (match_id, ordinal) DO UPDATE SET rack = EXCLUDED.rack,
-            winner = EXCLUDED.winner, score = EXCLUDED.score, stats = EXCLUDED.stats,
-            shots = EXCLUDED.shots",
+            winner = EXCLUDED.winner, score = EXCLUDED.score, epoch = EXCLUDED.epoch,
+            seq = EXCLUDED.seq",
     )
-    .bind(racks.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(epoch)
+    .bind(racks.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(racks.iter().map(|r| small(r.2.ordinal)).collect::<Vec<_>>())
+    .bind(racks.iter().map(|r| small(r.2.rack)).collect::<Vec<_>>())
     .bind(
         racks
             .iter()
-            .map(|(_, r)| small(r.ordinal))
+            .map(|r| i16::try_from(r.2.winner).unwrap_or(0))
             .collect::<Vec<_>>(),
     )
-    .bind(racks.iter().map(|(_, r)| small(r.rack)).collect::<Vec<_>>())
-    .bind(
-        racks
-            .iter()
-            .map(|(_, r)| i16::try_from(r.winner).unwrap_or(0))
-            .collect::<Vec<_>>(),
-    )
-    .bind(racks.iter().map(|(_, r)| r.score[0]).collect::<Vec<_>>())
-    .bind(racks.iter().map(|(_, r)| r.score[1]).collect::<Vec<_>>())
-    .bind(
-        racks
-            .iter()
-            .map(|(_, r)| json(&r.stats))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        racks
-            .iter()
-            .map(|(_, r)| json(&r.shots))
-            .collect::<Vec<_>>(),
-    )
+    .bind(racks.iter().map(|r| r.2.score[0]).collect::<Vec<_>>())
+    .bind(racks.iter().map(|r| r.2.score[1]).collect::<Vec<_>>())
+    .bind(racks.iter().map(|r| r.1).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// A value as JSON text, for a `text[]` parameter cast to `jsonb`.
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+/// The per-match arrays both match statements take.
+#[derive(Debug, Default)]
+struct MatchColumns {
+    vmid: Vec<String>,
+    table: Vec<Option<String>>,
+    game: Vec<Option<String>>,
+    p0: Vec<Option<String>>,
+    p1: Vec<Option<String>>,
+    race_to: Vec<Option<i32>>,
+    has_start: Vec<bool>,
+    pid0: Vec<Option<String>>,
+    pid1: Vec<Option<String>>,
+    spec: Vec<Option<String>>,
+    started_ms: Vec<Option<i64>>,
+    has_score: Vec<bool>,
+    s0: Vec<i32>,
+    s1: Vec<i32>,
+    finish: Vec<i16>,
+    winner: Vec<i16>,
+    result_seq: Vec<Option<i64>>,
+}
+
+impl MatchColumns {
+    fn new<'a, 'b: 'a>(deltas: impl Iterator<Item = &'a (String, MatchDelta<'b>)>) -> MatchColumns {
+        let mut c = MatchColumns::default();
+        for (vmid, d) in deltas {
+            let seat = |i: usize| d.players.as_ref().and_then(|p| p.get(i).cloned());
+            let pid = |i: usize| {
+                d.start
+                    .as_ref()
+                    .and_then(|s| s.player_ids.get(i).cloned().flatten())
+            };
+            let score = |i: usize| d.score.and_then(|s| s.get(i).copied()).unwrap_or(0);
+            c.vmid.push(vmid.clone());
+            c.table.push(d.table.clone());
+            c.game.push(d.game.clone());
+            c.p0.push(seat(0));
+            c.p1.push(seat(1));
+            c.race_to.push(d.race_to.map(small));
+            c.has_start.push(d.start.is_some());
+            c.pid0.push(pid(0));
+            c.pid1.push(pid(1));
+            c.spec.push(d.start.as_ref().map(|s| s.spec.clone()));
+            c.started_ms.push(d.start.as_ref().map(|s| s.started_ms));
+            c.has_score.push(d.score.is_some());
+            c.s0.push(score(0));
+            c.s1.push(score(1));
+            let (finish, winner, seq) = match &d.finish {
+                None => (0, 0, None),
+                Some(Finish::Won { winner, seq }) => {
+                    (1, i16::try_from(*winner).unwrap_or(0), Some(*seq))
+                }
+                Some(Finish::Cleared) => (2, 0, None),
+            };
+            c.finish.push(finish);
+            c.winner.push(winner);
+            c.result_seq.push(seq);
+        }
+        c
+    }
+
+    /// Binds `$3..=$19` (after the venue and epoch).
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.vmid)
+            .bind(&self.table)
+            .bind(&self.game)
+            .bind(&self.p0)
+            .bind(&self.p1)
+            .bind(&self.race_to)
+            .bind(&self.has_start)
+            .bind(&self.pid0)
+            .bind(&self.pid1)
+            .bind(&self.spec)
+            .bind(&self.started_ms)
+            .bind(&self.has_score)
+            .bind(&self.s0)
+            .bind(&self.s1)
+            .bind(&self.finish)
+            .bind(&self.winner)
+            .bind(&self.result_seq)
+    }
+}
+
+/// The arrays as a row source: `u(vmid, …, result_seq)`.
+const MATCH_ROWS: &str = "UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::int4[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::int8[], $14::bool[],
+        $15::int4[], $16::int4[], $17::int2[], $18::int2[], $19::int8[])
+    AS u(vmid, table_id, game, p0, p1, race_to, has_start, pid0, pid1, spec, started_ms,
+         has_score, s0, s1, finish, winner, result_seq)";
+
+/// Creates the batch's new matches complete in one statement, then updates the ones that existed
+/// (a match whose start came in an earlier batch). Returns both sets of rows
+/// (`id, venue_match_id, player_ids`).
+async fn store_matches(
+    tx: &mut Transaction<'_, Postgres>,
+    venue: &str,
+    epoch: &str,
+    deltas: &[(String, MatchDelta<'_>)],
+) -> Result<(Vec<PgRow>, Vec<PgRow>), sqlx::Error> {
+    let all = MatchColumns::new(deltas.iter());
+    let insert = format!(
+        "INSERT INTO matches (venue_id, venue_match_id, table_id, game, players, race_to,
+            player_ids, spec, started_ms, score, finished, winner, finished_at, result_epoch,
+            result_seq)
+         SELECT $1, u.vmid, u.table_id, u.game,
+            CASE WHEN u.p0 IS NULL THEN NULL ELSE ARRAY[u.p0, u.p1] END, u.race_to,
+            CASE WHEN u.has_start THEN ARRAY[u.pid0, u.pid1] END, u.spec::jsonb, u.started_ms,
+            CASE WHEN u.has_score THEN ARRAY[u.s0, u.s1] END, u.finish = 1,
+            CASE WHEN u.finish = 1 THEN u.winner END,
+            CASE WHEN u.finish = 1 THEN now() END,
+            CASE WHEN u.finish = 1 THEN $2 END, u.result_seq
+         FROM {MATCH_ROWS}
+         ON CONFLICT (venue_id, venue_match_id) DO NOTHING
+         RETURNING id, venue_match_id, player_ids"
+    );
+    let inserted = all
+        .bind(sqlx::query(AssertSqlSafe(insert)).bind(venue).bind(epoch))
+        .fetch_all(&mut **tx)
+        .await?;
+    if inserted.len() == deltas.len() {
+        return Ok((inserted, Vec::new()));
+    }
+    let new: HashSet<String> = inserted
+        .iter()
+        .map(|row| row.try_get("venue_match_id"))
+        .collect::<Result<_, _>>()?;
+    let rest = MatchColumns::new(deltas.iter().filter(|(vmid, _)| !new.contains(vmid)));
+    let update = format!(
+        "UPDATE matches m SET
+            table_id = COALESCE(u.table_id, m.table_id),
+            game = COALESCE(u.game, m.game),
+            players = CASE WHEN u.p0 IS NULL THEN m.players ELSE ARRAY[u.p0, u.p1] END,
+            race_to = COALESCE(u.race_to, m.race_to),
+            player_ids = CASE WHEN u.has_start THEN ARRAY[u.pid0, u.pid1] ELSE m.player_ids END,
+            spec = CASE WHEN u.has_start THEN u.spec::jsonb ELSE m.spec END,
+            started_ms = CASE WHEN u.has_start THEN u.started_ms ELSE m.started_ms END,
+            score = CASE WHEN u.has_score THEN ARRAY[u.s0, u.s1] ELSE m.score END,
+            finished = CASE u.finish WHEN 1 THEN true WHEN 2 THEN false ELSE m.finished END,
+            winner = CASE u.finish WHEN 1 THEN u.winner WHEN 2 THEN NULL ELSE m.winner END,
+            finished_at = CASE u.finish WHEN 1 THEN now() WHEN 2 THEN NULL
+                               ELSE m.finished_at END,
+            result_epoch = CASE u.finish WHEN 1 THEN $2 WHEN 2 THEN NULL
+                                ELSE m.result_epoch END,
+            result_seq = CASE u.finish WHEN 1 THEN u.result_seq WHEN 2 THEN NULL
+                              ELSE m.result_seq END,
+            updated_at = now()
+         FROM {MATCH_ROWS}
+         WHERE m.venue_id = $1 AND m.venue_match_id = u.vmid
+         RETURNING m.id, m.venue_match_id, m.player_ids"
+    );
+    let existing = rest
+        .bind(sqlx::query(AssertSqlSafe(update)).bind(venue).bind(epoch))
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok((inserted, existing))
 }
 
 async fn upsert_stats(
     tx: &mut Transaction<'_, Postgres>,
-    matches: &[(i64, &MatchDelta)],
+    matches: &[(i64, &MatchDelta<'_>)],
 ) -> Result<(), sqlx::Error> {
     // Seats with new statistics are written; seats of a newly started match get a row (zeros) so
     // the player's history shows the match from its start. Player and name come from the match.

@@ -70,6 +70,33 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             Ok(())
         }
         (
+            Command::Venue(VenueCommand::AddKey {
+                venue_id,
+                db: flags,
+            }),
+            _,
+        ) => {
+            let pool = migrated(&flags.database_url).await?;
+            let key = admin::add_venue_key(&pool, &venue_id)
+                .await
+                .context("cannot add a key")?
+                .with_context(|| format!("no venue {venue_id}"))?;
+            println!("venue_key: {key}");
+            Ok(())
+        }
+        (Command::Venue(VenueCommand::RevokeKey { db: flags }), _) => {
+            let mut key = String::new();
+            std::io::stdin()
+                .read_line(&mut key)
+                .context("cannot read the key from standard input")?;
+            let pool = migrated(&flags.database_url).await?;
+            if !admin::revoke_venue_key(&pool, key.trim()).await? {
+                anyhow::bail!("no such key");
+            }
+            println!("cloud-sync: key revoked");
+            Ok(())
+        }
+        (
             Command::Player(PlayerCommand::Create {
                 name,
                 rating,

@@ -42,10 +42,16 @@ pub async fn changes(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let floor: i64 = sqlx::query_scalar("SELECT floor FROM player_log")
-        .fetch_one(&mut *tx)
-        .await?;
-    if cursor_i < floor {
+    let (floor, newest): (i64, i64) = sqlx::query_as(
+        "SELECT floor, GREATEST(floor, (SELECT COALESCE(max(version), 0) FROM player_changes))
+         FROM player_log",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    // Below the floor the log no longer has what the venue missed. Above the newest version the
+    // venue saw a log this database does not have (restored from a backup): either way the
+    // venue's copy cannot be brought up to date change by change, so it takes a snapshot.
+    if cursor_i < floor || cursor_i > newest {
         return Err(PlayersError::CursorTooOld);
     }
     let rows = sqlx::query(

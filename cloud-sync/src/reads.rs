@@ -138,7 +138,8 @@ pub async fn venue_matches(pool: &PgPool, venue: &str, page: &Page) -> Result<Va
     Ok(paged("matches", rows, page.limit))
 }
 
-/// `GET /api/v1/matches/{id}`: the match, its racks and its players' statistics.
+/// `GET /api/v1/matches/{id}`: the match, its racks and its players' statistics. A rack's
+/// statistics and shots, and the match's inputs, are read from the records that carried them.
 ///
 /// # Errors
 ///
@@ -149,11 +150,16 @@ pub async fn match_detail(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
     };
     let found: Option<Value> = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT {SUMMARY} || jsonb_build_object(
-            'spec', m.spec, 'inputs', m.inputs,
+            'spec', m.spec,
+            'inputs', (SELECT f.payload->'inputs' FROM sync_records f
+                       WHERE f.venue_id = m.venue_id AND f.epoch = m.result_epoch
+                         AND f.seq = m.result_seq),
             'racks', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                     'ordinal', r.ordinal, 'rack', r.rack, 'winner', r.winner, 'score', r.score,
-                    'stats', r.stats, 'shots', r.shots) ORDER BY r.ordinal)
-                FROM racks r WHERE r.match_id = m.id), '[]'),
+                    'stats', sr.payload->'stats', 'shots', sr.payload->'shots') ORDER BY r.ordinal)
+                FROM racks r JOIN sync_records sr
+                  ON sr.venue_id = m.venue_id AND sr.epoch = r.epoch AND sr.seq = r.seq
+                WHERE r.match_id = m.id), '[]'),
             'stats', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                     'seat', s.seat, 'player_id', s.player_id, 'player_name', s.player_name,
                     'racks_won', s.racks_won, 'balls_pocketed', s.balls_pocketed,

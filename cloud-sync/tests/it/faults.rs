@@ -1,4 +1,9 @@
-//! PostgreSQL restarted during ingest. The test runs a postmaster of its own (initdb + pg_ctl in a
+//! The service or its database failing during ingest.
+//!
+//! cloud-sync killed (SIGKILL) at moments spread over a batch's transaction: afterwards the batch is
+//! stored whole or not at all, and the venue's retry stores it exactly once.
+//!
+//! PostgreSQL restarted during ingest: the test runs a postmaster of its own (initdb + pg_ctl in a
 //! temporary directory, on a free port, as the `postgres` user when the tests run as root, since
 //! initdb refuses root), never the machine's. Two simulated venues push batches the way edge-agent
 //! does (always from their last acknowledged seq + 1, retrying 503s after `Retry-After`) while the
@@ -304,4 +309,97 @@ async fn postgres_restarted_during_ingest_loses_nothing_and_stores_nothing_twice
     running.shutdown().await;
     drop(db);
     drop(postgres);
+}
+
+/// cloud-sync as a process of its own on `port`, ready to serve.
+fn spawn_server(url: &str, port: u16) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_cloud-sync"))
+        .args(["serve", "--database-url", url, "--http-addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env_remove("REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cloud-sync starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "cloud-sync did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[tokio::test]
+async fn cloud_sync_killed_mid_batch_stores_all_or_nothing_and_the_retry_completes() {
+    let db = TestDb::new().await;
+    let pool = cloud_sync::db::connect_with(&db.url, 1)
+        .await
+        .expect("pool");
+    cloud_sync::db::migrate(&pool).await.expect("migrate");
+    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Crash Hall")
+        .await
+        .expect("venue");
+    let http = reqwest::Client::new();
+    for (round, delay_ms) in [5u64, 100, 250, 300, 350, 400, 2500]
+        .into_iter()
+        .enumerate()
+    {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        let mut server = spawn_server(&db.url, port);
+        let base = format!("http://127.0.0.1:{port}");
+        let epoch = format!("crash{round}");
+        let records: Vec<_> = (0..250u64)
+            .flat_map(|m| rec::whole_match(1 + 4 * m, &format!("c{round}-{m}")))
+            .collect();
+        let body = json!({"venue_id": venue, "epoch": epoch, "records": records}).to_string();
+        let request = {
+            let (http, base, key, body) = (http.clone(), base.clone(), key.clone(), body.clone());
+            tokio::spawn(async move {
+                http.post(format!("{base}/api/v1/sync/batches"))
+                    .bearer_auth(key)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = server.kill();
+        let _ = server.wait();
+        let first = request.await.expect("join");
+        let (stored, matches): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM sync_records WHERE epoch = $1),
+                    (SELECT count(*) FROM matches WHERE venue_match_id LIKE $2)",
+        )
+        .bind(&epoch)
+        .bind(format!("c{round}-%"))
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert!(
+            (stored, matches) == (0, 0) || (stored, matches) == (1000, 250),
+            "partial batch after a kill at {delay_ms} ms: {stored} records, {matches} matches \
+             (first answer {first:?})"
+        );
+        eprintln!("killed after {delay_ms} ms: {stored} records stored, first answer {first:?}");
+        // The venue retries against the restarted service: all of it, exactly once.
+        let mut server = spawn_server(&db.url, port);
+        let answer =
+            crate::helpers::post_raw(&http, &base, Some(&key), body.into_bytes(), false).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        assert_eq!(answer.body["acked_seq"], 1000);
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_records WHERE epoch = $1")
+            .bind(&epoch)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(stored, 1000);
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+    pool.close().await;
 }

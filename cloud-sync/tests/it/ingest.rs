@@ -363,3 +363,48 @@ async fn a_client_address_over_its_rate_limit_gets_429() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_rotated_key_works_and_a_revoked_one_does_not() {
+    let app = spawn_app().await;
+    let new_key = cloud_sync::admin::add_venue_key(&app.pool, &app.venue)
+        .await
+        .expect("add")
+        .expect("venue exists");
+    assert!(
+        cloud_sync::admin::add_venue_key(&app.pool, "nowhere")
+            .await
+            .expect("add")
+            .is_none()
+    );
+    let body = app.batch("e1", rec::whole_match(1, "m-1")).to_string();
+    let answer = app
+        .post_raw(Some(&new_key), body.clone().into_bytes(), false)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        cloud_sync::admin::revoke_venue_key(&app.pool, &app.key)
+            .await
+            .expect("revoke")
+    );
+    let answer = app.post_raw(Some(&app.key), body.into_bytes(), false).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn concurrent_copies_of_a_batch_are_applied_once() {
+    let app = spawn_app().await;
+    let batch = app.batch("e1", rec::whole_match(1, "m-1"));
+    let answers = futures_util::future::join_all((0..6).map(|_| app.post(&batch))).await;
+    let mut applied = 0;
+    let mut duplicates = 0;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        assert_eq!(answer.body["acked_seq"], 4);
+        applied += answer.body["applied"].as_u64().unwrap_or(0);
+        duplicates += answer.body["duplicates"].as_u64().unwrap_or(0);
+    }
+    assert_eq!((applied, duplicates), (4, 20));
+    assert_eq!(stored(&app).await, 4);
+    assert_eq!(app.count("SELECT count(*) FROM racks").await, 2);
+}

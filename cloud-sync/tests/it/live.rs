@@ -148,6 +148,7 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
     let app = spawn_with(db, cfg).await;
     let b = second_instance(&app, &redis.url()).await;
     let mut socket = live_client(&format!("http://{}", b.addr())).await;
+    let mut local = live_client(&app.base).await;
     let players_path = {
         let ann = cloud_sync::admin::create_player(&app.pool, "Ann", None)
             .await
@@ -161,6 +162,8 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
             .await
             .is_some()
     );
+    let heard = next_result(&mut local, Duration::from_secs(5)).await;
+    assert!(heard.is_some());
 
     redis.kill();
     let started = Instant::now();
@@ -173,6 +176,12 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
     assert_eq!(matches.status, StatusCode::OK);
     assert_eq!(matches.body["matches"].as_array().map(Vec::len), Some(2));
     assert_eq!(app.get(&players_path, false).await.status, StatusCode::OK);
+    // Without Redis, the ingesting instance's own clients still hear the result.
+    let heard = next_result(&mut local, Duration::from_secs(2)).await;
+    assert_eq!(
+        heard.map(|r| r["venue_match_id"].clone()),
+        Some(serde_json::json!("m-2"))
+    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "Redis being down costs at most its deadline per request: {:?}",

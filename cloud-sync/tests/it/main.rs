@@ -1,6 +1,7 @@
 //! cloud-sync's integration tests: one binary (see /work/shared/style.md), each test with its own
 //! PostgreSQL database and Redis key prefix, on ephemeral loopback ports.
 
+mod cli;
 mod faults;
 mod helpers;
 mod ingest;

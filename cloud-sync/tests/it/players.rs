@@ -84,6 +84,9 @@ async fn a_cursor_below_the_compacted_log_gets_410_and_the_snapshot_resumes() {
     let old = app.get("/api/v1/sync/players?cursor=1", true).await;
     assert_eq!(old.status, StatusCode::GONE);
     assert_eq!(old.body["error"], "cursor too old");
+    // A cursor from a log this database never had (a restored backup) also resets the venue.
+    let ahead = app.get("/api/v1/sync/players?cursor=99", true).await;
+    assert_eq!(ahead.status, StatusCode::GONE);
     let snapshot = app.get("/api/v1/sync/players/snapshot", true).await;
     let snapshot: PlayerSnapshot = serde_json::from_value(snapshot.body).expect("snapshot");
     assert_eq!(snapshot.cursor, 3);

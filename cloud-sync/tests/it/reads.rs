@@ -87,6 +87,7 @@ async fn a_match_comes_with_its_racks_and_statistics() {
     assert_eq!(m["racks"][0]["shots"][1], json!({"action": "pass"}));
     assert_eq!(m["stats"][0]["racks_won"], 2);
     assert_eq!(m["spec"]["race_to"], 2);
+    assert_eq!(m["inputs"], json!([]));
 }
 
 #[tokio::test]
@@ -100,6 +101,19 @@ async fn a_players_statistics_and_history_follow_syncs() {
     assert_eq!(before.status, StatusCode::OK);
     assert_eq!(before.body["player"]["rating"], 1500);
     assert_eq!(before.body["stats"]["matches"], 0);
+    // Asked again before any sync: served from the Redis cache.
+    assert_eq!(app.get(&path, false).await.body, before.body);
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    assert!(
+        metrics.contains("dojo_cache_total{result=\"hit\"} 1"),
+        "{metrics}"
+    );
 
     // Ann (seat 0) wins m-1, loses m-2.
     let mut records = vec![rec::started_with(1, "m-1", [Some(&ann.id), None])];
