@@ -34,13 +34,29 @@ impl TestDb {
             name,
         }
     }
+}
 
-    async fn drop_now(self) {
-        if let Ok(admin) = cloud_sync::db::connect_with(&format!("{PG}/postgres"), 1).await {
-            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-            admin.close().await;
-        }
+impl Drop for TestDb {
+    // Even when the test panics: a thread with a small runtime of its own, since Drop is not async.
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(admin) = cloud_sync::db::connect_with(&format!("{PG}/postgres"), 1).await
+                {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -151,7 +167,7 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     assert_eq!(conflicts, 0, "a retry is a duplicate, never a conflict");
     pool.close().await;
     cloud.shutdown().await;
-    db.drop_now().await;
+    drop(db);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -293,6 +309,6 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
     assert_eq!(finished, TABLES as i64, "every match finished, {RACE}-0");
     pool.close().await;
     cloud.shutdown().await;
-    db.drop_now().await;
+    drop(db);
     std::fs::remove_dir_all(dir).ok();
 }
