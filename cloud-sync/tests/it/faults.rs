@@ -339,7 +339,11 @@ async fn cloud_sync_killed_mid_batch_stores_all_or_nothing_and_the_retry_complet
     let (venue, key) = cloud_sync::admin::create_venue(&pool, "Crash Hall")
         .await
         .expect("venue");
-    let http = reqwest::Client::new();
+    // No pooled connections: one to a killed server would fail the retry for the wrong reason.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     for (round, delay_ms) in [5u64, 100, 250, 300, 350, 400, 2500]
         .into_iter()
         .enumerate()
