@@ -2,5 +2,6 @@
 //! "Cross-cutting").
 
 mod bridge;
+mod cloud;
 mod demo;
 mod helpers;
