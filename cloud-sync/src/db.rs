@@ -51,6 +51,62 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// A database of its own for one test or benchmark run: created on `server` (a URL without a
+/// database name), and dropped with its connections when this value is dropped, even when the
+/// test panics. Tests run in parallel on one PostgreSQL, so each needs its own.
+#[derive(Debug)]
+pub struct ScratchDb {
+    /// The new database's URL.
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl ScratchDb {
+    /// Creates `{prefix}_{random}` on `server`.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError::Connect`] when the server is unreachable or refuses.
+    pub async fn create(server: &str, prefix: &str) -> Result<ScratchDb, DbError> {
+        let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+        let admin = connect_with(&format!("{server}/postgres"), 1).await?;
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await;
+        admin.close().await;
+        created.map_err(DbError::Connect)?;
+        Ok(ScratchDb {
+            url: format!("{server}/{name}"),
+            server: server.to_owned(),
+            name,
+        })
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop is not async: a thread with a small runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(admin) = connect_with(&format!("{server}/postgres"), 1).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// Whether a failure is PostgreSQL being unreachable, restarting or overloaded: worth a retry
 /// (503), not a bug (500).
 pub fn is_transient(error: &sqlx::Error) -> bool {

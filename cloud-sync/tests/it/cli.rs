@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::helpers::TestDb;
+use crate::helpers::{PG, test_db};
 
 fn cloud_sync(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cloud-sync"))
@@ -52,7 +52,7 @@ fn bad_flags_exit_with_status_2_and_say_why() {
 
 #[tokio::test]
 async fn venue_create_prints_the_id_and_a_key_that_only_hashes_are_kept_of() {
-    let db = TestDb::new().await;
+    let db = test_db(PG).await;
     let url = db.url.clone();
     let out = tokio::task::spawn_blocking(move || {
         cloud_sync(&["venue", "create", "Cue Club", "--database-url", &url])

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestDb, post_raw, random_hex, rec};
+use crate::helpers::{PG, post_raw, random_hex, rec, test_db};
 
 /// A PostgreSQL server of the test's own.
 struct OwnPostgres {
@@ -215,7 +215,7 @@ async fn postgres_restarted_during_ingest_loses_nothing_and_stores_nothing_twice
         eprintln!("SKIPPED: cannot run a private PostgreSQL here (initdb/pg_ctl/runuser missing)");
         return;
     };
-    let db = TestDb::on(&postgres.url()).await;
+    let db = test_db(&postgres.url()).await;
     let mut config = cloud_sync::Config::new(db.url.clone(), None);
     config.db_pool_size = 4;
     let running = cloud_sync::start(config).await.expect("starts");
@@ -331,7 +331,7 @@ fn spawn_server(url: &str, port: u16) -> std::process::Child {
 
 #[tokio::test]
 async fn cloud_sync_killed_mid_batch_stores_all_or_nothing_and_the_retry_completes() {
-    let db = TestDb::new().await;
+    let db = test_db(PG).await;
     let pool = cloud_sync::db::connect_with(&db.url, 1)
         .await
         .expect("pool");

@@ -20,64 +20,14 @@ pub(crate) fn random_hex() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// A database of one test.
-#[derive(Debug)]
-pub(crate) struct TestDb {
-    /// Its URL.
-    pub(crate) url: String,
-    server: String,
-    name: String,
-}
+/// A database of one test, dropped when the test ends (even on panic).
+pub(crate) type TestDb = db::ScratchDb;
 
-impl TestDb {
-    /// A fresh database on the machine's PostgreSQL.
-    pub(crate) async fn new() -> TestDb {
-        TestDb::on(PG).await
-    }
-
-    /// A fresh database on the server at `server` (a URL without a database).
-    pub(crate) async fn on(server: &str) -> TestDb {
-        let name = format!("dojo_t_{}", random_hex());
-        let admin = db::connect_with(&format!("{server}/postgres"), 1)
-            .await
-            .expect("PostgreSQL reachable");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        TestDb {
-            url: format!("{server}/{name}"),
-            server: server.to_owned(),
-            name,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // Drop runs outside async: a thread of its own with a small runtime.
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok(admin) = db::connect_with(&format!("{server}/postgres"), 1).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&admin)
-                    .await;
-                    admin.close().await;
-                }
-            });
-        })
-        .join();
-    }
+/// A fresh database on the server at `server` (a URL without a database).
+pub(crate) async fn test_db(server: &str) -> TestDb {
+    db::ScratchDb::create(server, "dojo_t")
+        .await
+        .expect("PostgreSQL reachable")
 }
 
 /// A running instance with one enrolled venue.
@@ -110,7 +60,7 @@ pub(crate) fn config(db: &TestDb) -> Config {
 
 /// An instance on a fresh database with the machine's Redis.
 pub(crate) async fn spawn_app() -> App {
-    let db = TestDb::new().await;
+    let db = test_db(PG).await;
     let config = config(&db);
     spawn_with(db, config).await
 }

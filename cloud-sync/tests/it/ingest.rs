@@ -311,7 +311,7 @@ async fn a_correction_takes_back_racks_and_the_result() {
 
 #[tokio::test]
 async fn a_venue_over_its_rate_limit_gets_429_with_retry_after() {
-    let db = crate::helpers::TestDb::new().await;
+    let db = crate::helpers::test_db(crate::helpers::PG).await;
     let mut config = crate::helpers::config(&db);
     config.limits.venue_per_window = 2;
     let app = crate::helpers::spawn_with(db, config).await;
@@ -336,7 +336,7 @@ async fn a_venue_over_its_rate_limit_gets_429_with_retry_after() {
 
 #[tokio::test]
 async fn a_client_address_over_its_rate_limit_gets_429() {
-    let db = crate::helpers::TestDb::new().await;
+    let db = crate::helpers::test_db(crate::helpers::PG).await;
     let mut config = crate::helpers::config(&db);
     config.limits.addr_per_window = 3;
     let app = crate::helpers::spawn_with(db, config).await;

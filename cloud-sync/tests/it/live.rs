@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{App, TestDb, config, rec, spawn_with};
+use crate::helpers::{App, PG, config, rec, spawn_with, test_db};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -142,7 +142,7 @@ async fn metric(app: &App, name: &str) -> f64 {
 #[tokio::test]
 async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
     let mut redis = OwnRedis::start(free_port());
-    let db = TestDb::new().await;
+    let db = test_db(PG).await;
     let mut cfg = config(&db);
     cfg.redis_url = Some(redis.url());
     let app = spawn_with(db, cfg).await;

@@ -10,54 +10,13 @@ use sqlx::Row;
 
 use crate::helpers::{Process, TOKEN, data_dir};
 
-/// A database of one test on the machine's PostgreSQL, dropped at the end.
-struct TestDb {
-    url: String,
-    name: String,
-}
-
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
-impl TestDb {
-    async fn new() -> TestDb {
-        let name = format!("dojo_edge_{:016x}", rand::random::<u64>());
-        let admin = cloud_sync::db::connect_with(&format!("{PG}/postgres"), 1)
-            .await
-            .expect("PostgreSQL reachable on 127.0.0.1:5432");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        TestDb {
-            url: format!("{PG}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    // Even when the test panics: a thread with a small runtime of its own, since Drop is not async.
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok(admin) = cloud_sync::db::connect_with(&format!("{PG}/postgres"), 1).await
-                {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-                    admin.close().await;
-                }
-            });
-        })
-        .join();
-    }
+/// A database of this test on the machine's PostgreSQL, dropped at the end.
+async fn test_db() -> cloud_sync::db::ScratchDb {
+    cloud_sync::db::ScratchDb::create(PG, "dojo_edge")
+        .await
+        .expect("PostgreSQL reachable on 127.0.0.1:5432")
 }
 
 async fn staff_post(agent: &Process, path: &str, body: Value) -> u16 {
@@ -73,7 +32,7 @@ async fn staff_post(agent: &Process, path: &str, body: Value) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
-    let db = TestDb::new().await;
+    let db = test_db().await;
     let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
         .await
         .expect("cloud-sync starts");
@@ -196,7 +155,7 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
     // cloud is unreachable.
     const TABLES: usize = 50;
     const RACE: u32 = 1000;
-    let db = TestDb::new().await;
+    let db = test_db().await;
     let pool = {
         let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
         cloud_sync::db::migrate(&pool).await.expect("migrate");

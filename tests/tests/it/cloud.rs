@@ -14,58 +14,6 @@ use crate::helpers::{Agent, temp_dir};
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
-/// A database of this test on the machine's PostgreSQL, dropped at the end even on panic.
-struct TestDb {
-    url: String,
-    name: String,
-}
-
-impl TestDb {
-    async fn new() -> TestDb {
-        let name = format!("dojo_e2e_{:016x}", rand_u64());
-        let admin = cloud_sync::db::connect_with(&format!("{PG}/postgres"), 1)
-            .await
-            .expect("PostgreSQL reachable on 127.0.0.1:5432");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        TestDb {
-            url: format!("{PG}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok(admin) = cloud_sync::db::connect_with(&format!("{PG}/postgres"), 1).await
-                {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-                    admin.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
-}
-
 /// The venue's finished matches, from its SQLite: match id → (winner, score).
 fn finished_at_the_venue(dir: &std::path::Path) -> BTreeMap<String, (u64, Value)> {
     let path = edge_agent::store::db_path(dir);
@@ -92,7 +40,9 @@ fn finished_at_the_venue(dir: &std::path::Path) -> BTreeMap<String, (u64, Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
-    let db = TestDb::new().await;
+    let db = cloud_sync::db::ScratchDb::create(PG, "dojo_e2e")
+        .await
+        .expect("PostgreSQL reachable on 127.0.0.1:5432");
     let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
         .await
         .expect("cloud-sync starts");
