@@ -156,19 +156,38 @@ impl Sync {
     /// Runs until `shutdown`: pushes the outbox, pulls players, retries forever.
     pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!(cloud = %self.cloud.url, venue = %self.cloud.venue_id, "cloud sync on");
-        let mut failures = 0u32;
+        let (mut failures, mut pull_failures) = (0u32, 0u32);
         let mut next_pull = tokio::time::Instant::now();
         loop {
+            // A request in flight is abandoned at shutdown: what it would have acknowledged is
+            // still in the outbox and is sent again (a duplicate to the cloud, never a loss).
             if tokio::time::Instant::now() >= next_pull {
-                match self.pull_players().await {
-                    Ok(()) => next_pull += self.options.players_every,
-                    Err(error) => {
-                        tracing::warn!(%error, "player pull failed; will retry");
-                        next_pull = tokio::time::Instant::now() + self.options.min_backoff * 4;
-                    }
-                }
+                let pulled = tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    pulled = self.pull_players() => pulled,
+                };
+                next_pull = tokio::time::Instant::now()
+                    + match pulled {
+                        Ok(()) => {
+                            pull_failures = 0;
+                            self.options.players_every
+                        }
+                        Err(error) => {
+                            pull_failures = pull_failures.saturating_add(1);
+                            if pull_failures.is_power_of_two() {
+                                tracing::warn!(%error, failures = pull_failures, "player pull failed; will retry");
+                            }
+                            backoff(&self.options, pull_failures, retry_after_of(&error))
+                        }
+                    };
             }
-            let wait = match self.push().await {
+            let pushed = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                pushed = self.push() => pushed,
+            };
+            let wait = match pushed {
                 Ok(Pushed::Acked { full: true } | Pushed::DeadLettered | Pushed::TooLarge) => {
                     failures = 0;
                     Duration::ZERO
@@ -180,11 +199,7 @@ impl Sync {
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     self.metrics.sync_failure(failure_label(&error));
-                    let after = match &error {
-                        SyncFailure::Busy { after, .. } => *after,
-                        _ => None,
-                    };
-                    let delay = backoff(&self.options, failures, after);
+                    let delay = backoff(&self.options, failures, retry_after_of(&error));
                     if failures == 1 || failures.is_power_of_two() {
                         tracing::warn!(%error, failures, retry_in = ?delay, "sync failed; nothing is dropped, retrying");
                     }
@@ -411,6 +426,13 @@ fn backoff(options: &SyncOptions, failures: u32, retry_after: Option<Duration>) 
         .min(options.max_backoff);
     let jittered = exp.mul_f64(rand::rng().random_range(0.5..=1.0));
     retry_after.map_or(jittered, |after| after.max(jittered))
+}
+
+fn retry_after_of(failure: &SyncFailure) -> Option<Duration> {
+    match failure {
+        SyncFailure::Busy { after, .. } => *after,
+        _ => None,
+    }
 }
 
 fn failure_label(failure: &SyncFailure) -> &'static str {
