@@ -118,9 +118,10 @@ async fn metrics_count_rejects_reconnects_replays_and_publishes() {
         stats.replay_from_sent >= 1,
         "the garbled frame was asked for again"
     );
-    // Every frame the controller sent was published (plus the five replayed copies).
+    // Every frame the bridge decoded was published (plus the five replayed copies). (A frame the
+    // controller wrote as its pty closed may never arrive, so its own seq is not the bound.)
     assert!(
-        stats.published >= u64::from(controller.seq()) + 5,
+        stats.published >= stats.frames + 5,
         "{stats:?}, controller seq {}",
         controller.seq()
     );
