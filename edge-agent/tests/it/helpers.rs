@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,24 +25,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub(crate) const TOKEN: &str = "staff-secret-1";
 
-/// A port nobody listens on right now.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A fresh data directory for one test.
-pub(crate) fn data_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "dojo-it-{name}-{}-{}",
-        std::process::id(),
-        edge_agent::now_ms()
-    ));
-    std::fs::create_dir_all(&dir).expect("data dir");
-    dir
-}
+pub(crate) use dojo_testkit::free_port;
+pub(crate) use dojo_testkit::temp_dir as data_dir;
 
 pub(crate) fn config(dir: &Path, mqtt: MqttMode) -> Config {
     Config {
@@ -487,12 +471,8 @@ pub(crate) async fn agent_syncing_to(url: String, dir: &std::path::Path) -> Agen
 }
 
 /// Polls `done` until it holds, for up to 20 s.
-pub(crate) async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+pub(crate) async fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    dojo_testkit::wait_for(what, 20, done).await;
 }
 
 /// Polls `GET /api/v1/sync` until `done` holds, for up to 20 s; that status.
