@@ -84,6 +84,41 @@ impl ScratchDb {
     }
 }
 
+impl ScratchDb {
+    /// A copy of this database as it is now, under `{prefix}_{random}`: what restoring a backup
+    /// gives. PostgreSQL copies only a database nobody is connected to, so this disconnects
+    /// everyone from it first.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError::Connect`] when the server refuses.
+    pub async fn copy(&self, prefix: &str) -> Result<ScratchDb, DbError> {
+        let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+        let admin = connect_with(&format!("{}/postgres", self.server), 1).await?;
+        let copied = async {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&self.name)
+            .execute(&admin)
+            .await?;
+            let create = format!("CREATE DATABASE {name} TEMPLATE {}", self.name);
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&admin)
+                .await
+        }
+        .await;
+        admin.close().await;
+        copied.map_err(DbError::Connect)?;
+        Ok(ScratchDb {
+            url: format!("{}/{name}", self.server),
+            server: self.server.clone(),
+            name,
+        })
+    }
+}
+
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         let (server, name) = (self.server.clone(), self.name.clone());

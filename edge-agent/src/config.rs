@@ -78,6 +78,7 @@ struct FileConfig {
     venue_id: Option<String>,
     venue_key: Option<String>,
     sync_max_backoff_ms: Option<u64>,
+    sync_keep_days: Option<u32>,
 }
 
 /// The validated configuration.
@@ -118,6 +119,8 @@ pub struct CloudConfig {
     pub venue_key: String,
     /// The longest wait between retries while the cloud is unreachable.
     pub max_backoff_ms: u64,
+    /// How long acknowledged records are kept, to send again to a cloud restored from a backup.
+    pub keep_sent_days: u32,
 }
 
 impl std::fmt::Debug for CloudConfig {
@@ -135,6 +138,7 @@ fn cloud(
     venue_id: Option<String>,
     venue_key: Option<String>,
     max_backoff_ms: Option<u64>,
+    keep_sent_days: Option<u32>,
 ) -> Result<Option<CloudConfig>, ConfigError> {
     let max_backoff_ms = max_backoff_ms.unwrap_or(60_000);
     if !(1000..=3_600_000).contains(&max_backoff_ms) {
@@ -142,6 +146,10 @@ fn cloud(
             "sync_max_backoff_ms",
             "must be between 1000 and 3600000",
         ));
+    }
+    let keep_sent_days = keep_sent_days.unwrap_or(30);
+    if !(1..=3650).contains(&keep_sent_days) {
+        return Err(bad("sync_keep_days", "must be between 1 and 3650"));
     }
     let (url, venue_id, venue_key) = match (url, venue_id, venue_key) {
         (None, None, None) => return Ok(None),
@@ -170,6 +178,7 @@ fn cloud(
         venue_id,
         venue_key,
         max_backoff_ms,
+        keep_sent_days,
     }))
 }
 
@@ -272,6 +281,7 @@ impl Config {
                 flags.venue_id.or(file.venue_id),
                 flags.venue_key.or(file.venue_key),
                 file.sync_max_backoff_ms,
+                file.sync_keep_days,
             )?,
         })
     }
@@ -399,12 +409,26 @@ mod tests {
         assert_eq!(config.shot_quiet_ms, 0);
         std::fs::write(&path, "colour = \"blue\"\n").expect("write");
         let error = Config::load(Flags {
-            config: Some(path),
+            config: Some(path.clone()),
             ..Flags::default()
         })
         .err()
         .map(|e| e.to_string());
         assert!(error.is_some_and(|e| e.contains("colour")));
+        std::fs::write(
+            &path,
+            "cloud_url = \"https://c.example\"\nvenue_id = \"v1\"\nvenue_key = \"dpv_0123456789abcdef\"\nsync_keep_days = 0\n",
+        )
+        .expect("write");
+        let field = |path: &PathBuf| {
+            Config::load(Flags {
+                config: Some(path.clone()),
+                ..Flags::default()
+            })
+            .err()
+            .map(|e| e.field)
+        };
+        assert_eq!(field(&path), Some("sync_keep_days"));
         std::fs::remove_dir_all(dir).ok();
     }
 }

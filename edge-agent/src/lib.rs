@@ -118,6 +118,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 recovered.epoch.clone(),
                 sync::SyncOptions {
                     max_backoff: std::time::Duration::from_millis(cloud.max_backoff_ms),
+                    keep_sent: std::time::Duration::from_secs(
+                        u64::from(cloud.keep_sent_days) * 86_400,
+                    ),
                     ..sync::SyncOptions::default()
                 },
                 reader.clone(),

@@ -23,7 +23,7 @@ use shared::sync::{Player, PlayerChange, PlayerChanges, PlayerSnapshot, RawRecor
 use crate::view::Published;
 
 /// The newest schema version; `migrate` brings older files up to it.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -111,6 +111,21 @@ CREATE TABLE players (
     name TEXT NOT NULL,
     rating INTEGER
 );
+";
+
+/// Version 3: acknowledged records are kept a while, for a cloud restored from a backup.
+const SCHEMA_V3: &str = "
+-- Outbox rows cloud-sync acknowledged, moved here and kept `sync_keep_days`: should the cloud come
+-- back from a backup and ask for a seq it had acknowledged, they go back into the outbox.
+CREATE TABLE sync_sent (
+    seq INTEGER PRIMARY KEY,
+    event_seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    match_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    acked_ms INTEGER NOT NULL
+);
+CREATE INDEX sync_sent_by_age ON sync_sent (acked_ms);
 ";
 
 /// Store failures.
@@ -268,10 +283,19 @@ pub enum Write {
 /// What the sync task writes, through the one writer like everything else.
 #[derive(Debug)]
 pub enum SyncWrite {
-    /// cloud-sync holds every record up to `seq`: they leave the outbox.
+    /// cloud-sync holds every record up to `seq`: they leave the outbox for `sync_sent`, which
+    /// forgets what was acknowledged before `forget_before_ms`.
     Acked {
         /// The cloud's high-water mark.
         seq: u64,
+        /// Acknowledged records older than this (Unix ms) are deleted.
+        forget_before_ms: u64,
+    },
+    /// cloud-sync asks again for records from `from` on, which it had acknowledged (it was
+    /// restored from a backup): they go back from `sync_sent` into the outbox.
+    Rewind {
+        /// The seq the cloud expects.
+        from: u64,
     },
     /// cloud-sync refused record `seq` as invalid: it moves to `sync_dead_letters` and its outbox
     /// row becomes a `rejected` placeholder.
@@ -470,6 +494,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_V2)?;
         tx.pragma_update(None, "user_version", 2)?;
+        tx.commit()?;
+    }
+    if version < 3 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V3)?;
+        tx.pragma_update(None, "user_version", 3)?;
         tx.commit()?;
     }
     Ok(())
@@ -741,14 +771,36 @@ fn set_meta(conn: &Connection, key: &str, value: u64) -> rusqlite::Result<()> {
 
 fn sync_write(conn: &Connection, write: &SyncWrite) -> rusqlite::Result<()> {
     match write {
-        SyncWrite::Acked { seq } => {
+        SyncWrite::Acked {
+            seq,
+            forget_before_ms,
+        } => {
+            let seq = to_i64(*seq);
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO sync_sent (seq, event_seq, kind, match_id, payload, acked_ms)
+                 SELECT seq, event_seq, kind, match_id, payload, ?2 FROM outbox WHERE seq <= ?1",
+            )?
+            .execute(params![seq, to_i64(crate::now_ms())])?;
             conn.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?
-                .execute([to_i64(*seq)])?;
+                .execute([seq])?;
+            conn.prepare_cached("DELETE FROM sync_sent WHERE acked_ms < ?1")?
+                .execute([to_i64(*forget_before_ms)])?;
             conn.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES ('sync_acked_seq', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
             )?
             .execute([seq.to_string()])?;
+        }
+        SyncWrite::Rewind { from } => {
+            let from = to_i64(*from);
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO outbox (seq, event_seq, kind, match_id, payload)
+                 SELECT seq, event_seq, kind, match_id, payload FROM sync_sent WHERE seq >= ?1",
+            )?
+            .execute([from])?;
+            conn.prepare_cached("DELETE FROM sync_sent WHERE seq >= ?1")?
+                .execute([from])?;
+            set_meta(conn, "sync_acked_seq", to_u64(from.saturating_sub(1)))?;
         }
         SyncWrite::Refused { seq, reason } => {
             let moved = conn
@@ -852,6 +904,15 @@ impl Reader {
             });
         }
         Ok(records)
+    }
+
+    /// The oldest acknowledged record still kept in `sync_sent`, if any: a cloud restored from a
+    /// backup can be sent everything from there on again. Blocking.
+    pub fn oldest_kept_sent(&self) -> Result<Option<u64>, StoreError> {
+        let conn = self.connect()?;
+        let oldest: Option<i64> =
+            conn.query_row("SELECT MIN(seq) FROM sync_sent", [], |r| r.get(0))?;
+        Ok(oldest.map(to_u64))
     }
 
     /// Where sync stands. Blocking.
@@ -1076,6 +1137,52 @@ mod tests {
         }
     }
 
+    fn pending(reader: &Reader) -> Vec<u64> {
+        let records = reader.outbox(100, 1 << 20).expect("outbox");
+        records.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn acknowledged_records_are_kept_to_send_again_after_a_cloud_restore() {
+        let dir = temp_dir("rewind");
+        let (mut conn, _) = open(&dir).expect("a new database");
+        for seq in 1..=6 {
+            outbox_row(&conn, seq, "rack_finished");
+        }
+        let reader = Reader::new(db_path(&dir));
+        let write = |conn: &mut Connection, write: SyncWrite| {
+            let (done, _) = oneshot::channel();
+            commit(conn, &[Write::Sync { write, done }]).expect("commit");
+        };
+        let ack = |seq| SyncWrite::Acked {
+            seq,
+            forget_before_ms: 0,
+        };
+        write(&mut conn, ack(4));
+        assert_eq!(pending(&reader), [5, 6]);
+        assert_eq!(reader.oldest_kept_sent().expect("kept"), Some(1));
+
+        // The cloud, back from a backup, holds records up to 2 only.
+        write(&mut conn, SyncWrite::Rewind { from: 3 });
+        assert_eq!(pending(&reader), [3, 4, 5, 6], "sent again, in order");
+        let status = reader.sync_status().expect("status");
+        assert_eq!((status.pending, status.acked_seq), (4, 2));
+        let again = reader.outbox(1, 1 << 20).expect("outbox");
+        assert_eq!(again[0].payload["match_id"], "m1", "the same content");
+
+        // What was acknowledged before the retention window is forgotten.
+        write(
+            &mut conn,
+            SyncWrite::Acked {
+                seq: 6,
+                forget_before_ms: crate::now_ms() + 1,
+            },
+        );
+        assert_eq!(pending(&reader), Vec::<u64>::new());
+        assert_eq!(reader.oldest_kept_sent().expect("kept"), None);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[test]
     fn sync_writes_ack_dead_letter_and_copy_players() {
         let dir = temp_dir("sync");
@@ -1088,7 +1195,13 @@ mod tests {
             let (done, _) = oneshot::channel();
             commit(conn, &[Write::Sync { write, done }]).expect("commit");
         };
-        sync(&mut conn, SyncWrite::Acked { seq: 2 });
+        sync(
+            &mut conn,
+            SyncWrite::Acked {
+                seq: 2,
+                forget_before_ms: 0,
+            },
+        );
         let pending: Vec<u64> = reader
             .outbox(10, 1 << 20)
             .expect("outbox")
@@ -1096,7 +1209,13 @@ mod tests {
             .map(|r| r.seq)
             .collect();
         assert_eq!(pending, [3, 4, 5], "only acknowledged rows leave");
-        sync(&mut conn, SyncWrite::Acked { seq: 1 });
+        sync(
+            &mut conn,
+            SyncWrite::Acked {
+                seq: 1,
+                forget_before_ms: 0,
+            },
+        );
         assert_eq!(
             reader.sync_status().expect("status").acked_seq,
             2,

@@ -6,12 +6,14 @@
 //!
 //! - a row leaves the outbox only once the cloud has acknowledged it (`acked_seq`), written through
 //!   the one store writer like every other change;
-//! - nothing gives up: network errors, 5xx, 401 and 409 are retried forever with exponential
+//! - nothing gives up: network errors, 5xx, 401 and other 409s are retried forever with exponential
 //!   backoff and full jitter (and `Retry-After` on 429/503 is honoured); only the operator's
 //!   attention (logs, `/metrics`, `GET /api/v1/sync`) escalates;
 //! - a record the cloud refuses as invalid (422) is moved to `sync_dead_letters`, where staff see
 //!   it, and replaced by a `rejected` placeholder so the sequence has no gap;
-//! - a 413 halves the batch and tries again.
+//! - a 413 halves the batch and tries again;
+//! - acknowledged records are kept a while (`sync_sent`): a cloud restored from a backup answers a
+//!   409 asking for a seq it had acknowledged, and gets everything from there again.
 //!
 //! Batches are bounded by records and bytes and gzip-compressed. When the outbox is empty the task
 //! looks again every [`SyncOptions::poll`]; a full batch is followed at once by the next, which is
@@ -52,6 +54,8 @@ pub struct SyncOptions {
     pub max_backoff: Duration,
     /// How long one request may take.
     pub request_timeout: Duration,
+    /// How long acknowledged records are kept, to send again to a cloud restored from a backup.
+    pub keep_sent: Duration,
 }
 
 impl Default for SyncOptions {
@@ -64,6 +68,7 @@ impl Default for SyncOptions {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            keep_sent: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -95,6 +100,15 @@ pub enum SyncFailure {
     Store(#[from] StoreError),
 }
 
+/// A refusal with the cloud's reason and, for a gap, the seq it expects.
+fn refused(status: StatusCode, error: SyncError) -> SyncFailure {
+    let error = match error.expected_seq {
+        Some(expected) => format!("{} (cloud expects seq {expected})", error.error),
+        None => error.error,
+    };
+    SyncFailure::Refused { status, error }
+}
+
 /// What one push did.
 #[derive(Debug, PartialEq, Eq)]
 enum Pushed {
@@ -106,6 +120,8 @@ enum Pushed {
     DeadLettered,
     /// The batch was too large; it will be resent smaller.
     TooLarge,
+    /// The cloud had lost records it acknowledged; they are back in the outbox.
+    Rewound,
 }
 
 /// The sync task's handle on the world.
@@ -188,7 +204,12 @@ impl Sync {
                 pushed = self.push() => pushed,
             };
             let wait = match pushed {
-                Ok(Pushed::Acked { full: true } | Pushed::DeadLettered | Pushed::TooLarge) => {
+                Ok(
+                    Pushed::Acked { full: true }
+                    | Pushed::DeadLettered
+                    | Pushed::TooLarge
+                    | Pushed::Rewound,
+                ) => {
                     failures = 0;
                     Duration::ZERO
                 }
@@ -236,7 +257,10 @@ impl Sync {
             source: std::io::Error::other(e),
         })??;
         self.metrics.sync_pending(pending);
-        let Some(last) = records.last().map(|r| r.seq) else {
+        let (Some(first), Some(last)) = (
+            records.first().map(|r| r.seq),
+            records.last().map(|r| r.seq),
+        ) else {
             return Ok(Pushed::Idle);
         };
         let count = records.len();
@@ -266,7 +290,14 @@ impl Sync {
                 }
                 // Only what the cloud holds leaves the outbox: its mark, never more than we sent.
                 let acked = ack.acked_seq.min(last);
-                self.write(SyncWrite::Acked { seq: acked }).await?;
+                let forget_before_ms = crate::now_ms().saturating_sub(
+                    u64::try_from(self.options.keep_sent.as_millis()).unwrap_or(u64::MAX),
+                );
+                self.write(SyncWrite::Acked {
+                    seq: acked,
+                    forget_before_ms,
+                })
+                .await?;
                 self.metrics.sync_records("applied", ack.applied);
                 self.metrics.sync_records("duplicate", ack.duplicates);
                 Ok(Pushed::Acked {
@@ -307,17 +338,60 @@ impl Sync {
                     after: retry_after(response.headers()),
                 })
             }
+            StatusCode::CONFLICT => {
+                let text = response.text().await.unwrap_or_default();
+                let error = serde_json::from_str::<SyncError>(&text).unwrap_or(SyncError {
+                    error: text,
+                    seq: None,
+                    expected_seq: None,
+                });
+                match error.expected_seq {
+                    Some(expected) if expected < first => self.rewind(expected, first).await,
+                    _ => Err(refused(status, error)),
+                }
+            }
             _ => {
                 let text = response.text().await.unwrap_or_default();
-                let error = serde_json::from_str::<SyncError>(&text)
-                    .map(|e| match e.expected_seq {
-                        Some(expected) => format!("{} (cloud expects seq {expected})", e.error),
-                        None => e.error,
-                    })
-                    .unwrap_or(text);
-                Err(SyncFailure::Refused { status, error })
+                let error = serde_json::from_str::<SyncError>(&text).map_or_else(
+                    |_| SyncFailure::Refused {
+                        status,
+                        error: text,
+                    },
+                    |e| refused(status, e),
+                );
+                Err(error)
             }
         }
+    }
+
+    /// The cloud expects `expected`, below the oldest record not yet acknowledged (`first`): it
+    /// lost records it had acknowledged, e.g. its database was restored from a backup. Everything
+    /// from `expected` on goes back into the outbox when this venue still keeps it; otherwise the
+    /// failure stands, retried (and alarmed) forever, for an operator to look at.
+    async fn rewind(&self, expected: u64, first: u64) -> Result<Pushed, SyncFailure> {
+        let reader = self.reader.clone();
+        let kept = tokio::task::spawn_blocking(move || reader.oldest_kept_sent())
+            .await
+            .map_err(|e| StoreError::Io {
+                path: "sync_sent".into(),
+                source: std::io::Error::other(e),
+            })??;
+        if kept.is_some_and(|oldest| oldest <= expected) {
+            tracing::warn!(
+                expected,
+                first,
+                "cloud-sync has lost records it had acknowledged (restored from a backup?); sending them again"
+            );
+            self.write(SyncWrite::Rewind { from: expected }).await?;
+            self.metrics.sync_records("resent", first - expected);
+            return Ok(Pushed::Rewound);
+        }
+        Err(SyncFailure::Refused {
+            status: StatusCode::CONFLICT,
+            error: format!(
+                "cloud-sync expects seq {expected}, but records {expected}..{first} were acknowledged and are no longer kept here (sync_keep_days): an operator must reconcile"
+            ),
+        })
     }
 
     /// Brings the local copy of registered players up to date: change log pages from the stored

@@ -173,6 +173,7 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
         venue_id: venue.to_string(),
         venue_key: key,
         max_backoff_ms: 2000,
+        keep_sent_days: 30,
     });
     let agent = Agent::start_with(config, mqtt).await;
     for t in 0..TABLES {
@@ -269,5 +270,134 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
     pool.close().await;
     cloud.shutdown().await;
     drop(db);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Starts cloud-sync on `database_url` at `addr` (a fixed port, so the venue's `--cloud-url` stays
+/// right across restarts).
+async fn cloud_at(database_url: &str, addr: std::net::SocketAddr) -> cloud_sync::Running {
+    let mut config = cloud_sync::Config::new(database_url, None);
+    config.http_addr = addr;
+    cloud_sync::start(config).await.expect("cloud-sync starts")
+}
+
+/// Plays `n` matches to the end (start, then a concession) on table `r1`.
+async fn play_matches(agent: &crate::helpers::Agent, n: usize) {
+    for _ in 0..n {
+        let spec = json!({"game": "eight-ball", "players": ["Ann", "Bo"], "race_to": 2});
+        let (status, body) = agent.post("/api/v1/tables/r1/matches", spec).await;
+        assert_eq!(status, 201, "{body}");
+        let concede = json!({"action": "concede"});
+        let (status, body) = agent
+            .post("/api/v1/tables/r1/matches/current/actions", concede)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
+    use crate::helpers::{Agent, config, free_port, sync_status_until};
+    use edge_agent::config::CloudConfig;
+    use edge_agent::mqtt::MqttMode;
+
+    let db = test_db().await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let cloud = cloud_at(&db.url, addr).await;
+    let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
+    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Backup Hall")
+        .await
+        .expect("venue");
+    pool.close().await;
+    let dir = data_dir("sync-restore");
+    let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut config = config(&dir, MqttMode::Embedded { listen: mqtt });
+    config.cloud = Some(CloudConfig {
+        url: format!("http://{addr}"),
+        venue_id: venue.to_string(),
+        venue_key: key,
+        max_backoff_ms: 1000,
+        keep_sent_days: 30,
+    });
+    let agent = Agent::start_with(config, mqtt).await;
+    let drained = |s: &Value| s["pending"] == 0 && s["acked_seq"].as_u64() > Some(0);
+
+    // Two matches synced, then the cloud's database is backed up.
+    play_matches(&agent, 2).await;
+    let at_backup = sync_status_until(&agent, drained).await["acked_seq"].clone();
+    cloud.shutdown().await;
+    let backup = db.copy("dojo_edge_backup").await.expect("backup");
+
+    // Two more matches reach the cloud after the backup: the venue lets go of their outbox rows.
+    let cloud = cloud_at(&db.url, addr).await;
+    play_matches(&agent, 2).await;
+    let before_restore = sync_status_until(&agent, |s| {
+        s["pending"] == 0 && s["acked_seq"].as_u64() > at_backup.as_u64()
+    })
+    .await["acked_seq"]
+        .clone();
+    cloud.shutdown().await;
+
+    // The cloud comes back from the backup and a fifth match is played: the cloud asks for the
+    // seq after the backup's mark, and the venue sends everything from there again.
+    let cloud = cloud_at(&backup.url, addr).await;
+    play_matches(&agent, 1).await;
+    let status = sync_status_until(&agent, |s| {
+        s["pending"] == 0 && s["acked_seq"].as_u64() > before_restore.as_u64()
+    })
+    .await;
+
+    let pool = cloud_sync::db::connect(&backup.url).await.expect("pool");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (matches, finished, distinct) = loop {
+        let row = sqlx::query(
+            "SELECT count(*) AS n, count(*) FILTER (WHERE finished) AS finished,
+                    count(DISTINCT venue_match_id) AS distinct_ids
+             FROM matches WHERE venue_id = $1",
+        )
+        .bind(venue.to_string())
+        .fetch_one(&pool)
+        .await
+        .expect("matches");
+        let counts: (i64, i64, i64) = (row.get("n"), row.get("finished"), row.get("distinct_ids"));
+        if counts.1 == 5 || Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (matches, finished, distinct),
+        (5, 5, 5),
+        "the restored cloud holds every match once"
+    );
+    let row =
+        sqlx::query("SELECT count(*) AS n, max(seq) AS top FROM sync_records WHERE venue_id = $1")
+            .bind(venue.to_string())
+            .fetch_one(&pool)
+            .await
+            .expect("records");
+    let (records, top): (i64, Option<i64>) = (row.get("n"), row.get("top"));
+    assert_eq!(Some(records), top, "records 1..top, none missing");
+    assert_eq!(status["acked_seq"], json!(top), "{status}");
+    let metrics = reqwest::get(agent.url("/metrics"))
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    let resent: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("dojo_sync_records_total{outcome=\"resent\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    let lost = before_restore.as_u64().unwrap_or(0) - at_backup.as_u64().unwrap_or(0);
+    assert_eq!(
+        resent, lost,
+        "exactly the records the backup lacked were sent again"
+    );
+    pool.close().await;
+    agent.stop().await;
+    cloud.shutdown().await;
+    drop((db, backup));
     std::fs::remove_dir_all(dir).ok();
 }

@@ -466,6 +466,7 @@ pub(crate) async fn agent_syncing_to(url: String, dir: &std::path::Path) -> Agen
         venue_id: "venue-1".into(),
         venue_key: KEY.into(),
         max_backoff_ms: 60_000,
+        keep_sent_days: 30,
     });
     Agent::start_with(config, mqtt).await
 }

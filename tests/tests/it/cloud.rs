@@ -59,6 +59,7 @@ async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
             venue_id: venue.to_string(),
             venue_key: key.clone(),
             max_backoff_ms: 2000,
+            keep_sent_days: 30,
         });
     })
     .await;
