@@ -3,11 +3,13 @@
 //! the view it produced. It never waits for a commit itself (the writer batches), but staff
 //! requests are answered only after theirs is committed, and screens only see committed views.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::protocol::{self, Channel, DeviceCommand, DeviceEvent, DeviceStatus, Presence, Topic};
+use shared::protocol::{
+    self, BallPosition, Channel, DeviceCommand, DeviceEvent, DeviceStatus, Presence, Topic,
+};
 use shared::rules::MatchSpec;
 use tokio::sync::{mpsc, oneshot};
 
@@ -170,6 +172,8 @@ pub struct Engine {
     timing: Timing,
     requests: mpsc::Receiver<Request>,
     reject_log: RejectLog,
+    /// Per camera, the seq of the newest positions frame shown.
+    newest_frame: HashMap<String, u64>,
 }
 
 /// A decoded device message, as `ingest` holds it until the device's earlier seqs are in.
@@ -262,6 +266,7 @@ impl Engine {
             timing,
             requests,
             reject_log: RejectLog::default(),
+            newest_frame: HashMap::new(),
         };
         (engine, EngineHandle { tx }, views)
     }
@@ -474,6 +479,15 @@ impl Engine {
         };
         let now = message.received_ms;
         let (device, seq) = (decoded.device.clone(), decoded.seq);
+        let mut decoded = decoded;
+        // Positions go to screens as they come, newest only, even while a gap holds the camera's
+        // shot events back: they are not rules input, and holding them would freeze the screens and
+        // keep up to a thousand frames per camera in memory. Only the seq goes through `ingest`,
+        // so the frame still fills its place in the device's sequence.
+        let positions = match &mut decoded.event {
+            DeviceEvent::Frame { balls } => Some(std::mem::take(balls)),
+            _ => None,
+        };
         let held = Held {
             table: table.to_owned(),
             channel,
@@ -482,6 +496,9 @@ impl Engine {
             received: message.received,
         };
         let (verdict, steps) = self.ingest.check(&device, table, seq, now, held);
+        if let (Verdict::Accept { .. }, Some(balls)) = (&verdict, positions) {
+            self.show_positions(table, &device, seq, balls);
+        }
         match verdict {
             Verdict::Duplicate => self.metrics.duplicate(),
             Verdict::Accept {
@@ -498,6 +515,19 @@ impl Engine {
             Verdict::Accept { gap: None } => {}
         }
         self.steps(steps, now).await;
+    }
+
+    /// Sends a camera's positions to the table's screens, unless a newer frame of it was shown
+    /// (a replayed one). Seq 1 is a camera that restarted: shown.
+    fn show_positions(&mut self, table: &str, device: &str, seq: u64, balls: Vec<BallPosition>) {
+        let newest = self.newest_frame.entry(device.to_owned()).or_insert(0);
+        if seq > 1 && seq <= *newest {
+            return;
+        }
+        *newest = seq;
+        let event = DeviceEvent::Frame { balls };
+        let json = serde_json::json!({"type": "positions", "table": table, "device": device, "event": event});
+        self.hub.positions(table, json.to_string());
     }
 
     /// Carries out what `ingest` released: device messages in seq order, events given up on.
@@ -534,11 +564,9 @@ impl Engine {
         let mark = Some(mark);
         self.metrics.accepted(decoded.event.type_name());
         match &decoded.event {
-            DeviceEvent::Frame { .. } => {
-                let json = serde_json::json!({"type": "positions", "table": table, "device": decoded.device, "event": decoded.event});
-                // Positions are not stored; neither is the mark (the next stored event carries it).
-                self.hub.positions(table, json.to_string());
-            }
+            // Shown when it arrived (see `device_message`); not stored, nor is the mark (the next
+            // stored event carries it).
+            DeviceEvent::Frame { .. } => {}
             DeviceEvent::Heartbeat => {
                 let table_entry = self
                     .tables

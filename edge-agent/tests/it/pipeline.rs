@@ -1,6 +1,6 @@
 //! A whole match through MQTT → rules → SQLite → WebSocket, with the bad inputs around it.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -372,6 +372,60 @@ async fn the_table_light_follows_the_match() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(commands.next().await, json!({"type": "light", "on": false}));
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The `x` of the cue ball in the next positions message.
+async fn next_positions_x(screen: &mut Ws) -> Option<f64> {
+    loop {
+        let message = next_json(screen).await;
+        if message["type"] == "positions" {
+            return message["event"]["balls"][0]["x"].as_f64();
+        }
+    }
+}
+
+#[tokio::test]
+async fn positions_keep_flowing_while_a_camera_gap_holds_its_shot_events() {
+    let dir = data_dir("frames-gap");
+    let agent = Agent::start(&dir).await;
+    let mut screen = ws(&agent, "?tables=t8&positions=true").await;
+    let mut commands = Commands::listen(agent.mqtt, "cam-t8").await;
+    let cam = Device::connect(agent.mqtt, "cam-t8").await;
+    // Positions are f32 on the wire: values it holds exactly.
+    let frame = |x: f64| json!({"type": "frame", "balls": [{"n": 0, "x": x, "y": 0.5}]});
+    let camera_topic = "dojo/v1/tables/t8/camera";
+    let send = |seq: u64, mut event: Value| {
+        event["device"] = json!("cam-t8");
+        event["seq"] = json!(seq);
+        cam.raw(camera_topic, event.to_string().into_bytes())
+    };
+    send(1, frame(0.125)).await;
+    assert_eq!(next_positions_x(&mut screen).await, Some(0.125));
+    // Seq 2 is lost: the gap is asked for, the camera's shot_start (seq 4) waits behind it, and
+    // later frames still reach the screen.
+    send(3, frame(0.375)).await;
+    assert_eq!(
+        commands.next().await,
+        json!({"type": "replay", "from_seq": 2, "to_seq": 2})
+    );
+    // Well before the gap times out (when held events are released anyway).
+    let within = std::time::Duration::from_millis(edge_agent::ingest::GAP_TIMEOUT_MS / 2);
+    let shown = tokio::time::timeout(within, next_positions_x(&mut screen)).await;
+    assert_eq!(shown.ok().flatten(), Some(0.375), "not held behind the gap");
+    send(4, json!({"type": "shot_start"})).await;
+    send(5, frame(0.5)).await;
+    assert_eq!(next_positions_x(&mut screen).await, Some(0.5));
+    // The replay fills the gap; the replayed frame is older than what screens show: not shown.
+    send(2, frame(0.25)).await;
+    send(6, frame(0.75)).await;
+    assert_eq!(next_positions_x(&mut screen).await, Some(0.75));
+    // The shot_start held behind the gap was applied once the replay filled it.
+    let metrics = agent.running.metrics.render();
+    let shot_starts = "dojo_events_accepted_total{kind=\"shot_start\"} 1";
+    assert!(metrics.lines().any(|l| l == shot_starts), "{metrics}");
+    assert!(!metrics.lines().any(|l| l == "dojo_events_missing_total 1"));
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
