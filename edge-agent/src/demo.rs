@@ -394,12 +394,25 @@ mod tests {
             shutdown.clone(),
         ));
         // The controller's events come through the bridge: its hello (as a heartbeat), rack_ready,
-        // shots closed with end_turn, each seq once and in order (a retransmitted copy may repeat).
+        // shots closed with end_turn, every seq with none missing in the end. Not always in order:
+        // a frame the bridge missed on the serial line (on a loaded machine, the first ones before
+        // it has the port open) is published when the controller sends it again, after later
+        // seqs — edge-agent's gap handling puts it back in its place.
         let (mut online, mut bridge_online, mut beats, mut racks, mut shots) =
             (false, false, 0u32, 0u32, 0u32);
-        let mut last_seq = 0u64;
+        let mut seen = std::collections::BTreeSet::new();
+        let no_holes = |seen: &std::collections::BTreeSet<u64>| match (seen.first(), seen.last()) {
+            (Some(first), Some(last)) => (last - first + 1) as usize == seen.len(),
+            _ => false,
+        };
         let r = tokio::time::timeout(Duration::from_secs(20), async {
-            while !(online && bridge_online && beats >= 1 && racks >= 1 && shots >= 3) {
+            while !(online
+                && bridge_online
+                && beats >= 1
+                && racks >= 1
+                && shots >= 3
+                && no_holes(&seen))
+            {
                 let m = link.inbound.recv().await.unwrap();
                 match m.topic.as_str() {
                     "dojo/v1/devices/sim-t1/status" => {
@@ -417,12 +430,9 @@ mod tests {
                             shared::protocol::decode(shared::protocol::Channel::Events, &m.payload)
                                 .unwrap();
                         assert_eq!(msg.device, "sim-t1");
-                        assert!(
-                            msg.seq == last_seq + 1 || msg.seq <= last_seq,
-                            "seq {} after {last_seq}",
-                            msg.seq
-                        );
-                        last_seq = last_seq.max(msg.seq);
+                        if !seen.insert(msg.seq) {
+                            continue; // a retransmitted copy
+                        }
                         beats += u32::from(msg.event == DeviceEvent::Heartbeat);
                         racks += u32::from(msg.event == DeviceEvent::Rack);
                         shots += u32::from(
