@@ -2,14 +2,14 @@
 //! takes to drain it into cloud-sync, against a plain `COPY` of the same rows into the same
 //! PostgreSQL in the same run (docs/benchmarks.md, "cloud-sync: catch-up"). Bounded, loopback only.
 //!
-//! 1. **The outbox, built honestly.** Whole 9-ball matches (race to 2; each rack two shots: a ball
-//!    and then the 9, each a `pocket` and an `end_turn` from the table's controller) are played
-//!    through edge-agent's own table runtime (`edge_agent::table::Table`, the rules engine and the
-//!    record encoders the engine uses), and every input is committed through edge-agent's own store
-//!    writer (`store::open`, `store::spawn_writer`: schema, event log, views, device marks, outbox,
-//!    matches and racks, group commits with `synchronous=FULL`). So the outbox rows are exactly what
-//!    the agent writes: `match_started`, `rack_finished` with stats and shot logs, `match_finished`
-//!    with every input. Twelve tables play in turn.
+//! 1. **The outbox, built honestly.** Whole 9-ball matches (race to 2, winner breaks; each rack
+//!    two shots: a ball and then the 9, each a `pocket` and an `end_turn` from the table's
+//!    controller) are played through edge-agent's own table runtime (`edge_agent::table::Table`:
+//!    the rules engine and the record encoders the engine uses), and every input is committed
+//!    through edge-agent's own store writer (`store::open`, `store::spawn_writer`: schema, event
+//!    log, views, device marks, outbox, matches and racks, group commits with `synchronous=FULL`).
+//!    So the outbox rows are exactly what the agent writes: `match_started`, `rack_finished` with
+//!    stats and shot logs, `match_finished` with every input. Twelve tables play in turn.
 //! 2. **cloud-sync** runs in this process (`cloud_sync::start`, own scratch database, no Redis, rate
 //!    limits off: one venue sends one request at a time and is never near them).
 //! 3. **The agent** is this bench binary started again as a child process (`DOJO_CATCH_UP_EDGE=1`),
@@ -99,7 +99,7 @@ fn free_port() -> anyhow::Result<u16> {
 
 fn nine_ball() -> anyhow::Result<MatchSpec> {
     Ok(serde_json::from_value(serde_json::json!({
-        "game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 2, "break": "alternate"
+        "game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 2, "break": "winner"
     }))?)
 }
 
