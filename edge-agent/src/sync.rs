@@ -61,7 +61,8 @@ pub struct SyncOptions {
 impl Default for SyncOptions {
     fn default() -> SyncOptions {
         SyncOptions {
-            batch_records: 500,
+            // The contract's most: a catch-up pays the per-request cost half as often as at 500.
+            batch_records: MAX_BATCH_RECORDS,
             batch_bytes: 2 << 20,
             poll: Duration::from_secs(1),
             players_every: Duration::from_secs(60),
@@ -135,7 +136,13 @@ pub struct Sync {
     store: StoreTx,
     metrics: Arc<Metrics>,
     batch_records: usize,
+    /// When the pending gauge was last counted (`None`: never).
+    counted: Option<tokio::time::Instant>,
 }
+
+/// How often the outbox is counted for the pending gauge. Counting is a scan of the whole outbox
+/// (`COUNT(*)`), which per batch made a 1,000,000-record catch-up quadratic (docs/benchmarks.md).
+const COUNT_EVERY: Duration = Duration::from_secs(5);
 
 impl Sync {
     /// A sync task for this database (`epoch`) to `cloud`.
@@ -166,6 +173,7 @@ impl Sync {
             store,
             metrics,
             batch_records,
+            counted: None,
         })
     }
 
@@ -245,18 +253,26 @@ impl Sync {
     async fn push(&mut self) -> Result<Pushed, SyncFailure> {
         let reader = self.reader.clone();
         let (records, bytes) = (self.batch_records, self.options.batch_bytes);
+        let count = self.counted.is_none_or(|at| at.elapsed() >= COUNT_EVERY);
         let (records, pending) = tokio::task::spawn_blocking(move || {
-            Ok::<_, StoreError>((
-                reader.outbox(records, bytes)?,
-                reader.sync_status()?.pending,
-            ))
+            let records = reader.outbox(records, bytes)?;
+            // An empty outbox is always counted, so an idle agent's gauge says 0.
+            let pending = if count || records.is_empty() {
+                Some(reader.sync_status()?.pending)
+            } else {
+                None
+            };
+            Ok::<_, StoreError>((records, pending))
         })
         .await
         .map_err(|e| StoreError::Io {
             path: "outbox".into(),
             source: std::io::Error::other(e),
         })??;
-        self.metrics.sync_pending(pending);
+        if let Some(pending) = pending {
+            self.metrics.sync_pending(pending);
+            self.counted = Some(tokio::time::Instant::now());
+        }
         let (Some(first), Some(last)) = (
             records.first().map(|r| r.seq),
             records.last().map(|r| r.seq),
