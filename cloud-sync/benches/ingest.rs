@@ -1,6 +1,10 @@
 //! Ingest throughput through the HTTP API versus a plain `COPY` of the same rows into the same
 //! PostgreSQL, in the same run (docs/benchmarks.md). Bounded and loopback only.
 //!
+//! Two figures per run against the same floor: records acknowledged per second (the venue's view:
+//! every request answered), and records projected per second (from the first request until the
+//! background projector has built every match, rack and statistic from them: the readers' view).
+//!
 //! `cargo bench -p cloud-sync --bench ingest` — environment: `BENCH_PG` (server URL without a
 //! database, default `postgres://postgres@127.0.0.1:5432`), `BENCH_RECORDS` (default 100000),
 //! `BENCH_VENUES` (concurrent venues for the second run, default 4). It creates and drops a database
@@ -133,7 +137,7 @@ async fn api_run(
     venues: usize,
     per_venue: u64,
     label: &str,
-) -> anyhow::Result<(Run, Vec<(String, Vec<Value>)>)> {
+) -> anyhow::Result<([Run; 2], Vec<(String, Vec<Value>)>)> {
     let http = reqwest::Client::new();
     let url = format!("{base}/api/v1/sync/batches");
     let mut streams = Vec::new();
@@ -178,12 +182,28 @@ async fn api_run(
         task.await??;
     }
     let elapsed = started.elapsed();
+    let caught_up = cloud_sync::projector::wait_caught_up(pool, Duration::from_secs(600)).await?;
+    anyhow::ensure!(
+        caught_up,
+        "the projection did not catch up within 10 minutes"
+    );
+    let projected = started.elapsed();
+    let records = per_venue * venues as u64;
     Ok((
-        Run {
-            label: format!("API, {venues} venue(s) × {per_venue} records, batches of 1000, gzip"),
-            records: per_venue * venues as u64,
-            elapsed,
-        },
+        [
+            Run {
+                label: format!(
+                    "API acks, {venues} venue(s) × {per_venue} records, batches of 1000, gzip"
+                ),
+                records,
+                elapsed,
+            },
+            Run {
+                label: "  projection caught up (from the first request)".to_owned(),
+                records,
+                elapsed: projected,
+            },
+        ],
         all,
     ))
 }
@@ -278,12 +298,12 @@ async fn bench(url: &str, total: u64, venues: usize) -> anyhow::Result<()> {
     let per_venue = (total / venues as u64) / 4 * 4;
     let mut rows = Vec::new();
     for (label, n, per) in [("one", 1usize, total), ("many", venues, per_venue)] {
-        let (api, data) = api_run(&base, &pool, n, per, label).await?;
+        let ([api, projected], data) = api_run(&base, &pool, n, per, label).await?;
         sqlx::query("CHECKPOINT").execute(&pool).await?;
         let copy = copy_run(&pool, label, &data).await?;
         sqlx::query("CHECKPOINT").execute(&pool).await?;
         let ratio = api.rate() / copy.rate();
-        for run in [&api, &copy] {
+        for run in [&api, &projected, &copy] {
             println!(
                 "  {:<72} {:>9.0} records/s ({:.2} s)",
                 run.label,
@@ -291,7 +311,10 @@ async fn bench(url: &str, total: u64, venues: usize) -> anyhow::Result<()> {
                 run.elapsed.as_secs_f64()
             );
         }
-        println!("  ratio API / COPY: {ratio:.2}");
+        println!(
+            "  ratio API acks / COPY: {ratio:.2}; projected / COPY: {:.2}",
+            projected.rate() / copy.rate()
+        );
         rows.push(ratio);
     }
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_records")
@@ -300,7 +323,12 @@ async fn bench(url: &str, total: u64, venues: usize) -> anyhow::Result<()> {
     let racks: i64 = sqlx::query_scalar("SELECT count(*) FROM racks")
         .fetch_one(&pool)
         .await?;
-    println!("  stored through the API: {stored} records, {racks} racks");
+    let matches: i64 = sqlx::query_scalar("SELECT count(*) FROM matches WHERE finished")
+        .fetch_one(&pool)
+        .await?;
+    println!(
+        "  stored through the API: {stored} records; projected: {matches} matches, {racks} racks"
+    );
     pool.close().await;
     running.shutdown().await;
     Ok(())

@@ -36,6 +36,7 @@ use crate::keys;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::players::{self, PlayersError};
+use crate::projector::Projector;
 use crate::rate_limit::{self, Verdict};
 use crate::reads::{self, Page, ReadError};
 use crate::redis_link::RedisLink;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub live: Live,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Wakes this instance's projector after a batch is stored.
+    pub projector: Projector,
     /// Rate limits.
     pub limits: Limits,
     /// Stops WebSocket clients at shutdown.
@@ -314,8 +317,12 @@ async fn ingest_batch(
     let decoded = ingest::decode(&bytes, gzip)?;
     let prepared = ingest::prepare(&decoded, &venue)?;
     drop(decoded);
-    let applied = ingest::apply(&state.pool, prepared).await?;
-    let ack = applied.ack;
+    let ack = ingest::apply(&state.pool, prepared).await?;
+    if ack.applied > 0 {
+        // Matches, racks and statistics follow in the background; the projector tells Redis
+        // (cache generations, live results) after its own commit.
+        state.projector.wake();
+    }
     state.metrics.records("applied", ack.applied);
     state.metrics.records("duplicate", ack.duplicates);
     state
@@ -324,12 +331,6 @@ async fn ingest_batch(
     if !ack.conflicts.is_empty() {
         tracing::warn!(venue, conflicts = ?ack.conflicts, "sync records conflict with stored ones");
     }
-    // After the commit: readers must not see a cached answer older than the ack, and live clients
-    // hear only what is stored.
-    tokio::join!(
-        cache::invalidate(&state.redis, &applied.touched),
-        state.live.publish(&state.redis, applied.live),
-    );
     Ok(ack)
 }
 

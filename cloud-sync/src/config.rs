@@ -186,6 +186,9 @@ pub struct Config {
     pub db_pool_size: u32,
     /// Rate limits.
     pub limits: Limits,
+    /// Whether this instance runs the projector (always for `serve`; tests turn it off to leave
+    /// records acknowledged but not projected, as a crash would).
+    pub project: bool,
 }
 
 impl Config {
@@ -198,6 +201,7 @@ impl Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_pool_size: 16,
             limits: Limits::default(),
+            project: true,
         }
     }
 
@@ -239,6 +243,7 @@ impl Config {
                 addr_per_window: flags.addr_limit,
                 window_secs: flags.limit_window,
             },
+            project: true,
         })
     }
 }

@@ -1,6 +1,7 @@
-//! cloud-sync: the central service. Venues push their outbox records here; they are applied exactly
-//! once in effect into PostgreSQL (the system of record), and results fan out live through Redis to
-//! every instance's WebSocket clients.
+//! cloud-sync: the central service. Venues push their outbox records here; they are stored exactly
+//! once in effect into PostgreSQL (the system of record) and acknowledged, then projected into
+//! matches, racks and statistics, and results fan out live through Redis to every instance's
+//! WebSocket clients.
 //!
 //! Modules in data-flow order:
 //!
@@ -8,7 +9,8 @@
 //! - [`db`]: the PostgreSQL pool and the migrations;
 //! - [`keys`]: venue keys: made at enrollment, stored only as a SHA-256 hash, checked per request;
 //! - [`admin`]: enrollment and player administration (the CLI and tests use it);
-//! - [`ingest`]: a batch → one transaction: idempotency, conflicts, matches, racks, statistics;
+//! - [`ingest`]: a batch → one short transaction: idempotency, conflicts, the high-water mark;
+//! - [`projector`]: stored records → matches, racks, statistics, in the background, exactly once;
 //! - [`players`]: the registered-player change log venues pull, and its compaction;
 //! - [`reads`]: the read API's queries (keyset pagination);
 //! - [`redis_link`]: the one lazily (re)connecting Redis connection and its health;
@@ -29,6 +31,7 @@ pub mod keys;
 pub mod live;
 pub mod metrics;
 pub mod players;
+pub mod projector;
 pub mod rate_limit;
 pub mod reads;
 pub mod redis_link;
@@ -103,6 +106,20 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let shutdown = CancellationToken::new();
     let live = live::Live::new(metrics.clone());
     let subscriber = live.spawn_subscriber(redis.clone(), shutdown.clone()).await;
+    let mut background = vec![subscriber];
+    let projector = if config.project {
+        let context = projector::Context {
+            pool: pool.clone(),
+            redis: redis.clone(),
+            live: live.clone(),
+            metrics: metrics.clone(),
+        };
+        let (projector, task) = projector::spawn(context, shutdown.clone());
+        background.push(task);
+        projector
+    } else {
+        projector::Projector::default()
+    };
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .map_err(|source| Error::Http {
@@ -118,6 +135,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         redis,
         live,
         metrics,
+        projector,
         limits: config.limits.clone(),
         shutdown: shutdown.clone(),
     };
@@ -138,7 +156,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         addr,
         shutdown,
         server,
-        background: vec![subscriber],
+        background,
     })
 }
 

@@ -2,6 +2,7 @@
 //! counters of the instance they started. Rendered at `/metrics` in the Prometheus text format.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +24,10 @@ pub struct Metrics {
     live_clients: Gauge,
     live_lagged: Counter,
     cache: Family<Labels, Counter>,
+    projection_lag: Gauge,
+    projection_lag_seconds: Gauge<f64, AtomicU64>,
+    projected: Counter,
+    projection_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -38,6 +43,10 @@ impl Default for Metrics {
             live_clients: Gauge::default(),
             live_lagged: Counter::default(),
             cache: Family::default(),
+            projection_lag: Gauge::default(),
+            projection_lag_seconds: Gauge::default(),
+            projected: Counter::default(),
+            projection_errors: Counter::default(),
         };
         registry.register(
             "sync_batches",
@@ -78,6 +87,27 @@ impl Default for Metrics {
             "cache",
             "Read-cache lookups by result (hit, miss)",
             metrics.cache.clone(),
+        );
+        registry.register(
+            "sync_projection_lag_records",
+            "Records acknowledged but not yet projected into matches, racks and statistics \
+             (all venues, as of this instance's last projection pass)",
+            metrics.projection_lag.clone(),
+        );
+        registry.register(
+            "sync_projection_lag_seconds",
+            "How long the oldest record not yet projected has waited (0 when caught up)",
+            metrics.projection_lag_seconds.clone(),
+        );
+        registry.register(
+            "sync_projected_records",
+            "Records this instance projected into matches, racks and statistics",
+            metrics.projected.clone(),
+        );
+        registry.register(
+            "sync_projection_errors",
+            "Projection passes that failed (retried at the next pass)",
+            metrics.projection_errors.clone(),
         );
         if let Ok(mut slot) = metrics.registry.lock() {
             *slot = registry;
@@ -144,6 +174,22 @@ impl Metrics {
     /// Counts a cache lookup.
     pub fn cache(&self, result: &str) {
         self.cache.get_or_create(&label("result", result)).inc();
+    }
+
+    /// The projection lag seen by a pass: records behind, and the oldest one's wait in seconds.
+    pub fn projection_lag(&self, records: i64, seconds: f64) {
+        self.projection_lag.set(records);
+        self.projection_lag_seconds.set(seconds);
+    }
+
+    /// Counts `n` records projected.
+    pub fn projected(&self, n: u64) {
+        self.projected.inc_by(n);
+    }
+
+    /// Counts a failed projection pass.
+    pub fn projection_error(&self) {
+        self.projection_errors.inc();
     }
 
     /// The Prometheus text exposition.

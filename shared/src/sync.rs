@@ -216,6 +216,16 @@ impl RawRecord {
     ///
     /// [`Invalid`] names the record and says what is wrong with it.
     pub fn parse(&self) -> Result<Record, Invalid> {
+        self.parse_with_text().map(|(record, _)| record)
+    }
+
+    /// [`RawRecord::parse`], also returning the payload as compact JSON text (what the size bound
+    /// counts, and what the cloud hashes and stores), so it is serialized only once.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`] names the record and says what is wrong with it.
+    pub fn parse_with_text(&self) -> Result<(Record, String), Invalid> {
         let invalid = |reason: String| Invalid {
             seq: self.seq,
             reason,
@@ -226,7 +236,8 @@ impl RawRecord {
         if !valid_id(&self.match_id) {
             return Err(invalid(format!("bad match_id {:?}", self.match_id)));
         }
-        if self.payload.to_string().len() > MAX_RECORD_BYTES {
+        let text = self.payload.to_string();
+        if text.len() > MAX_RECORD_BYTES {
             return Err(invalid(format!(
                 "payload larger than {MAX_RECORD_BYTES} bytes"
             )));
@@ -268,7 +279,7 @@ impl RawRecord {
         if let Some(table) = table.filter(|t| !valid_id(t)) {
             return Err(invalid(format!("bad table {table:?}")));
         }
-        Ok(record)
+        Ok((record, text))
     }
 }
 

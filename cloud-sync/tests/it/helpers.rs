@@ -126,6 +126,30 @@ impl App {
         answer(request.send().await.expect("GET answered")).await
     }
 
+    /// Waits (at most 5 s) until every acknowledged record is projected into matches, racks and
+    /// statistics: reads lag the acknowledgement by the projection.
+    pub(crate) async fn projected(&self) {
+        assert!(
+            cloud_sync::projector::wait_caught_up(&self.pool, std::time::Duration::from_secs(5))
+                .await
+                .expect("projection lag"),
+            "the projection did not catch up within 5 s"
+        );
+    }
+
+    /// GET `path` (open) until `ready` holds for the answer, at most 5 s: a read right after a
+    /// sync waits for the projection (and its cache invalidation, which follows its commit).
+    pub(crate) async fn get_until(&self, path: &str, ready: impl Fn(&Answer) -> bool) -> Answer {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let answer = self.get(path, false).await;
+            if ready(&answer) || tokio::time::Instant::now() >= deadline {
+                return answer;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// How many rows `sql` counts.
     pub(crate) async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))

@@ -9,7 +9,9 @@ async fn stored(app: &App) -> i64 {
     app.count("SELECT count(*) FROM sync_records").await
 }
 
+/// The match as projected (waits for the projection first).
 async fn match_row(app: &App, mid: &str) -> Value {
+    app.projected().await;
     sqlx::query_scalar(
         "SELECT jsonb_build_object('score', score, 'winner', winner, 'finished', finished,
             'racks', (SELECT count(*) FROM racks r WHERE r.match_id = m.id),
@@ -63,6 +65,7 @@ async fn a_repeated_batch_is_acknowledged_again_and_stores_nothing_twice() {
         json!({"acked_seq": 4, "applied": 0, "duplicates": 4, "conflicts": []})
     );
     assert_eq!(stored(&app).await, 4);
+    app.projected().await;
     assert_eq!(app.count("SELECT count(*) FROM racks").await, 2);
     assert_eq!(app.count("SELECT count(*) FROM matches").await, 1);
     assert_eq!(app.count("SELECT count(*) FROM sync_conflicts").await, 0);
@@ -114,6 +117,7 @@ async fn a_known_seq_with_other_content_is_a_flagged_conflict() {
         1
     );
     // The first version of record 2 stands.
+    app.projected().await;
     assert_eq!(
         app.count("SELECT winner::int8 FROM racks WHERE ordinal = 1")
             .await,
@@ -131,6 +135,7 @@ async fn a_gap_is_answered_with_the_expected_seq_and_nothing_is_stored() {
     assert_eq!(gap.body["expected_seq"], 3);
     assert!(gap.body["error"].is_string());
     assert_eq!(stored(&app).await, 2);
+    app.projected().await;
     assert_eq!(app.count("SELECT count(*) FROM matches").await, 1);
     // A first batch must start at 1.
     let late = app.post(&app.batch("e2", rec::whole_match(2, "m-3"))).await;
@@ -168,6 +173,7 @@ async fn an_invalid_record_is_named_and_nothing_of_its_batch_is_stored() {
         ))
         .await;
     assert_eq!(answer.body["acked_seq"], 1);
+    app.projected().await;
     assert_eq!(app.count("SELECT count(*) FROM matches").await, 0);
 }
 
@@ -266,6 +272,7 @@ async fn two_epochs_of_one_venue_are_independent() {
         .await;
     assert_eq!(a2.body["acked_seq"], 8);
     assert_eq!(stored(&app).await, 10);
+    app.projected().await;
     assert_eq!(app.count("SELECT count(*) FROM matches").await, 3);
 }
 
@@ -406,5 +413,6 @@ async fn concurrent_copies_of_a_batch_are_applied_once() {
     }
     assert_eq!((applied, duplicates), (4, 20));
     assert_eq!(stored(&app).await, 4);
+    app.projected().await;
     assert_eq!(app.count("SELECT count(*) FROM racks").await, 2);
 }

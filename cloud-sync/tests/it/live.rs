@@ -42,16 +42,19 @@ async fn next_result(socket: &mut Socket, wait: Duration) -> Option<Value> {
 }
 
 /// A second instance on `app`'s database and Redis prefix, with `redis`.
-async fn second_instance(app: &App, redis: &str) -> cloud_sync::Running {
+/// Another instance on `app`'s database and Redis prefix; `project`: whether it runs a projector
+/// too (results are announced by the instance that projects them).
+async fn second_instance(app: &App, redis: &str, project: bool) -> cloud_sync::Running {
     let mut config = cloud_sync::Config::new(app.db.url.clone(), Some(redis.to_owned()));
     config.redis_prefix = app.prefix.clone();
+    config.project = project;
     cloud_sync::start(config).await.expect("second instance")
 }
 
 #[tokio::test]
 async fn a_live_client_on_one_instance_hears_a_match_synced_through_another() {
     let app = crate::helpers::spawn_app().await;
-    let b = second_instance(&app, crate::helpers::REDIS).await;
+    let b = second_instance(&app, crate::helpers::REDIS, true).await;
     let mut socket = live_client(&format!("http://{}", b.addr())).await;
     let answer = app.post(&app.batch("e1", rec::whole_match(1, "m-1"))).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -146,7 +149,8 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
     let mut cfg = config(&db);
     cfg.redis_url = Some(redis.url());
     let app = spawn_with(db, cfg).await;
-    let b = second_instance(&app, &redis.url()).await;
+    // B only serves clients: without Redis, only the projecting instance's own clients can hear.
+    let b = second_instance(&app, &redis.url(), false).await;
     let mut socket = live_client(&format!("http://{}", b.addr())).await;
     let mut local = live_client(&app.base).await;
     let players_path = {
@@ -171,12 +175,14 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
     assert_eq!(answer.body["acked_seq"], 8);
     let matches = app
-        .get(&format!("/api/v1/venues/{}/matches", app.venue), false)
+        .get_until(&format!("/api/v1/venues/{}/matches", app.venue), |a| {
+            a.body["matches"].as_array().map(Vec::len) == Some(2)
+        })
         .await;
     assert_eq!(matches.status, StatusCode::OK);
     assert_eq!(matches.body["matches"].as_array().map(Vec::len), Some(2));
     assert_eq!(app.get(&players_path, false).await.status, StatusCode::OK);
-    // Without Redis, the ingesting instance's own clients still hear the result.
+    // Without Redis, the projecting instance's own clients still hear the result.
     let heard = next_result(&mut local, Duration::from_secs(2)).await;
     assert_eq!(
         heard.map(|r| r["venue_match_id"].clone()),

@@ -7,4 +7,5 @@ mod helpers;
 mod ingest;
 mod live;
 mod players;
+mod projection;
 mod reads;

@@ -49,6 +49,7 @@ async fn venues_and_their_matches_page_by_keyset() {
         app.post(&app.batch("e1", records)).await.status,
         StatusCode::OK
     );
+    app.projected().await;
     let path = format!("/api/v1/venues/{}/matches", app.venue);
     let (matches, pages) = all_pages(&app, &path, "matches", 2).await;
     assert_eq!((matches.len(), pages), (5, 3));
@@ -70,7 +71,9 @@ async fn a_match_comes_with_its_racks_and_statistics() {
     let app = spawn_app().await;
     app.post(&app.batch("e1", rec::whole_match(1, "m-1"))).await;
     let list = app
-        .get(&format!("/api/v1/venues/{}/matches", app.venue), false)
+        .get_until(&format!("/api/v1/venues/{}/matches", app.venue), |a| {
+            a.body["matches"][0]["id"].is_i64()
+        })
         .await;
     let id = list.body["matches"][0]["id"].as_i64().expect("id");
     let detail = app.get(&format!("/api/v1/matches/{id}"), false).await;
@@ -123,8 +126,11 @@ async fn a_players_statistics_and_history_follow_syncs() {
     let answer = app.post(&app.batch("e1", records)).await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
 
-    // The cached answer from before the sync is not served again.
-    let after = app.get(&path, false).await;
+    // The cached answer from before the sync is not served again (for longer than the projection
+    // takes: entries live 300 s).
+    let after = app
+        .get_until(&path, |a| a.body["stats"]["matches"] == json!(2))
+        .await;
     let stats = &after.body["stats"];
     assert_eq!(
         (

@@ -90,6 +90,13 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     };
     agent.stop();
 
+    // The cloud acknowledges stored records; its matches follow by the projection's lag.
+    assert!(
+        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+            .await
+            .expect("projection lag"),
+        "the cloud's projection never caught up"
+    );
     let row = sqlx::query(
         "SELECT count(*) AS n, count(DISTINCT venue_match_id) AS distinct_ids,
                 count(*) FILTER (WHERE finished) AS finished
@@ -250,6 +257,12 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
     );
     agent.stop().await;
 
+    assert!(
+        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(30))
+            .await
+            .expect("projection lag"),
+        "the cloud's projection never caught up"
+    );
     let racks: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM racks r JOIN matches m ON m.id = r.match_id WHERE m.venue_id = $1",
     )

@@ -50,7 +50,6 @@ async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
     let (venue, key) = cloud_sync::admin::create_venue(&pool, "End To End Hall")
         .await
         .expect("venue");
-    pool.close().await;
     let cloud_url = format!("http://{}", cloud.addr());
     let dir = temp_dir("e2e-cloud");
     let agent = Agent::start_with(&dir, |config| {
@@ -105,6 +104,14 @@ async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let venue_finished = finished_at_the_venue(&dir);
+    // Acknowledged means stored; the cloud's matches follow by the projection's lag.
+    assert!(
+        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+            .await
+            .expect("projection lag"),
+        "the cloud's projection never caught up"
+    );
+    pool.close().await;
 
     // Every match the cloud holds for the venue, through its read API, page by page.
     let mut in_cloud: Vec<Value> = Vec::new();
