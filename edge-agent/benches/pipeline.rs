@@ -957,6 +957,7 @@ impl Devices {
 }
 
 /// The load (every screen but the measuring ones, the controllers and cameras).
+#[allow(clippy::large_enum_variant)] // one value per run
 enum Load {
     Inline {
         screens: Screens,
