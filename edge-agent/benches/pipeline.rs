@@ -22,15 +22,27 @@
 //!    rate through a bare MQTT hop (rumqttc publisher → rumqttc subscriber, both `TCP_NODELAY`) on
 //!    the agent's embedded broker, with QoS 1 and with QoS 0 subscriptions, and on Mosquitto at
 //!    127.0.0.1:1883 when it answers. The probe, the floors and 16 table screens
-//!    (`DOJO_BENCH_MEASURING`) run on their own 1-thread runtime, so their timestamps are not queued
-//!    behind the 484 load screens on the saturated 2-thread client runtime; both sets are reported.
+//!    (`DOJO_BENCH_MEASURING`) run on their own 1-thread runtime ("measuring thread"), at normal
+//!    priority. The load — the other 484 screens, the controllers and the cameras — runs, after
+//!    `DOJO_BENCH_LOAD`: `idle` (default) in a child process (this binary again,
+//!    `DOJO_BENCH_ROLE=load`) under `nice -n 19` and `SCHED_IDLE`, which models a venue where
+//!    screens and devices are other machines and only get the CPU the agent leaves; `nice`: the
+//!    same at nice 19 only; `inline`: on this process's 2-thread runtime at normal priority (runs
+//!    A–E; the "all screens" row is then printed too). Every load screen is still a real WebSocket
+//!    client reading every update; the bench prints how many probe updates they received.
+//!    Also in the phase: the disk's floor, one event row committed into a separate SQLite file
+//!    (WAL + `synchronous=FULL`) every 20 ms from a thread of its own; and the agent's own stage
+//!    histograms (`dojo_stage_seconds`, `dojo_commit_seconds` of `/metrics`, scraped before and
+//!    after): MQTT receipt → view built → committed → queued for every client → written to each
+//!    client's socket.
 //! 4. **Durable throughput.** Controllers and cameras stop (screens stay connected); 32 fresh
 //!    devices publish 200,000 valid events (QoS 1) as fast as they can; the time until the last is
 //!    committed (polled read-only in SQLite) gives events/s. Floor: the same rows (event + table
 //!    view + device mark per event, the agent's own input and view JSON) inserted into a fresh SQLite
 //!    file, WAL + `synchronous=FULL`, in transactions of the agent's mean group-commit size.
 //!
-//! Knobs (environment): `DOJO_BENCH_CLIENTS` (500), `DOJO_BENCH_OVERVIEW` (32),
+//! Knobs (environment): `DOJO_BENCH_LOAD` (`idle`, see 3.), `DOJO_BENCH_CLIENTS` (500),
+//! `DOJO_BENCH_OVERVIEW` (32),
 //! `DOJO_BENCH_MEASURING` (16), `DOJO_BENCH_SECS`
 //! (10), `DOJO_BENCH_BURST` (200000), `DOJO_BENCH_RATE` (25000 events/s offered in the durable
 //! phase, paced per device; 0 = as fast as the publishers can, which overruns the embedded broker's
@@ -760,6 +772,508 @@ async fn scrape(http: &reqwest::Client, agent: SocketAddr) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The load generator: in this process, or a child process at the lowest CPU priority
+// ---------------------------------------------------------------------------------------------
+
+/// Where the load screens, controllers and cameras run (`DOJO_BENCH_LOAD`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LoadMode {
+    /// A child process (this bench binary again) under `nice -n 19` and `SCHED_IDLE`
+    /// (`chrt --idle 0`): the load gets only CPU the agent and the measuring thread leave, as if
+    /// the screens and devices were elsewhere in the venue. The default.
+    Idle,
+    /// The same child at `nice -n 19` only.
+    Nice,
+    /// On this process's 2-thread client runtime at normal priority (runs A–E).
+    Inline,
+}
+
+impl LoadMode {
+    fn from_env() -> LoadMode {
+        match std::env::var("DOJO_BENCH_LOAD").as_deref() {
+            Ok("inline") => LoadMode::Inline,
+            Ok("nice") => LoadMode::Nice,
+            _ => LoadMode::Idle,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            LoadMode::Idle => {
+                "load screens, controllers and cameras in a child process at nice 19 + SCHED_IDLE (remote devices)"
+            }
+            LoadMode::Nice => {
+                "load screens, controllers and cameras in a child process at nice 19 (remote devices)"
+            }
+            LoadMode::Inline => {
+                "load screens, controllers and cameras in the bench process at normal priority"
+            }
+        }
+    }
+}
+
+fn screen_query(params: &Params, i: usize) -> String {
+    if i < params.overview {
+        String::new()
+    } else {
+        format!("?tables={},{PROBE_TABLE}", params.table(i))
+    }
+}
+
+/// Screens by index: `0..overview` follow every table, the others one table plus the probe; the
+/// measuring screens are `overview..overview + measuring`.
+fn measuring_screens(params: &Params) -> std::ops::Range<usize> {
+    params.overview..(params.overview + params.measuring).min(params.clients)
+}
+
+fn load_screens(params: &Params) -> Vec<usize> {
+    let measuring = measuring_screens(params);
+    (0..params.clients)
+        .filter(|i| !measuring.contains(i))
+        .collect()
+}
+
+type Screens = Vec<Arc<Mutex<ScreenStats>>>;
+
+/// Connects the screens `indices` on `on`, 50 at a time.
+async fn spawn_screens(
+    http: SocketAddr,
+    params: &Params,
+    indices: &[usize],
+    stop: &CancellationToken,
+    on: &tokio::runtime::Handle,
+) -> (Screens, Vec<JoinHandle<()>>) {
+    let mut screens = Vec::new();
+    let mut tasks = Vec::new();
+    for (n, &i) in indices.iter().enumerate() {
+        let stats = Arc::new(Mutex::new(ScreenStats::default()));
+        screens.push(stats.clone());
+        let url = format!("ws://{http}/ws{}", screen_query(params, i));
+        tasks.push(on.spawn(screen(url, stats, stop.clone())));
+        if n % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    (screens, tasks)
+}
+
+/// Waits (bounded) until every screen has its snapshot or failed; returns how many have one.
+async fn wait_snapshots(screens: &[Arc<Mutex<ScreenStats>>]) -> usize {
+    for _ in 0..300 {
+        if screens.iter().all(|s| {
+            let s = lock(s);
+            s.snapshots > 0 || s.errors > 0
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    screens.iter().filter(|s| lock(s).snapshots > 0).count()
+}
+
+/// What a set of screens received so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    updates: u64,
+    positions: u64,
+    probe: u64,
+    errors: u64,
+}
+
+fn totals(screens: &[Arc<Mutex<ScreenStats>>]) -> Totals {
+    screens.iter().fold(Totals::default(), |t, s| {
+        let s = lock(s);
+        Totals {
+            updates: t.updates + s.updates,
+            positions: t.positions + s.positions,
+            probe: t.probe + s.probe.len() as u64,
+            errors: t.errors + s.errors,
+        }
+    })
+}
+
+/// The table controllers and cameras.
+struct Devices {
+    stop: CancellationToken,
+    pollers: Vec<JoinHandle<()>>,
+    controllers: Vec<JoinHandle<()>>,
+    cameras: Vec<JoinHandle<u64>>,
+}
+
+async fn start_devices(mqtt: SocketAddr, params: &Params) -> Devices {
+    let stop = CancellationToken::new();
+    let load_secs = (WARMUP + params.measure).as_secs() + 5;
+    let mut devices = Devices {
+        stop: stop.clone(),
+        pollers: Vec::new(),
+        controllers: Vec::new(),
+        cameras: Vec::new(),
+    };
+    for i in 0..params.tables {
+        let table = params.table(i);
+        let stagger = Duration::from_micros(1_000_000 * i as u64 / params.tables as u64);
+        let (ctl, ctl_loop) = mqtt_connect(mqtt, "bench-ctl", None).await;
+        devices
+            .pollers
+            .push(spawn_poll(ctl_loop, stop.clone(), None));
+        devices.controllers.push(tokio::spawn(controller(
+            ctl,
+            table.clone(),
+            stagger / 2,
+            CONTROLLER_EVENTS_PER_S * load_secs,
+            stop.clone(),
+        )));
+        let (cam, cam_loop) = mqtt_connect(mqtt, "bench-cam", None).await;
+        devices
+            .pollers
+            .push(spawn_poll(cam_loop, stop.clone(), None));
+        devices.cameras.push(tokio::spawn(camera(
+            cam,
+            table,
+            stagger / CAMERA_FPS as u32,
+            CAMERA_FPS * load_secs,
+            stop.clone(),
+        )));
+    }
+    devices
+}
+
+impl Devices {
+    /// Stops them; returns the camera frames published.
+    async fn stop(self) -> u64 {
+        self.stop.cancel();
+        let mut frames = 0;
+        for c in self.cameras {
+            frames += c.await.unwrap_or(0);
+        }
+        for c in self.controllers {
+            let _ = c.await;
+        }
+        for p in self.pollers {
+            let _ = p.await;
+        }
+        frames
+    }
+}
+
+/// The load (every screen but the measuring ones, the controllers and cameras).
+#[allow(clippy::large_enum_variant)] // one value per run
+enum Load {
+    Inline {
+        screens: Screens,
+        tasks: Vec<JoinHandle<()>>,
+        stop: CancellationToken,
+        devices: Option<Devices>,
+    },
+    Child {
+        child: tokio::process::Child,
+        stdin: tokio::process::ChildStdin,
+        lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    },
+}
+
+impl Load {
+    /// Connects the load screens; returns how many got their snapshot.
+    async fn start(mode: LoadMode, agent: &Agent, params: &Params) -> (Load, usize) {
+        let indices = load_screens(params);
+        if mode == LoadMode::Inline {
+            let stop = CancellationToken::new();
+            let (screens, tasks) = spawn_screens(
+                agent.http,
+                params,
+                &indices,
+                &stop,
+                &tokio::runtime::Handle::current(),
+            )
+            .await;
+            let connected = wait_snapshots(&screens).await;
+            let load = Load::Inline {
+                screens,
+                tasks,
+                stop,
+                devices: None,
+            };
+            return (load, connected);
+        }
+        let exe = std::env::current_exe().expect("the bench's own path");
+        let mut command = tokio::process::Command::new("nice");
+        command.args(["-n", "19"]);
+        if mode == LoadMode::Idle {
+            command.args(["chrt", "--idle", "0"]);
+        }
+        command
+            .arg(exe)
+            .env("DOJO_BENCH_ROLE", "load")
+            .env("DOJO_BENCH_CHILD_HTTP", agent.http.to_string())
+            .env("DOJO_BENCH_CHILD_MQTT", agent.mqtt.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start the load process");
+        let stdin = child.stdin.take().expect("child stdin");
+        let stdout = child.stdout.take().expect("child stdout");
+        let mut load = Load::Child {
+            child,
+            stdin,
+            lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout)),
+        };
+        let connected = load.answer("screens").await.first().copied().unwrap_or(0);
+        (load, connected as usize)
+    }
+
+    /// Reads the child's next answer line, `word n n …`.
+    async fn answer(&mut self, word: &str) -> Vec<u64> {
+        let Load::Child { lines, .. } = self else {
+            return Vec::new();
+        };
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .unwrap_or_else(|| panic!("the load process did not answer {word}"));
+        let mut fields = line.split_whitespace();
+        assert_eq!(fields.next(), Some(word), "load process: {line}");
+        fields.filter_map(|f| f.parse().ok()).collect()
+    }
+
+    async fn ask(&mut self, command: &str) -> Vec<u64> {
+        if let Load::Child { stdin, .. } = self {
+            tokio::io::AsyncWriteExt::write_all(stdin, format!("{command}\n").as_bytes())
+                .await
+                .expect("write to the load process");
+        }
+        self.answer(command).await
+    }
+
+    async fn start_devices(&mut self, agent: &Agent, params: &Params) {
+        match self {
+            Load::Inline { devices, .. } => {
+                *devices = Some(start_devices(agent.mqtt, params).await);
+            }
+            Load::Child { .. } => {
+                self.ask("devices").await;
+            }
+        }
+    }
+
+    async fn totals(&mut self) -> Totals {
+        match self {
+            Load::Inline { screens, .. } => totals(screens),
+            Load::Child { .. } => {
+                let v = self.ask("totals").await;
+                let at = |i: usize| v.get(i).copied().unwrap_or(0);
+                Totals {
+                    updates: at(0),
+                    positions: at(1),
+                    probe: at(2),
+                    errors: at(3),
+                }
+            }
+        }
+    }
+
+    /// Stops the devices; returns the camera frames published.
+    async fn stop_devices(&mut self) -> u64 {
+        match self {
+            Load::Inline { devices, .. } => match devices.take() {
+                Some(d) => d.stop().await,
+                None => 0,
+            },
+            Load::Child { .. } => self.ask("stop").await.first().copied().unwrap_or(0),
+        }
+    }
+
+    /// Disconnects the screens; returns their errors.
+    async fn finish(mut self) -> u64 {
+        let errors = self.totals().await.errors;
+        match self {
+            Load::Inline { tasks, stop, .. } => {
+                stop.cancel();
+                for t in tasks {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+                }
+            }
+            Load::Child {
+                mut child, stdin, ..
+            } => {
+                drop(stdin);
+                if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = child.kill().await;
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// `DOJO_BENCH_ROLE=load`: the load process. Connects the load screens, then answers one line per
+/// command on stdin (`devices`, `totals`, `stop`) until stdin closes.
+fn load_process(params: &Params) {
+    let addr = |name: &str| -> SocketAddr {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} must be set for the load process"))
+    };
+    let (http, mqtt) = (addr("DOJO_BENCH_CHILD_HTTP"), addr("DOJO_BENCH_CHILD_MQTT"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-load")
+        .enable_all()
+        .build()
+        .expect("load runtime");
+    runtime.block_on(async {
+        use tokio::io::AsyncBufReadExt;
+        let stop = CancellationToken::new();
+        let indices = load_screens(params);
+        let (screens, tasks) = spawn_screens(
+            http,
+            params,
+            &indices,
+            &stop,
+            &tokio::runtime::Handle::current(),
+        )
+        .await;
+        println!("screens {}", wait_snapshots(&screens).await);
+        let mut devices = None;
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match line.trim() {
+                "devices" => {
+                    devices = Some(start_devices(mqtt, params).await);
+                    println!("devices");
+                }
+                "totals" => {
+                    let t = totals(&screens);
+                    println!(
+                        "totals {} {} {} {}",
+                        t.updates, t.positions, t.probe, t.errors
+                    );
+                }
+                "stop" => {
+                    let frames = match devices.take() {
+                        Some(d) => d.stop().await,
+                        None => 0,
+                    };
+                    println!("stop {frames}");
+                }
+                _ => break,
+            }
+        }
+        if let Some(d) = devices.take() {
+            d.stop().await;
+        }
+        stop.cancel();
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inside the agent: stage histograms, and the disk's floor
+// ---------------------------------------------------------------------------------------------
+
+/// Samples of a Prometheus histogram between two scrapes (`selector`: a label pair such as
+/// `stage="ingest"`, or empty) with p50 and p99 in ms, interpolated linearly within a bucket
+/// (`None` beyond the last finite bucket).
+fn histogram_delta(
+    before: &str,
+    after: &str,
+    name: &str,
+    selector: &str,
+) -> (u64, Option<f64>, Option<f64>) {
+    let buckets = |text: &str| -> Vec<(f64, f64)> {
+        let prefix = format!("{name}_bucket{{");
+        let mut out: Vec<(f64, f64)> = text
+            .lines()
+            .filter(|l| l.starts_with(&prefix) && l.contains(selector))
+            .filter_map(|l| {
+                let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, l.rsplit(' ').next()?.parse().ok()?))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    };
+    let (b0, b1) = (buckets(before), buckets(after));
+    let delta: Vec<(f64, f64)> = b1
+        .iter()
+        .map(|&(le, n)| {
+            let was = b0.iter().find(|(l, _)| *l == le).map_or(0.0, |(_, n)| *n);
+            (le, n - was)
+        })
+        .collect();
+    let total = delta.last().map_or(0.0, |(_, n)| *n);
+    let quantile = |q: f64| -> Option<f64> {
+        if total <= 0.0 {
+            return None;
+        }
+        let target = q * total;
+        let (mut lower, mut below) = (0.0, 0.0);
+        for &(le, n) in &delta {
+            if n >= target {
+                if le.is_infinite() {
+                    return None;
+                }
+                let within = if n > below {
+                    (target - below) / (n - below)
+                } else {
+                    1.0
+                };
+                return Some((lower + (le - lower) * within) * 1000.0);
+            }
+            (lower, below) = (le, n);
+        }
+        None
+    };
+    (total as u64, quantile(0.5), quantile(0.99))
+}
+
+/// The disk's share of the agent path: one event row (the agent's input and view) committed every
+/// `every` into a fresh SQLite file, WAL + `synchronous=FULL` like the agent's writer, `count`
+/// times from its own thread; each commit (insert + COMMIT) is a sample.
+fn fsync_floor(dir: &Path, count: usize, every: Duration, input: &str, view: &str) -> Samples {
+    std::fs::create_dir_all(dir).expect("fsync floor dir");
+    let conn = rusqlite::Connection::open(dir.join("fsync.sqlite3")).expect("fsync floor db");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("FULL");
+    conn.execute_batch(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, table_id TEXT NOT NULL, received_ms INTEGER NOT NULL,
+             device TEXT, device_seq INTEGER, input TEXT NOT NULL, view TEXT NOT NULL);",
+    )
+    .expect("fsync floor schema");
+    let mut samples = Samples::new(count);
+    let start = Instant::now();
+    for i in 0..count {
+        let due = start + every * u32::try_from(i).unwrap_or(u32::MAX);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let t = Instant::now();
+        let s = i64::try_from(i).unwrap_or(i64::MAX);
+        let now = i64::try_from(edge_agent::now_ms()).unwrap_or(0);
+        conn.execute(
+            "INSERT INTO events (seq, table_id, received_ms, device, device_seq, input, view) VALUES (?1, 'probe', ?2, 'probe-ctl', ?1, ?3, ?4)",
+            rusqlite::params![s, now, input, view],
+        )
+        .expect("fsync floor insert");
+        samples.push(t.elapsed());
+    }
+    samples
+}
+
+// ---------------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------------
 
@@ -820,74 +1334,27 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
         start_match(&http, agent.http, table).await;
     }
     let rss_idle = proc_status_kb(pid, "VmRSS");
+    // The measuring screens on the measuring thread, then the load (here or in its own process).
+    let mode = LoadMode::from_env();
     let screens_stop = CancellationToken::new();
-    let mut screens = Vec::new();
-    let mut screen_tasks = Vec::new();
-    // Table screens overview..overview+measuring run on the measuring thread.
-    let measuring = params.overview..(params.overview + params.measuring).min(params.clients);
-    for i in 0..params.clients {
-        let query = if i < params.overview {
-            String::new()
-        } else {
-            format!("?tables={},{PROBE_TABLE}", params.table(i))
-        };
-        let stats = Arc::new(Mutex::new(ScreenStats::default()));
-        screens.push(stats.clone());
-        let task = screen(
-            format!("ws://{}/ws{query}", agent.http),
-            stats,
-            screens_stop.clone(),
-        );
-        screen_tasks.push(if measuring.contains(&i) {
-            measure.spawn(task)
-        } else {
-            tokio::spawn(task)
-        });
-        if i % 50 == 49 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    // Every screen has its snapshot before the load starts (bounded wait).
-    for _ in 0..300 {
-        if screens.iter().all(|s| {
-            let s = lock(s);
-            s.snapshots > 0 || s.errors > 0
-        }) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let connected = screens.iter().filter(|s| lock(s).snapshots > 0).count();
+    let measuring = measuring_screens(params);
+    let measuring_indices: Vec<usize> = measuring.clone().collect();
+    let (screens, screen_tasks) = spawn_screens(
+        agent.http,
+        params,
+        &measuring_indices,
+        &screens_stop,
+        measure,
+    )
+    .await;
+    let measuring_connected = wait_snapshots(&screens).await;
+    let (mut load, load_connected) = Load::start(mode, agent, params).await;
+    let connected = measuring_connected + load_connected;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_screens = proc_status_kb(pid, "VmRSS");
 
     // Devices.
-    let load_stop = CancellationToken::new();
-    let load_secs = (WARMUP + params.measure).as_secs() + 5;
-    let mut pollers = Vec::new();
-    let mut controllers = Vec::new();
-    let mut cameras = Vec::new();
-    for (i, table) in tables.iter().enumerate() {
-        let stagger = Duration::from_micros(1_000_000 * i as u64 / params.tables as u64);
-        let (ctl, ctl_loop) = mqtt_connect(agent.mqtt, "bench-ctl", None).await;
-        pollers.push(spawn_poll(ctl_loop, load_stop.clone(), None));
-        controllers.push(tokio::spawn(controller(
-            ctl,
-            table.clone(),
-            stagger / 2,
-            CONTROLLER_EVENTS_PER_S * load_secs,
-            load_stop.clone(),
-        )));
-        let (cam, cam_loop) = mqtt_connect(agent.mqtt, "bench-cam", None).await;
-        pollers.push(spawn_poll(cam_loop, load_stop.clone(), None));
-        cameras.push(tokio::spawn(camera(
-            cam,
-            table.clone(),
-            stagger / CAMERA_FPS as u32,
-            CAMERA_FPS * load_secs,
-            load_stop.clone(),
-        )));
-    }
+    load.start_devices(agent, params).await;
     let mosquitto: Option<SocketAddr> = mosquitto_reachable()
         .await
         .then(|| ([127, 0, 0, 1], 1883).into());
@@ -896,22 +1363,29 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
 
     // Latency phase.
     let count = (params.measure.as_millis() / PROBE_EVERY.as_millis()) as usize;
-    let before: Vec<(u64, u64)> = screens
-        .iter()
-        .map(|s| {
-            let s = lock(s);
-            (s.updates, s.positions)
-        })
-        .collect();
+    let measured_before = totals(&screens);
+    let load_before = load.totals().await;
+    let (floor_input, floor_view) = latest_row(&agent.db());
     let metrics_before = scrape(&http, agent.http).await;
     let (t0, ticks0, threads0) = (Instant::now(), cpu_ticks(pid), thread_ticks(pid));
-    // Probe and floors run on the measuring thread, 5 ms apart, from a common start.
+    // Probe and floors run on the measuring thread, 5 ms apart, from a common start; the disk's
+    // floor on a thread of its own, offset 2 ms.
     let start = tokio::time::Instant::now() + Duration::from_secs(1);
     let at = |ms: u64| start + Duration::from_millis(ms);
     let probe_run = measure.spawn(probe_device(agent.mqtt, at(0), count));
     let floor_q1 = measure.spawn(mqtt_hop(agent.mqtt, QoS::AtLeastOnce, at(5), count));
     let floor_q0 = measure.spawn(mqtt_hop(agent.mqtt, QoS::AtMostOnce, at(10), count));
     let mosq = mosquitto.map(|m| measure.spawn(mqtt_hop(m, QoS::AtLeastOnce, at(15), count)));
+    let fsync_dir = agent
+        .data_dir
+        .parent()
+        .unwrap_or(&agent.data_dir)
+        .join("fsync-floor");
+    let fsync_start = at(2);
+    let fsync = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(fsync_start.saturating_duration_since(tokio::time::Instant::now()));
+        fsync_floor(&fsync_dir, count, PROBE_EVERY, &floor_input, &floor_view)
+    });
     let sends = probe_run.await.expect("probe");
     let mut floor_q1 = floor_q1.await.expect("floor");
     let mut floor_q0 = floor_q0.await.expect("floor");
@@ -919,32 +1393,36 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
         Some(m) => Some(m.await.expect("mosquitto hop")),
         None => None,
     };
+    let mut fsync = fsync.await.expect("fsync floor");
     let (elapsed, ticks1, threads1) = (t0.elapsed(), cpu_ticks(pid), thread_ticks(pid));
     let metrics_after = scrape(&http, agent.http).await;
-    let mut probe_samples = Samples::new(count * connected);
-    let mut measured_samples = Samples::new(count * measuring.len());
-    let (mut updates, mut positions) = (0u64, 0u64);
-    for (i, (s, (u0, p0))) in screens.iter().zip(&before).enumerate() {
-        let s = lock(s);
-        probe_latencies(&sends, &s.probe, &mut probe_samples);
-        if measuring.contains(&i) {
-            probe_latencies(&sends, &s.probe, &mut measured_samples);
+    let mut measured_samples = Samples::new(count * measuring_indices.len());
+    for s in &screens {
+        probe_latencies(&sends, &lock(s).probe, &mut measured_samples);
+    }
+    // Inline, the load screens' samples too (their timestamps queue behind the saturated runtime).
+    let mut all_samples = match &load {
+        Load::Inline {
+            screens: load_screens,
+            ..
+        } => {
+            let mut all = Samples::new(count * connected);
+            for s in screens.iter().chain(load_screens) {
+                probe_latencies(&sends, &lock(s).probe, &mut all);
+            }
+            Some(all)
         }
-        updates += s.updates - u0;
-        positions += s.positions - p0;
-    }
+        Load::Child { .. } => None,
+    };
+    let measured_after = totals(&screens);
+    let load_after = load.totals().await;
+    let updates =
+        measured_after.updates - measured_before.updates + load_after.updates - load_before.updates;
+    let positions = measured_after.positions - measured_before.positions + load_after.positions
+        - load_before.positions;
+    let load_probe = load_after.probe - load_before.probe;
     let rss_latency = proc_status_kb(pid, "VmRSS");
-    load_stop.cancel();
-    let mut frames = 0;
-    for c in cameras {
-        frames += c.await.unwrap_or(0);
-    }
-    for c in controllers {
-        let _ = c.await;
-    }
-    for p in pollers {
-        let _ = p.await;
-    }
+    let frames = load.stop_devices().await;
 
     out.line(String::new());
     out.line(format!(
@@ -958,21 +1436,26 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
         params.overview
     ));
     out.line(String::new());
+    out.line(format!("load: {}", mode.describe()));
+    out.line(String::new());
     out.line("| path | p50 ms | p99 ms | p99.9 ms | max ms | samples |");
     out.line("|---|---|---|---|---|---|");
     out.line(measured_samples.row(&format!(
         "agent: probe event → WebSocket, {} screens on the measuring thread",
         measuring.len()
     )));
-    out.line(probe_samples.row(&format!(
-        "agent: probe event → WebSocket, all {connected} screens (load generator included)"
-    )));
+    if let Some(all) = &mut all_samples {
+        out.line(all.row(&format!(
+            "agent: probe event → WebSocket, all {connected} screens (load generator included)"
+        )));
+    }
     out.line(floor_q1.row("bare hop, embedded rumqttd, QoS 1 sub (floor)"));
     out.line(floor_q0.row("bare hop, embedded rumqttd, QoS 0 sub"));
     match mosq {
         Some(mut m) => out.line(m.row("bare hop, Mosquitto 127.0.0.1:1883, QoS 1 sub")),
         None => out.line("| bare hop, Mosquitto | not reachable on 127.0.0.1:1883 | | | | |"),
     }
+    out.line(fsync.row("floor: the disk, one event row committed (WAL + FULL) every 20 ms"));
     let p99_gap = measured_samples
         .quantile(0.99)
         .zip(floor_q1.quantile(0.99))
@@ -984,6 +1467,53 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
             if gap <= 2.0 { "met" } else { "MISSED" }
         ));
     }
+    out.line(format!(
+        "probe updates received by the {load_connected} load screens: {load_probe} of {} ({:.1} %; conflation may merge two when a screen is late)",
+        count * load_connected,
+        load_probe as f64 * 100.0 / (count * load_connected).max(1) as f64
+    ));
+    out.line(String::new());
+    out.line("Inside the agent, every durable event of the phase (probe 50/s + controllers 64/s; `/metrics` `dojo_stage_seconds`, quantiles interpolated within buckets):");
+    out.line(String::new());
+    out.line("| stage | samples | p50 ms | p99 ms |");
+    out.line("|---|---|---|---|");
+    for (label, name, selector) in [
+        (
+            "ingest: MQTT receipt → view built",
+            "dojo_stage_seconds",
+            r#"stage="ingest""#,
+        ),
+        (
+            "commit: view built → committed (queue + transaction + fsync)",
+            "dojo_stage_seconds",
+            r#"stage="commit""#,
+        ),
+        (
+            "  of which COMMIT alone (per transaction)",
+            "dojo_commit_seconds",
+            "",
+        ),
+        (
+            "hub: committed → queued for every client (per group commit)",
+            "dojo_stage_seconds",
+            r#"stage="hub""#,
+        ),
+        (
+            "socket: committed → written to a client's socket (per client)",
+            "dojo_stage_seconds",
+            r#"stage="socket""#,
+        ),
+        (
+            "end to end: receipt → handed to a client's socket (per client)",
+            "dojo_event_to_screen_seconds",
+            "",
+        ),
+    ] {
+        let (n, p50, p99) = histogram_delta(&metrics_before, &metrics_after, name, selector);
+        let ms = |v: Option<f64>| v.map_or("> 250".to_owned(), |v| format!("{v:.2}"));
+        out.line(format!("| {label} | {n} | {} | {} |", ms(p50), ms(p99)));
+    }
+    out.line(String::new());
     let secs = elapsed.as_secs_f64();
     out.line(format!(
         "WebSocket messages received: {:.0}/s updates, {:.0}/s positions; camera frames published: {frames} ({:.0}/s); positions delivered per screen-table ≈ {:.1}/s of {CAMERA_FPS}",
@@ -1184,14 +1714,27 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
         }
     }
 
+    let load_errors = load.finish().await;
     screens_stop.cancel();
     for t in screen_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
-    let errors: u64 = screens.iter().map(|s| lock(s).errors).sum();
+    let errors: u64 = screens.iter().map(|s| lock(s).errors).sum::<u64>() + load_errors;
     if errors > 0 {
         out.line(format!("WebSocket errors: {errors}"));
     }
+}
+
+/// The newest committed (input, view) row, for the disk's floor (placeholders of the same size if
+/// none).
+fn latest_row(db: &Path) -> (String, String) {
+    read_only(db)
+        .query_row(
+            "SELECT input, view FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|_| ("{}".repeat(40), "x".repeat(1100)))
 }
 
 fn read_only(db: &Path) -> rusqlite::Connection {
@@ -1350,6 +1893,10 @@ fn sqlite_floor(dir: &Path, total: u64, batch: usize, input: &str, view: &str) -
 
 fn main() {
     let params = Params::from_env();
+    if std::env::var("DOJO_BENCH_ROLE").as_deref() == Ok("load") {
+        load_process(&params);
+        return;
+    }
     let dir = std::env::temp_dir().join(format!(
         "dojo-bench-pipeline-{}-{}",
         std::process::id(),

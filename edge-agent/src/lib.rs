@@ -104,12 +104,25 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     }
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new();
-    let (publish_hub, batch_metrics) = (hub.clone(), metrics.clone());
+    let (publish_hub, batch_metrics, stage_metrics) =
+        (hub.clone(), metrics.clone(), metrics.clone());
     let (store_tx, reader, writer) = store::spawn_writer(
         conn,
         &config.data_dir,
-        move |views| publish_hub.publish(views),
-        move |events| batch_metrics.commit_batch(events),
+        move |views| {
+            for view in views {
+                stage_metrics.committed(view);
+            }
+            let committed = views.iter().find_map(|v| v.committed);
+            publish_hub.publish(views);
+            if let Some(committed) = committed {
+                stage_metrics.stage_hub(committed.elapsed().as_secs_f64());
+            }
+        },
+        move |events, took| {
+            batch_metrics.commit_batch(events);
+            batch_metrics.commit_seconds(took.as_secs_f64());
+        },
     );
     let sync_task = match &config.cloud {
         Some(cloud) => {

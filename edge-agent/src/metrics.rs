@@ -1,5 +1,18 @@
 //! The agent's metrics, one registry per agent (not a global), so in-process tests can read the
 //! counters of the agent they started. Rendered at `/metrics` in the Prometheus text format.
+//!
+//! Besides the end-to-end `event_to_screen_seconds`, `stage_seconds{stage=...}` splits the path of
+//! every durable event so an operator (and the pipeline bench) can see where time goes:
+//!
+//! - `ingest`: MQTT receipt → the engine has applied the event and built its view (the broker
+//!   link, the inbound queue, decoding, ingest, the rules);
+//! - `commit`: view built → its transaction committed, fsync included (the store queue, group
+//!   commit);
+//! - `hub`: committed → queued for every client (one sample per group commit);
+//! - `socket`: committed → written to one client's socket (one sample per client and view: the
+//!   wake-up of the client's task and its write).
+//!
+//! `commit_seconds` is one transaction's `COMMIT` alone (WAL + `synchronous=FULL`: the fsync).
 
 use std::sync::Mutex;
 
@@ -11,6 +24,12 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// Buckets of the stage histograms: fine around the 0.1–10 ms where a venue's screens live.
+const STAGE_BUCKETS: [f64; 17] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01,
+    0.015, 0.025, 0.05, 0.1, 0.25,
+];
 
 /// Every metric the agent exports.
 #[derive(Debug)]
@@ -24,6 +43,11 @@ pub struct Metrics {
     ws_resnapshots: Counter,
     commit_batch: Histogram,
     latency: Histogram,
+    stage_ingest: Histogram,
+    stage_commit: Histogram,
+    stage_hub: Histogram,
+    stage_socket: Histogram,
+    commit_seconds: Histogram,
     sync_records: Family<Labels, Counter>,
     sync_failures: Family<Labels, Counter>,
     sync_pending: Gauge,
@@ -89,6 +113,31 @@ impl Metrics {
             "From receiving an event to handing its state to a WebSocket",
             latency.clone(),
         );
+        let stages = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+            Histogram::new(STAGE_BUCKETS)
+        });
+        let stage = |name: &str| {
+            stages
+                .get_or_create(&vec![("stage", name.to_owned())])
+                .clone()
+        };
+        let (stage_ingest, stage_commit, stage_hub, stage_socket) = (
+            stage("ingest"),
+            stage("commit"),
+            stage("hub"),
+            stage("socket"),
+        );
+        registry.register(
+            "stage_seconds",
+            "Stages of an event's way to the screens: ingest (MQTT receipt to view built), commit (to committed, fsync included), hub (to queued for every client, per group commit), socket (to written to one client, per client)",
+            stages,
+        );
+        let commit_seconds = Histogram::new(STAGE_BUCKETS);
+        registry.register(
+            "commit_seconds",
+            "One SQLite transaction's COMMIT (WAL, synchronous=FULL: the fsync)",
+            commit_seconds.clone(),
+        );
         let sync_records = Family::<Labels, Counter>::default();
         let sync_failures = Family::<Labels, Counter>::default();
         let sync_pending = Gauge::default();
@@ -117,6 +166,11 @@ impl Metrics {
             ws_resnapshots,
             commit_batch,
             latency,
+            stage_ingest,
+            stage_commit,
+            stage_hub,
+            stage_socket,
+            commit_seconds,
             sync_records,
             sync_failures,
             sync_pending,
@@ -177,6 +231,33 @@ impl Metrics {
     /// Records receive → hand-off to a WebSocket.
     pub fn latency(&self, seconds: f64) {
         self.latency.observe(seconds);
+    }
+
+    /// Records one committed event's `ingest` and `commit` stages (views with timing only).
+    pub fn committed(&self, view: &crate::view::Published) {
+        if let (Some(received), Some(built), Some(committed)) =
+            (view.received, view.built, view.committed)
+        {
+            self.stage_ingest
+                .observe(built.saturating_duration_since(received).as_secs_f64());
+            self.stage_commit
+                .observe(committed.saturating_duration_since(built).as_secs_f64());
+        }
+    }
+
+    /// Records one transaction's `COMMIT`.
+    pub fn commit_seconds(&self, seconds: f64) {
+        self.commit_seconds.observe(seconds);
+    }
+
+    /// Records committed → queued for every client, once per group commit.
+    pub fn stage_hub(&self, seconds: f64) {
+        self.stage_hub.observe(seconds);
+    }
+
+    /// Records committed → written to one client's socket.
+    pub fn stage_socket(&self, seconds: f64) {
+        self.stage_socket.observe(seconds);
     }
 
     /// Counts outbox records cloud-sync answered for, by outcome.

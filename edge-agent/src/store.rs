@@ -563,12 +563,14 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Starts the writer thread on `conn`. `on_commit` gets each committed group's views in seq order.
+/// Starts the writer thread on `conn`. `on_commit` gets each committed group's views in seq order
+/// (their `committed` instant set); `on_batch` each transaction's size and the time its `COMMIT`
+/// took (the fsync).
 pub fn spawn_writer(
     conn: Connection,
     data_dir: &Path,
     on_commit: impl Fn(&[Published]) + Send + 'static,
-    on_batch: impl Fn(usize) + Send + 'static,
+    on_batch: impl Fn(usize, Duration) + Send + 'static,
 ) -> (StoreTx, Reader, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let reader = Reader {
@@ -592,7 +594,7 @@ fn writer(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Write>,
     on_commit: impl Fn(&[Published]),
-    on_batch: impl Fn(usize),
+    on_batch: impl Fn(usize, Duration),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -606,16 +608,25 @@ fn writer(
         // A failed commit is retried, never skipped: the engine has already shown nothing of it,
         // and the channel's bound holds the engine back meanwhile.
         let mut delay = Duration::from_millis(50);
-        while let Err(error) = commit(&mut conn, &batch) {
-            tracing::error!(%error, events = batch.len(), "SQLite commit failed; retrying");
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-        on_batch(batch.len());
+        let took = loop {
+            match commit(&mut conn, &batch) {
+                Ok(took) => break took,
+                Err(error) => {
+                    tracing::error!(%error, events = batch.len(), "SQLite commit failed; retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let committed = std::time::Instant::now();
+        on_batch(batch.len(), took);
         let views: Vec<Published> = batch
-            .iter()
+            .iter_mut()
             .filter_map(|w| match w {
-                Write::Event(c) => Some(c.view.clone()),
+                Write::Event(c) => {
+                    c.view.committed = Some(committed);
+                    Some(c.view.clone())
+                }
                 _ => None,
             })
             .collect();
@@ -637,7 +648,8 @@ fn writer(
     tracing::info!("SQLite writer stopped");
 }
 
-fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
+/// Writes `batch` in one transaction; returns how long the `COMMIT` itself took (the fsync).
+fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<Duration> {
     let tx = conn.transaction()?;
     {
         let mut event = tx.prepare_cached(
@@ -718,7 +730,9 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
             upsert_device(&tx, mark)?;
         }
     }
-    tx.commit()
+    let started = std::time::Instant::now();
+    tx.commit()?;
+    Ok(started.elapsed())
 }
 
 /// Keeps `matches` and `racks` in step with the outbox row just written.

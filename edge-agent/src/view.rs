@@ -116,10 +116,16 @@ pub struct Published {
     pub view: Arc<TableView>,
     /// `serde_json` of `view`.
     pub json: Arc<str>,
-    /// The WebSocket update message for it, built once and shared by every screen.
-    pub update: bytes::Bytes,
+    /// The WebSocket update message for it, built once and shared by every screen (UTF-8 checked
+    /// once here, not per screen).
+    pub update: axum::extract::ws::Utf8Bytes,
     /// When the event that produced it was received, for the latency histogram (not on replay).
     pub received: Option<std::time::Instant>,
+    /// When the engine had applied the event and built this view (with `received`).
+    pub built: Option<std::time::Instant>,
+    /// When the transaction holding it was committed (fsync'd); set by the store's writer just
+    /// before the hub gets it. Stage timings only: see [`crate::metrics`].
+    pub committed: Option<std::time::Instant>,
 }
 
 impl Published {
@@ -134,6 +140,8 @@ impl Published {
             json,
             update,
             received,
+            built: received.map(|_| std::time::Instant::now()),
+            committed: None,
         }
     }
 

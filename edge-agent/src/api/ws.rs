@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::response::Response;
+use futures_util::SinkExt;
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
@@ -278,21 +279,26 @@ impl Connection {
     async fn forward(&mut self, next: Next, subscription: &Subscription) -> Result<(), End> {
         match next {
             Next::Updates(views) => {
-                for view in views {
+                // Every pending update goes into the socket's buffer, then one flush: one write
+                // (syscall) per wake-up instead of one per message.
+                let mut messages = Vec::with_capacity(views.len());
+                let mut committed = Vec::with_capacity(views.len());
+                for view in &views {
                     if self.already_sent(view.table(), view.seq()) {
                         continue;
                     }
-                    self.sent.insert(view.table().to_owned(), view.seq());
+                    self.mark_sent(view.table(), view.seq());
                     if let Some(received) = view.received {
                         self.metrics.latency(received.elapsed().as_secs_f64());
                     }
+                    committed.extend(view.committed);
                     // The message was built once at commit; every screen shares its bytes.
-                    let Ok(text) = Utf8Bytes::try_from(view.update.clone()) else {
-                        continue;
-                    };
-                    if !self.send_message(Message::Text(text), subscription).await? {
-                        // Stalled: the rest arrives in the snapshot asked for.
-                        break;
+                    messages.push(Message::Text(view.update.clone()));
+                }
+                // Stalled (`false`): the rest arrives in the snapshot asked for.
+                if self.send_all(messages, subscription).await? {
+                    for at in committed {
+                        self.metrics.stage_socket(at.elapsed().as_secs_f64());
                     }
                 }
             }
@@ -318,6 +324,16 @@ impl Connection {
 
     fn already_sent(&self, table: &str, seq: u64) -> bool {
         already_sent(&self.sent, table, seq)
+    }
+
+    /// Records `seq` as the newest sent for `table` (allocating the key only for a new table).
+    fn mark_sent(&mut self, table: &str, seq: u64) {
+        match self.sent.get_mut(table) {
+            Some(newest) => *newest = seq,
+            None => {
+                self.sent.insert(table.to_owned(), seq);
+            }
+        }
     }
 
     fn remember(&mut self, views: &[Published]) {
@@ -353,13 +369,44 @@ impl Connection {
             .await
     }
 
+    /// Feeds every message into the socket, then flushes once; like [`Connection::send_message`]
+    /// for the whole batch (`Ok(false)`: stalled, a fresh snapshot comes next).
+    async fn send_all(
+        &mut self,
+        messages: Vec<Message>,
+        subscription: &Subscription,
+    ) -> Result<bool, End> {
+        if messages.is_empty() {
+            return Ok(true);
+        }
+        let socket = &mut self.socket;
+        let sent = timeout(SEND_TIMEOUT, async move {
+            for message in messages {
+                socket.feed(message).await?;
+            }
+            socket.flush().await
+        })
+        .await;
+        self.stalled(sent, subscription)
+    }
+
     /// `Ok(false)`: the send stalled and the client will get a fresh snapshot next.
     async fn send_message(
         &mut self,
         message: Message,
         subscription: &Subscription,
     ) -> Result<bool, End> {
-        match timeout(SEND_TIMEOUT, self.socket.send(message)).await {
+        let sent = timeout(SEND_TIMEOUT, self.socket.send(message)).await;
+        self.stalled(sent, subscription)
+    }
+
+    /// The outcome of a timed send: counts stalls in a row and asks for a fresh snapshot.
+    fn stalled(
+        &mut self,
+        sent: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>,
+        subscription: &Subscription,
+    ) -> Result<bool, End> {
+        match sent {
             Ok(Ok(())) => {
                 self.stalls = 0;
                 Ok(true)
