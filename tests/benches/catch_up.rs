@@ -136,7 +136,7 @@ async fn build_outbox(dir: &Path, records: u64) -> anyhow::Result<String> {
     let open_dir = dir.to_owned();
     let (conn, recovered) = tokio::task::spawn_blocking(move || store::open(&open_dir)).await??;
     let epoch = recovered.epoch.clone();
-    let (tx, _reader, writer) = store::spawn_writer(conn, dir, |_| {}, |_| {});
+    let (tx, _reader, writer) = store::spawn_writer(conn, dir, |_| {}, |_, _| {});
     let spec = nine_ball()?;
     let mut tables: Vec<Table> = (0..TABLES).map(|t| Table::new(&format!("t{t}"))).collect();
     let mut device_seqs = vec![0u64; tables.len()];
