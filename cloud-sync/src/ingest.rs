@@ -11,11 +11,10 @@
 //! `sync_records`, the system of record. Matches, racks and statistics are built from there by
 //! [`crate::projector`], right after the commit, so the venue does not wait for them. Records above
 //! the high-water mark cannot exist yet (the cursor row lock serializes a venue database's batches,
-//! and `sync_records` holds exactly seqs 1..high-water), so new records go in with one `COPY`, the
-//! cheapest way into PostgreSQL; only the records at or below the mark are compared.
+//! and `sync_records` holds exactly seqs 1..high-water), so new records go in with one plain
+//! `INSERT` over arrays, no conflict handling; only the records at or below the mark are compared.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io::Read as _;
 
 use sha2::{Digest as _, Sha256};
@@ -231,7 +230,7 @@ pub async fn apply(pool: &PgPool, batch: Prepared) -> Result<BatchAck, IngestErr
     let (known, fresh): (Vec<&Ready>, Vec<&Ready>) =
         batch.records.iter().partition(|r| r.seq <= high_water);
     if !fresh.is_empty() {
-        copy_records(&mut tx, &batch.venue_id, &batch.epoch, &fresh).await?;
+        insert_records(&mut tx, &batch.venue_id, &batch.epoch, &fresh).await?;
     }
     let (duplicates, conflicts) = compare_known(&mut tx, &batch, &known).await?;
     let acked = if last > high_water {
@@ -257,51 +256,37 @@ pub async fn apply(pool: &PgPool, batch: Prepared) -> Result<BatchAck, IngestErr
     })
 }
 
-/// `COPY … FROM STDIN (FORMAT csv)` of new records: one statement, no per-row planning.
-async fn copy_records(
+/// One `INSERT … SELECT FROM UNNEST` of new records: a single message to PostgreSQL. Not a `COPY`,
+/// although PostgreSQL parses those rows a little faster: sqlx leaves Nagle's algorithm on its
+/// sockets and a `COPY` is several writes (the data, then `CopyDone`), so the last one waited for
+/// the server's delayed ACK, up to 40 ms per batch (docs/benchmarks.md, the venues bench).
+async fn insert_records(
     tx: &mut Transaction<'_, Postgres>,
     venue: &str,
     epoch: &str,
     records: &[&Ready],
 ) -> Result<(), sqlx::Error> {
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY sync_records (venue_id, epoch, seq, kind, match_id, content_hash, payload)
-             FROM STDIN (FORMAT csv)",
-        )
-        .await?;
-    let rows = csv_rows(venue, epoch, records);
-    for chunk in rows.as_bytes().chunks(1 << 20) {
-        copy.send(chunk).await?;
-    }
-    copy.finish().await?;
+    let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind).collect();
+    let matches: Vec<&str> = records.iter().map(|r| r.match_id.as_str()).collect();
+    let hashes: Vec<&[u8]> = records.iter().map(|r| r.hash.as_slice()).collect();
+    let payloads: Vec<&str> = records.iter().map(|r| r.payload.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO sync_records (venue_id, epoch, seq, kind, match_id, content_hash, payload)
+         SELECT $1, $2, u.seq, u.kind, u.match_id, u.hash, u.payload::jsonb
+         FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::text[])
+           AS u(seq, kind, match_id, hash, payload)",
+    )
+    .bind(venue)
+    .bind(epoch)
+    .bind(&seqs)
+    .bind(&kinds)
+    .bind(&matches)
+    .bind(&hashes)
+    .bind(&payloads)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
-}
-
-/// The CSV rows for [`copy_records`]. Ids and kinds are `[A-Za-z0-9_-]` (checked by `prepare`), the
-/// hash is hex, so only the payload needs quoting.
-fn csv_rows(venue: &str, epoch: &str, records: &[&Ready]) -> String {
-    let size: usize = records.iter().map(|r| r.payload.len() + 160).sum();
-    let mut out = String::with_capacity(size);
-    for r in records {
-        let _ = write!(
-            out,
-            "{venue},{epoch},{},{},{},\\x",
-            r.seq, r.kind, r.match_id
-        );
-        for byte in &r.hash {
-            let _ = write!(out, "{byte:02x}");
-        }
-        out.push_str(",\"");
-        for c in r.payload.chars() {
-            if c == '"' {
-                out.push('"');
-            }
-            out.push(c);
-        }
-        out.push_str("\"\n");
-    }
-    out
 }
 
 /// Compares records at or below the high-water mark with what is stored: the same content hash is
@@ -401,20 +386,5 @@ mod tests {
     #[test]
     fn the_content_hash_separates_its_parts() {
         assert_ne!(content_hash("a", "bc", "d"), content_hash("ab", "c", "d"));
-    }
-
-    #[test]
-    fn csv_rows_quote_the_payload_and_hex_the_hash() {
-        let ready = Ready {
-            seq: 7,
-            kind: "rejected",
-            match_id: "m-1".into(),
-            payload: r#"{"reason":"a \"quoted\", comma\\n"}"#.into(),
-            hash: vec![0x00, 0xab],
-        };
-        assert_eq!(
-            csv_rows("v1", "e1", &[&ready]),
-            "v1,e1,7,rejected,m-1,\\x00ab,\"{\"\"reason\"\":\"\"a \\\"\"quoted\\\"\", comma\\\\n\"\"}\"\n"
-        );
     }
 }
