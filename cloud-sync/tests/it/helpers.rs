@@ -268,3 +268,19 @@ pub(crate) mod rec {
         ]
     }
 }
+
+/// The sum of the metric lines named `name` at `base`/metrics.
+pub(crate) async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{App, PG, config, rec, spawn_with, test_db};
+use crate::helpers::{App, PG, config, metric, rec, spawn_with, test_db};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -126,22 +126,6 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-async fn metric(app: &App, name: &str) -> f64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|line| line.starts_with(name))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
     let mut redis = OwnRedis::start(free_port());
@@ -193,8 +177,8 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
         "Redis being down costs at most its deadline per request: {:?}",
         started.elapsed()
     );
-    assert!(metric(&app, "dojo_redis_errors_total").await > 0.0);
-    assert_eq!(metric(&app, "dojo_redis_up").await, 0.0);
+    assert!(metric(&app.http, &app.base, "dojo_redis_errors_total").await > 0.0);
+    assert_eq!(metric(&app.http, &app.base, "dojo_redis_up").await, 0.0);
 
     // Redis is back on the same port: both instances pick it up again by themselves.
     let redis = OwnRedis::start(redis.port);
@@ -214,7 +198,7 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
             break;
         }
     }
-    assert_eq!(metric(&app, "dojo_redis_up").await, 1.0);
+    assert_eq!(metric(&app.http, &app.base, "dojo_redis_up").await, 1.0);
     b.shutdown().await;
     let mut app = app;
     app.stop().await;

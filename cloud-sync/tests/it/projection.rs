@@ -7,23 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{App, PG, config, rec, spawn_with, test_db};
-
-/// The sum of the metric lines named `name` at `base`/metrics.
-async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|line| line.starts_with(name))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
+use crate::helpers::{App, PG, config, metric, rec, spawn_with, test_db};
 
 /// What the projection holds: matches, finished ones, racks, stat rows, seat 0's racks won.
 async fn projected_rows(app: &App) -> Value {

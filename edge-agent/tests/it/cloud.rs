@@ -153,9 +153,7 @@ async fn accepted(agent: &crate::helpers::Agent) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
-    use crate::helpers::{Agent, Device, config, free_port};
-    use edge_agent::config::CloudConfig;
-    use edge_agent::mqtt::MqttMode;
+    use crate::helpers::{Device, agent_syncing_as, free_port};
 
     // 50 tables each play a 9-ball match to 1000: every rack is the 9 made on the break by the winner of the last, two
     // device events (pocket, end_turn), so 100,000 events and 50,000 finished racks, all while the
@@ -173,16 +171,8 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
         .expect("venue");
     let cloud_port = free_port();
     let dir = data_dir("sync-week");
-    let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut config = config(&dir, MqttMode::Embedded { listen: mqtt });
-    config.cloud = Some(CloudConfig {
-        url: format!("http://127.0.0.1:{cloud_port}"),
-        venue_id: venue.to_string(),
-        venue_key: key,
-        max_backoff_ms: 2000,
-        keep_sent_days: 30,
-    });
-    let agent = Agent::start_with(config, mqtt).await;
+    let url = format!("http://127.0.0.1:{cloud_port}");
+    let agent = agent_syncing_as(&dir, url, &venue.to_string(), &key, 2000).await;
     for t in 0..TABLES {
         let spec = json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": RACE,
                           "break": "winner"});
@@ -310,9 +300,7 @@ async fn play_matches(agent: &crate::helpers::Agent, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
-    use crate::helpers::{Agent, config, free_port, sync_status_until};
-    use edge_agent::config::CloudConfig;
-    use edge_agent::mqtt::MqttMode;
+    use crate::helpers::{agent_syncing_as, free_port, sync_status_until};
 
     let db = test_db().await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
@@ -323,16 +311,8 @@ async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
         .expect("venue");
     pool.close().await;
     let dir = data_dir("sync-restore");
-    let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut config = config(&dir, MqttMode::Embedded { listen: mqtt });
-    config.cloud = Some(CloudConfig {
-        url: format!("http://{addr}"),
-        venue_id: venue.to_string(),
-        venue_key: key,
-        max_backoff_ms: 1000,
-        keep_sent_days: 30,
-    });
-    let agent = Agent::start_with(config, mqtt).await;
+    let url = format!("http://{addr}");
+    let agent = agent_syncing_as(&dir, url, &venue.to_string(), &key, 1000).await;
     let drained = |s: &Value| s["pending"] == 0 && s["acked_seq"].as_u64() > Some(0);
 
     // Two matches synced, then the cloud's database is backed up.

@@ -459,13 +459,25 @@ pub(crate) async fn start_peer(peer: SharedPeer) -> String {
 
 /// An agent (embedded broker) syncing to `url` as venue `venue-1`.
 pub(crate) async fn agent_syncing_to(url: String, dir: &std::path::Path) -> Agent {
+    agent_syncing_as(dir, url, "venue-1", KEY, 60_000).await
+}
+
+/// An agent (embedded broker) syncing to `url` as `venue` with `key`, retrying at most every
+/// `max_backoff_ms`.
+pub(crate) async fn agent_syncing_as(
+    dir: &std::path::Path,
+    url: String,
+    venue: &str,
+    key: &str,
+    max_backoff_ms: u64,
+) -> Agent {
     let mqtt = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mut config = config(dir, MqttMode::Embedded { listen: mqtt });
     config.cloud = Some(CloudConfig {
         url,
-        venue_id: "venue-1".into(),
-        venue_key: KEY.into(),
-        max_backoff_ms: 60_000,
+        venue_id: venue.into(),
+        venue_key: key.into(),
+        max_backoff_ms,
         keep_sent_days: 30,
     });
     Agent::start_with(config, mqtt).await
