@@ -19,6 +19,31 @@ async fn test_db() -> cloud_sync::db::ScratchDb {
         .expect("PostgreSQL reachable on 127.0.0.1:5432")
 }
 
+/// The venue's matches in the cloud: all, finished, distinct venue ids.
+async fn match_counts(pool: &sqlx::PgPool, venue: &str) -> (i64, i64, i64) {
+    let row = sqlx::query(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE finished) AS finished,
+                count(DISTINCT venue_match_id) AS distinct_ids
+         FROM matches WHERE venue_id = $1",
+    )
+    .bind(venue)
+    .fetch_one(pool)
+    .await
+    .expect("matches");
+    (row.get("n"), row.get("finished"), row.get("distinct_ids"))
+}
+
+/// The venue's records in the cloud: how many, and the highest seq.
+async fn record_range(pool: &sqlx::PgPool, venue: &str) -> (i64, Option<i64>) {
+    let row =
+        sqlx::query("SELECT count(*) AS n, max(seq) AS top FROM sync_records WHERE venue_id = $1")
+            .bind(venue)
+            .fetch_one(pool)
+            .await
+            .expect("records");
+    (row.get("n"), row.get("top"))
+}
+
 async fn staff_post(agent: &Process, path: &str, body: Value) -> u16 {
     reqwest::Client::new()
         .post(format!("{}{path}", agent.http))
@@ -97,29 +122,13 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
             .expect("projection lag"),
         "the cloud's projection never caught up"
     );
-    let row = sqlx::query(
-        "SELECT count(*) AS n, count(DISTINCT venue_match_id) AS distinct_ids,
-                count(*) FILTER (WHERE finished) AS finished
-         FROM matches WHERE venue_id = $1",
-    )
-    .bind(venue.to_string())
-    .fetch_one(&pool)
-    .await
-    .expect("matches");
-    let (n, distinct, finished): (i64, i64, i64) =
-        (row.get("n"), row.get("distinct_ids"), row.get("finished"));
+    let (n, finished, distinct) = match_counts(&pool, &venue.to_string()).await;
     assert_eq!(
         (n, distinct, finished),
         (i64::from(started), n, n),
         "each match once, each finished"
     );
-    let row =
-        sqlx::query("SELECT count(*) AS n, max(seq) AS top FROM sync_records WHERE venue_id = $1")
-            .bind(venue.to_string())
-            .fetch_one(&pool)
-            .await
-            .expect("records");
-    let (records, top): (i64, Option<i64>) = (row.get("n"), row.get("top"));
+    let (records, top) = record_range(&pool, &venue.to_string()).await;
     assert_eq!(Some(records), top, "records 1..top, each stored once");
     assert_eq!(
         status["acked_seq"],
@@ -341,35 +350,18 @@ async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
     .await;
 
     let pool = cloud_sync::db::connect(&backup.url).await.expect("pool");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (matches, finished, distinct) = loop {
-        let row = sqlx::query(
-            "SELECT count(*) AS n, count(*) FILTER (WHERE finished) AS finished,
-                    count(DISTINCT venue_match_id) AS distinct_ids
-             FROM matches WHERE venue_id = $1",
-        )
-        .bind(venue.to_string())
-        .fetch_one(&pool)
-        .await
-        .expect("matches");
-        let counts: (i64, i64, i64) = (row.get("n"), row.get("finished"), row.get("distinct_ids"));
-        if counts.1 == 5 || Instant::now() > deadline {
-            break counts;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    assert!(
+        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+            .await
+            .expect("projection lag"),
+        "the cloud's projection never caught up"
+    );
     assert_eq!(
-        (matches, finished, distinct),
+        match_counts(&pool, &venue.to_string()).await,
         (5, 5, 5),
         "the restored cloud holds every match once"
     );
-    let row =
-        sqlx::query("SELECT count(*) AS n, max(seq) AS top FROM sync_records WHERE venue_id = $1")
-            .bind(venue.to_string())
-            .fetch_one(&pool)
-            .await
-            .expect("records");
-    let (records, top): (i64, Option<i64>) = (row.get("n"), row.get("top"));
+    let (records, top) = record_range(&pool, &venue.to_string()).await;
     assert_eq!(Some(records), top, "records 1..top, none missing");
     assert_eq!(status["acked_seq"], json!(top), "{status}");
     let metrics = reqwest::get(agent.url("/metrics"))
