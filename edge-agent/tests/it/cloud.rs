@@ -146,8 +146,8 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// Sum of `dojo_events_accepted_total` over every kind, from `/metrics`.
-async fn accepted(agent: &crate::helpers::Agent) -> u64 {
+/// Sum of the `/metrics` lines that start with `prefix` (a name, or a name and its labels).
+async fn metric_sum(agent: &crate::helpers::Agent, prefix: &str) -> u64 {
     let text = reqwest::get(agent.url("/metrics"))
         .await
         .expect("answers")
@@ -155,9 +155,14 @@ async fn accepted(agent: &crate::helpers::Agent) -> u64 {
         .await
         .expect("text");
     text.lines()
-        .filter(|l| l.starts_with("dojo_events_accepted_total"))
+        .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// Device events accepted, over every kind.
+async fn accepted(agent: &crate::helpers::Agent) -> u64 {
+    metric_sum(agent, "dojo_events_accepted_total").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,17 +369,7 @@ async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
     let (records, top) = record_range(&pool, &venue.to_string()).await;
     assert_eq!(Some(records), top, "records 1..top, none missing");
     assert_eq!(status["acked_seq"], json!(top), "{status}");
-    let metrics = reqwest::get(agent.url("/metrics"))
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
-    let resent: u64 = metrics
-        .lines()
-        .find(|l| l.starts_with("dojo_sync_records_total{outcome=\"resent\"}"))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0);
+    let resent = metric_sum(&agent, "dojo_sync_records_total{outcome=\"resent\"}").await;
     let lost = before_restore.as_u64().unwrap_or(0) - at_backup.as_u64().unwrap_or(0);
     assert_eq!(
         resent, lost,
