@@ -10,12 +10,16 @@
 //! `BENCH_VENUES` (concurrent venues for the second run, default 4). It creates and drops a database
 //! of its own. Redis is left out: it is not on the write path's critical section.
 
+mod common;
+
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+
+use common::{gzip, match_records};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -26,45 +30,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// One venue's outbox: whole matches (start, two racks, finish), `n` records from seq 1.
 fn records(n: u64, tag: &str) -> Vec<Value> {
-    let stats = |won: u32| {
-        json!({"racks_won": won, "balls_pocketed": 9 * won, "fouls": 1, "break_and_runs": 0,
-               "breaks_with_ball": won, "safeties": 2, "innings": 6, "high_run": 5})
-    };
-    let shots = json!([{"shot": {"first_contact": 1, "pocketed": [{"ball": 2, "pocket": 4}],
-                                 "break_rails": 5}},
-                       {"shot": {"first_contact": 1, "pocketed": [{"ball": 1, "pocket": 3}]}},
-                       {"action": "pass"},
-                       {"shot": {"first_contact": 3, "pocketed": [{"ball": 9, "pocket": 6}]}}]);
-    (0..n)
-        .map(|i| {
-            let seq = i + 1;
-            let mid = format!("{tag}-{}", i / 4);
-            let table = format!("t{}", (i / 4) % 12);
-            let (kind, payload) = match i % 4 {
-                0 => ("match_started", json!({"match_id": mid, "table": table,
-                    "started_ms": 1_795_000_000_000u64 + i,
-                    "spec": {"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 2},
-                    "player_ids": [null, null]})),
-                1 | 2 => {
-                    let ordinal = i % 4;
-                    ("rack_finished", json!({"match_id": mid, "table": table,
-                        "ordinal": ordinal, "rack": ordinal, "winner": 0,
-                        "score": [ordinal, 0], "stats": [stats(u32::try_from(ordinal).unwrap_or(0)), stats(0)],
-                        "shots": shots}))
-                }
-                _ => ("match_finished", json!({"match_id": mid, "table": table,
-                    "game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 2, "winner": 0,
-                    "score": [2, 0], "stats": [stats(2), stats(0)], "inputs": []})),
-            };
-            json!({"seq": seq, "kind": kind, "match_id": mid, "payload": payload})
+    (0..n.div_ceil(4))
+        .flat_map(|k| {
+            let (mid, table) = (format!("{tag}-{k}"), format!("t{}", k % 12));
+            match_records(4 * k + 1, &mid, &table, 1_795_000_000_000 + 4 * k)
         })
+        .take(usize::try_from(n).unwrap_or(usize::MAX))
         .collect()
-}
-
-fn gzip(data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data)?;
-    Ok(encoder.finish()?)
 }
 
 /// Pushes pre-built gzip bodies one after another, like a venue catching up.
