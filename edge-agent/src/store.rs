@@ -457,6 +457,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Checkpoints are the checkpointer thread's job (see `checkpointer`), not the committing
+    // writer's; the writer's own is kept as a safety net only.
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
     conn.pragma_update(None, "foreign_keys", "ON")
 }
 
@@ -563,9 +566,9 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Starts the writer thread on `conn`. `on_commit` gets each committed group's views in seq order
-/// (their `committed` instant set); `on_batch` each transaction's size and the time its `COMMIT`
-/// took (the fsync).
+/// Starts the writer thread on `conn`, and the checkpointer beside it (see [`checkpointer`]).
+/// `on_commit` gets each committed group's views in seq order (their `committed` instant set);
+/// `on_batch` each transaction's size and the time its `COMMIT` took (the fsync).
 pub fn spawn_writer(
     conn: Connection,
     data_dir: &Path,
@@ -573,14 +576,72 @@ pub fn spawn_writer(
     on_batch: impl Fn(usize, Duration) + Send + 'static,
 ) -> (StoreTx, Reader, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
+    let path = db_path(data_dir);
     let reader = Reader {
-        path: Arc::new(db_path(data_dir)),
+        path: Arc::new(path.clone()),
     };
+    // The writer holds `running`; when it stops, the checkpointer does a last pass and stops too.
+    let (running, stopped) = std::sync::mpsc::channel::<()>();
+    let checkpoints = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || checkpointer(&path, &stopped))
+        .unwrap_or_else(|error| panic!("cannot start the SQLite checkpoint thread: {error}"));
     let handle = std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || writer(conn, rx, on_commit, on_batch))
+        .spawn(move || {
+            writer(conn, rx, on_commit, on_batch);
+            drop(running);
+            let _ = checkpoints.join();
+        })
         .unwrap_or_else(|error| panic!("cannot start the SQLite writer thread: {error}"));
     (StoreTx { tx }, reader, handle)
+}
+
+/// How often the checkpointer moves the WAL's committed pages into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// The writer's own automatic checkpoint, in WAL pages: only a safety net should the checkpointer
+/// fall far behind (64 MiB of WAL).
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+
+/// Copies committed WAL pages into the database file, every [`CHECKPOINT_EVERY`], on a connection
+/// of its own, until `stopped` disconnects.
+///
+/// Why a thread: SQLite's automatic checkpoint runs inside the `COMMIT` that crosses 1000 WAL
+/// pages, so every few seconds under load one event's commit also wrote and fsynced the database
+/// file, several milliseconds on the path to the screens. A `PASSIVE` checkpoint here blocks
+/// neither the writer nor readers; once it has copied every frame the writer starts the WAL over
+/// from its beginning, so the file stays small.
+fn checkpointer(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
+    let mut conn = None;
+    loop {
+        let last = !matches!(
+            stopped.recv_timeout(CHECKPOINT_EVERY),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
+        if conn.is_none() {
+            conn = Connection::open(path)
+                .and_then(|c| configure(&c).map(|()| c))
+                .inspect_err(|error| tracing::warn!(%error, "cannot open SQLite for checkpoints"))
+                .ok();
+        }
+        if let Some(c) = &conn
+            && let Err(error) = checkpoint(c)
+        {
+            tracing::warn!(%error, "WAL checkpoint failed; retrying");
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+/// One `PASSIVE` checkpoint: returns the WAL's frames and how many of them are now in the
+/// database file.
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get(1)?, row.get(2)?))
+    })
 }
 
 /// The most writes one transaction takes; bounds latency under a burst.
@@ -1121,6 +1182,73 @@ mod tests {
             second.epoch, first.epoch,
             "a fresh database gets a new epoch"
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn dead_letters(count: usize) -> Vec<Write> {
+        (0..count)
+            .map(|i| {
+                Write::DeadLetter(DeadLetter {
+                    received_ms: 1,
+                    topic: "dojo/v1/tables/t1/events".into(),
+                    payload: vec![b'x'; 4000],
+                    reason: "not_json".into(),
+                    detail: format!("filler {i}"),
+                })
+            })
+            .collect()
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    #[test]
+    fn commits_leave_checkpoints_to_the_checkpointer() {
+        let dir = temp_dir("checkpoint");
+        let (mut conn, _) = open(&dir).expect("a new database");
+        let wal = PathBuf::from(format!("{}-wal", db_path(&dir).display()));
+        // ~1500 WAL pages in 10 commits: SQLite's default would have checkpointed inside the
+        // commit that crossed 1000 and started the WAL over; the writer no longer does.
+        for _ in 0..10 {
+            commit(&mut conn, &dead_letters(150)).expect("commit");
+        }
+        let grown = file_len(&wal);
+        assert!(grown > 1300 * 4096, "the WAL kept growing: {grown} bytes");
+        let checkpointer = Connection::open(db_path(&dir)).expect("second connection");
+        configure(&checkpointer).expect("configure");
+        let (frames, copied) = checkpoint(&checkpointer).expect("checkpoint");
+        assert!(frames > 1300, "{frames} frames");
+        assert_eq!(copied, frames, "a passive checkpoint copies every frame");
+        // With every frame copied, the next commits start the WAL over instead of growing it.
+        for _ in 0..5 {
+            commit(&mut conn, &dead_letters(150)).expect("commit");
+        }
+        assert_eq!(file_len(&wal), grown, "the WAL is reused from its start");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn the_checkpointer_thread_moves_pages_into_the_database_file() {
+        let dir = temp_dir("checkpointer");
+        let (conn, _) = open(&dir).expect("a new database");
+        let before = file_len(&db_path(&dir));
+        let (store, _reader, writer) = spawn_writer(conn, &dir, |_| {}, |_, _| {});
+        for write in dead_letters(300) {
+            store.tx.blocking_send(write).expect("queued");
+        }
+        // Nothing here checkpoints: only the thread can grow the database file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while file_len(&db_path(&dir)) < before + 300 * 4000 && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            file_len(&db_path(&dir)) >= before + 300 * 4000,
+            "the database file holds the dead letters"
+        );
+        drop(store);
+        writer.join().expect("the writer and the checkpointer stop");
         std::fs::remove_dir_all(dir).ok();
     }
 
