@@ -957,10 +957,25 @@ impl Reader {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Vec<RawRecord>, StoreError> {
+        self.outbox_after(0, max_records, max_bytes)
+    }
+
+    /// Like [`Reader::outbox`], for the records after seq `after` only: the batch behind one
+    /// still in flight. Blocking.
+    pub fn outbox_after(
+        &self,
+        after: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<RawRecord>, StoreError> {
         let conn = self.connect()?;
-        let mut stmt =
-            conn.prepare("SELECT seq, kind, match_id, payload FROM outbox ORDER BY seq LIMIT ?1")?;
-        let mut rows = stmt.query([i64::try_from(max_records).unwrap_or(i64::MAX)])?;
+        let mut stmt = conn.prepare(
+            "SELECT seq, kind, match_id, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query([
+            to_i64(after),
+            i64::try_from(max_records).unwrap_or(i64::MAX),
+        ])?;
         let (mut records, mut bytes) = (Vec::new(), 0usize);
         while let Some(row) = rows.next()? {
             let payload: String = row.get(3)?;
@@ -1424,7 +1439,7 @@ mod tests {
     }
 
     #[test]
-    fn outbox_batches_are_bounded_by_bytes_but_never_empty() {
+    fn outbox_batches_are_bounded_by_bytes_but_never_empty_and_can_start_after_a_seq() {
         let dir = temp_dir("outbox-bytes");
         let (conn, _) = open(&dir).expect("a new database");
         for seq in 1..=3 {
@@ -1433,6 +1448,15 @@ mod tests {
         let reader = Reader::new(db_path(&dir));
         assert_eq!(reader.outbox(10, 1).expect("outbox").len(), 1);
         assert_eq!(reader.outbox(2, 1 << 20).expect("outbox").len(), 2);
+        // The batch behind one in flight (seqs 1 and 2).
+        let behind = reader.outbox_after(2, 10, 1 << 20).expect("outbox");
+        assert_eq!(behind.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+        assert!(
+            reader
+                .outbox_after(3, 10, 1 << 20)
+                .expect("outbox")
+                .is_empty()
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -28,7 +28,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use shared::sync::{
     BATCHES_ROUTE, Batch, BatchAck, MAX_BATCH_RECORDS, PLAYERS_ROUTE, PLAYERS_SNAPSHOT_ROUTE,
-    PlayerChanges, PlayerSnapshot, SyncError,
+    PlayerChanges, PlayerSnapshot, RawRecord, SyncError,
 };
 use tokio::sync::oneshot;
 
@@ -138,7 +138,22 @@ pub struct Sync {
     batch_records: usize,
     /// When the pending gauge was last counted (`None`: never).
     counted: Option<tokio::time::Instant>,
+    /// The batch behind the last one acknowledged, prepared while that one was in flight.
+    prefetched: Option<tokio::task::JoinHandle<Prepared>>,
 }
+
+/// A batch read from the outbox and compressed, ready to send.
+#[derive(Debug)]
+struct Outgoing {
+    first: u64,
+    last: u64,
+    body: Vec<u8>,
+    records: Vec<RawRecord>,
+}
+
+/// What [`Sync::prepare`] gives: the batch (`None`: the outbox is empty) and, when counted, how
+/// many records are pending.
+type Prepared = Result<(Option<Outgoing>, Option<u64>), StoreError>;
 
 /// How often the outbox is counted for the pending gauge. Counting is a scan of the whole outbox
 /// (`COUNT(*)`), which per batch made a 1,000,000-record catch-up quadratic (docs/benchmarks.md).
@@ -174,6 +189,7 @@ impl Sync {
             metrics,
             batch_records,
             counted: None,
+            prefetched: None,
         })
     }
 
@@ -249,23 +265,51 @@ impl Sync {
         tracing::info!("cloud sync stopped");
     }
 
-    /// Sends the oldest outbox records once.
-    async fn push(&mut self) -> Result<Pushed, SyncFailure> {
+    /// Reads the outbox after seq `after` (`0`: from its head), counts it for the pending gauge
+    /// when `count` (or when it is empty), and builds the gzipped batch, on a blocking thread.
+    fn prepare(&self, after: u64, count: bool) -> tokio::task::JoinHandle<Prepared> {
         let reader = self.reader.clone();
         let (records, bytes) = (self.batch_records, self.options.batch_bytes);
-        let count = self.counted.is_none_or(|at| at.elapsed() >= COUNT_EVERY);
-        let (records, pending) = tokio::task::spawn_blocking(move || {
-            let records = reader.outbox(records, bytes)?;
+        let (venue_id, epoch) = (self.cloud.venue_id.clone(), self.epoch.clone());
+        tokio::task::spawn_blocking(move || {
+            let records = reader.outbox_after(after, records, bytes)?;
             // An empty outbox is always counted, so an idle agent's gauge says 0.
             let pending = if count || records.is_empty() {
                 Some(reader.sync_status()?.pending)
             } else {
                 None
             };
-            Ok::<_, StoreError>((records, pending))
+            let (Some(first), Some(last)) = (
+                records.first().map(|r| r.seq),
+                records.last().map(|r| r.seq),
+            ) else {
+                return Ok((None, pending));
+            };
+            let batch = Batch {
+                venue_id,
+                epoch,
+                records,
+            };
+            let outgoing = Outgoing {
+                first,
+                last,
+                body: gzip(&batch),
+                records: batch.records,
+            };
+            Ok((Some(outgoing), pending))
         })
-        .await
-        .map_err(|e| StoreError::Io {
+    }
+
+    /// Sends the oldest outbox records once. While a full batch is in flight, the batch behind it
+    /// is read and compressed (`prefetched`), so a catch-up does not leave the cloud waiting for
+    /// the venue between requests; it is used only if this one is acknowledged in full.
+    async fn push(&mut self) -> Result<Pushed, SyncFailure> {
+        let due = self.counted.is_none_or(|at| at.elapsed() >= COUNT_EVERY);
+        let prepared = match self.prefetched.take() {
+            Some(prefetched) => prefetched,
+            None => self.prepare(0, due),
+        };
+        let (outgoing, pending) = prepared.await.map_err(|e| StoreError::Io {
             path: "outbox".into(),
             source: std::io::Error::other(e),
         })??;
@@ -273,19 +317,20 @@ impl Sync {
             self.metrics.sync_pending(pending);
             self.counted = Some(tokio::time::Instant::now());
         }
-        let (Some(first), Some(last)) = (
-            records.first().map(|r| r.seq),
-            records.last().map(|r| r.seq),
-        ) else {
+        let Some(Outgoing {
+            first,
+            last,
+            body,
+            records,
+        }) = outgoing
+        else {
             return Ok(Pushed::Idle);
         };
-        let count = records.len();
-        let batch = Batch {
-            venue_id: self.cloud.venue_id.clone(),
-            epoch: self.epoch.clone(),
-            records,
-        };
-        let body = gzip(&batch);
+        let full = records.len() >= self.batch_records;
+        let next = full.then(|| {
+            let due = self.counted.is_none_or(|at| at.elapsed() >= COUNT_EVERY);
+            self.prepare(last, due)
+        });
         let response = self
             .http
             .post(format!("{}{BATCHES_ROUTE}", self.cloud.url))
@@ -316,16 +361,16 @@ impl Sync {
                 .await?;
                 self.metrics.sync_records("applied", ack.applied);
                 self.metrics.sync_records("duplicate", ack.duplicates);
+                if acked == last {
+                    self.prefetched = next;
+                }
                 Ok(Pushed::Acked {
-                    full: acked == last && count >= self.batch_records,
+                    full: acked == last && full,
                 })
             }
             StatusCode::UNPROCESSABLE_ENTITY => {
                 let error: SyncError = response.json().await?;
-                let Some(seq) = error
-                    .seq
-                    .filter(|s| batch.records.iter().any(|r| r.seq == *s))
-                else {
+                let Some(seq) = error.seq.filter(|s| records.iter().any(|r| r.seq == *s)) else {
                     return Err(SyncFailure::Refused {
                         status,
                         error: error.error,
@@ -340,8 +385,8 @@ impl Sync {
                 self.metrics.sync_records("dead_lettered", 1);
                 Ok(Pushed::DeadLettered)
             }
-            StatusCode::PAYLOAD_TOO_LARGE if count > 1 => {
-                self.batch_records = (count / 2).max(1);
+            StatusCode::PAYLOAD_TOO_LARGE if records.len() > 1 => {
+                self.batch_records = (records.len() / 2).max(1);
                 tracing::warn!(
                     records = self.batch_records,
                     "cloud-sync said the batch was too large; sending smaller ones"
