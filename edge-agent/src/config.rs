@@ -236,9 +236,18 @@ impl Config {
                 }
                 MqttMode::External { url }
             }
-            (None, listen) => MqttMode::Embedded {
-                listen: addr("mqtt-addr", listen.as_deref().unwrap_or("127.0.0.1:1883"))?,
-            },
+            (None, listen) => {
+                let listen = addr("mqtt-addr", listen.as_deref().unwrap_or("127.0.0.1:1883"))?;
+                // Devices are configured with the broker's port; a port the system picks would
+                // be one nobody can find.
+                if listen.port() == 0 {
+                    return Err(bad(
+                        "mqtt-addr",
+                        "the embedded broker needs a fixed port that devices are told, not 0",
+                    ));
+                }
+                MqttMode::Embedded { listen }
+            }
         };
         let staff_token = flags.staff_token.or(file.staff_token);
         if staff_token.as_deref().is_some_and(|t| t.len() < 8) {
@@ -360,6 +369,14 @@ mod tests {
             ..Flags::default()
         };
         assert_eq!(Config::load(flags).err().map(|e| e.field), Some("mqtt-url"));
+        let flags = Flags {
+            mqtt_addr: Some("127.0.0.1:0".into()),
+            ..Flags::default()
+        };
+        assert_eq!(
+            Config::load(flags).err().map(|e| e.field),
+            Some("mqtt-addr")
+        );
     }
 
     #[test]
