@@ -28,7 +28,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use shared::sync::{
     BATCHES_ROUTE, Batch, BatchAck, MAX_BATCH_RECORDS, PLAYERS_ROUTE, PLAYERS_SNAPSHOT_ROUTE,
-    PlayerChanges, PlayerSnapshot, RawRecord, SyncError,
+    PlayerChanges, PlayerSnapshot, SyncError,
 };
 use tokio::sync::oneshot;
 
@@ -145,10 +145,11 @@ pub struct Sync {
 /// A batch read from the outbox and compressed, ready to send.
 #[derive(Debug)]
 struct Outgoing {
+    /// Its seqs, consecutive.
     first: u64,
     last: u64,
+    count: usize,
     body: Vec<u8>,
-    records: Vec<RawRecord>,
 }
 
 /// What [`Sync::prepare`] gives: the batch (`None`: the outbox is empty) and, when counted, how
@@ -285,16 +286,15 @@ impl Sync {
             ) else {
                 return Ok((None, pending));
             };
-            let batch = Batch {
-                venue_id,
-                epoch,
-                records,
-            };
             let outgoing = Outgoing {
                 first,
                 last,
-                body: gzip(&batch),
-                records: batch.records,
+                count: records.len(),
+                body: gzip(&Batch {
+                    venue_id,
+                    epoch,
+                    records,
+                }),
             };
             Ok((Some(outgoing), pending))
         })
@@ -320,13 +320,13 @@ impl Sync {
         let Some(Outgoing {
             first,
             last,
+            count,
             body,
-            records,
         }) = outgoing
         else {
             return Ok(Pushed::Idle);
         };
-        let full = records.len() >= self.batch_records;
+        let full = count >= self.batch_records;
         let next = full.then(|| {
             let due = self.counted.is_none_or(|at| at.elapsed() >= COUNT_EVERY);
             self.prepare(last, due)
@@ -370,7 +370,7 @@ impl Sync {
             }
             StatusCode::UNPROCESSABLE_ENTITY => {
                 let error: SyncError = response.json().await?;
-                let Some(seq) = error.seq.filter(|s| records.iter().any(|r| r.seq == *s)) else {
+                let Some(seq) = error.seq.filter(|s| (first..=last).contains(s)) else {
                     return Err(SyncFailure::Refused {
                         status,
                         error: error.error,
@@ -385,8 +385,8 @@ impl Sync {
                 self.metrics.sync_records("dead_lettered", 1);
                 Ok(Pushed::DeadLettered)
             }
-            StatusCode::PAYLOAD_TOO_LARGE if records.len() > 1 => {
-                self.batch_records = (records.len() / 2).max(1);
+            StatusCode::PAYLOAD_TOO_LARGE if count > 1 => {
+                self.batch_records = (count / 2).max(1);
                 tracing::warn!(
                     records = self.batch_records,
                     "cloud-sync said the batch was too large; sending smaller ones"
