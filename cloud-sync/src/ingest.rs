@@ -5,7 +5,17 @@
 //! the batch well formed, every record typed — all before touching PostgreSQL, so a refused batch
 //! stores nothing), then [`apply`] it: lock the `(venue, epoch)` cursor, refuse a gap with the
 //! expected `seq`, store the new records, compare the known ones (same content hash: a duplicate;
-//! another: a conflict kept aside), advance the high-water mark, commit.
+//! another hash: PostgreSQL compares kind, match and payload as `jsonb`, equal is a duplicate,
+//! different a conflict kept aside), advance the high-water mark, commit.
+//!
+//! Why payloads are never turned into `serde_json::Value`s here: on one venue's serial catch-up the
+//! decoding is on the critical path of every acknowledgement. [`prepare`] borrows the batch from
+//! the decoded body, each payload a `&RawValue`: it is typed straight from that text
+//! (`shared::sync::Record::from_text`, the checks `RawRecord::parse` makes), hashed as the bytes
+//! sent, and stored as that text (PostgreSQL parses it into `jsonb`). Building a tree and
+//! serializing it again cost 3–4× the time (docs/benchmarks.md). Hashing the bytes as sent keeps
+//! the hashes of records stored before: edge-agent sends compact serde_json output, which is what
+//! the re-serialization gave; a resend in any other layout is settled by the `jsonb` comparison.
 //!
 //! That is all the acknowledgement needs: once `acked_seq` covers a record it is durable in
 //! `sync_records`, the system of record. Matches, racks and statistics are built from there by
