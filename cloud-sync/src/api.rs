@@ -315,8 +315,8 @@ async fn ingest_batch(
             }
         })?;
     let decoded = ingest::decode(&bytes, gzip)?;
+    // The prepared batch borrows its payloads from `decoded` (they are stored as sent).
     let prepared = ingest::prepare(&decoded, &venue)?;
-    drop(decoded);
     let ack = ingest::apply(&state.pool, prepared).await?;
     if ack.applied > 0 {
         // Matches, racks and statistics follow in the background; the projector tells Redis

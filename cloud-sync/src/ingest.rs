@@ -5,7 +5,17 @@
 //! the batch well formed, every record typed — all before touching PostgreSQL, so a refused batch
 //! stores nothing), then [`apply`] it: lock the `(venue, epoch)` cursor, refuse a gap with the
 //! expected `seq`, store the new records, compare the known ones (same content hash: a duplicate;
-//! another: a conflict kept aside), advance the high-water mark, commit.
+//! another hash: PostgreSQL compares kind, match and payload as `jsonb`, equal is a duplicate,
+//! different a conflict kept aside), advance the high-water mark, commit.
+//!
+//! Why payloads are never turned into `serde_json::Value`s here: on one venue's serial catch-up the
+//! decoding is on the critical path of every acknowledgement. [`prepare`] borrows the batch from
+//! the decoded body, each payload a `&RawValue`: it is typed straight from that text
+//! (`shared::sync::Record::from_text`, the checks `RawRecord::parse` makes), hashed as the bytes
+//! sent, and stored as that text (PostgreSQL parses it into `jsonb`). Building a tree and
+//! serializing it again cost 3–4× the time (docs/benchmarks.md). Hashing the bytes as sent keeps
+//! the hashes of records stored before: edge-agent sends compact serde_json output, which is what
+//! the re-serialization gave; a resend in any other layout is settled by the `jsonb` comparison.
 //!
 //! That is all the acknowledgement needs: once `acked_seq` covers a record it is durable in
 //! `sync_records`, the system of record. Matches, racks and statistics are built from there by
@@ -14,11 +24,14 @@
 //! and `sync_records` holds exactly seqs 1..high-water), so new records go in with one plain
 //! `INSERT` over arrays, no conflict handling; only the records at or below the mark are compared.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read as _;
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
-use shared::sync::{Batch, BatchAck, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, RawRecord};
+use shared::sync::{BatchAck, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, Record, check_batch};
 use sqlx::{PgPool, Postgres, Row as _, Transaction};
 
 use crate::keys;
@@ -94,25 +107,52 @@ fn too_large() -> IngestError {
     ))
 }
 
-/// One record ready to store: checked, hashed, its payload as JSON text.
+/// A batch as received (the wire shape of `shared::sync::Batch`), borrowed from the decoded body:
+/// each payload stays the JSON text the venue sent, so it is typed straight from that text, hashed
+/// and stored as is, without a `serde_json::Value` tree built and serialized again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Received<'a> {
+    #[serde(borrow)]
+    venue_id: Cow<'a, str>,
+    #[serde(borrow)]
+    epoch: Cow<'a, str>,
+    #[serde(borrow)]
+    records: Vec<ReceivedRecord<'a>>,
+}
+
+/// One record of a [`Received`] batch (the wire shape of `shared::sync::RawRecord`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceivedRecord<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    match_id: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+/// One record ready to store: checked, hashed, its payload the JSON text as sent.
 #[derive(Debug)]
-struct Ready {
+struct Ready<'a> {
     seq: i64,
     kind: &'static str,
-    match_id: String,
-    payload: String,
-    hash: Vec<u8>,
+    match_id: Cow<'a, str>,
+    payload: &'a str,
+    hash: [u8; 32],
 }
 
-/// A checked batch of `venue`, ready to apply.
+/// A checked batch of `venue`, ready to apply; it borrows the decoded body.
 #[derive(Debug)]
-pub struct Prepared {
-    venue_id: String,
-    epoch: String,
-    records: Vec<Ready>,
+pub struct Prepared<'a> {
+    venue_id: Cow<'a, str>,
+    epoch: Cow<'a, str>,
+    records: Vec<Ready<'a>>,
 }
 
-impl Prepared {
+impl Prepared<'_> {
     /// How many records.
     pub fn len(&self) -> usize {
         self.records.len()
@@ -124,14 +164,18 @@ impl Prepared {
     }
 }
 
-/// The content hash of a record: kind, match and payload exactly as sent.
-fn content_hash(kind: &str, match_id: &str, payload: &str) -> Vec<u8> {
+/// The content hash of a record: kind, match and payload exactly as sent, each followed by a zero
+/// byte. Records stored before the payload was hashed as received were hashed over serde_json's
+/// compact serialization of it, which is the same bytes for what edge-agent sends (compact
+/// serde_json output, keys in order); any other difference in form is settled by
+/// [`compare_known`] in PostgreSQL.
+fn content_hash(kind: &str, match_id: &str, payload: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for part in [kind, match_id, payload] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }
-    hasher.finalize().to_vec()
+    hasher.finalize().into()
 }
 
 /// Parses and checks a decoded body for the key's `venue`.
@@ -139,8 +183,8 @@ fn content_hash(kind: &str, match_id: &str, payload: &str) -> Vec<u8> {
 /// # Errors
 ///
 /// 400, 403, 413 or 422 as [`IngestError`].
-pub fn prepare(body: &[u8], venue: &str) -> Result<Prepared, IngestError> {
-    let batch: Batch = serde_json::from_slice(body)
+pub fn prepare<'a>(body: &'a [u8], venue: &str) -> Result<Prepared<'a>, IngestError> {
+    let batch: Received<'a> = serde_json::from_slice(body)
         .map_err(|error| IngestError::BadBody(format!("not a batch: {error}")))?;
     if !keys::same(&batch.venue_id, venue) {
         return Err(IngestError::Forbidden);
@@ -150,7 +194,11 @@ pub fn prepare(body: &[u8], venue: &str) -> Result<Prepared, IngestError> {
             "a batch holds at most {MAX_BATCH_RECORDS} records"
         )));
     }
-    if let Err(error) = batch.check() {
+    if let Err(error) = check_batch(
+        &batch.venue_id,
+        &batch.epoch,
+        batch.records.iter().map(|r| r.seq),
+    ) {
         return Err(match error.seq {
             Some(seq) => IngestError::Invalid {
                 seq,
@@ -159,10 +207,11 @@ pub fn prepare(body: &[u8], venue: &str) -> Result<Prepared, IngestError> {
             None => IngestError::BadBody(error.error),
         });
     }
-    let mut records = Vec::with_capacity(batch.records.len());
-    for raw in &batch.records {
-        records.push(ready(raw)?);
-    }
+    let records = batch
+        .records
+        .into_iter()
+        .map(ready)
+        .collect::<Result<_, _>>()?;
     Ok(Prepared {
         venue_id: batch.venue_id,
         epoch: batch.epoch,
@@ -170,13 +219,16 @@ pub fn prepare(body: &[u8], venue: &str) -> Result<Prepared, IngestError> {
     })
 }
 
-fn ready(raw: &RawRecord) -> Result<Ready, IngestError> {
-    // The payload is serialized once: its size check, its hash and its stored text share it.
-    let (record, payload) = raw
-        .parse_with_text()
-        .map_err(|invalid| IngestError::Invalid {
-            seq: invalid.seq,
-            error: invalid.to_string(),
+/// Types and checks one record from its payload text (`shared::sync::Record::from_text`: the
+/// checks `RawRecord::parse` makes), and hashes it.
+fn ready(raw: ReceivedRecord<'_>) -> Result<Ready<'_>, IngestError> {
+    let payload = raw.payload.get();
+    let record =
+        Record::from_text(raw.seq, &raw.kind, &raw.match_id, payload).map_err(|invalid| {
+            IngestError::Invalid {
+                seq: invalid.seq,
+                error: invalid.to_string(),
+            }
         })?;
     let seq = i64::try_from(raw.seq).map_err(|_| IngestError::Invalid {
         seq: raw.seq,
@@ -185,8 +237,8 @@ fn ready(raw: &RawRecord) -> Result<Ready, IngestError> {
     Ok(Ready {
         seq,
         kind: record.kind(),
-        hash: content_hash(record.kind(), &raw.match_id, &payload),
-        match_id: raw.match_id.clone(),
+        hash: content_hash(record.kind(), &raw.match_id, payload),
+        match_id: raw.match_id,
         payload,
     })
 }
@@ -201,7 +253,7 @@ fn to_u64(v: i64) -> u64 {
 /// # Errors
 ///
 /// [`IngestError::Gap`] (nothing stored) or [`IngestError::Db`].
-pub async fn apply(pool: &PgPool, batch: Prepared) -> Result<BatchAck, IngestError> {
+pub async fn apply(pool: &PgPool, batch: Prepared<'_>) -> Result<BatchAck, IngestError> {
     let (Some(first), Some(last)) = (batch.records.first(), batch.records.last()) else {
         return Err(IngestError::BadBody(
             "a batch holds at least one record".into(),
@@ -215,8 +267,8 @@ pub async fn apply(pool: &PgPool, batch: Prepared) -> Result<BatchAck, IngestErr
          ON CONFLICT (venue_id, epoch) DO UPDATE SET high_water = sync_cursors.high_water
          RETURNING high_water",
     )
-    .bind(&batch.venue_id)
-    .bind(&batch.epoch)
+    .bind(batch.venue_id.as_ref())
+    .bind(batch.epoch.as_ref())
     .fetch_one(&mut *tx)
     .await?;
     if first > high_water + 1 {
@@ -227,7 +279,7 @@ pub async fn apply(pool: &PgPool, batch: Prepared) -> Result<BatchAck, IngestErr
     }
 
     // Above the high-water mark: new (they cannot exist yet). At or below: known keys to compare.
-    let (known, fresh): (Vec<&Ready>, Vec<&Ready>) =
+    let (known, fresh): (Vec<&Ready<'_>>, Vec<&Ready<'_>>) =
         batch.records.iter().partition(|r| r.seq <= high_water);
     if !fresh.is_empty() {
         insert_records(&mut tx, &batch.venue_id, &batch.epoch, &fresh).await?;
@@ -238,8 +290,8 @@ pub async fn apply(pool: &PgPool, batch: Prepared) -> Result<BatchAck, IngestErr
             "UPDATE sync_cursors SET high_water = $3, updated_at = now()
              WHERE venue_id = $1 AND epoch = $2",
         )
-        .bind(&batch.venue_id)
-        .bind(&batch.epoch)
+        .bind(batch.venue_id.as_ref())
+        .bind(batch.epoch.as_ref())
         .bind(last)
         .execute(&mut *tx)
         .await?;
@@ -264,13 +316,13 @@ async fn insert_records(
     tx: &mut Transaction<'_, Postgres>,
     venue: &str,
     epoch: &str,
-    records: &[&Ready],
+    records: &[&Ready<'_>],
 ) -> Result<(), sqlx::Error> {
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
     let kinds: Vec<&str> = records.iter().map(|r| r.kind).collect();
-    let matches: Vec<&str> = records.iter().map(|r| r.match_id.as_str()).collect();
+    let matches: Vec<&str> = records.iter().map(|r| r.match_id.as_ref()).collect();
     let hashes: Vec<&[u8]> = records.iter().map(|r| r.hash.as_slice()).collect();
-    let payloads: Vec<&str> = records.iter().map(|r| r.payload.as_str()).collect();
+    let payloads: Vec<&str> = records.iter().map(|r| r.payload).collect();
     sqlx::query(
         "INSERT INTO sync_records (venue_id, epoch, seq, kind, match_id, content_hash, payload)
          SELECT $1, $2, u.seq, u.kind, u.match_id, u.hash, u.payload::jsonb
@@ -289,12 +341,16 @@ async fn insert_records(
     Ok(())
 }
 
-/// Compares records at or below the high-water mark with what is stored: the same content hash is
-/// a duplicate (a retry), another one a conflict, kept aside and reported by seq.
+/// Compares records at or below the high-water mark with what is stored. The same content hash is
+/// a duplicate (a retry of the same outbox row: the common case, one query of hashes). For the
+/// others PostgreSQL decides, in the statement that keeps the conflicts aside: the same kind and
+/// match and an equal payload as `jsonb` (key order, whitespace and number formatting do not
+/// count) is a duplicate too, whatever the form it was sent or stored in; anything else is a
+/// conflict, stored in `sync_conflicts` and reported by seq.
 async fn compare_known(
     tx: &mut Transaction<'_, Postgres>,
-    batch: &Prepared,
-    known: &[&Ready],
+    batch: &Prepared<'_>,
+    known: &[&Ready<'_>],
 ) -> Result<(u64, Vec<u64>), sqlx::Error> {
     if known.is_empty() {
         return Ok((0, Vec::new()));
@@ -303,45 +359,55 @@ async fn compare_known(
         "SELECT seq, content_hash FROM sync_records
          WHERE venue_id = $1 AND epoch = $2 AND seq = ANY($3)",
     )
-    .bind(&batch.venue_id)
-    .bind(&batch.epoch)
+    .bind(batch.venue_id.as_ref())
+    .bind(batch.epoch.as_ref())
     .bind(known.iter().map(|r| r.seq).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?
     .iter()
     .map(|row| Ok((row.try_get("seq")?, row.try_get("content_hash")?)))
     .collect::<Result<_, sqlx::Error>>()?;
-    let (same, conflicting): (Vec<&Ready>, Vec<&Ready>) = known
+    let other_hash: Vec<&Ready<'_>> = known
         .iter()
-        .partition(|r| stored.get(&r.seq) == Some(&r.hash));
-    if !conflicting.is_empty() {
-        store_conflicts(tx, batch, &conflicting).await?;
-    }
-    Ok((
-        same.len() as u64,
-        conflicting.iter().map(|r| to_u64(r.seq)).collect(),
-    ))
+        .filter(|r| stored.get(&r.seq).map(Vec::as_slice) != Some(r.hash.as_slice()))
+        .copied()
+        .collect();
+    let conflicts = if other_hash.is_empty() {
+        Vec::new()
+    } else {
+        store_conflicts(tx, batch, &other_hash).await?
+    };
+    let duplicates = known.len() - conflicts.len();
+    Ok((duplicates as u64, conflicts))
 }
 
+/// Of `records` (known seqs whose hash differs from the stored one), keeps aside in
+/// `sync_conflicts` those whose content differs semantically from the stored record, and returns
+/// their seqs, in order. A seq with no stored record (which the cursor's invariant rules out) is a
+/// conflict too, never a silent duplicate.
 async fn store_conflicts(
     tx: &mut Transaction<'_, Postgres>,
-    batch: &Prepared,
-    records: &[&Ready],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    batch: &Prepared<'_>,
+    records: &[&Ready<'_>],
+) -> Result<Vec<u64>, sqlx::Error> {
+    let mut seqs: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO sync_conflicts (venue_id, epoch, seq, kind, match_id, content_hash, payload)
          SELECT $1, $2, u.seq, u.kind, u.match_id, u.hash, u.payload::jsonb
          FROM UNNEST($3::int8[], $4::text[], $5::text[], $6::bytea[], $7::text[])
-              AS u(seq, kind, match_id, hash, payload)",
+              AS u(seq, kind, match_id, hash, payload)
+         LEFT JOIN sync_records s ON s.venue_id = $1 AND s.epoch = $2 AND s.seq = u.seq
+         WHERE NOT COALESCE(s.kind = u.kind AND s.match_id = u.match_id
+                            AND s.payload = u.payload::jsonb, false)
+         RETURNING seq",
     )
-    .bind(&batch.venue_id)
-    .bind(&batch.epoch)
+    .bind(batch.venue_id.as_ref())
+    .bind(batch.epoch.as_ref())
     .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
     .bind(records.iter().map(|r| r.kind).collect::<Vec<_>>())
     .bind(
         records
             .iter()
-            .map(|r| r.match_id.as_str())
+            .map(|r| r.match_id.as_ref())
             .collect::<Vec<_>>(),
     )
     .bind(
@@ -350,15 +416,11 @@ async fn store_conflicts(
             .map(|r| r.hash.as_slice())
             .collect::<Vec<_>>(),
     )
-    .bind(
-        records
-            .iter()
-            .map(|r| r.payload.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut **tx)
+    .bind(records.iter().map(|r| r.payload).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(())
+    seqs.sort_unstable();
+    Ok(seqs.into_iter().map(to_u64).collect())
 }
 
 #[cfg(test)]
@@ -379,6 +441,55 @@ mod tests {
         assert!(matches!(decode(&bomb, true), Err(IngestError::TooLarge(_))));
         assert!(matches!(
             decode(b"not gzip", true),
+            Err(IngestError::BadBody(_))
+        ));
+    }
+
+    #[test]
+    fn a_compact_payload_hashes_as_it_did_when_its_value_was_serialized_again() {
+        // What edge-agent sends: compact serde_json output. Hashing the bytes as received gives
+        // the hash the cloud gave such a record when it hashed `Value::to_string()`.
+        let body = r#"{"venue_id":"v1","epoch":"e1","records":[{"seq":1,"kind":"rejected","match_id":"m-1","payload":{"reason":"x \"q\" é","original_kind":"rack_finished","extra":[1,-2.5,{"b":null,"a":true}]}}]}"#;
+        let prepared = prepare(body.as_bytes(), "v1").expect("prepares");
+        let value: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        let reserialized = value["records"][0]["payload"].to_string();
+        let ready = prepared.records.first().expect("one record");
+        assert_eq!(ready.payload, reserialized);
+        assert_eq!(ready.hash, content_hash("rejected", "m-1", &reserialized));
+    }
+
+    #[test]
+    fn a_batch_is_checked_as_before() {
+        let record = |seq: u64| {
+            format!(
+                r#"{{"seq":{seq},"kind":"rejected","match_id":"m-1","payload":{{"original_kind":"x","reason":"y"}}}}"#
+            )
+        };
+        let batch = |venue: &str, records: &[String]| {
+            format!(
+                r#"{{"venue_id":"{venue}","epoch":"e1","records":[{}]}}"#,
+                records.join(",")
+            )
+        };
+        let ok = batch("v1", &[record(1), record(2)]);
+        assert_eq!(prepare(ok.as_bytes(), "v1").map(|p| p.len()).ok(), Some(2));
+        assert!(matches!(
+            prepare(ok.as_bytes(), "v2"),
+            Err(IngestError::Forbidden)
+        ));
+        let gap = batch("v1", &[record(1), record(3)]);
+        assert!(matches!(
+            prepare(gap.as_bytes(), "v1"),
+            Err(IngestError::Invalid { seq: 3, .. })
+        ));
+        let empty = batch("v1", &[]);
+        assert!(matches!(
+            prepare(empty.as_bytes(), "v1"),
+            Err(IngestError::BadBody(_))
+        ));
+        let extra = ok.replacen(r#""seq":1,"#, r#""seq":1,"note":1,"#, 1);
+        assert!(matches!(
+            prepare(extra.as_bytes(), "v1"),
             Err(IngestError::BadBody(_))
         ));
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::rules::{Game, PlayerStats};
-use shared::sync::{RackFinished, RawRecord, Record};
+use shared::sync::{RackFinished, Record};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row as _, Transaction};
 use tokio::sync::Notify;
@@ -184,23 +184,17 @@ struct Stored {
     record: Record,
 }
 
-/// Types a stored row. `None` (logged) only if a record accepted once no longer parses, i.e. the
-/// contract changed incompatibly: it is skipped rather than blocking the venue's projection.
+/// Types a stored row straight from its payload text (no `serde_json::Value` tree: the projector
+/// reads every record once more, on the same cores as ingest). `None` (logged) only if a record
+/// accepted once no longer parses, i.e. the contract changed incompatibly: it is skipped rather
+/// than blocking the venue's projection.
 fn typed(row: &PgRow) -> Result<Option<Stored>, sqlx::Error> {
     let seq: i64 = row.try_get("seq")?;
-    let kind: String = row.try_get("kind")?;
+    let kind: &str = row.try_get("kind")?;
     let match_id: String = row.try_get("match_id")?;
-    let text: String = row.try_get("payload")?;
-    let raw = serde_json::from_str::<Value>(&text).map(|payload| RawRecord {
-        seq: u64::try_from(seq).unwrap_or(0),
-        kind,
-        match_id: match_id.clone(),
-        payload,
-    });
-    match raw
-        .map_err(|e| e.to_string())
-        .and_then(|raw| raw.parse().map_err(|e| e.to_string()))
-    {
+    let text: &str = row.try_get("payload")?;
+    let key = u64::try_from(seq).unwrap_or(0);
+    match Record::from_stored_text(key, kind, &match_id, text) {
         Ok(record) => Ok(Some(Stored {
             seq,
             match_id,

@@ -7,8 +7,10 @@
 //! never reuses a sequence number silently.
 //!
 //! A batch travels as [`RawRecord`]s (kind and payload as the edge wrote them), so the cloud can
-//! refuse one record by number ([`Invalid`]) instead of failing to parse the whole batch; the cloud
-//! then turns each into a typed [`Record`] with [`RawRecord::parse`].
+//! refuse one record by number ([`Invalid`]) instead of failing to parse the whole batch; each is
+//! then typed into a [`Record`] and checked, from a `serde_json::Value` ([`RawRecord::parse`]) or
+//! straight from the payload's JSON text ([`Record::from_text`]: the cloud keeps the text as sent
+//! and never builds a `Value`). Both ways share one dispatch on the kind and one set of checks.
 //!
 //! Nothing here does I/O.
 
@@ -220,72 +222,152 @@ impl RawRecord {
     }
 
     /// [`RawRecord::parse`], also returning the payload as compact JSON text (what the size bound
-    /// counts, and what the cloud hashes and stores), so it is serialized only once.
+    /// counts), so it is serialized only once.
     ///
     /// # Errors
     ///
     /// [`Invalid`] names the record and says what is wrong with it.
     pub fn parse_with_text(&self) -> Result<(Record, String), Invalid> {
-        let invalid = |reason: String| Invalid {
-            seq: self.seq,
-            reason,
-        };
-        if self.seq == 0 {
-            return Err(invalid("seq starts at 1".into()));
-        }
-        if !valid_id(&self.match_id) {
-            return Err(invalid(format!("bad match_id {:?}", self.match_id)));
-        }
+        check_key(self.seq, &self.match_id)?;
         let text = self.payload.to_string();
-        if text.len() > MAX_RECORD_BYTES {
-            return Err(invalid(format!(
-                "payload larger than {MAX_RECORD_BYTES} bytes"
-            )));
-        }
-        fn typed<T: serde::de::DeserializeOwned>(payload: &Value) -> Result<T, String> {
-            T::deserialize(payload).map_err(|e| e.to_string())
-        }
-        let record = match self.kind.as_str() {
-            "match_started" => typed(&self.payload).map(Record::MatchStarted),
-            "rack_finished" => typed(&self.payload).map(Record::RackFinished),
-            "match_finished" => typed(&self.payload).map(Record::MatchFinished),
-            "result_corrected" => typed(&self.payload).map(Record::ResultCorrected),
-            "rejected" => typed(&self.payload).map(Record::Rejected),
-            other => Err(format!("unknown kind {other:?}")),
-        }
-        .map_err(|reason| invalid(format!("{}: {reason}", self.kind)))?;
-        let (match_id, table) = match &record {
-            Record::MatchStarted(r) => {
-                r.spec.validate().map_err(|e| invalid(e.to_string()))?;
-                (&r.match_id, Some(&r.table))
-            }
-            Record::RackFinished(r) => {
-                check_seat(r.winner).map_err(&invalid)?;
-                (&r.match_id, Some(&r.table))
-            }
-            Record::MatchFinished(r) => {
-                check_seat(r.winner).map_err(&invalid)?;
-                (&r.match_id, Some(&r.table))
-            }
-            Record::ResultCorrected(r) => (&r.match_id, Some(&r.table)),
-            Record::Rejected(_) => (&self.match_id, None),
-        };
-        if *match_id != self.match_id {
-            return Err(invalid(format!(
-                "payload match_id {match_id:?} is not the record's {:?}",
-                self.match_id
-            )));
-        }
-        if let Some(table) = table.filter(|t| !valid_id(t)) {
-            return Err(invalid(format!("bad table {table:?}")));
-        }
+        check_size(self.seq, text.len())?;
+        let record = Record::from_payload(&self.kind, &self.payload)
+            .map_err(|reason| invalid(self.seq, format!("{}: {reason}", self.kind)))?;
+        record.check(self.seq, &self.match_id)?;
         Ok((record, text))
     }
 }
 
-fn check_seat(winner: usize) -> Result<(), String> {
+impl Record {
+    /// Types and checks a record whose payload is JSON text, as it was received or stored: the
+    /// same checks as [`RawRecord::parse`], typed straight from the text, without building a
+    /// `serde_json::Value` first (the cloud's path: it stores and hashes the text as sent). The
+    /// size bound counts the text's bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`] names the record and says what is wrong with it.
+    pub fn from_text(
+        seq: u64,
+        kind: &str,
+        match_id: &str,
+        payload: &str,
+    ) -> Result<Record, Invalid> {
+        check_key(seq, match_id)?;
+        check_size(seq, payload.len())?;
+        Record::typed_text(seq, kind, match_id, payload)
+    }
+
+    /// [`Record::from_text`] without the size bound, for a record that passed it when it was
+    /// received: PostgreSQL gives a stored `jsonb` payload back in another layout (a space after
+    /// each `:` and `,`), whose length is not what the bound was checked on.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`] names the record and says what is wrong with it.
+    pub fn from_stored_text(
+        seq: u64,
+        kind: &str,
+        match_id: &str,
+        payload: &str,
+    ) -> Result<Record, Invalid> {
+        check_key(seq, match_id)?;
+        Record::typed_text(seq, kind, match_id, payload)
+    }
+
+    fn typed_text(seq: u64, kind: &str, match_id: &str, payload: &str) -> Result<Record, Invalid> {
+        let mut json = serde_json::Deserializer::from_str(payload);
+        let record = Record::from_payload(kind, &mut json)
+            .and_then(|record| json.end().map(|()| record).map_err(|e| e.to_string()))
+            .map_err(|reason| invalid(seq, format!("{kind}: {reason}")))?;
+        record.check(seq, match_id)?;
+        Ok(record)
+    }
+
+    /// Types a payload of `kind` from any JSON source (a `Value`, or text): one dispatch on the
+    /// kind for both ways in.
+    fn from_payload<'de, D>(kind: &str, payload: D) -> Result<Record, String>
+    where
+        D: serde::Deserializer<'de>,
+        D::Error: std::fmt::Display,
+    {
+        let record = match kind {
+            "match_started" => MatchStarted::deserialize(payload).map(Record::MatchStarted),
+            "rack_finished" => RackFinished::deserialize(payload).map(Record::RackFinished),
+            "match_finished" => MatchFinished::deserialize(payload).map(Record::MatchFinished),
+            "result_corrected" => {
+                ResultCorrected::deserialize(payload).map(Record::ResultCorrected)
+            }
+            "rejected" => Rejected::deserialize(payload).map(Record::Rejected),
+            other => return Err(format!("unknown kind {other:?}")),
+        };
+        record.map_err(|e| e.to_string())
+    }
+
+    /// What a typed record must satisfy beyond its shape: a valid spec, seats 0 or 1, the
+    /// payload's `match_id` equal to the record's, a valid table id.
+    fn check(&self, seq: u64, record_match_id: &str) -> Result<(), Invalid> {
+        let (match_id, table) = match self {
+            Record::MatchStarted(r) => {
+                r.spec.validate().map_err(|e| invalid(seq, e.to_string()))?;
+                (r.match_id.as_str(), Some(&r.table))
+            }
+            Record::RackFinished(r) => {
+                check_seat(seq, r.winner)?;
+                (r.match_id.as_str(), Some(&r.table))
+            }
+            Record::MatchFinished(r) => {
+                check_seat(seq, r.winner)?;
+                (r.match_id.as_str(), Some(&r.table))
+            }
+            Record::ResultCorrected(r) => (r.match_id.as_str(), Some(&r.table)),
+            Record::Rejected(_) => (record_match_id, None),
+        };
+        if match_id != record_match_id {
+            return Err(invalid(
+                seq,
+                format!("payload match_id {match_id:?} is not the record's {record_match_id:?}"),
+            ));
+        }
+        if let Some(table) = table.filter(|t| !valid_id(t)) {
+            return Err(invalid(seq, format!("bad table {table:?}")));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(seq: u64, reason: String) -> Invalid {
+    Invalid { seq, reason }
+}
+
+/// The record's key: `seq` from 1, a valid `match_id`.
+fn check_key(seq: u64, match_id: &str) -> Result<(), Invalid> {
+    if seq == 0 {
+        return Err(invalid(seq, "seq starts at 1".into()));
+    }
+    if !valid_id(match_id) {
+        return Err(invalid(seq, format!("bad match_id {match_id:?}")));
+    }
+    Ok(())
+}
+
+/// The payload's size bound, over its JSON text.
+fn check_size(seq: u64, bytes: usize) -> Result<(), Invalid> {
+    if bytes > MAX_RECORD_BYTES {
+        return Err(invalid(
+            seq,
+            format!("payload larger than {MAX_RECORD_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_seat(seq: u64, winner: usize) -> Result<(), Invalid> {
     if winner > 1 {
-        return Err(format!("winner must be seat 0 or 1, not {winner}"));
+        return Err(invalid(
+            seq,
+            format!("winner must be seat 0 or 1, not {winner}"),
+        ));
     }
     Ok(())
 }
@@ -298,46 +380,64 @@ impl Batch {
     ///
     /// What is wrong, with the offending record's `seq` when there is one.
     pub fn check(&self) -> Result<(), SyncError> {
-        let error = |error: String, seq: Option<u64>| SyncError {
-            error,
-            seq,
-            ..SyncError::default()
-        };
-        if !valid_id(&self.venue_id) {
-            return Err(error(format!("bad venue_id {:?}", self.venue_id), None));
-        }
-        if !valid_id(&self.epoch) {
-            return Err(error(format!("bad epoch {:?}", self.epoch), None));
-        }
-        if self.records.is_empty() {
-            return Err(error("a batch holds at least one record".into(), None));
-        }
-        if self.records.len() > MAX_BATCH_RECORDS {
-            return Err(error(
-                format!("a batch holds at most {MAX_BATCH_RECORDS} records"),
-                None,
-            ));
-        }
-        for pair in self.records.windows(2) {
-            if let [a, b] = pair
-                && b.seq != a.seq + 1
-            {
-                return Err(error(
-                    format!(
-                        "records must have consecutive seqs: {} follows {}",
-                        b.seq, a.seq
-                    ),
-                    Some(b.seq),
-                ));
-            }
-        }
-        Ok(())
+        check_batch(
+            &self.venue_id,
+            &self.epoch,
+            self.records.iter().map(|r| r.seq),
+        )
     }
 
     /// The first and last sequence numbers, when the batch is not empty.
     pub fn span(&self) -> Option<(u64, u64)> {
         Some((self.records.first()?.seq, self.records.last()?.seq))
     }
+}
+
+/// [`Batch::check`] over a batch's parts, for a batch held in another shape (the cloud reads one
+/// borrowed from the request body): ids, at least one and at most [`MAX_BATCH_RECORDS`] records,
+/// consecutive `seqs`.
+///
+/// # Errors
+///
+/// What is wrong, with the offending record's `seq` when there is one.
+pub fn check_batch(
+    venue_id: &str,
+    epoch: &str,
+    seqs: impl ExactSizeIterator<Item = u64>,
+) -> Result<(), SyncError> {
+    let error = |error: String, seq: Option<u64>| SyncError {
+        error,
+        seq,
+        ..SyncError::default()
+    };
+    if !valid_id(venue_id) {
+        return Err(error(format!("bad venue_id {venue_id:?}"), None));
+    }
+    if !valid_id(epoch) {
+        return Err(error(format!("bad epoch {epoch:?}"), None));
+    }
+    if seqs.len() == 0 {
+        return Err(error("a batch holds at least one record".into(), None));
+    }
+    if seqs.len() > MAX_BATCH_RECORDS {
+        return Err(error(
+            format!("a batch holds at most {MAX_BATCH_RECORDS} records"),
+            None,
+        ));
+    }
+    let mut previous: Option<u64> = None;
+    for seq in seqs {
+        if let Some(a) = previous
+            && a.checked_add(1) != Some(seq)
+        {
+            return Err(error(
+                format!("records must have consecutive seqs: {seq} follows {a}"),
+                Some(seq),
+            ));
+        }
+        previous = Some(seq);
+    }
+    Ok(())
 }
 
 /// A registered player, as the cloud holds it and venues copy it.
@@ -439,6 +539,58 @@ mod tests {
         let mut record = started(4);
         record.payload["match_id"] = json!("other");
         assert!(record.parse().is_err());
+    }
+
+    #[test]
+    fn typing_from_text_agrees_with_typing_from_a_value() {
+        let record = started(3);
+        let text = record.payload.to_string();
+        let from_text = Record::from_text(3, &record.kind, &record.match_id, &text);
+        assert_eq!(from_text, record.parse());
+        // Whitespace and key order are the sender's business.
+        let spaced = r#"{ "table": "t1", "match_id": "ab12cd34-7", "started_ms": 5,
+            "spec": {"race_to": 3, "players": ["Ann", "Bo"], "game": "nine-ball"} }"#;
+        assert_eq!(
+            Record::from_text(3, "match_started", "ab12cd34-7", spaced),
+            record.parse()
+        );
+    }
+
+    #[test]
+    fn typing_from_text_refuses_what_parse_refuses() {
+        let text = started(4).payload.to_string();
+        let refused = |seq, kind: &str, mid: &str, text: &str| {
+            Record::from_text(seq, kind, mid, text).map_err(|e| e.seq)
+        };
+        assert_eq!(refused(0, "match_started", "ab12cd34-7", &text), Err(0));
+        assert_eq!(refused(4, "match_started", "bad id!", &text), Err(4));
+        assert_eq!(refused(4, "teleport", "ab12cd34-7", &text), Err(4));
+        assert_eq!(refused(4, "match_started", "other", &text), Err(4));
+        assert_eq!(refused(4, "match_started", "ab12cd34-7", "{"), Err(4));
+        assert_eq!(
+            refused(4, "match_started", "ab12cd34-7", &format!("{text} 1")),
+            Err(4)
+        );
+        let bad_race = text.replace(r#""race_to":3"#, r#""race_to":0"#);
+        assert_ne!(bad_race, text);
+        assert_eq!(refused(4, "match_started", "ab12cd34-7", &bad_race), Err(4));
+        let huge = format!(r#"{{"pad":"{}"}}"#, "x".repeat(MAX_RECORD_BYTES));
+        let err = Record::from_text(4, "rejected", "ab12cd34-7", &huge).expect_err("too big");
+        assert!(err.reason.contains("larger"), "{err}");
+    }
+
+    #[test]
+    fn a_stored_payload_is_not_measured_again() {
+        // Just under the bound as received; PostgreSQL's layout of it (spaces) is over it.
+        let reason = "x".repeat(MAX_RECORD_BYTES - 50);
+        let compact = format!(r#"{{"original_kind":"a","reason":"{reason}"}}"#);
+        let stored = format!(r#"{{"reason": "{reason}", "original_kind": "a"}}"#);
+        assert!(compact.len() <= MAX_RECORD_BYTES && stored.len() > compact.len());
+        assert!(Record::from_text(1, "rejected", "m-1", &compact).is_ok());
+        let padded = format!("{stored}{}", " ".repeat(60));
+        assert!(Record::from_text(1, "rejected", "m-1", &padded).is_err());
+        assert!(Record::from_stored_text(1, "rejected", "m-1", &padded).is_ok());
+        assert!(Record::from_stored_text(0, "rejected", "m-1", &stored).is_err());
     }
 
     #[test]

@@ -125,6 +125,114 @@ async fn a_known_seq_with_other_content_is_a_flagged_conflict() {
     );
 }
 
+/// `value` with every object's keys in reverse order (serde_json keeps insertion order here).
+fn keys_reversed(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .rev()
+                .map(|(k, v)| (k.clone(), keys_reversed(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(keys_reversed).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `records` as another sender might format them: payload keys reversed, pretty-printed.
+fn reformatted(app: &App, records: &[Value]) -> Vec<u8> {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["payload"] = keys_reversed(&r["payload"]);
+            r
+        })
+        .collect();
+    serde_json::to_string_pretty(&app.batch("e1", records))
+        .expect("JSON")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn a_resend_formatted_differently_is_a_duplicate_and_a_changed_value_a_conflict() {
+    let app = spawn_app().await;
+    let records = rec::whole_match(1, "m-1");
+    assert_eq!(
+        app.post(&app.batch("e1", records.clone())).await.status,
+        StatusCode::OK
+    );
+    // Same content, other bytes (key order, whitespace): other hashes, equal as jsonb.
+    let body = reformatted(&app, &records);
+    assert!(body.contains(&b'\n'), "pretty-printed");
+    let answer = app.post_raw(Some(&app.key), body, false).await;
+    assert_eq!(
+        answer.body,
+        json!({"acked_seq": 4, "applied": 0, "duplicates": 4, "conflicts": []})
+    );
+    // A changed value stays a conflict, in either form.
+    let mut changed = records[1].clone();
+    changed["payload"]["stats"][0]["fouls"] = json!(2);
+    let answer = app
+        .post_raw(Some(&app.key), reformatted(&app, &[changed.clone()]), false)
+        .await;
+    assert_eq!(
+        answer.body,
+        json!({"acked_seq": 4, "applied": 0, "duplicates": 0, "conflicts": [2]})
+    );
+    let answer = app
+        .post(&app.batch("e1", vec![changed, records[2].clone()]))
+        .await;
+    assert_eq!(
+        answer.body,
+        json!({"acked_seq": 4, "applied": 0, "duplicates": 1, "conflicts": [2]})
+    );
+    assert_eq!(app.count("SELECT count(*) FROM sync_conflicts").await, 2);
+    assert_eq!(stored(&app).await, 4);
+}
+
+#[tokio::test]
+async fn records_stored_with_another_hash_are_compared_by_content() {
+    let app = spawn_app().await;
+    let records = rec::whole_match(1, "m-1");
+    assert_eq!(
+        app.post(&app.batch("e1", records.clone())).await.status,
+        StatusCode::OK
+    );
+    // As if stored under another hashing of the payload (an older cloud-sync, another form).
+    sqlx::query("UPDATE sync_records SET content_hash = '\\x00'::bytea")
+        .execute(&app.pool)
+        .await
+        .expect("update");
+    let answer = app.post(&app.batch("e1", records.clone())).await;
+    assert_eq!(
+        answer.body,
+        json!({"acked_seq": 4, "applied": 0, "duplicates": 4, "conflicts": []})
+    );
+    // The kind counts too, not only the payload.
+    let mut other_kind = records[0].clone();
+    other_kind["kind"] = json!("rejected");
+    other_kind["payload"] = json!({"original_kind": "match_started", "reason": "test"});
+    let mut other_score = records[3].clone();
+    other_score["payload"]["score"] = json!([2, 1]);
+    let answer = app
+        .post(&app.batch(
+            "e1",
+            vec![
+                other_kind,
+                records[1].clone(),
+                records[2].clone(),
+                other_score,
+            ],
+        ))
+        .await;
+    assert_eq!(
+        answer.body,
+        json!({"acked_seq": 4, "applied": 0, "duplicates": 2, "conflicts": [1, 4]})
+    );
+    assert_eq!(app.count("SELECT count(*) FROM sync_conflicts").await, 2);
+}
+
 #[tokio::test]
 async fn a_gap_is_answered_with_the_expected_seq_and_nothing_is_stored() {
     let app = spawn_app().await;
