@@ -614,21 +614,33 @@ const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 /// from its beginning, so the file stays small.
 fn checkpointer(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
     let mut conn = None;
+    // Failures in a row: the first is logged, then only when the run ends (no log line twice a
+    // second for as long as the disk misbehaves).
+    let mut failures = 0u32;
     loop {
         let last = !matches!(
             stopped.recv_timeout(CHECKPOINT_EVERY),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout)
         );
-        if conn.is_none() {
-            conn = Connection::open(path)
+        // Opened on the first pass (and again after a failed open); checkpoints from the next.
+        let outcome = match &conn {
+            Some(c) => checkpoint(c).map(|_| ()),
+            None => Connection::open(path)
                 .and_then(|c| configure(&c).map(|()| c))
-                .inspect_err(|error| tracing::warn!(%error, "cannot open SQLite for checkpoints"))
-                .ok();
-        }
-        if let Some(c) = &conn
-            && let Err(error) = checkpoint(c)
-        {
-            tracing::warn!(%error, "WAL checkpoint failed; retrying");
+                .map(|c| conn = Some(c)),
+        };
+        match outcome {
+            Ok(()) if failures > 0 => {
+                tracing::info!(failures, "WAL checkpoints work again");
+                failures = 0;
+            }
+            Ok(()) => {}
+            Err(error) => {
+                if failures == 0 {
+                    tracing::warn!(%error, "WAL checkpoint failed; retrying every 500 ms");
+                }
+                failures = failures.saturating_add(1);
+            }
         }
         if last {
             return;
@@ -638,7 +650,7 @@ fn checkpointer(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
 
 /// One `PASSIVE` checkpoint: returns the WAL's frames and how many of them are now in the
 /// database file.
-pub fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
         Ok((row.get(1)?, row.get(2)?))
     })
