@@ -218,23 +218,12 @@ impl RawRecord {
     ///
     /// [`Invalid`] names the record and says what is wrong with it.
     pub fn parse(&self) -> Result<Record, Invalid> {
-        self.parse_with_text().map(|(record, _)| record)
-    }
-
-    /// [`RawRecord::parse`], also returning the payload as compact JSON text (what the size bound
-    /// counts), so it is serialized only once.
-    ///
-    /// # Errors
-    ///
-    /// [`Invalid`] names the record and says what is wrong with it.
-    pub fn parse_with_text(&self) -> Result<(Record, String), Invalid> {
         check_key(self.seq, &self.match_id)?;
-        let text = self.payload.to_string();
-        check_size(self.seq, text.len())?;
+        check_size(self.seq, self.payload.to_string().len())?;
         let record = Record::from_payload(&self.kind, &self.payload)
             .map_err(|reason| invalid(self.seq, format!("{}: {reason}", self.kind)))?;
         record.check(self.seq, &self.match_id)?;
-        Ok((record, text))
+        Ok(record)
     }
 }
 
