@@ -659,9 +659,11 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 /// The most writes one transaction takes; bounds latency under a burst.
 const MAX_BATCH: usize = 1024;
 
-/// Writes waiting for the writer. Each carries a view (~1 KB) and its table state, so the bound is
-/// also a memory bound; the engine waits when it is full.
-const QUEUE: usize = 1024;
+/// Writes waiting for the writer. Each carries a view and its update message (~1 KB each) and its
+/// table state, so the bound is also a memory bound; the engine waits when it is full. 256 is
+/// several milliseconds of a 25,000 events/s burst, more than one commit takes, so the writer
+/// still finds a full group waiting.
+const QUEUE: usize = 256;
 
 fn writer(
     mut conn: Connection,
