@@ -40,6 +40,9 @@ struct HubState {
     latest: BTreeMap<String, Published>,
     /// Connected clients by id.
     clients: HashMap<u64, Arc<Client>>,
+    /// The clients among them that asked for camera positions: frames arrive up to 30 a second a
+    /// table and usually nobody wants them, so they do not walk every client.
+    overlays: HashMap<u64, Arc<Client>>,
     next_id: u64,
     closed: bool,
 }
@@ -49,16 +52,16 @@ struct HubState {
 struct Client {
     /// Tables this client follows; `None` = all.
     filter: Option<HashSet<String>>,
-    /// The client asked for camera positions (stream overlays); scoreboards do not.
-    positions: bool,
     queue: Mutex<Queue>,
     wake: Notify,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
-    /// The newest unsent view per table.
-    views: HashMap<String, Published>,
+    /// The newest unsent view per table, at most one per table. A list, not a map: it holds one
+    /// or two tables between reads (a handful in a burst), and publishing to hundreds of clients
+    /// then costs no key allocation per client.
+    views: Vec<Published>,
     /// The newest unsent positions frame per table.
     positions: HashMap<String, Arc<str>>,
     /// Views replaced before the client read them, since its last read.
@@ -66,6 +69,26 @@ struct Queue {
     /// The client must get a fresh snapshot next.
     resnapshot: bool,
     closed: bool,
+}
+
+impl Queue {
+    /// Queues `published`, replacing the queued view of its table if there is one (`true`).
+    fn replace_or_push(&mut self, published: Published) -> bool {
+        match self
+            .views
+            .iter_mut()
+            .find(|queued| queued.table() == published.table())
+        {
+            Some(queued) => {
+                *queued = published;
+                true
+            }
+            None => {
+                self.views.push(published);
+                false
+            }
+        }
+    }
 }
 
 impl Client {
@@ -130,11 +153,7 @@ impl Hub {
             let mut queued = false;
             let mut queue = lock(&client.queue);
             for published in newest.values().filter(|p| client.wants(p.table())) {
-                if queue
-                    .views
-                    .insert(published.table().to_owned(), (*published).clone())
-                    .is_some()
-                {
+                if queue.replace_or_push((*published).clone()) {
                     queue.conflated = queue.conflated.saturating_add(1);
                     if queue.conflated >= CONFLATION_LIMIT {
                         queue.resnapshot = true;
@@ -154,11 +173,7 @@ impl Hub {
     pub fn positions(&self, table: &str, json: String) {
         let json: Arc<str> = json.into();
         let state = lock(&self.inner.state);
-        for client in state
-            .clients
-            .values()
-            .filter(|c| c.positions && c.wants(table))
-        {
+        for client in state.overlays.values().filter(|c| c.wants(table)) {
             lock(&client.queue)
                 .positions
                 .insert(table.to_owned(), json.clone());
@@ -188,7 +203,6 @@ impl Hub {
         let snapshot = snapshot_of(&state, tables.as_ref());
         let client = Arc::new(Client {
             filter: tables,
-            positions,
             queue: Mutex::new(Queue {
                 closed: state.closed,
                 ..Queue::default()
@@ -199,6 +213,9 @@ impl Hub {
         state.next_id += 1;
         if !state.closed {
             state.clients.insert(id, client.clone());
+            if positions {
+                state.overlays.insert(id, client.clone());
+            }
         }
         drop(state);
         let subscription = Subscription {
@@ -214,6 +231,7 @@ impl Hub {
     pub fn close(&self) {
         let mut state = lock(&self.inner.state);
         state.closed = true;
+        state.overlays.clear();
         for (_, client) in state.clients.drain() {
             lock(&client.queue).closed = true;
             client.wake.notify_one();
@@ -262,7 +280,7 @@ impl Subscription {
             return Some(Next::Resnapshot(self.take_snapshot()));
         }
         if !queue.views.is_empty() {
-            let mut views: Vec<Published> = queue.views.drain().map(|(_, v)| v).collect();
+            let mut views = std::mem::take(&mut queue.views);
             views.sort_by_key(Published::seq);
             queue.conflated = 0;
             return Some(Next::Updates(views));
@@ -299,7 +317,9 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        lock(&self.hub.inner.state).clients.remove(&self.id);
+        let mut state = lock(&self.hub.inner.state);
+        state.clients.remove(&self.id);
+        state.overlays.remove(&self.id);
     }
 }
 

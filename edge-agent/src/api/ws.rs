@@ -67,9 +67,11 @@ pub(crate) async fn upgrade(
     let tables = parse_tables(query.tables.as_deref())?;
     let (since, positions) = (query.since, query.positions);
     // Small socket buffers: a venue has hundreds of screens that mostly listen, and tungstenite's
-    // defaults (128 KiB each way) cost more memory per screen than the agent's whole state.
+    // defaults (128 KiB each way) cost more memory per screen than the agent's whole state. The
+    // read buffer is smaller still: screens only send pings, and tungstenite zero-fills the whole
+    // read buffer before each read attempt, which the loop below makes once per update sent.
     Ok(ws
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(512)
         .write_buffer_size(16 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| serve_client(socket, state, tables, since, positions)))
