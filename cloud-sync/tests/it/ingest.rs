@@ -154,14 +154,20 @@ fn reformatted(app: &App, records: &[Value]) -> Vec<u8> {
         .into_bytes()
 }
 
-#[tokio::test]
-async fn a_resend_formatted_differently_is_a_duplicate_and_a_changed_value_a_conflict() {
+/// An app that has stored one whole match (`m-1`, seqs 1..=4), and that match's records.
+async fn app_with_a_match() -> (App, Vec<Value>) {
     let app = spawn_app().await;
     let records = rec::whole_match(1, "m-1");
     assert_eq!(
         app.post(&app.batch("e1", records.clone())).await.status,
         StatusCode::OK
     );
+    (app, records)
+}
+
+#[tokio::test]
+async fn a_resend_formatted_differently_is_a_duplicate_and_a_changed_value_a_conflict() {
+    let (app, records) = app_with_a_match().await;
     // Same content, other bytes (key order, whitespace): other hashes, equal as jsonb.
     let body = reformatted(&app, &records);
     assert!(body.contains(&b'\n'), "pretty-printed");
@@ -193,12 +199,7 @@ async fn a_resend_formatted_differently_is_a_duplicate_and_a_changed_value_a_con
 
 #[tokio::test]
 async fn records_stored_with_another_hash_are_compared_by_content() {
-    let app = spawn_app().await;
-    let records = rec::whole_match(1, "m-1");
-    assert_eq!(
-        app.post(&app.batch("e1", records.clone())).await.status,
-        StatusCode::OK
-    );
+    let (app, records) = app_with_a_match().await;
     // As if stored under another hashing of the payload (an older cloud-sync, another form).
     sqlx::query("UPDATE sync_records SET content_hash = '\\x00'::bytea")
         .execute(&app.pool)
