@@ -9,11 +9,25 @@
 //! [`Hub::subscribe`] takes the snapshot and registers the client under the same lock `publish`
 //! takes, so every view is either in the snapshot or in the queue: there is no gap between them.
 //!
-//! Lock order: the hub's state, then a client's queue. `publish` holds the hub lock for
-//! O(clients) work and never awaits.
+//! **Direct writes.** A screen mostly listens, and waking its task to frame and write each update,
+//! 500 screens per change, was most of the agent's work on the path to the screens. So a client
+//! whose task has nothing left to write hands its socket ([`Sink`]) over
+//! ([`Subscription::hand_over`]): from then on a direct writer thread ([`Hub::run_direct_writer`],
+//! one per core) writes each new update message (built once at commit) behind a frame header
+//! straight into the socket, one non-blocking `writev` per client, and the task stays asleep. When
+//! a socket would block (a slow screen), or the task has something else to send (a ping, a
+//! snapshot, a close), writing goes back to the task ([`Subscription::take_back`]) with whatever
+//! the thread could not write, and the task's own timeouts, conflation and fresh snapshots apply
+//! as before. Only one side writes at a time, always whole frames in order, so the byte stream
+//! stays valid.
+//!
+//! Lock order: the hub's state, then a client's queue, then a direct writer's list. `publish`
+//! holds the hub lock for O(clients) work and never awaits or writes to a socket.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::io::IoSlice;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -29,9 +43,44 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     state: Mutex<HubState>,
+    /// One per direct writer thread; a client always goes to the same one.
+    lanes: Vec<Lane>,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        // Writes to loopback or LAN sockets are kernel work that runs in parallel: one writer per
+        // core finishes a fan-out to hundreds of screens that many times sooner.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Inner {
+            state: Mutex::default(),
+            lanes: (0..cores.clamp(1, MAX_LANES))
+                .map(|_| Lane::default())
+                .collect(),
+        }
+    }
+}
+
+/// At most this many direct writer threads.
+const MAX_LANES: usize = 4;
+
+/// A direct writer thread's work list.
+#[derive(Debug, Default)]
+struct Lane {
+    list: Mutex<DirectList>,
+    /// Signals the thread: clients in `list`, or the hub closed.
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct DirectList {
+    clients: Vec<Arc<Client>>,
+    /// A direct writer runs: clients may hand their sockets over.
+    running: bool,
+    closed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +96,12 @@ struct HubState {
     closed: bool,
 }
 
+/// A client's socket as the direct writer thread sees it.
+pub trait Sink: Send + Sync + std::fmt::Debug {
+    /// Writes as much of `bufs` as the socket takes now, without waiting; `WouldBlock` if nothing.
+    fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize>;
+}
+
 /// One client's side of the queue, shared between the hub and its [`Subscription`].
 #[derive(Debug)]
 struct Client {
@@ -54,6 +109,10 @@ struct Client {
     filter: Option<HashSet<String>>,
     queue: Mutex<Queue>,
     wake: Notify,
+    /// Its socket, for direct writes while the task has handed it over.
+    sink: Option<Arc<dyn Sink>>,
+    /// Its direct writer (an index into `Inner::lanes`).
+    lane: usize,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +128,16 @@ struct Queue {
     /// The client must get a fresh snapshot next.
     resnapshot: bool,
     closed: bool,
+    /// The direct writer thread writes this client's updates (the task handed its socket over).
+    direct: bool,
+    /// The newest seq the client has been sent. The direct writer only sends views newer than
+    /// this; an older one (a view the task's log replay already sent) goes back to the task,
+    /// which skips it.
+    sent_up_to: u64,
+    /// The rest of a frame the direct writer could write only in part: the task writes it first.
+    unsent: Option<Vec<u8>>,
+    /// On the direct writer's list already.
+    listed: bool,
 }
 
 impl Queue {
@@ -149,6 +218,7 @@ impl Hub {
                 .latest
                 .insert(published.table().to_owned(), (*published).clone());
         }
+        let mut direct = vec![Vec::new(); self.inner.lanes.len()];
         for client in state.clients.values() {
             let mut queued = false;
             let mut queue = lock(&client.queue);
@@ -161,9 +231,49 @@ impl Hub {
                 }
                 queued = true;
             }
-            drop(queue);
-            if queued {
+            if !queued {
+                continue;
+            }
+            if queue.direct && !queue.resnapshot {
+                if !queue.listed {
+                    queue.listed = true;
+                    direct[client.lane].push(client.clone());
+                }
+            } else {
+                drop(queue);
                 client.wake.notify_one();
+            }
+        }
+        drop(state);
+        for (lane, mut clients) in self.inner.lanes.iter().zip(direct) {
+            if !clients.is_empty() {
+                lock(&lane.list).clients.append(&mut clients);
+                lane.ready.notify_one();
+            }
+        }
+    }
+
+    /// How many direct writers the hub takes: run [`Hub::run_direct_writer`] for each lane.
+    pub fn direct_lanes(&self) -> usize {
+        self.inner.lanes.len()
+    }
+
+    /// Direct writer `lane`: writes the queued updates of its clients that handed their sockets
+    /// over, until the hub closes or is dropped. Runs on a thread of its own; `sent` is called for
+    /// each view written to a client, after the write. Clients of a lane without a writer never
+    /// hand over.
+    pub fn run_direct_writer(self, lane: usize, mut sent: impl FnMut(&Published)) {
+        match self.inner.lanes.get(lane) {
+            Some(own) => lock(&own.list).running = true,
+            None => return,
+        }
+        // Holds the hub only while writing, so that dropping it ends the thread.
+        let hub = Arc::downgrade(&self.inner);
+        drop(self);
+        let mut headers = Vec::new();
+        while let Some(clients) = next_direct(&hub, lane) {
+            for client in clients {
+                write_direct(&client, &mut headers, &mut sent);
             }
         }
     }
@@ -194,10 +304,12 @@ impl Hub {
     /// Snapshot + subscription with no gap between them; `tables` filters, `None` = all;
     /// `positions` adds the camera position frames (up to 30 a second a table). The snapshot is
     /// sorted by table.
+    /// `sink` is the client's socket, for direct writes once the client hands it over.
     pub fn subscribe(
         &self,
         tables: Option<HashSet<String>>,
         positions: bool,
+        sink: Option<Arc<dyn Sink>>,
     ) -> (Vec<Published>, Subscription) {
         let mut state = lock(&self.inner.state);
         let snapshot = snapshot_of(&state, tables.as_ref());
@@ -208,6 +320,8 @@ impl Hub {
                 ..Queue::default()
             }),
             wake: Notify::new(),
+            sink,
+            lane: usize::try_from(state.next_id).unwrap_or(0) % self.inner.lanes.len().max(1),
         });
         let id = state.next_id;
         state.next_id += 1;
@@ -236,6 +350,11 @@ impl Hub {
             lock(&client.queue).closed = true;
             client.wake.notify_one();
         }
+        drop(state);
+        for lane in &self.inner.lanes {
+            lock(&lane.list).closed = true;
+            lane.ready.notify_all();
+        }
     }
 
     /// Connected clients.
@@ -253,6 +372,128 @@ fn snapshot_of(state: &HubState, tables: Option<&HashSet<String>>) -> Vec<Publis
             .filter(|(table, _)| tables.contains(*table))
             .map(|(_, published)| published.clone())
             .collect(),
+    }
+}
+
+/// The next clients with work for direct writer `lane`; `None` once the hub is closed or dropped.
+fn next_direct(hub: &Weak<Inner>, lane: usize) -> Option<Vec<Arc<Client>>> {
+    loop {
+        let inner = hub.upgrade()?;
+        let lane = inner.lanes.get(lane)?;
+        let mut list = lock(&lane.list);
+        if list.closed {
+            return None;
+        }
+        if !list.clients.is_empty() {
+            return Some(std::mem::take(&mut list.clients));
+        }
+        // Wakes up now and then without work to notice a dropped hub (in-process tests).
+        let (mut list, _) = lane
+            .ready
+            .wait_timeout(list, Duration::from_secs(1))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !list.clients.is_empty() && !list.closed {
+            return Some(std::mem::take(&mut list.clients));
+        }
+    }
+}
+
+/// Writes `client`'s queued views to its socket as WebSocket text frames in one `writev`. What the
+/// socket does not take goes back to the task, which then owns the socket again. `headers` is the
+/// caller's scratch space.
+fn write_direct(
+    client: &Client,
+    headers: &mut Vec<FrameHeader>,
+    sent: &mut impl FnMut(&Published),
+) {
+    let mut queue = lock(&client.queue);
+    let q = &mut *queue;
+    q.listed = false;
+    let Some(sink) = client.sink.as_ref() else {
+        return;
+    };
+    if !q.direct || q.closed || q.resnapshot {
+        return;
+    }
+    q.views.sort_by_key(Published::seq);
+    q.conflated = 0;
+    let Some(first) = q.views.first() else {
+        return;
+    };
+    // A view the client may have had already (from the task's log replay) is the task's to skip.
+    if first.seq() <= q.sent_up_to {
+        return give_back(client, queue);
+    }
+    headers.clear();
+    headers.extend(q.views.iter().map(|v| FrameHeader::text(v.update.len())));
+    let bufs: Vec<IoSlice<'_>> = (q.views.iter().zip(headers.iter()))
+        .flat_map(|(v, h)| [IoSlice::new(h.bytes()), IoSlice::new(v.update.as_bytes())])
+        .collect();
+    // Would block, or the socket failed: the task finds out which on its own write.
+    let mut written = sink.try_write(&bufs).unwrap_or(0);
+    drop(bufs);
+    let mut done = 0;
+    for (view, header) in q.views.iter().zip(headers.iter()) {
+        let len = header.bytes().len() + view.update.len();
+        if written < len {
+            if written > 0 {
+                // Part of this frame is on the wire: the rest must follow before anything else.
+                let mut unsent = header.bytes().get(written..).unwrap_or_default().to_vec();
+                let body = written.saturating_sub(header.bytes().len());
+                unsent.extend_from_slice(view.update.as_bytes().get(body..).unwrap_or_default());
+                q.unsent = Some(unsent);
+                sent(view);
+                q.sent_up_to = view.seq();
+                done += 1;
+            }
+            break;
+        }
+        written -= len;
+        sent(view);
+        q.sent_up_to = view.seq();
+        done += 1;
+    }
+    q.views.drain(..done);
+    if !q.views.is_empty() || q.unsent.is_some() {
+        give_back(client, queue);
+    }
+}
+
+/// Hands the socket back to the client's task, which has something to write.
+fn give_back(client: &Client, mut queue: MutexGuard<'_, Queue>) {
+    queue.direct = false;
+    drop(queue);
+    client.wake.notify_one();
+}
+
+/// A server's WebSocket frame header for an unfragmented text message (RFC 6455 §5.2: FIN and
+/// opcode 1, no mask, the payload length in 1, 3 or 9 bytes).
+struct FrameHeader {
+    bytes: [u8; 10],
+    len: usize,
+}
+
+impl FrameHeader {
+    fn text(payload: usize) -> FrameHeader {
+        let mut bytes = [0u8; 10];
+        bytes[0] = 0x81;
+        let len = if payload < 126 {
+            bytes[1] = payload as u8;
+            2
+        } else if let Ok(short) = u16::try_from(payload) {
+            bytes[1] = 126;
+            bytes[2..4].copy_from_slice(&short.to_be_bytes());
+            4
+        } else {
+            bytes[1] = 127;
+            bytes[2..10].copy_from_slice(&(payload as u64).to_be_bytes());
+            10
+        };
+        FrameHeader { bytes, len }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -275,22 +516,59 @@ impl Subscription {
         if queue.closed {
             return Some(Next::Closed);
         }
+        // Whatever the task takes from here it writes itself, so the direct writer stops: it must
+        // not write a newer view before the task's.
         if queue.resnapshot {
+            queue.direct = false;
             drop(queue);
             return Some(Next::Resnapshot(self.take_snapshot()));
         }
         if !queue.views.is_empty() {
+            queue.direct = false;
             let mut views = std::mem::take(&mut queue.views);
             views.sort_by_key(Published::seq);
             queue.conflated = 0;
             return Some(Next::Updates(views));
         }
         if !queue.positions.is_empty() {
+            queue.direct = false;
             return Some(Next::Positions(
                 queue.positions.drain().map(|(_, p)| p).collect(),
             ));
         }
         None
+    }
+
+    /// Hands the socket to the direct writer if nothing is queued for the task (`true`); the task
+    /// has sent everything up to seq `sent_up_to` and its own writes are flushed. `false`: there is
+    /// work for the task ([`Subscription::next`] has it), or no direct writer runs or the client
+    /// has no [`Sink`].
+    pub fn hand_over(&self, sent_up_to: u64) -> bool {
+        let running = (self.hub.inner.lanes.get(self.client.lane))
+            .is_some_and(|lane| lock(&lane.list).running);
+        if self.client.sink.is_none() || !running {
+            return false;
+        }
+        let mut queue = lock(&self.client.queue);
+        if queue.closed
+            || queue.resnapshot
+            || !queue.views.is_empty()
+            || !queue.positions.is_empty()
+        {
+            return false;
+        }
+        queue.sent_up_to = queue.sent_up_to.max(sent_up_to);
+        queue.direct = true;
+        true
+    }
+
+    /// Takes the socket back from the direct writer before the task writes to it (waiting for a
+    /// write in progress to end); returns the part of a frame the writer left unsent, which must go
+    /// out first.
+    pub fn take_back(&self) -> Option<Vec<u8>> {
+        let mut queue = lock(&self.client.queue);
+        queue.direct = false;
+        queue.unsent.take()
     }
 
     /// Asks for a fresh snapshot as the next item (the socket stalled, say); it replaces the queue.
@@ -350,7 +628,7 @@ mod tests {
     #[test]
     fn conflation_keeps_only_the_newest_view_per_table() {
         let hub = Hub::new();
-        let (snapshot, mut sub) = hub.subscribe(None, true);
+        let (snapshot, mut sub) = hub.subscribe(None, true, None);
         assert!(snapshot.is_empty());
         hub.publish(&[view("t1", 1), view("t2", 2)]);
         hub.publish(&[view("t1", 3)]);
@@ -371,7 +649,7 @@ mod tests {
     fn filters_apply_to_snapshot_and_updates() {
         let hub = Hub::new();
         hub.publish(&[view("a", 1), view("b", 2)]);
-        let (snapshot, mut sub) = hub.subscribe(Some(HashSet::from(["b".to_owned()])), true);
+        let (snapshot, mut sub) = hub.subscribe(Some(HashSet::from(["b".to_owned()])), true, None);
         assert_eq!(seqs(&snapshot), vec![("b".to_owned(), 2)]);
         hub.publish(&[view("a", 3)]);
         assert!(sub.try_next().is_none());
@@ -382,7 +660,7 @@ mod tests {
     #[test]
     fn a_subscriber_that_never_reads_holds_at_most_one_view_per_table() {
         let hub = Hub::new();
-        let (_, sub) = hub.subscribe(None, true);
+        let (_, sub) = hub.subscribe(None, true, None);
         for seq in 1..=10_000u64 {
             hub.publish(&[view(&format!("t{}", seq % 7), seq)]);
         }
@@ -392,7 +670,7 @@ mod tests {
     #[test]
     fn a_client_conflated_many_times_gets_a_fresh_snapshot() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(None, true);
+        let (_, mut sub) = hub.subscribe(None, true, None);
         for seq in 1..=u64::from(CONFLATION_LIMIT) + 1 {
             hub.publish(&[view("t1", seq)]);
         }
@@ -415,7 +693,7 @@ mod tests {
     #[test]
     fn positions_go_only_to_clients_that_asked() {
         let hub = Hub::new();
-        let (_, mut scoreboard) = hub.subscribe(None, false);
+        let (_, mut scoreboard) = hub.subscribe(None, false, None);
         hub.positions("t1", r#"{"type":"positions"}"#.to_owned());
         hub.publish(&[view("t1", 1)]);
         match scoreboard.try_next() {
@@ -428,7 +706,7 @@ mod tests {
     #[test]
     fn positions_pass_through_newest_per_table() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(Some(HashSet::from(["t1".to_owned()])), true);
+        let (_, mut sub) = hub.subscribe(Some(HashSet::from(["t1".to_owned()])), true, None);
         hub.positions("t1", r#"{"type":"positions","n":1}"#.to_owned());
         hub.positions("t1", r#"{"type":"positions","n":2}"#.to_owned());
         hub.positions("t2", r#"{"type":"positions","n":3}"#.to_owned());
@@ -445,7 +723,7 @@ mod tests {
     #[test]
     fn dropping_a_subscription_unregisters_it() {
         let hub = Hub::new();
-        let (_, sub) = hub.subscribe(None, true);
+        let (_, sub) = hub.subscribe(None, true, None);
         assert_eq!(hub.clients(), 1);
         drop(sub);
         assert_eq!(hub.clients(), 0);
@@ -454,19 +732,19 @@ mod tests {
     #[tokio::test]
     async fn close_wakes_every_subscription() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(None, true);
+        let (_, mut sub) = hub.subscribe(None, true, None);
         let waiter = tokio::spawn(async move { matches!(sub.next().await, Next::Closed) });
         tokio::task::yield_now().await;
         hub.close();
         assert!(waiter.await.expect("waiter"));
-        let (_, mut late) = hub.subscribe(None, true);
+        let (_, mut late) = hub.subscribe(None, true, None);
         assert!(matches!(late.next().await, Next::Closed));
     }
 
     #[tokio::test]
     async fn next_wakes_on_publish() {
         let hub = Hub::new();
-        let (_, mut sub) = hub.subscribe(None, true);
+        let (_, mut sub) = hub.subscribe(None, true, None);
         let publisher = hub.clone();
         std::thread::spawn(move || publisher.publish(&[view("t1", 1)]));
         assert_eq!(
@@ -500,7 +778,7 @@ mod tests {
         let mut subscriptions = Vec::new();
         // Few enough clients that publishing stays cheap, spread over the run.
         while !done.load(Ordering::SeqCst) && subscriptions.len() < 200 {
-            let (snapshot, sub) = hub.subscribe(None, true);
+            let (snapshot, sub) = hub.subscribe(None, true, None);
             let mut last: HashMap<String, u64> = HashMap::new();
             for v in &snapshot {
                 last.insert(v.table().to_owned(), v.seq());
@@ -526,6 +804,244 @@ mod tests {
                 let expected = (1..=N).rev().find(|s| s % TABLES == t);
                 assert_eq!(last.get(&table).copied(), expected, "{table}");
             }
+        }
+    }
+
+    /// A socket that takes at most `room` more bytes, then would block; records what it took.
+    #[derive(Debug)]
+    struct Wire {
+        taken: Mutex<Vec<u8>>,
+        room: Mutex<usize>,
+    }
+
+    impl Wire {
+        fn with_room(room: usize) -> Arc<Wire> {
+            Arc::new(Wire {
+                taken: Mutex::new(Vec::new()),
+                room: Mutex::new(room),
+            })
+        }
+
+        /// Every WebSocket message on the wire, decoded the way a client does.
+        fn messages(&self) -> Vec<String> {
+            use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
+            let bytes = lock(&self.taken).clone();
+            let mut client =
+                WebSocket::from_raw_socket(std::io::Cursor::new(bytes), Role::Client, None);
+            let mut messages = Vec::new();
+            while let Ok(message) = client.read() {
+                messages.push(message.into_text().expect("text frame").as_str().to_owned());
+            }
+            messages
+        }
+
+        fn seqs(&self) -> Vec<u64> {
+            self.messages()
+                .iter()
+                .map(|m| {
+                    let m: serde_json::Value = serde_json::from_str(m).expect("update JSON");
+                    m["seq"].as_u64().expect("seq")
+                })
+                .collect()
+        }
+    }
+
+    impl Sink for Wire {
+        fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+            let mut room = lock(&self.room);
+            if *room == 0 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let mut taken = lock(&self.taken);
+            let mut n = 0;
+            for buf in bufs {
+                let part = &buf[..buf.len().min(*room - n)];
+                taken.extend_from_slice(part);
+                n += part.len();
+            }
+            *room -= n;
+            Ok(n)
+        }
+    }
+
+    /// A hub whose direct writers are driven by the test ([`write_lanes`]), not by threads.
+    fn direct_hub() -> Hub {
+        let hub = Hub::new();
+        for lane in &hub.inner.lanes {
+            lock(&lane.list).running = true;
+        }
+        hub
+    }
+
+    /// What the direct writer threads would do now; returns the seqs reported sent.
+    fn write_lanes(hub: &Hub) -> Vec<u64> {
+        let mut sent = Vec::new();
+        let mut headers = Vec::new();
+        for lane in &hub.inner.lanes {
+            let clients = std::mem::take(&mut lock(&lane.list).clients);
+            for client in clients {
+                write_direct(&client, &mut headers, &mut |v: &Published| {
+                    sent.push(v.seq());
+                });
+            }
+        }
+        sent
+    }
+
+    fn subscribe_direct(hub: &Hub, wire: &Arc<Wire>) -> Subscription {
+        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
+        assert!(sub.hand_over(0), "an idle client hands its socket over");
+        sub
+    }
+
+    #[test]
+    fn a_handed_over_client_gets_whole_frames_in_order_without_its_task() {
+        let hub = direct_hub();
+        let wire = Wire::with_room(usize::MAX);
+        let mut sub = subscribe_direct(&hub, &wire);
+        hub.publish(&[view("t1", 1)]);
+        assert_eq!(write_lanes(&hub), [1]);
+        hub.publish(&[view("t2", 2), view("t1", 3)]);
+        hub.publish(&[view("t2", 4)]);
+        // t2@2 was replaced before the writer came round (conflation), as in a task's queue.
+        assert_eq!(write_lanes(&hub), [3, 4]);
+        assert_eq!(wire.seqs(), [1, 3, 4]);
+        assert!(sub.try_next().is_none(), "nothing was left for the task");
+        assert_eq!(sub.take_back(), None);
+    }
+
+    #[test]
+    fn a_socket_that_takes_part_of_a_frame_goes_back_to_the_task_with_the_rest() {
+        let hub = direct_hub();
+        let first = view("t1", 1).update.len() + 2;
+        // The first frame and 5 bytes of the second.
+        let wire = Wire::with_room(first + 5);
+        let mut sub = subscribe_direct(&hub, &wire);
+        hub.publish(&[view("t1", 1), view("t2", 2), view("t3", 3)]);
+        assert_eq!(write_lanes(&hub), [1, 2]);
+        let unsent = sub.take_back().expect("the rest of the second frame");
+        lock(&wire.taken).extend_from_slice(&unsent);
+        assert_eq!(
+            wire.seqs(),
+            [1, 2],
+            "frames are whole once the task writes the rest"
+        );
+        assert_eq!(updates(sub.try_next()), vec![("t3".to_owned(), 3)]);
+        // The task owns the socket now: new views wait for it.
+        hub.publish(&[view("t1", 4)]);
+        assert!(write_lanes(&hub).is_empty());
+        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 4)]);
+    }
+
+    #[test]
+    fn a_socket_that_would_block_leaves_everything_to_the_task() {
+        let hub = direct_hub();
+        let wire = Wire::with_room(0);
+        let mut sub = subscribe_direct(&hub, &wire);
+        hub.publish(&[view("t1", 1), view("t2", 2)]);
+        assert!(write_lanes(&hub).is_empty());
+        assert_eq!(sub.take_back(), None);
+        assert_eq!(
+            updates(sub.try_next()),
+            vec![("t1".to_owned(), 1), ("t2".to_owned(), 2)]
+        );
+        assert!(wire.messages().is_empty());
+    }
+
+    #[test]
+    fn views_the_task_may_have_sent_are_left_to_it() {
+        let hub = direct_hub();
+        let wire = Wire::with_room(usize::MAX);
+        let (_, mut sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
+        // The task's log replay sent up to seq 5; seq 5 is published only now.
+        assert!(sub.hand_over(5));
+        hub.publish(&[view("t1", 5)]);
+        assert!(write_lanes(&hub).is_empty());
+        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 5)]);
+        assert!(sub.hand_over(5));
+        hub.publish(&[view("t1", 6)]);
+        assert_eq!(write_lanes(&hub), [6]);
+        assert_eq!(wire.seqs(), [6]);
+    }
+
+    #[test]
+    fn what_the_task_takes_the_direct_writer_does_not_overtake() {
+        let hub = direct_hub();
+        let wire = Wire::with_room(usize::MAX);
+        let mut sub = subscribe_direct(&hub, &wire);
+        hub.publish(&[view("t1", 1)]);
+        // The task woke for something else and took the queued view first.
+        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 1)]);
+        hub.publish(&[view("t1", 2)]);
+        assert!(
+            write_lanes(&hub).is_empty(),
+            "t1@2 must not reach the wire before t1@1"
+        );
+        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn no_hand_over_without_a_writer_a_socket_or_with_work_queued() {
+        let wire = Wire::with_room(usize::MAX);
+        let hub = Hub::new();
+        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
+        assert!(!sub.hand_over(0), "no direct writer runs");
+        let hub = direct_hub();
+        let (_, sub) = hub.subscribe(None, false, None);
+        assert!(!sub.hand_over(0), "no socket");
+        let (_, mut sub) = hub.subscribe(None, false, Some(wire as Arc<dyn Sink>));
+        hub.publish(&[view("t1", 1)]);
+        assert!(!sub.hand_over(0), "the task has a view to send");
+        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 1)]);
+        assert!(sub.hand_over(1));
+    }
+
+    #[test]
+    fn frame_headers_decode_at_every_length_boundary() {
+        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload = "x".repeat(len);
+            let mut bytes = FrameHeader::text(len).bytes().to_vec();
+            bytes.extend_from_slice(payload.as_bytes());
+            let mut client =
+                WebSocket::from_raw_socket(std::io::Cursor::new(bytes), Role::Client, None);
+            let message = client.read().expect("one frame");
+            assert_eq!(
+                message.into_text().expect("text").as_str(),
+                payload,
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_direct_writer_thread_writes_and_stops_when_the_hub_closes() {
+        let hub = Hub::new();
+        let wire = Wire::with_room(usize::MAX);
+        let writers: Vec<_> = (0..hub.direct_lanes())
+            .map(|lane| {
+                let hub = hub.clone();
+                std::thread::spawn(move || hub.run_direct_writer(lane, |_| {}))
+            })
+            .collect();
+        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !sub.hand_over(0) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        hub.publish(&[view("t1", 1)]);
+        while wire.seqs().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "nothing written");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(wire.seqs(), [1]);
+        hub.close();
+        for writer in writers {
+            writer.join().expect("writer thread");
         }
     }
 }

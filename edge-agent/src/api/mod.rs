@@ -10,6 +10,7 @@ mod cloud;
 mod error;
 mod pages;
 mod rest;
+mod socket;
 mod ws;
 
 use std::sync::Arc;
@@ -19,7 +20,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 
 pub use error::ApiError;
 pub use ws::SEND_TIMEOUT;
@@ -101,15 +101,9 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP listening");
     }
-    // TCP_NODELAY: an update is one small write that must leave at once. With Nagle's algorithm
-    // (axum 0.8 leaves it on) a write waits while an earlier one is unacknowledged, and a screen
-    // that sends nothing acknowledges late (delayed ACKs, up to 40 ms on Linux).
-    let listener = listener.tap_io(|tcp: &mut tokio::net::TcpStream| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-        }
-    });
-    axum::serve(listener, router(state))
+    ws::spawn_direct_writers(&state.hub, &state.metrics);
+    let app = router(state).into_make_service_with_connect_info::<socket::Socket>();
+    axum::serve(socket::Listener(listener), app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

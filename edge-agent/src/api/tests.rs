@@ -546,6 +546,77 @@ async fn a_stalled_client_does_not_delay_the_others() {
     drop(stalled);
 }
 
+/// Updates written by the hub's direct writers and the client task's own replies (pongs to JSON
+/// pings and to WebSocket pings) share one socket: every frame must arrive whole and in order.
+#[tokio::test]
+async fn direct_writes_and_the_tasks_replies_share_the_socket_cleanly() {
+    const UPDATES: u64 = 3_000;
+    let server = spawn(state(None)).await;
+    let hub = server.state.hub.clone();
+    hub.publish(&[view("t1", 1, 0)]);
+    let mut client = connect(server.addr, "").await;
+    assert_eq!(receive(&mut client).await["type"], "snapshot");
+
+    // Published from a thread, as the store's writer does, while the client keeps pinging.
+    let publisher = std::thread::spawn(move || {
+        for seq in 2..=UPDATES {
+            let table = if seq % 3 == 0 { "t2" } else { "t1" };
+            hub.publish(&[view(table, seq, 20)]);
+            if seq % 64 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    let (mut last_seq, mut pongs, mut control_pongs, mut pings_sent) = (1u64, 0u32, 0u32, 0u32);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while last_seq < UPDATES || pongs < pings_sent || control_pongs < pings_sent {
+        assert!(
+            Instant::now() < deadline,
+            "stuck at seq {last_seq}, {pongs} pongs"
+        );
+        if pings_sent < 20 && last_seq > u64::from(pings_sent) * 100 {
+            pings_sent += 1;
+            client
+                .send(WsMessage::text(r#"{"type":"ping"}"#))
+                .await
+                .expect("ping");
+            client
+                .send(WsMessage::Ping(vec![7u8; 4].into()))
+                .await
+                .expect("control ping");
+        }
+        let message = tokio::time::timeout(Duration::from_secs(10), client.next())
+            .await
+            .expect("a message in time")
+            .expect("open")
+            .expect("a well-formed frame");
+        match message {
+            WsMessage::Text(text) => {
+                let message: serde_json::Value =
+                    serde_json::from_str(text.as_str()).expect("whole JSON message");
+                match message["type"].as_str() {
+                    Some("pong") => pongs += 1,
+                    Some("update") => {
+                        let seq = message["seq"].as_u64().expect("seq");
+                        assert!(seq > last_seq, "seq {seq} after {last_seq}");
+                        assert_eq!(message["table"]["seq"], seq);
+                        last_seq = seq;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            WsMessage::Pong(payload) => {
+                assert_eq!(&payload[..], [7u8; 4]);
+                control_pongs += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    publisher.join().expect("publisher");
+    assert_eq!(last_seq, UPDATES);
+    assert_eq!((pongs, control_pongs), (20, 20));
+}
+
 #[tokio::test]
 async fn shutdown_closes_websockets_and_stops_serving() {
     let server = spawn(state(None)).await;

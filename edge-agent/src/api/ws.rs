@@ -8,23 +8,30 @@
 //! Each client runs in its own task and only ever reads from its own conflated hub queue, so a slow
 //! or dead screen costs one view per table and cannot hold up the writer or other screens. A send
 //! that takes longer than [`SEND_TIMEOUT`] makes the client's next message a fresh snapshot.
+//!
+//! While a client's task has nothing of its own to write, it hands the socket to the hub's direct
+//! writer and sleeps until the screen sends something, a ping is due, or the hub needs it (a socket
+//! that would block, a snapshot, shutdown): see "Direct writes" in [`crate::hub`]. At the top of
+//! the client's loop the task always holds the socket; every branch takes it back before writing.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::response::Response;
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::hub::{Next, Subscription};
+use super::socket::Socket;
+use crate::hub::{Hub, Next, Sink, Subscription};
 use crate::metrics::Metrics;
 use crate::store::Since;
 use crate::view::{Published, update_message};
@@ -61,6 +68,7 @@ pub(crate) struct WsQuery {
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     query: Result<Query<WsQuery>, QueryRejection>,
+    socket: Option<Extension<ConnectInfo<Socket>>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
@@ -74,7 +82,10 @@ pub(crate) async fn upgrade(
         .read_buffer_size(512)
         .write_buffer_size(16 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve_client(socket, state, tables, since, positions)))
+        .on_upgrade(move |ws| {
+            let direct = socket.map(|Extension(ConnectInfo(socket))| socket);
+            serve_client(ws, direct, state, tables, since, positions)
+        }))
 }
 
 fn parse_tables(tables: Option<&str>) -> Result<Option<HashSet<String>>, ApiError> {
@@ -139,6 +150,14 @@ enum End {
 
 struct Connection {
     socket: WebSocket,
+    /// The same socket under the WebSocket layers, for the hub's direct writer; `None` when the
+    /// router is served without [`Socket`] connection info.
+    direct: Option<Socket>,
+    /// Everything the task wrote is flushed: it may hand the socket over.
+    clean: bool,
+    /// The rest of a frame the direct writer could write only in part: it goes out before anything
+    /// else, tungstenite's own writes included.
+    unsent: Vec<u8>,
     metrics: Arc<Metrics>,
     /// The newest seq sent per table, to skip what the log replay already delivered.
     sent: HashMap<String, u64>,
@@ -157,6 +176,7 @@ impl Drop for ClientCount {
 
 async fn serve_client(
     socket: WebSocket,
+    direct: Option<Socket>,
     state: AppState,
     tables: Option<HashSet<String>>,
     since: Option<u64>,
@@ -166,6 +186,9 @@ async fn serve_client(
     let _count = ClientCount(state.metrics.clone());
     let mut connection = Connection {
         socket,
+        direct,
+        clean: true,
+        unsent: Vec::new(),
         metrics: state.metrics.clone(),
         sent: HashMap::new(),
         stalls: 0,
@@ -188,7 +211,8 @@ impl Connection {
         positions: bool,
     ) -> Result<End, End> {
         // Subscribe first: from here on every commit reaches `subscription`.
-        let (snapshot, mut subscription) = state.hub.subscribe(tables.clone(), positions);
+        let sink = self.direct.as_ref().map(|s| s.0.clone() as Arc<dyn Sink>);
+        let (snapshot, mut subscription) = state.hub.subscribe(tables.clone(), positions, sink);
         let snapshot_seq = snapshot.iter().map(Published::seq).max().unwrap_or(0);
         match since {
             Some(since) if since > 0 && since < snapshot_seq => {
@@ -208,24 +232,46 @@ impl Connection {
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         loop {
+            // The task holds the socket here. Read what already arrived without waiting (reads can
+            // write: tungstenite answers pings and closes), then, with nothing of its own left to
+            // write, hand the socket to the direct writer.
+            let mut heard = false;
+            while self.unsent.is_empty()
+                && let Some(incoming) = self.socket.recv().now_or_never()
+            {
+                heard = true;
+                if let Some(end) = self.incoming(incoming, &subscription).await? {
+                    return Ok(end);
+                }
+            }
+            if heard {
+                last_heard = Instant::now();
+                // tungstenite answers a ping or a close on the next write or flush.
+                let flushed = timeout(SEND_TIMEOUT, self.socket.flush()).await;
+                self.stalled(flushed, &subscription)?;
+            }
+            let direct =
+                self.clean && self.unsent.is_empty() && subscription.hand_over(self.newest_sent());
             tokio::select! {
-                next = subscription.next() => self.forward(next, &subscription).await?,
-                incoming = self.socket.recv() => {
+                next = subscription.next() => {
+                    self.take_back(&subscription);
+                    self.forward(next, &subscription).await?;
+                }
+                incoming = self.socket.recv(), if !direct && self.unsent.is_empty() => {
                     last_heard = Instant::now();
-                    match incoming {
-                        None | Some(Ok(Message::Close(_))) => return Ok(End::ClientLeft),
-                        Some(Err(error)) => return Err(End::Socket(error)),
-                        Some(Ok(Message::Text(text))) => {
-                            let ping = serde_json::from_str::<ClientMessage>(text.as_str())
-                                .is_ok_and(|m| m.kind == "ping");
-                            if ping {
-                                self.send(r#"{"type":"pong"}"#.to_owned(), &subscription).await?;
-                            }
-                        }
-                        Some(Ok(_)) => {}
+                    if let Some(end) = self.incoming(incoming, &subscription).await? {
+                        return Ok(end);
                     }
                 }
+                // The screen sent something: take the socket back; the loop's top reads it.
+                () = readable(self.direct.as_ref().filter(|_| direct)) => {
+                    self.take_back(&subscription);
+                    // What the writer left of a frame goes first, then the loop's top reads.
+                    let written = timeout(SEND_TIMEOUT, self.write(Vec::new())).await;
+                    self.stalled(written, &subscription)?;
+                }
                 _ = ping.tick() => {
+                    self.take_back(&subscription);
                     if last_heard.elapsed() > IDLE_TIMEOUT {
                         self.close(close_code::POLICY, "no pong").await;
                         return Err(End::Idle);
@@ -234,6 +280,40 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// What the screen sent: `Some` ends the connection.
+    async fn incoming(
+        &mut self,
+        incoming: Option<Result<Message, axum::Error>>,
+        subscription: &Subscription,
+    ) -> Result<Option<End>, End> {
+        match incoming {
+            None | Some(Ok(Message::Close(_))) => return Ok(Some(End::ClientLeft)),
+            Some(Err(error)) => return Err(End::Socket(error)),
+            Some(Ok(Message::Text(text))) => {
+                let ping = serde_json::from_str::<ClientMessage>(text.as_str())
+                    .is_ok_and(|m| m.kind == "ping");
+                if ping {
+                    self.send(r#"{"type":"pong"}"#.to_owned(), subscription)
+                        .await?;
+                }
+            }
+            Some(Ok(_)) => {}
+        }
+        Ok(None)
+    }
+
+    /// Takes the socket back from the direct writer, with what it left of a frame.
+    fn take_back(&mut self, subscription: &Subscription) {
+        if let Some(unsent) = subscription.take_back() {
+            self.unsent.extend_from_slice(&unsent);
+        }
+    }
+
+    /// The newest seq this task has sent (the direct writer only sends newer views).
+    fn newest_sent(&self) -> u64 {
+        self.sent.values().copied().max().unwrap_or(0)
     }
 
     /// Sends what the client missed since `since` from the log. `false`: send a snapshot instead.
@@ -359,7 +439,7 @@ impl Connection {
 
     /// Sends during the log replay, before the client is in the loop; a stall ends the connection.
     async fn send_text(&mut self, text: String) -> Result<(), End> {
-        match timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await {
+        match timeout(SEND_TIMEOUT, self.write(vec![Message::Text(text.into())])).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Stalled),
@@ -381,15 +461,23 @@ impl Connection {
         if messages.is_empty() {
             return Ok(true);
         }
-        let socket = &mut self.socket;
-        let sent = timeout(SEND_TIMEOUT, async move {
-            for message in messages {
-                socket.feed(message).await?;
-            }
-            socket.flush().await
-        })
-        .await;
+        let sent = timeout(SEND_TIMEOUT, self.write(messages)).await;
         self.stalled(sent, subscription)
+    }
+
+    /// Writes what the direct writer left of a frame, then `messages`, then flushes. Cancel-safe:
+    /// what is not written yet stays in `unsent` or in tungstenite's buffer.
+    async fn write(&mut self, messages: Vec<Message>) -> Result<(), axum::Error> {
+        if let Some(direct) = &self.direct {
+            direct
+                .write_unsent(&mut self.unsent)
+                .await
+                .map_err(axum::Error::new)?;
+        }
+        for message in messages {
+            self.socket.feed(message).await?;
+        }
+        self.socket.flush().await
     }
 
     /// `Ok(false)`: the send stalled and the client will get a fresh snapshot next.
@@ -398,7 +486,7 @@ impl Connection {
         message: Message,
         subscription: &Subscription,
     ) -> Result<bool, End> {
-        let sent = timeout(SEND_TIMEOUT, self.socket.send(message)).await;
+        let sent = timeout(SEND_TIMEOUT, self.write(vec![message])).await;
         self.stalled(sent, subscription)
     }
 
@@ -411,10 +499,13 @@ impl Connection {
         match sent {
             Ok(Ok(())) => {
                 self.stalls = 0;
+                self.clean = true;
                 Ok(true)
             }
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => {
+                // Part of a message may still sit in tungstenite's buffer.
+                self.clean = false;
                 self.stalls += 1;
                 if self.stalls >= MAX_STALLS {
                     return Err(End::Stalled);
@@ -430,7 +521,42 @@ impl Connection {
             code,
             reason: reason.into(),
         };
-        let _ = timeout(SEND_TIMEOUT, self.socket.send(Message::Close(Some(frame)))).await;
+        let _ = timeout(SEND_TIMEOUT, self.write(vec![Message::Close(Some(frame))])).await;
+    }
+}
+
+/// Resolves when `socket` has something to read; never without one.
+async fn readable(socket: Option<&Socket>) {
+    match socket {
+        // An error shows on the next read, which this wakes up.
+        Some(socket) => {
+            let _ = socket.0.readable().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the hub's direct writers, a thread each, until the hub closes, recording for each view
+/// written what [`Connection::forward`] records for the views it writes.
+pub(crate) fn spawn_direct_writers(hub: &Hub, metrics: &Arc<Metrics>) {
+    for lane in 0..hub.direct_lanes() {
+        let (hub, metrics) = (hub.clone(), metrics.clone());
+        let started = std::thread::Builder::new()
+            .name(format!("ws-direct-{lane}"))
+            .spawn(move || {
+                hub.run_direct_writer(lane, |view| {
+                    if let Some(received) = view.received {
+                        metrics.latency(received.elapsed().as_secs_f64());
+                    }
+                    if let Some(committed) = view.committed {
+                        metrics.stage_socket(committed.elapsed().as_secs_f64());
+                    }
+                });
+            });
+        if let Err(error) = started {
+            // That lane's screens still get every update, through their tasks.
+            tracing::warn!(%error, "cannot start a WebSocket direct writer thread");
+        }
     }
 }
 

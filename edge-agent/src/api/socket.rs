@@ -1,0 +1,156 @@
+//! Accepted TCP connections, shared between hyper and the hub's direct writer.
+//!
+//! hyper owns a connection's I/O object, and after a WebSocket upgrade that object is buried under
+//! hyper's and tungstenite's layers. The hub's direct writer (see [`crate::hub`]) needs to write
+//! update frames into an idle screen's socket without going through the screen's task, so every
+//! accepted stream is an `Arc<TcpStream>`: hyper gets a [`Shared`] handle for its I/O, and each
+//! request carries another as its connection info ([`Socket`]), which `/ws` passes to the hub as the
+//! client's [`Sink`]. Both sides only use tokio's `&self` methods (`try_read`, `try_write`, readiness),
+//! and the hub's hand-over protocol keeps them from writing at the same time.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::hub::Sink;
+
+/// The HTTP listener: accepts like tokio's, sets `TCP_NODELAY` and shares each stream.
+pub(crate) struct Listener(pub(crate) TcpListener);
+
+impl axum::serve::Listener for Listener {
+    type Io = Shared;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Shared, SocketAddr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    // An update is one small write that must leave at once. With Nagle's
+                    // algorithm a write waits while an earlier one is unacknowledged, and a screen
+                    // that sends nothing acknowledges late (delayed ACKs, up to 40 ms on Linux).
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+                    }
+                    return (Shared(Arc::new(stream)), addr);
+                }
+                Err(error) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(%error, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// A request's connection: its socket, for a WebSocket's direct writes.
+#[derive(Clone, Debug)]
+pub(crate) struct Socket(pub(crate) Arc<TcpStream>);
+
+impl Connected<IncomingStream<'_, Listener>> for Socket {
+    fn connect_info(stream: IncomingStream<'_, Listener>) -> Socket {
+        Socket(stream.io().0.clone())
+    }
+}
+
+impl Sink for TcpStream {
+    fn try_write(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.try_write_vectored(bufs)
+    }
+}
+
+impl Socket {
+    /// Writes `unsent` straight into the socket, waiting for room as needed, removing what is
+    /// written: if the future is dropped, `unsent` holds exactly what is left.
+    pub(crate) async fn write_unsent(&self, unsent: &mut Vec<u8>) -> io::Result<()> {
+        while !unsent.is_empty() {
+            self.0.writable().await?;
+            match self.0.try_write(unsent) {
+                Ok(n) => {
+                    unsent.drain(..n);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// hyper's handle on an accepted stream.
+pub(crate) struct Shared(Arc<TcpStream>);
+
+impl AsyncRead for Shared {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // Readiness was stale; `try_read` cleared it, so the next poll registers.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Shared {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write_vectored(bufs) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
+    }
+}
