@@ -117,6 +117,8 @@ struct Client {
     wake: Notify,
     /// Its socket, for direct writes while the task has handed it over.
     sink: Option<Arc<dyn Sink>>,
+    /// Signalled when a direct write ends (`Queue::writing`), for a task taking the socket back.
+    written: Condvar,
     /// Its direct writer (an index into `Inner::lanes`).
     lane: usize,
 }
@@ -144,6 +146,9 @@ struct Queue {
     unsent: Option<Vec<u8>>,
     /// On the direct writer's list already.
     listed: bool,
+    /// A direct writer is writing to the socket now, without holding this queue's lock (so
+    /// `publish` never waits for a socket): nobody else may write until it is done.
+    writing: bool,
 }
 
 impl Queue {
@@ -272,10 +277,10 @@ impl Hub {
         // Holds the hub only while writing, so that dropping it ends the thread.
         let hub = Arc::downgrade(&self.inner);
         drop(self);
-        let mut headers = Vec::new();
+        let mut scratch = Scratch::default();
         while let Some(clients) = next_direct(&hub, lane) {
             for client in clients {
-                write_direct(&client, &mut headers, &mut sent);
+                write_direct(&client, &mut scratch, &mut sent);
             }
         }
     }
@@ -323,6 +328,7 @@ impl Hub {
             }),
             wake: Notify::new(),
             sink,
+            written: Condvar::new(),
             lane: usize::try_from(state.next_id).unwrap_or(0) % self.inner.lanes.len().max(1),
         });
         let id = state.next_id;
@@ -411,42 +417,54 @@ fn next_direct(hub: &Weak<Inner>, lane: usize) -> Option<Vec<Arc<Client>>> {
     }
 }
 
-/// Writes `client`'s queued views to its socket as WebSocket text frames in one `writev`. What the
-/// socket does not take goes back to the task, which then owns the socket again. `headers` is the
-/// caller's scratch space.
-fn write_direct(
-    client: &Client,
-    headers: &mut Vec<FrameHeader>,
-    sent: &mut impl FnMut(&Published),
-) {
+/// A direct writer's reusable buffers.
+#[derive(Default)]
+struct Scratch {
+    views: Vec<Published>,
+    headers: Vec<FrameHeader>,
+}
+
+/// Writes `client`'s queued views to its socket as WebSocket text frames in one `writev`, with
+/// the queue unlocked meanwhile (`Queue::writing` keeps the task off the socket). What the socket
+/// does not take goes back to the task, which then owns the socket again.
+fn write_direct(client: &Client, scratch: &mut Scratch, sent: &mut impl FnMut(&Published)) {
     let mut queue = lock(&client.queue);
-    let q = &mut *queue;
-    q.listed = false;
+    queue.listed = false;
     let Some(sink) = client.sink.as_ref() else {
         return;
     };
-    if !q.direct || q.closed || q.resnapshot {
+    if !queue.direct || queue.closed || queue.resnapshot {
         return;
     }
-    q.views.sort_by_key(Published::seq);
-    q.conflated = 0;
-    let Some(first) = q.views.first() else {
+    queue.views.sort_by_key(Published::seq);
+    let Some(first) = queue.views.first() else {
         return;
     };
     // A view the client may have had already (from the task's log replay) is the task's to skip.
-    if first.seq() <= q.sent_up_to {
+    if first.seq() <= queue.sent_up_to {
         return give_back(client, queue);
     }
+    queue.conflated = 0;
+    queue.writing = true;
+    let views = &mut scratch.views;
+    std::mem::swap(&mut queue.views, views);
+    drop(queue);
+
+    let headers = &mut scratch.headers;
     headers.clear();
-    headers.extend(q.views.iter().map(|v| FrameHeader::text(v.update.len())));
-    let bufs: Vec<IoSlice<'_>> = (q.views.iter().zip(headers.iter()))
+    headers.extend(views.iter().map(|v| FrameHeader::text(v.update.len())));
+    let bufs: Vec<IoSlice<'_>> = (views.iter().zip(headers.iter()))
         .flat_map(|(v, h)| [IoSlice::new(h.bytes()), IoSlice::new(v.update.as_bytes())])
         .collect();
     // Would block, or the socket failed: the task finds out which on its own write.
     let mut written = sink.try_write(&bufs).unwrap_or(0);
     drop(bufs);
+
+    let mut queue = lock(&client.queue);
+    queue.writing = false;
+    client.written.notify_all();
     let mut done = 0;
-    for (view, header) in q.views.iter().zip(headers.iter()) {
+    for (view, header) in views.iter().zip(headers.iter()) {
         let len = header.bytes().len() + view.update.len();
         if written < len {
             if written > 0 {
@@ -454,20 +472,30 @@ fn write_direct(
                 let mut unsent = header.bytes().get(written..).unwrap_or_default().to_vec();
                 let body = written.saturating_sub(header.bytes().len());
                 unsent.extend_from_slice(view.update.as_bytes().get(body..).unwrap_or_default());
-                q.unsent = Some(unsent);
+                queue.unsent = Some(unsent);
                 sent(view);
-                q.sent_up_to = view.seq();
+                queue.sent_up_to = view.seq();
                 done += 1;
             }
             break;
         }
         written -= len;
         sent(view);
-        q.sent_up_to = view.seq();
+        queue.sent_up_to = view.seq();
         done += 1;
     }
-    q.views.drain(..done);
-    if !q.views.is_empty() || q.unsent.is_some() {
+    views.drain(..done);
+    if views.is_empty() && queue.unsent.is_none() {
+        // All written; views published meanwhile put the client on the list again.
+        return;
+    }
+    // The rest goes back to the queue, unless a newer view of its table arrived meanwhile.
+    for view in views.drain(..) {
+        if !queue.views.iter().any(|q| q.table() == view.table()) {
+            queue.views.push(view);
+        }
+    }
+    if queue.direct {
         give_back(client, queue);
     }
 }
@@ -575,12 +603,17 @@ impl Subscription {
         true
     }
 
-    /// Takes the socket back from the direct writer before the task writes to it (waiting for a
-    /// write in progress to end); returns the part of a frame the writer left unsent, which must go
+    /// Takes the socket back from the direct writer before the task writes to it (blocking until a
+    /// write in progress ends); returns the part of a frame the writer left unsent, which must go
     /// out first.
     pub fn take_back(&self) -> Option<Vec<u8>> {
         let mut queue = lock(&self.client.queue);
         queue.direct = false;
+        // A non-blocking `writev` in progress: microseconds.
+        while queue.writing {
+            queue = (self.client.written.wait(queue))
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
         queue.unsent.take()
     }
 
@@ -854,10 +887,17 @@ mod tests {
     }
 
     /// A socket that takes at most `room` more bytes, then would block; records what it took.
-    #[derive(Debug)]
     struct Wire {
         taken: Mutex<Vec<u8>>,
         room: Mutex<usize>,
+        /// Runs inside the next write, as another thread could.
+        during: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl std::fmt::Debug for Wire {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Wire").finish_non_exhaustive()
+        }
     }
 
     impl Wire {
@@ -865,6 +905,7 @@ mod tests {
             Arc::new(Wire {
                 taken: Mutex::new(Vec::new()),
                 room: Mutex::new(room),
+                during: Mutex::new(None),
             })
         }
 
@@ -894,6 +935,10 @@ mod tests {
 
     impl Sink for Wire {
         fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+            let during = lock(&self.during).take();
+            if let Some(during) = during {
+                during();
+            }
             let mut room = lock(&self.room);
             if *room == 0 {
                 return Err(std::io::ErrorKind::WouldBlock.into());
@@ -922,11 +967,11 @@ mod tests {
     /// What the direct writer threads would do now; returns the seqs reported sent.
     fn write_lanes(hub: &Hub) -> Vec<u64> {
         let mut sent = Vec::new();
-        let mut headers = Vec::new();
+        let mut scratch = Scratch::default();
         for lane in &hub.inner.lanes {
             let clients = std::mem::take(&mut lock(&lane.list).clients);
             for client in clients {
-                write_direct(&client, &mut headers, &mut |v: &Published| {
+                write_direct(&client, &mut scratch, &mut |v: &Published| {
                     sent.push(v.seq());
                 });
             }
@@ -992,6 +1037,23 @@ mod tests {
             vec![("t1".to_owned(), 1), ("t2".to_owned(), 2)]
         );
         assert!(wire.messages().is_empty());
+    }
+
+    #[test]
+    fn views_published_during_a_write_wait_and_replace_what_it_could_not_write() {
+        let hub = direct_hub();
+        let wire = Wire::with_room(0);
+        let mut sub = subscribe_direct(&hub, &wire);
+        hub.publish(&[view("t1", 1), view("t2", 2)]);
+        // The writer holds no lock while it writes: publish goes on, for the next round.
+        let publisher = hub.clone();
+        *lock(&wire.during) = Some(Box::new(move || publisher.publish(&[view("t1", 3)])));
+        assert!(write_lanes(&hub).is_empty(), "the socket took nothing");
+        // t1@1 was not written and t1@3 replaces it; t2@2 is still due.
+        assert_eq!(
+            updates(sub.try_next()),
+            vec![("t2".to_owned(), 2), ("t1".to_owned(), 3)]
+        );
     }
 
     #[test]
