@@ -263,10 +263,10 @@ impl Connection {
                         return Ok(end);
                     }
                 }
-                // The screen sent something: take the socket back; the loop's top reads it.
+                // The screen sent something: take the socket back, write what the direct writer
+                // left of a frame, and the loop's top reads.
                 () = readable(self.direct.as_ref().filter(|_| direct)) => {
                     self.take_back(&subscription);
-                    // What the writer left of a frame goes first, then the loop's top reads.
                     let written = timeout(SEND_TIMEOUT, self.write(Vec::new())).await;
                     self.stalled(written, &subscription)?;
                 }
