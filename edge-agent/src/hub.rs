@@ -232,7 +232,12 @@ impl Hub {
         let mut direct = vec![Vec::new(); self.inner.lanes.len()];
         for published in newest.values() {
             let followers = state.followers.get(published.table()).into_iter().flatten();
-            for client in state.everywhere.iter().chain(followers) {
+            let wanted = state.everywhere.iter().chain(followers);
+            // Clients are visited, and then written to, in this order: it starts somewhere else
+            // each time, so that no screen is always the last to hear (nor the first).
+            let count = wanted.clone().count();
+            let start = rand::random_range(0..count.max(1));
+            for client in wanted.cycle().skip(start).take(count) {
                 let mut queue = lock(&client.queue);
                 if queue.replace_or_push((*published).clone()) {
                     queue.conflated = queue.conflated.saturating_add(1);
@@ -1102,6 +1107,54 @@ mod tests {
         assert!(!sub.hand_over(0), "the task has a view to send");
         assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 1)]);
         assert!(sub.hand_over(1));
+    }
+
+    /// A socket that takes everything and logs which client it belongs to.
+    #[derive(Debug)]
+    struct Tagged {
+        client: usize,
+        log: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Sink for Tagged {
+        fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+            lock(&self.log).push(self.client);
+            Ok(bufs.iter().map(|b| b.len()).sum())
+        }
+    }
+
+    #[test]
+    fn no_screen_is_always_written_to_first_or_last() {
+        const CLIENTS: usize = 8;
+        let hub = direct_hub();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let subs: Vec<Subscription> = (0..CLIENTS)
+            .map(|client| {
+                let sink = Arc::new(Tagged {
+                    client,
+                    log: log.clone(),
+                });
+                let (_, sub) = hub.subscribe(None, false, Some(sink as Arc<dyn Sink>));
+                sub
+            })
+            .collect();
+        let lanes = hub.inner.lanes.len();
+        let (mut first, mut last) = (HashSet::new(), HashSet::new());
+        for seq in 1..=200 {
+            for sub in &subs {
+                assert!(sub.hand_over(seq - 1));
+            }
+            hub.publish(&[view("t1", seq)]);
+            assert_eq!(write_lanes(&hub).len(), CLIENTS);
+            let order = std::mem::take(&mut *lock(&log));
+            // Lanes run in parallel: compare within the first lane's share.
+            let own: Vec<usize> = order.into_iter().filter(|c| c % lanes == 0).collect();
+            first.extend(own.first().copied());
+            last.extend(own.last().copied());
+        }
+        let lane: HashSet<usize> = (0..CLIENTS).filter(|c| c % lanes == 0).collect();
+        assert_eq!(first, lane, "every client of the lane is sometimes first");
+        assert_eq!(last, lane, "and sometimes last");
     }
 
     #[test]
