@@ -21,6 +21,9 @@
 //! as before. Only one side writes at a time, always whole frames in order, so the byte stream
 //! stays valid.
 //!
+//! Each fan-out starts at a random client: with hundreds of screens the last one written to
+//! waits milliseconds longer than the first, and that should not always be the same screen.
+//!
 //! Lock order: the hub's state, then a client's queue, then a direct writer's list. `publish`
 //! holds the hub lock for O(clients) work and never awaits or writes to a socket.
 
