@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
@@ -30,24 +29,15 @@ impl axum::serve::Listener for Listener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Shared, SocketAddr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    // An update is one small write that must leave at once. With Nagle's
-                    // algorithm a write waits while an earlier one is unacknowledged, and a screen
-                    // that sends nothing acknowledges late (delayed ACKs, up to 40 ms on Linux).
-                    if let Err(error) = stream.set_nodelay(true) {
-                        tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-                    }
-                    return (Shared(Arc::new(stream)), addr);
-                }
-                Err(error) => {
-                    // Out of file descriptors, say: wait instead of spinning.
-                    tracing::warn!(%error, "cannot accept an HTTP connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+        // axum's own accept: it logs and waits out errors (out of file descriptors, say).
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        // An update is one small write that must leave at once. With Nagle's algorithm a write
+        // waits while an earlier one is unacknowledged, and a screen that sends nothing
+        // acknowledges late (delayed ACKs, up to 40 ms on Linux).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
         }
+        (Shared(Arc::new(stream)), addr)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
