@@ -14,7 +14,10 @@
 //! whose task has nothing left to write hands its socket ([`Sink`]) over
 //! ([`Subscription::hand_over`]): from then on a direct writer thread ([`Hub::run_direct_writer`],
 //! one per core) writes each new update message (built once at commit) behind a frame header
-//! straight into the socket, one non-blocking `writev` per client, and the task stays asleep. When
+//! straight into the socket, one non-blocking `writev` per client, and the task stays asleep.
+//! The writers share one work list and take a few clients at a time from it, so that when one of
+//! them loses its core for a while (to the broker, the SQLite writer, anything else on the box)
+//! the others write its share instead of the fan-out waiting for it. When
 //! a socket would block (a slow screen), or the task has something else to send (a ping, a
 //! snapshot, a close), writing goes back to the task ([`Subscription::take_back`]) with whatever
 //! the thread could not write, and the task's own timeouts, conflation and fresh snapshots apply
@@ -24,10 +27,10 @@
 //! Each fan-out starts at a random client: with hundreds of screens the last one written to
 //! waits milliseconds longer than the first, and that should not always be the same screen.
 //!
-//! Lock order: the hub's state, then a client's queue, then a direct writer's list. `publish`
+//! Lock order: the hub's state, then a client's queue, then the direct writers' list. `publish`
 //! holds the hub lock for O(clients) work and never awaits or writes to a socket.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::IoSlice;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -49,8 +52,12 @@ pub struct Hub {
 #[derive(Debug)]
 struct Inner {
     state: Mutex<HubState>,
-    /// One per direct writer thread; a client always goes to the same one.
-    lanes: Vec<Lane>,
+    /// How many direct writer threads the hub takes.
+    writers: usize,
+    /// Clients with updates for the direct writers, in the order they are to be written.
+    direct: Mutex<DirectList>,
+    /// Signals the writers: clients in `direct`, or the hub closed.
+    ready: Condvar,
 }
 
 impl Default for Inner {
@@ -60,29 +67,25 @@ impl Default for Inner {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Inner {
             state: Mutex::default(),
-            lanes: (0..cores.clamp(1, MAX_LANES))
-                .map(|_| Lane::default())
-                .collect(),
+            writers: cores.clamp(1, MAX_WRITERS),
+            direct: Mutex::default(),
+            ready: Condvar::new(),
         }
     }
 }
 
 /// At most this many direct writer threads.
-const MAX_LANES: usize = 4;
+const MAX_WRITERS: usize = 4;
 
-/// A direct writer thread's work list.
-#[derive(Debug, Default)]
-struct Lane {
-    list: Mutex<DirectList>,
-    /// Signals the thread: clients in `list`, or the hub closed.
-    ready: Condvar,
-}
+/// A direct writer takes this many clients from the list at a time: a few tens of microseconds
+/// of writes, so a writer that loses its core holds back only that many screens.
+const CHUNK: usize = 8;
 
 #[derive(Debug, Default)]
 struct DirectList {
-    clients: Vec<Arc<Client>>,
-    /// A direct writer runs: clients may hand their sockets over.
-    running: bool,
+    clients: VecDeque<Arc<Client>>,
+    /// Direct writers running: clients may hand their sockets over while there is one.
+    running: usize,
     closed: bool,
 }
 
@@ -122,8 +125,6 @@ struct Client {
     sink: Option<Arc<dyn Sink>>,
     /// Signalled when a direct write ends (`Queue::writing`), for a task taking the socket back.
     written: Condvar,
-    /// Its direct writer (an index into `Inner::lanes`).
-    lane: usize,
 }
 
 #[derive(Debug, Default)]
@@ -147,7 +148,7 @@ struct Queue {
     sent_up_to: u64,
     /// The rest of a frame the direct writer could write only in part: the task writes it first.
     unsent: Option<Vec<u8>>,
-    /// On the direct writer's list already.
+    /// On the direct writers' list already.
     listed: bool,
     /// A direct writer is writing to the socket now, without holding this queue's lock (so
     /// `publish` never waits for a socket): nobody else may write until it is done.
@@ -232,7 +233,7 @@ impl Hub {
                 .latest
                 .insert(published.table().to_owned(), (*published).clone());
         }
-        let mut direct = vec![Vec::new(); self.inner.lanes.len()];
+        let mut direct = Vec::new();
         for published in newest.values() {
             let followers = state.followers.get(published.table()).into_iter().flatten();
             let wanted = state.everywhere.iter().chain(followers);
@@ -251,7 +252,7 @@ impl Hub {
                 if queue.direct && !queue.resnapshot {
                     if !queue.listed {
                         queue.listed = true;
-                        direct[client.lane].push(client.clone());
+                        direct.push(client.clone());
                     }
                 } else {
                     drop(queue);
@@ -260,33 +261,32 @@ impl Hub {
             }
         }
         drop(state);
-        for (lane, mut clients) in self.inner.lanes.iter().zip(direct) {
-            if !clients.is_empty() {
-                lock(&lane.list).clients.append(&mut clients);
-                lane.ready.notify_one();
+        if !direct.is_empty() {
+            let wake_all = direct.len() > CHUNK;
+            lock(&self.inner.direct).clients.extend(direct);
+            if wake_all {
+                self.inner.ready.notify_all();
+            } else {
+                self.inner.ready.notify_one();
             }
         }
     }
 
-    /// How many direct writers the hub takes: run [`Hub::run_direct_writer`] for each lane.
-    pub fn direct_lanes(&self) -> usize {
-        self.inner.lanes.len()
+    /// How many direct writers the hub takes: run [`Hub::run_direct_writer`] on that many threads.
+    pub fn direct_writers(&self) -> usize {
+        self.inner.writers
     }
 
-    /// Direct writer `lane`: writes the queued updates of its clients that handed their sockets
-    /// over, until the hub closes or is dropped. Runs on a thread of its own; `sent` is called for
-    /// each view written to a client, after the write. Clients of a lane without a writer never
-    /// hand over.
-    pub fn run_direct_writer(self, lane: usize, mut sent: impl FnMut(&Published)) {
-        match self.inner.lanes.get(lane) {
-            Some(own) => lock(&own.list).running = true,
-            None => return,
-        }
+    /// A direct writer: writes the queued updates of the clients that handed their sockets over,
+    /// until the hub closes or is dropped. Runs on a thread of its own; `sent` is called for each
+    /// view written to a client, after the write. Without a writer, clients never hand over.
+    pub fn run_direct_writer(self, mut sent: impl FnMut(&Published)) {
+        lock(&self.inner.direct).running += 1;
         // Holds the hub only while writing, so that dropping it ends the thread.
         let hub = Arc::downgrade(&self.inner);
         drop(self);
         let mut scratch = Scratch::default();
-        while let Some(clients) = next_direct(&hub, lane) {
+        while let Some(clients) = next_direct(&hub) {
             for client in clients {
                 write_direct(&client, &mut scratch, &mut sent);
             }
@@ -337,7 +337,6 @@ impl Hub {
             wake: Notify::new(),
             sink,
             written: Condvar::new(),
-            lane: usize::try_from(state.next_id).unwrap_or(0) % self.inner.lanes.len().max(1),
         });
         let id = state.next_id;
         state.next_id += 1;
@@ -378,10 +377,8 @@ impl Hub {
             client.wake.notify_one();
         }
         drop(state);
-        for lane in &self.inner.lanes {
-            lock(&lane.list).closed = true;
-            lane.ready.notify_all();
-        }
+        lock(&self.inner.direct).closed = true;
+        self.inner.ready.notify_all();
     }
 
     /// Connected clients.
@@ -402,20 +399,20 @@ fn snapshot_of(state: &HubState, tables: Option<&HashSet<String>>) -> Vec<Publis
     }
 }
 
-/// The next clients with work for direct writer `lane`; `None` once the hub is closed or dropped.
-fn next_direct(hub: &Weak<Inner>, lane: usize) -> Option<Vec<Arc<Client>>> {
+/// The next few clients with work for a direct writer; `None` once the hub is closed or dropped.
+fn next_direct(hub: &Weak<Inner>) -> Option<Vec<Arc<Client>>> {
     loop {
         let inner = hub.upgrade()?;
-        let lane = inner.lanes.get(lane)?;
-        let mut list = lock(&lane.list);
+        let mut list = lock(&inner.direct);
         if list.closed {
             return None;
         }
         if !list.clients.is_empty() {
-            return Some(std::mem::take(&mut list.clients));
+            let take = list.clients.len().min(CHUNK);
+            return Some(list.clients.drain(..take).collect());
         }
         // Wakes up now and then without work to notice a dropped hub (in-process tests).
-        drop(lane.ready.wait_timeout(list, Duration::from_secs(1)));
+        drop(inner.ready.wait_timeout(list, Duration::from_secs(1)));
     }
 }
 
@@ -427,77 +424,89 @@ struct Scratch {
 }
 
 /// Writes `client`'s queued views to its socket as WebSocket text frames in one `writev`, with
-/// the queue unlocked meanwhile (`Queue::writing` keeps the task off the socket). What the socket
-/// does not take goes back to the task, which then owns the socket again.
+/// the queue unlocked meanwhile (`Queue::writing` keeps the task and the other writers off the
+/// socket). What the socket does not take goes back to the task, which then owns the socket again.
 fn write_direct(client: &Client, scratch: &mut Scratch, sent: &mut impl FnMut(&Published)) {
     let mut queue = lock(&client.queue);
     queue.listed = false;
     let Some(sink) = client.sink.as_ref() else {
         return;
     };
-    if !queue.direct || queue.closed || queue.resnapshot {
+    // Another writer is writing to this client: it takes these views too when it is done.
+    if queue.writing {
         return;
     }
-    queue.views.sort_by_key(Published::seq);
-    let Some(first) = queue.views.first() else {
-        return;
-    };
-    // A view the client may have had already (from the task's log replay) is the task's to skip.
-    if first.seq() <= queue.sent_up_to {
-        return give_back(client, queue);
-    }
-    queue.conflated = 0;
-    queue.writing = true;
-    let views = &mut scratch.views;
-    std::mem::swap(&mut queue.views, views);
-    drop(queue);
+    loop {
+        if !queue.direct || queue.closed || queue.resnapshot {
+            return;
+        }
+        queue.views.sort_by_key(Published::seq);
+        let Some(first) = queue.views.first() else {
+            return;
+        };
+        // A view the client may have had already (from the task's log replay) is the task's to
+        // skip.
+        if first.seq() <= queue.sent_up_to {
+            return give_back(client, queue);
+        }
+        queue.conflated = 0;
+        queue.writing = true;
+        let views = &mut scratch.views;
+        std::mem::swap(&mut queue.views, views);
+        drop(queue);
 
-    let headers = &mut scratch.headers;
-    headers.clear();
-    headers.extend(views.iter().map(|v| FrameHeader::text(v.update.len())));
-    let bufs: Vec<IoSlice<'_>> = (views.iter().zip(headers.iter()))
-        .flat_map(|(v, h)| [IoSlice::new(h.bytes()), IoSlice::new(v.update.as_bytes())])
-        .collect();
-    // Would block, or the socket failed: the task finds out which on its own write.
-    let mut written = sink.try_write(&bufs).unwrap_or(0);
-    drop(bufs);
+        let headers = &mut scratch.headers;
+        headers.clear();
+        headers.extend(views.iter().map(|v| FrameHeader::text(v.update.len())));
+        let bufs: Vec<IoSlice<'_>> = (views.iter().zip(headers.iter()))
+            .flat_map(|(v, h)| [IoSlice::new(h.bytes()), IoSlice::new(v.update.as_bytes())])
+            .collect();
+        // Would block, or the socket failed: the task finds out which on its own write.
+        let mut written = sink.try_write(&bufs).unwrap_or(0);
+        drop(bufs);
 
-    let mut queue = lock(&client.queue);
-    queue.writing = false;
-    client.written.notify_all();
-    let mut done = 0;
-    for (view, header) in views.iter().zip(headers.iter()) {
-        if written == 0 {
-            break;
+        queue = lock(&client.queue);
+        queue.writing = false;
+        client.written.notify_all();
+        let mut done = 0;
+        for (view, header) in views.iter().zip(headers.iter()) {
+            if written == 0 {
+                break;
+            }
+            let len = header.bytes().len() + view.update.len();
+            if written < len {
+                // Part of this frame is on the wire: the rest must follow before anything else.
+                let mut unsent = header.bytes().get(written..).unwrap_or_default().to_vec();
+                let body = written.saturating_sub(header.bytes().len());
+                unsent.extend_from_slice(view.update.as_bytes().get(body..).unwrap_or_default());
+                queue.unsent = Some(unsent);
+                written = 0;
+            } else {
+                written -= len;
+            }
+            sent(view);
+            queue.sent_up_to = view.seq();
+            done += 1;
         }
-        let len = header.bytes().len() + view.update.len();
-        if written < len {
-            // Part of this frame is on the wire: the rest must follow before anything else.
-            let mut unsent = header.bytes().get(written..).unwrap_or_default().to_vec();
-            let body = written.saturating_sub(header.bytes().len());
-            unsent.extend_from_slice(view.update.as_bytes().get(body..).unwrap_or_default());
-            queue.unsent = Some(unsent);
-            written = 0;
-        } else {
-            written -= len;
+        views.drain(..done);
+        if views.is_empty() && queue.unsent.is_none() {
+            // All written. Views published meanwhile are on the list again, unless another
+            // writer took the client off it while this one wrote: then they are this one's.
+            if queue.listed {
+                return;
+            }
+            continue;
         }
-        sent(view);
-        queue.sent_up_to = view.seq();
-        done += 1;
-    }
-    views.drain(..done);
-    if views.is_empty() && queue.unsent.is_none() {
-        // All written; views published meanwhile put the client on the list again.
+        // The rest goes back to the queue, unless a newer view of its table arrived meanwhile.
+        for view in views.drain(..) {
+            if !queue.views.iter().any(|q| q.table() == view.table()) {
+                queue.views.push(view);
+            }
+        }
+        if queue.direct {
+            give_back(client, queue);
+        }
         return;
-    }
-    // The rest goes back to the queue, unless a newer view of its table arrived meanwhile.
-    for view in views.drain(..) {
-        if !queue.views.iter().any(|q| q.table() == view.table()) {
-            queue.views.push(view);
-        }
-    }
-    if queue.direct {
-        give_back(client, queue);
     }
 }
 
@@ -586,8 +595,7 @@ impl Subscription {
     /// work for the task ([`Subscription::next`] has it), or no direct writer runs or the client
     /// has no [`Sink`].
     pub fn hand_over(&self, sent_up_to: u64) -> bool {
-        let running = (self.hub.inner.lanes.get(self.client.lane))
-            .is_some_and(|lane| lock(&lane.list).running);
+        let running = lock(&self.hub.inner.direct).running > 0;
         if self.client.sink.is_none() || !running {
             return false;
         }
@@ -956,26 +964,22 @@ mod tests {
         }
     }
 
-    /// A hub whose direct writers are driven by the test ([`write_lanes`]), not by threads.
+    /// A hub whose direct writers are driven by the test ([`write_listed`]), not by threads.
     fn direct_hub() -> Hub {
         let hub = Hub::new();
-        for lane in &hub.inner.lanes {
-            lock(&lane.list).running = true;
-        }
+        lock(&hub.inner.direct).running = 1;
         hub
     }
 
     /// What the direct writer threads would do now; returns the seqs reported sent.
-    fn write_lanes(hub: &Hub) -> Vec<u64> {
+    fn write_listed(hub: &Hub) -> Vec<u64> {
         let mut sent = Vec::new();
         let mut scratch = Scratch::default();
-        for lane in &hub.inner.lanes {
-            let clients = std::mem::take(&mut lock(&lane.list).clients);
-            for client in clients {
-                write_direct(&client, &mut scratch, &mut |v: &Published| {
-                    sent.push(v.seq());
-                });
-            }
+        let clients = std::mem::take(&mut lock(&hub.inner.direct).clients);
+        for client in clients {
+            write_direct(&client, &mut scratch, &mut |v: &Published| {
+                sent.push(v.seq());
+            });
         }
         sent
     }
@@ -992,11 +996,11 @@ mod tests {
         let wire = Wire::with_room(usize::MAX);
         let mut sub = subscribe_direct(&hub, &wire);
         hub.publish(&[view("t1", 1)]);
-        assert_eq!(write_lanes(&hub), [1]);
+        assert_eq!(write_listed(&hub), [1]);
         hub.publish(&[view("t2", 2), view("t1", 3)]);
         hub.publish(&[view("t2", 4)]);
         // t2@2 was replaced before the writer came round (conflation), as in a task's queue.
-        assert_eq!(write_lanes(&hub), [3, 4]);
+        assert_eq!(write_listed(&hub), [3, 4]);
         assert_eq!(wire.seqs(), [1, 3, 4]);
         assert!(sub.try_next().is_none(), "nothing was left for the task");
         assert_eq!(sub.take_back(), None);
@@ -1010,7 +1014,7 @@ mod tests {
         let wire = Wire::with_room(first + 5);
         let mut sub = subscribe_direct(&hub, &wire);
         hub.publish(&[view("t1", 1), view("t2", 2), view("t3", 3)]);
-        assert_eq!(write_lanes(&hub), [1, 2]);
+        assert_eq!(write_listed(&hub), [1, 2]);
         let unsent = sub.take_back().expect("the rest of the second frame");
         lock(&wire.taken).extend_from_slice(&unsent);
         assert_eq!(
@@ -1021,7 +1025,7 @@ mod tests {
         assert_eq!(updates(sub.try_next()), vec![("t3".to_owned(), 3)]);
         // The task owns the socket now: new views wait for it.
         hub.publish(&[view("t1", 4)]);
-        assert!(write_lanes(&hub).is_empty());
+        assert!(write_listed(&hub).is_empty());
         assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 4)]);
     }
 
@@ -1031,7 +1035,7 @@ mod tests {
         let wire = Wire::with_room(0);
         let mut sub = subscribe_direct(&hub, &wire);
         hub.publish(&[view("t1", 1), view("t2", 2)]);
-        assert!(write_lanes(&hub).is_empty());
+        assert!(write_listed(&hub).is_empty());
         assert_eq!(sub.take_back(), None);
         assert_eq!(
             updates(sub.try_next()),
@@ -1049,7 +1053,7 @@ mod tests {
         // The writer holds no lock while it writes: publish goes on, for the next round.
         let publisher = hub.clone();
         *lock(&wire.during) = Some(Box::new(move || publisher.publish(&[view("t1", 3)])));
-        assert!(write_lanes(&hub).is_empty(), "the socket took nothing");
+        assert!(write_listed(&hub).is_empty(), "the socket took nothing");
         // t1@1 was not written and t1@3 replaces it; t2@2 is still due.
         assert_eq!(
             updates(sub.try_next()),
@@ -1065,11 +1069,11 @@ mod tests {
         // The task's log replay sent up to seq 5; seq 5 is published only now.
         assert!(sub.hand_over(5));
         hub.publish(&[view("t1", 5)]);
-        assert!(write_lanes(&hub).is_empty());
+        assert!(write_listed(&hub).is_empty());
         assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 5)]);
         assert!(sub.hand_over(5));
         hub.publish(&[view("t1", 6)]);
-        assert_eq!(write_lanes(&hub), [6]);
+        assert_eq!(write_listed(&hub), [6]);
         assert_eq!(wire.seqs(), [6]);
     }
 
@@ -1083,7 +1087,7 @@ mod tests {
         assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 1)]);
         hub.publish(&[view("t1", 2)]);
         assert!(
-            write_lanes(&hub).is_empty(),
+            write_listed(&hub).is_empty(),
             "t1@2 must not reach the wire before t1@1"
         );
         assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 2)]);
@@ -1103,6 +1107,63 @@ mod tests {
         assert!(!sub.hand_over(0), "the task has a view to send");
         assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 1)]);
         assert!(sub.hand_over(1));
+    }
+
+    /// A socket whose first write waits until the test opens it, as a writer that lost its core
+    /// in the middle of a `writev`.
+    #[derive(Debug)]
+    struct Gated {
+        wire: Arc<Wire>,
+        entered: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+        open: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl Sink for Gated {
+        fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+            if let Some(entered) = lock(&self.entered).take() {
+                entered.send(()).expect("test waits");
+                if let Some(open) = lock(&self.open).take() {
+                    open.recv().expect("test opens");
+                }
+            }
+            self.wire.try_write(bufs)
+        }
+    }
+
+    #[test]
+    fn a_client_another_writer_is_writing_to_is_left_to_it_and_nothing_is_lost() {
+        let hub = direct_hub();
+        let wire = Wire::with_room(usize::MAX);
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (open, open_rx) = std::sync::mpsc::channel();
+        let sink = Arc::new(Gated {
+            wire: wire.clone(),
+            entered: Mutex::new(Some(entered_tx)),
+            open: Mutex::new(Some(open_rx)),
+        });
+        let (_, sub) = hub.subscribe(None, false, Some(sink as Arc<dyn Sink>));
+        assert!(sub.hand_over(0));
+        hub.publish(&[view("t1", 1)]);
+        let clients = std::mem::take(&mut lock(&hub.inner.direct).clients);
+        let first = std::thread::spawn(move || {
+            let mut sent = Vec::new();
+            for client in clients {
+                write_direct(&client, &mut Scratch::default(), &mut |v: &Published| {
+                    sent.push(v.seq());
+                });
+            }
+            sent
+        });
+        entered.recv().expect("the first writer is in its write");
+        hub.publish(&[view("t1", 2)]);
+        hub.publish(&[view("t2", 3)]);
+        // A second writer takes the client off the list while the first still writes to it.
+        assert_eq!(write_listed(&hub), Vec::<u64>::new(), "it must not write");
+        open.send(()).expect("writer waits");
+        assert_eq!(first.join().expect("first writer"), [1, 2, 3]);
+        assert_eq!(wire.seqs(), [1, 2, 3]);
+        assert!(lock(&hub.inner.direct).clients.is_empty());
+        drop(sub);
     }
 
     /// A socket that takes everything and logs which client it belongs to.
@@ -1134,23 +1195,20 @@ mod tests {
                 sub
             })
             .collect();
-        let lanes = hub.inner.lanes.len();
         let (mut first, mut last) = (HashSet::new(), HashSet::new());
         for seq in 1..=200 {
             for sub in &subs {
                 assert!(sub.hand_over(seq - 1));
             }
             hub.publish(&[view("t1", seq)]);
-            assert_eq!(write_lanes(&hub).len(), CLIENTS);
+            assert_eq!(write_listed(&hub).len(), CLIENTS);
             let order = std::mem::take(&mut *lock(&log));
-            // Lanes run in parallel: compare within the first lane's share.
-            let own: Vec<usize> = order.into_iter().filter(|c| c % lanes == 0).collect();
-            first.extend(own.first().copied());
-            last.extend(own.last().copied());
+            first.extend(order.first().copied());
+            last.extend(order.last().copied());
         }
-        let lane: HashSet<usize> = (0..CLIENTS).filter(|c| c % lanes == 0).collect();
-        assert_eq!(first, lane, "every client of the lane is sometimes first");
-        assert_eq!(last, lane, "and sometimes last");
+        let every: HashSet<usize> = (0..CLIENTS).collect();
+        assert_eq!(first, every, "every client is sometimes first");
+        assert_eq!(last, every, "and sometimes last");
     }
 
     #[test]
@@ -1175,10 +1233,10 @@ mod tests {
     fn the_direct_writer_thread_writes_and_stops_when_the_hub_closes() {
         let hub = Hub::new();
         let wire = Wire::with_room(usize::MAX);
-        let writers: Vec<_> = (0..hub.direct_lanes())
-            .map(|lane| {
+        let writers: Vec<_> = (0..hub.direct_writers())
+            .map(|_| {
                 let hub = hub.clone();
-                std::thread::spawn(move || hub.run_direct_writer(lane, |_| {}))
+                std::thread::spawn(move || hub.run_direct_writer(|_| {}))
             })
             .collect();
         let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));

@@ -539,12 +539,12 @@ async fn readable(socket: Option<&Socket>) {
 /// Runs the hub's direct writers, a thread each, until the hub closes, recording for each view
 /// written what [`Connection::forward`] records for the views it writes.
 pub(crate) fn spawn_direct_writers(hub: &Hub, metrics: &Arc<Metrics>) {
-    for lane in 0..hub.direct_lanes() {
+    for writer in 0..hub.direct_writers() {
         let (hub, metrics) = (hub.clone(), metrics.clone());
         let started = std::thread::Builder::new()
-            .name(format!("ws-direct-{lane}"))
+            .name(format!("ws-direct-{writer}"))
             .spawn(move || {
-                hub.run_direct_writer(lane, |view| {
+                hub.run_direct_writer(|view| {
                     if let Some(received) = view.received {
                         metrics.latency(received.elapsed().as_secs_f64());
                     }
@@ -554,7 +554,8 @@ pub(crate) fn spawn_direct_writers(hub: &Hub, metrics: &Arc<Metrics>) {
                 });
             });
         if let Err(error) = started {
-            // That lane's screens still get every update, through their tasks.
+            // The other writers take its share; with none, screens get every update through
+            // their tasks.
             tracing::warn!(%error, "cannot start a WebSocket direct writer thread");
         }
     }
