@@ -14,7 +14,7 @@
 //! whose task has nothing left to write hands its socket ([`Sink`]) over
 //! ([`Subscription::hand_over`]): from then on a direct writer thread ([`Hub::run_direct_writer`],
 //! one per core) writes each new update message (built once at commit) behind a frame header
-//! straight into the socket, one non-blocking `writev` per client, and the task stays asleep.
+//! straight into the socket, one non-blocking vectored send per client, and the task stays asleep.
 //! The writers share one work list and take a few clients at a time from it, so that when one of
 //! them loses its core for a while (to the broker, the SQLite writer, anything else on the box)
 //! the others write its share instead of the fan-out waiting for it. When
@@ -153,6 +153,9 @@ struct Queue {
     /// A direct writer is writing to the socket now, without holding this queue's lock (so
     /// `publish` never waits for a socket): nobody else may write until it is done.
     writing: bool,
+    /// The task waits on `Client::written` for that write to end (a notification is a syscall,
+    /// so the writer only makes it when someone waits).
+    awaited: bool,
 }
 
 impl Queue {
@@ -423,7 +426,7 @@ struct Scratch {
     headers: Vec<FrameHeader>,
 }
 
-/// Writes `client`'s queued views to its socket as WebSocket text frames in one `writev`, with
+/// Writes `client`'s queued views to its socket as WebSocket text frames in one vectored send, with
 /// the queue unlocked meanwhile (`Queue::writing` keeps the task and the other writers off the
 /// socket). What the socket does not take goes back to the task, which then owns the socket again.
 fn write_direct(client: &Client, scratch: &mut Scratch, sent: &mut impl FnMut(&Published)) {
@@ -467,7 +470,9 @@ fn write_direct(client: &Client, scratch: &mut Scratch, sent: &mut impl FnMut(&P
 
         queue = lock(&client.queue);
         queue.writing = false;
-        client.written.notify_all();
+        if queue.awaited {
+            client.written.notify_all();
+        }
         let mut done = 0;
         for (view, header) in views.iter().zip(headers.iter()) {
             if written == 0 {
@@ -618,11 +623,13 @@ impl Subscription {
     pub fn take_back(&self) -> Option<Vec<u8>> {
         let mut queue = lock(&self.client.queue);
         queue.direct = false;
-        // A non-blocking `writev` in progress: microseconds.
+        // A non-blocking send in progress: microseconds.
         while queue.writing {
+            queue.awaited = true;
             queue = (self.client.written.wait(queue))
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
+        queue.awaited = false;
         queue.unsent.take()
     }
 
@@ -1110,7 +1117,7 @@ mod tests {
     }
 
     /// A socket whose first write waits until the test opens it, as a writer that lost its core
-    /// in the middle of a `writev`.
+    /// in the middle of a send.
     #[derive(Debug)]
     struct Gated {
         wire: Arc<Wire>,

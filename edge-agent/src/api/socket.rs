@@ -55,9 +55,13 @@ impl Connected<IncomingStream<'_, Listener>> for Socket {
     }
 }
 
+/// A plain non-blocking `sendmsg`, bypassing tokio's readiness bookkeeping (a check and a
+/// shared cache line per write, hundreds of writes per update): that bookkeeping belongs to the
+/// client's task. After a `WouldBlock` here the task takes the socket back, and its own write
+/// finds out again and waits for room as usual.
 impl Sink for TcpStream {
     fn try_write(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.try_write_vectored(bufs)
+        socket2::SockRef::from(self).send_vectored(bufs)
     }
 }
 
