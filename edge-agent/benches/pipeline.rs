@@ -681,23 +681,23 @@ fn pending_balls(text: &str) -> Option<usize> {
 }
 
 /// Maps each probe update to the probe event it shows: the newest event sent at or before it was
-/// received whose position in the 16-event cycle leaves that many balls pending. Yields the
-/// event's index and the update's latency.
-fn probe_latencies<'a>(
-    sends: &'a [Instant],
-    received: &'a [(usize, Instant)],
-) -> impl Iterator<Item = (usize, Duration)> + 'a {
-    received.iter().filter_map(|&(balls, at)| {
+/// received whose position in the 16-event cycle leaves that many balls pending.
+fn probe_latencies(sends: &[Instant], received: &[(usize, Instant)], samples: &mut Samples) {
+    for &(balls, at) in received {
         let phase = if balls == 0 {
             PROBE_CYCLE - 1
         } else {
             balls - 1
         };
-        let last = sends.partition_point(|s| *s <= at).checked_sub(1)?;
+        let upto = sends.partition_point(|s| *s <= at);
+        let Some(last) = upto.checked_sub(1) else {
+            continue;
+        };
         let back = (last % PROBE_CYCLE + PROBE_CYCLE - phase) % PROBE_CYCLE;
-        let i = last.checked_sub(back)?;
-        Some((i, at.saturating_duration_since(sends[i])))
-    })
+        if let Some(i) = last.checked_sub(back) {
+            samples.push(at.saturating_duration_since(sends[i]));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1397,24 +1397,8 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
     let (elapsed, ticks1, threads1) = (t0.elapsed(), cpu_ticks(pid), thread_ticks(pid));
     let metrics_after = scrape(&http, agent.http).await;
     let mut measured_samples = Samples::new(count * measuring_indices.len());
-    // Per probe event, the first and the last of the measuring screens to receive it: the first
-    // is the path to the screens without the fan-out's order, the spread is the fan-out's.
-    let mut per_event: Vec<Option<(Duration, Duration)>> = vec![None; sends.len()];
     for s in &screens {
-        for (i, latency) in probe_latencies(&sends, &lock(s).probe) {
-            measured_samples.push(latency);
-            if let Some(slot) = per_event.get_mut(i) {
-                let (first, last) = slot.get_or_insert((latency, latency));
-                *first = (*first).min(latency);
-                *last = (*last).max(latency);
-            }
-        }
-    }
-    let mut first_samples = Samples::new(count);
-    let mut spread_samples = Samples::new(count);
-    for (first, last) in per_event.into_iter().flatten() {
-        first_samples.push(first);
-        spread_samples.push(last - first);
+        probe_latencies(&sends, &lock(s).probe, &mut measured_samples);
     }
     // Inline, the load screens' samples too (their timestamps queue behind the saturated runtime).
     let mut all_samples = match &load {
@@ -1424,9 +1408,7 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
         } => {
             let mut all = Samples::new(count * connected);
             for s in screens.iter().chain(load_screens) {
-                for (_, latency) in probe_latencies(&sends, &lock(s).probe) {
-                    all.push(latency);
-                }
+                probe_latencies(&sends, &lock(s).probe, &mut all);
             }
             Some(all)
         }
@@ -1462,11 +1444,6 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
         "agent: probe event → WebSocket, {} screens on the measuring thread",
         measuring.len()
     )));
-    out.line(first_samples.row(&format!(
-        "  of which per probe event, the first of the {} screens to receive it",
-        measuring.len()
-    )));
-    out.line(spread_samples.row("  and per probe event, last − first of them (the fan-out)"));
     if let Some(all) = &mut all_samples {
         out.line(all.row(&format!(
             "agent: probe event → WebSocket, all {connected} screens (load generator included)"
