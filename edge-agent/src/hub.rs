@@ -288,11 +288,14 @@ impl Hub {
         // Holds the hub only while writing, so that dropping it ends the thread.
         let hub = Arc::downgrade(&self.inner);
         drop(self);
-        let mut scratch = Scratch::default();
-        while let Some(clients) = next_direct(&hub) {
-            for client in clients {
+        let (mut scratch, mut clients) = (Scratch::default(), Vec::with_capacity(CHUNK));
+        while next_direct(&hub, &mut clients) {
+            for client in clients.drain(..) {
                 write_direct(&client, &mut scratch, &mut sent);
             }
+        }
+        if let Some(inner) = hub.upgrade() {
+            lock(&inner.direct).running -= 1;
         }
     }
 
@@ -402,17 +405,21 @@ fn snapshot_of(state: &HubState, tables: Option<&HashSet<String>>) -> Vec<Publis
     }
 }
 
-/// The next few clients with work for a direct writer; `None` once the hub is closed or dropped.
-fn next_direct(hub: &Weak<Inner>) -> Option<Vec<Arc<Client>>> {
+/// Moves the next few clients with work for a direct writer into `clients`; `false` once the hub
+/// is closed or dropped.
+fn next_direct(hub: &Weak<Inner>, clients: &mut Vec<Arc<Client>>) -> bool {
     loop {
-        let inner = hub.upgrade()?;
+        let Some(inner) = hub.upgrade() else {
+            return false;
+        };
         let mut list = lock(&inner.direct);
         if list.closed {
-            return None;
+            return false;
         }
         if !list.clients.is_empty() {
             let take = list.clients.len().min(CHUNK);
-            return Some(list.clients.drain(..take).collect());
+            clients.extend(list.clients.drain(..take));
+            return true;
         }
         // Wakes up now and then without work to notice a dropped hub (in-process tests).
         drop(inner.ready.wait_timeout(list, Duration::from_secs(1)));
