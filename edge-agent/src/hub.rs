@@ -286,16 +286,13 @@ impl Hub {
     pub fn run_direct_writer(self, mut sent: impl FnMut(&Published)) {
         lock(&self.inner.direct).running += 1;
         // Holds the hub only while writing, so that dropping it ends the thread.
-        let hub = Arc::downgrade(&self.inner);
+        let running = Running(Arc::downgrade(&self.inner));
         drop(self);
         let (mut scratch, mut clients) = (Scratch::default(), Vec::with_capacity(CHUNK));
-        while next_direct(&hub, &mut clients) {
+        while next_direct(&running.0, &mut clients) {
             for client in clients.drain(..) {
                 write_direct(&client, &mut scratch, &mut sent);
             }
-        }
-        if let Some(inner) = hub.upgrade() {
-            lock(&inner.direct).running -= 1;
         }
     }
 
@@ -402,6 +399,18 @@ fn snapshot_of(state: &HubState, tables: Option<&HashSet<String>>) -> Vec<Publis
             .filter(|(table, _)| tables.contains(*table))
             .map(|(_, published)| published.clone())
             .collect(),
+    }
+}
+
+/// A running direct writer, counted out of `DirectList::running` when it stops, even by a panic:
+/// with no writer left, clients keep writing through their tasks.
+struct Running(Weak<Inner>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            lock(&inner.direct).running -= 1;
+        }
     }
 }
 
@@ -1272,5 +1281,28 @@ mod tests {
         for writer in writers {
             writer.join().expect("writer thread");
         }
+    }
+
+    #[test]
+    fn clients_stop_handing_over_when_the_last_writer_dies() {
+        let hub = Hub::new();
+        let writer = {
+            let hub = hub.clone();
+            std::thread::spawn(move || hub.run_direct_writer(|_| panic!("a bug in a writer")))
+        };
+        let wire = Wire::with_room(usize::MAX);
+        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !sub.hand_over(0) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        hub.publish(&[view("t1", 1)]);
+        assert!(writer.join().is_err(), "the writer panicked");
+        let (_, next) = hub.subscribe(None, false, Some(wire as Arc<dyn Sink>));
+        assert!(!next.hand_over(1), "no writer is left to take the socket");
     }
 }
