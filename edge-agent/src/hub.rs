@@ -1252,6 +1252,15 @@ mod tests {
         }
     }
 
+    /// Polls `done` until it holds; fails with `what` after 10 s (a writer thread's start, say).
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn the_direct_writer_thread_writes_and_stops_when_the_hub_closes() {
         let hub = Hub::new();
@@ -1263,19 +1272,9 @@ mod tests {
             })
             .collect();
         let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !sub.hand_over(0) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer never started"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until("the writer never started", || sub.hand_over(0));
         hub.publish(&[view("t1", 1)]);
-        while wire.seqs().is_empty() {
-            assert!(std::time::Instant::now() < deadline, "nothing written");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until("nothing written", || !wire.seqs().is_empty());
         assert_eq!(wire.seqs(), [1]);
         hub.close();
         for writer in writers {
@@ -1292,14 +1291,7 @@ mod tests {
         };
         let wire = Wire::with_room(usize::MAX);
         let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !sub.hand_over(0) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer never started"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until("the writer never started", || sub.hand_over(0));
         hub.publish(&[view("t1", 1)]);
         assert!(writer.join().is_err(), "the writer panicked");
         let (_, next) = hub.subscribe(None, false, Some(wire as Arc<dyn Sink>));

@@ -5,8 +5,9 @@
 //! update frames into an idle screen's socket without going through the screen's task, so every
 //! accepted stream is an `Arc<TcpStream>`: hyper gets a [`Shared`] handle for its I/O, and each
 //! request carries another as its connection info ([`Socket`]), which `/ws` passes to the hub as the
-//! client's [`Sink`]. Both sides only use tokio's `&self` methods (`try_read`, `try_write`, readiness),
-//! and the hub's hand-over protocol keeps them from writing at the same time.
+//! client's [`Sink`]. hyper's side uses tokio's `&self` methods (`try_read`, `try_write`,
+//! readiness), the direct writer a plain non-blocking send, and the hub's hand-over protocol keeps
+//! them from writing at the same time.
 
 use std::io;
 use std::net::SocketAddr;
