@@ -56,7 +56,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use edge_agent::CancellationToken;
 use futures_util::StreamExt;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use shared::protocol::{
@@ -64,6 +63,7 @@ use shared::protocol::{
 };
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "bench-staff-token";
 const PROBE_TABLE: &str = "probe";
@@ -435,7 +435,7 @@ fn message(device: &str, seq: u64, event: DeviceEvent) -> Vec<u8> {
     encode(&DeviceMessage {
         device: device.to_owned(),
         seq,
-        ts_ms: Some(edge_agent::now_ms()),
+        ts_ms: Some(edge_agent::clock::now_ms()),
         event,
     })
 }
@@ -1262,7 +1262,7 @@ fn fsync_floor(dir: &Path, count: usize, every: Duration, input: &str, view: &st
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let t = Instant::now();
         let s = i64::try_from(i).unwrap_or(i64::MAX);
-        let now = i64::try_from(edge_agent::now_ms()).unwrap_or(0);
+        let now = i64::try_from(edge_agent::clock::now_ms()).unwrap_or(0);
         conn.execute(
             "INSERT INTO events (seq, table_id, received_ms, device, device_seq, input, view) VALUES (?1, 'probe', ?2, 'probe-ctl', ?1, ?3, ?4)",
             rusqlite::params![s, now, input, view],
@@ -1865,7 +1865,7 @@ fn sqlite_floor(dir: &Path, total: u64, batch: usize, input: &str, view: &str) -
                 }
                 seq += 1;
                 let k = (seq % 32) as usize;
-                let now = i64::try_from(edge_agent::now_ms()).unwrap_or(0);
+                let now = i64::try_from(edge_agent::clock::now_ms()).unwrap_or(0);
                 let s = i64::try_from(seq).unwrap_or(i64::MAX);
                 event
                     .execute(rusqlite::params![
@@ -1900,7 +1900,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!(
         "dojo-bench-pipeline-{}-{}",
         std::process::id(),
-        edge_agent::now_ms()
+        edge_agent::clock::now_ms()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut out = Figures;

@@ -4,7 +4,7 @@
 //! registers the agent's own in-process link (subscribed to [`SUBSCRIBE_ALL`]) and starts the
 //! broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread.
 //!
-//! Things to know about rumqttd 0.20 (see `/work/shared/reference/edge-sync.md` §3):
+//! Things to know about rumqttd 0.20 (the reference notes on edge sync, §3):
 //!
 //! - `Broker::new` spawns the router thread at once; `Broker::start` blocks forever (it joins its
 //!   server threads) and there is **no way to stop it**. On shutdown the agent simply stops

@@ -25,10 +25,10 @@ use firmware_bridge::simulator::{Controller, Players, SimOptions, pty};
 use rand::Rng;
 use shared::rules::MatchSpec;
 
-use crate::CancellationToken;
 use crate::engine::{EngineError, EngineHandle};
 use crate::mqtt::{MqttError, MqttMode, parse_url};
 use crate::table::StaffAction;
+use tokio_util::sync::CancellationToken;
 
 /// The bridge id (status topic and last-will) of the demo's in-process firmware-bridge.
 pub const DEMO_BRIDGE_ID: &str = "demo-bridge";

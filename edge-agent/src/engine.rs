@@ -13,7 +13,6 @@ use shared::protocol::{
 use shared::rules::MatchSpec;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::CancellationToken;
 use crate::hub::Hub;
 use crate::ingest::{Ingest, Step, Verdict};
 use crate::metrics::Metrics;
@@ -21,6 +20,7 @@ use crate::mqtt::{Commands, Inbound};
 use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
 use crate::table::{Applied, Refused, StaffAction, Table, TableInput};
 use crate::view::Published;
+use tokio_util::sync::CancellationToken;
 
 /// Why the engine refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -256,7 +256,7 @@ impl Engine {
         let (tx, requests) = mpsc::channel(256);
         let engine = Engine {
             tables,
-            ingest: Ingest::new(recovered.devices, crate::now_ms()),
+            ingest: Ingest::new(recovered.devices, crate::clock::now_ms()),
             seq: recovered.last_seq,
             epoch: recovered.epoch,
             store,
@@ -332,7 +332,7 @@ impl Engine {
                 input,
                 None,
                 None,
-                crate::now_ms(),
+                crate::clock::now_ms(),
                 Some(Instant::now()),
                 Some(reply),
             )
@@ -647,7 +647,7 @@ impl Engine {
     }
 
     async fn timers(&mut self) {
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         let mut due = Vec::new();
         for (id, table) in &self.tables {
             if table.quiet_due(now, self.timing.shot_quiet_ms) {

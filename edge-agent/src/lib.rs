@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -31,15 +32,7 @@ pub mod sync;
 pub mod table;
 pub mod view;
 
-pub use tokio_util::sync::CancellationToken;
-
-/// Milliseconds since the Unix epoch, the receive time stamped on every event.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+use tokio_util::sync::CancellationToken;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

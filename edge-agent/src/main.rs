@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use edge_agent::config::{Config, Flags};
-use edge_agent::{CancellationToken, start};
+use edge_agent::start;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {

@@ -31,7 +31,7 @@ use rumqttd::local::{LinkRx, LinkTx};
 use shared::protocol::{SUBSCRIBE_ALL, Topic, parse_topic};
 use tokio::sync::mpsc;
 
-use crate::CancellationToken;
+use tokio_util::sync::CancellationToken;
 
 /// Capacity of the inbound channel.
 pub const INBOUND_CAPACITY: usize = 4096;
@@ -67,7 +67,7 @@ impl Inbound {
         Inbound {
             topic,
             payload,
-            received_ms: crate::now_ms(),
+            received_ms: crate::clock::now_ms(),
             received: Instant::now(),
         }
     }

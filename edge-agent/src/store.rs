@@ -433,7 +433,7 @@ pub fn open(data_dir: &Path) -> Result<(Connection, Recovered), StoreError> {
     let mut conn = match check(&path) {
         Ok(conn) => conn,
         Err(problem) => {
-            let aside = data_dir.join(format!("edge.sqlite3.damaged-{}", crate::now_ms()));
+            let aside = data_dir.join(format!("edge.sqlite3.damaged-{}", crate::clock::now_ms()));
             tracing::error!(%problem, moved_to = %aside.display(), "database failed its integrity check; moving it aside and starting a new one");
             for suffix in ["", "-wal", "-shm"] {
                 let from = PathBuf::from(format!("{}{suffix}", path.display()));
@@ -869,7 +869,7 @@ fn sync_write(conn: &Connection, write: &SyncWrite) -> rusqlite::Result<()> {
                 "INSERT OR REPLACE INTO sync_sent (seq, event_seq, kind, match_id, payload, acked_ms)
                  SELECT seq, event_seq, kind, match_id, payload, ?2 FROM outbox WHERE seq <= ?1",
             )?
-            .execute(params![seq, to_i64(crate::now_ms())])?;
+            .execute(params![seq, to_i64(crate::clock::now_ms())])?;
             conn.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?
                 .execute([seq])?;
             conn.prepare_cached("DELETE FROM sync_sent WHERE acked_ms < ?1")?
@@ -897,7 +897,7 @@ fn sync_write(conn: &Connection, write: &SyncWrite) -> rusqlite::Result<()> {
                     "INSERT OR IGNORE INTO sync_dead_letters (seq, kind, match_id, payload, reason, refused_ms)
                      SELECT seq, kind, match_id, payload, ?2, ?3 FROM outbox WHERE seq = ?1 AND kind != 'rejected'",
                 )?
-                .execute(params![to_i64(*seq), reason, to_i64(crate::now_ms())])?;
+                .execute(params![to_i64(*seq), reason, to_i64(crate::clock::now_ms())])?;
             if moved > 0 {
                 conn.prepare_cached(
                     "UPDATE outbox SET kind = 'rejected',
@@ -1179,7 +1179,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "dojo-store-{name}-{}-{}",
             std::process::id(),
-            crate::now_ms()
+            crate::clock::now_ms()
         ));
         std::fs::create_dir_all(&dir).expect("dir");
         dir
@@ -1346,7 +1346,7 @@ mod tests {
             &mut conn,
             SyncWrite::Acked {
                 seq: 6,
-                forget_before_ms: crate::now_ms() + 1,
+                forget_before_ms: crate::clock::now_ms() + 1,
             },
         );
         assert_eq!(pending(&reader), Vec::<u64>::new());

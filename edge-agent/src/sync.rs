@@ -32,10 +32,10 @@ use shared::sync::{
 };
 use tokio::sync::oneshot;
 
-use crate::CancellationToken;
 use crate::config::CloudConfig;
 use crate::metrics::Metrics;
 use crate::store::{Reader, StoreError, StoreTx, SyncWrite, Write};
+use tokio_util::sync::CancellationToken;
 
 /// Tuning of the sync task.
 #[derive(Clone, Debug)]
@@ -351,7 +351,7 @@ impl Sync {
                 }
                 // Only what the cloud holds leaves the outbox: its mark, never more than we sent.
                 let acked = ack.acked_seq.min(last);
-                let forget_before_ms = crate::now_ms().saturating_sub(
+                let forget_before_ms = crate::clock::now_ms().saturating_sub(
                     u64::try_from(self.options.keep_sent.as_millis()).unwrap_or(u64::MAX),
                 );
                 self.write(SyncWrite::Acked {

@@ -140,7 +140,7 @@ async fn build_outbox(dir: &Path, records: u64) -> anyhow::Result<String> {
     let spec = nine_ball()?;
     let mut tables: Vec<Table> = (0..TABLES).map(|t| Table::new(&format!("t{t}"))).collect();
     let mut device_seqs = vec![0u64; tables.len()];
-    let base_ms = edge_agent::now_ms().saturating_sub(365 * 24 * 3600 * 1000);
+    let base_ms = edge_agent::clock::now_ms().saturating_sub(365 * 24 * 3600 * 1000);
     let (mut seq, mut written) = (0u64, 0u64);
     let mut number = 0u64;
     while written < records {

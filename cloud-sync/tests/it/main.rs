@@ -1,4 +1,4 @@
-//! cloud-sync's integration tests: one binary (see /work/shared/style.md), each test with its own
+//! cloud-sync's integration tests: one binary (see the style notes), each test with its own
 //! PostgreSQL database and Redis key prefix, on ephemeral loopback ports.
 
 mod cli;

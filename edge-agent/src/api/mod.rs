@@ -24,11 +24,11 @@ use axum::routing::{get, post};
 pub use error::ApiError;
 pub use ws::SEND_TIMEOUT;
 
-use crate::CancellationToken;
 use crate::engine::EngineHandle;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Reader;
+use tokio_util::sync::CancellationToken;
 
 /// Largest request body accepted (413 beyond).
 pub const BODY_LIMIT: usize = 64 * 1024;

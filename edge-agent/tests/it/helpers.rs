@@ -16,12 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use edge_agent::config::{CloudConfig, Config};
 use edge_agent::mqtt::MqttMode;
-use edge_agent::{CancellationToken, Running, start};
+use edge_agent::{Running, start};
 use futures_util::StreamExt;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::{Value, json};
 use shared::sync::Batch;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 pub(crate) const TOKEN: &str = "staff-secret-1";
 

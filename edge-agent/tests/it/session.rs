@@ -55,13 +55,13 @@ async fn sessions_switch_the_light_with_matches_and_refuse_what_makes_no_sense()
         post_empty(&agent, "/api/v1/tables/bad%20id/sessions", Some(TOKEN)).await;
     assert_eq!(status, 400, "{body}");
 
-    let before = edge_agent::now_ms();
+    let before = edge_agent::clock::now_ms();
     let (status, location, view) = post_empty(&agent, start, Some(TOKEN)).await;
     assert_eq!(status, 201, "{view}");
     assert_eq!(location.as_deref(), Some("/api/v1/tables/s1"));
     let started = view["session"]["started_ms"].as_u64().expect("started_ms");
     assert!(
-        started >= before && started <= edge_agent::now_ms(),
+        started >= before && started <= edge_agent::clock::now_ms(),
         "{view}"
     );
     assert_eq!(view["session"]["stopped_ms"], Value::Null);

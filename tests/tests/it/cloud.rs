@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use edge_agent::CancellationToken;
 use edge_agent::config::CloudConfig;
 use edge_agent::demo::{DemoBroker, DemoOptions, run_with};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{Agent, temp_dir};
 

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use edge_agent::CancellationToken;
 use edge_agent::demo::{DemoBroker, DemoOptions, run_with};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{Agent, free_port, temp_dir, until};
 

@@ -9,12 +9,13 @@ use std::time::Duration;
 pub(crate) use dojo_testkit::serial::{Plugged, bridge_config, sim_options};
 pub(crate) use dojo_testkit::{free_port, temp_dir, wait_for};
 
+use edge_agent::Running;
 use edge_agent::config::Config;
 use edge_agent::mqtt::MqttMode;
-use edge_agent::{CancellationToken, Running};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 pub(crate) const TOKEN: &str = "staff-secret-1";
 
