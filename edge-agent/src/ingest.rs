@@ -21,7 +21,23 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::store::DeviceMark;
+/// A device's dedupe mark: its frontier (see the module doc), saved by the store in the same
+/// transaction as the device's event, and read back at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceMark {
+    /// Device id.
+    pub device: String,
+    /// Table it reports for.
+    pub table: String,
+    /// Every seq up to here is applied or given up on (`ingest` applies a device's events in seq
+    /// order).
+    pub last_seq: u64,
+    /// Open gaps below it, inclusive ranges (only in marks saved by versions that applied events in
+    /// arrival order).
+    pub missing: Vec<(u64, u64)>,
+    /// Last time heard from.
+    pub last_seen_ms: u64,
+}
 
 /// How long a gap may stay open before its events are counted as missing.
 pub const GAP_TIMEOUT_MS: u64 = 5_000;

@@ -161,6 +161,9 @@ pub struct MatchFinished {
     pub game: Game,
     /// The players.
     pub players: [String; 2],
+    /// Registered players' ids, per seat, when staff put registered players on the table.
+    #[serde(default)]
+    pub player_ids: [Option<String>; 2],
     /// Racks (14.1: points) to win.
     pub race_to: u32,
     /// Seat of the winner.
@@ -183,6 +186,9 @@ pub struct ResultCorrected {
     pub table: String,
     /// The score now.
     pub score: [i32; 2],
+    /// The rules engine's rack counter now.
+    #[serde(default)]
+    pub rack: u32,
     /// Racks still finished; the cloud forgets racks above this ordinal.
     pub racks_finished: u32,
     /// Whether the match is still over.
@@ -199,7 +205,8 @@ pub struct Rejected {
 }
 
 impl Record {
-    /// The wire `kind`.
+    /// The wire `kind`: the outbox row's `kind` column, and what [`RawRecord::parse`] dispatches
+    /// on.
     pub fn kind(&self) -> &'static str {
         match self {
             Record::MatchStarted(_) => "match_started",
@@ -207,6 +214,34 @@ impl Record {
             Record::MatchFinished(_) => "match_finished",
             Record::ResultCorrected(_) => "result_corrected",
             Record::Rejected(_) => "rejected",
+        }
+    }
+
+    /// The match the payload names; a `rejected` placeholder names none (its row keeps the
+    /// original's).
+    pub fn match_id(&self) -> Option<&str> {
+        match self {
+            Record::MatchStarted(r) => Some(&r.match_id),
+            Record::RackFinished(r) => Some(&r.match_id),
+            Record::MatchFinished(r) => Some(&r.match_id),
+            Record::ResultCorrected(r) => Some(&r.match_id),
+            Record::Rejected(_) => None,
+        }
+    }
+
+    /// The payload as JSON text, the way the edge writes it into its outbox: the fields in their
+    /// declared order (serde_json's `preserve_order`).
+    ///
+    /// # Errors
+    ///
+    /// Only if serde_json refuses a value; these plain structs hold nothing it refuses.
+    pub fn payload_text(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Record::MatchStarted(r) => serde_json::to_string(r),
+            Record::RackFinished(r) => serde_json::to_string(r),
+            Record::MatchFinished(r) => serde_json::to_string(r),
+            Record::ResultCorrected(r) => serde_json::to_string(r),
+            Record::Rejected(r) => serde_json::to_string(r),
         }
     }
 }

@@ -2,6 +2,12 @@
 //! (from HTTP) in arrival order, rules them, and hands each accepted input to the store writer with
 //! the view it produced. It never waits for a commit itself (the writer batches), but staff
 //! requests are answered only after theirs is committed, and screens only see committed views.
+//!
+//! - `handle`: [`EngineHandle`], how the API and the demo ask, and [`EngineError`];
+//! - `reject_log`: rate-limited logging of rejected messages.
+
+mod handle;
+mod reject_log;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -10,139 +16,54 @@ use std::time::{Duration, Instant};
 use shared::protocol::{
     self, BallPosition, Channel, DeviceCommand, DeviceEvent, DeviceStatus, Presence, Topic,
 };
-use shared::rules::MatchSpec;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
-use crate::ingest::{Ingest, Step, Verdict};
+use crate::ingest::{DeviceMark, Ingest, Step, Verdict};
 use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
 use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
-use crate::table::{Applied, Refused, StaffAction, Table, TableInput};
+use crate::table::{Applied, Refused, Table, TableInput};
 use crate::view::Published;
-use tokio_util::sync::CancellationToken;
+use handle::{Reply, Request};
+use reject_log::RejectLog;
 
-/// Why the engine refused a request.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The table has no match in play.
-    #[error("table {0} has no match in play")]
-    NoMatch(String),
-    /// The table id is not acceptable.
-    #[error("invalid table id {0:?}: use 1-32 letters, digits, '-' or '_'")]
-    BadTable(String),
-    /// The rules refused the input.
-    #[error("{0}")]
-    Rejected(#[from] shared::rules::Rejected),
-    /// A match is already in play and not finished.
-    #[error("table {0} already has a match in play; concede or finish it first")]
-    Busy(String),
-    /// A table-time session is already running there.
-    #[error("table {0} already has a session running; stop it first")]
-    SessionRunning(String),
-    /// No table-time session is running there.
-    #[error("table {0} has no session running")]
-    NoSession(String),
-    /// The store failed; the input was not applied.
-    #[error("storage failure: {0}")]
-    Store(String),
-    /// The agent is shutting down.
-    #[error("the agent is shutting down")]
-    ShuttingDown,
-}
+pub use handle::{EngineError, EngineHandle};
 
-type Reply = oneshot::Sender<Result<Published, EngineError>>;
-
+/// Where an input came from, and what goes with it to the store and back.
 #[derive(Debug)]
-enum Request {
-    Start {
-        table: String,
-        spec: MatchSpec,
-        player_ids: [Option<String>; 2],
-        reply: Reply,
+enum Source {
+    /// A staff request: answered once its input is committed (or refused).
+    Staff(Reply),
+    /// A device message, in the device's seq order: its dedupe mark is saved with the input.
+    Device {
+        /// The device's mark as of this message.
+        mark: DeviceMark,
+        /// When it arrived (for the latency metric).
+        received: Instant,
     },
-    Action {
-        table: String,
-        action: StaffAction,
-        reply: Reply,
+    /// A device's retained status topic.
+    Status {
+        /// When it arrived.
+        received: Instant,
     },
-    Session {
-        table: String,
-        start: bool,
-        reply: Reply,
-    },
+    /// Ingest gave up on a device's missed events: its mark moves past them.
+    Lost(DeviceMark),
+    /// The engine's own timers: a quiet close, a device silent past the timeout.
+    Timer,
 }
 
-/// The handle to send the engine work. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct EngineHandle {
-    tx: mpsc::Sender<Request>,
-}
-
-impl EngineHandle {
-    /// A handle with no engine behind it: every request answers `ShuttingDown` (for API tests).
-    pub fn detached() -> EngineHandle {
-        EngineHandle {
-            tx: mpsc::channel(1).0,
+impl Source {
+    /// The device mark to save, when it arrived, and whom to answer.
+    fn into_parts(self) -> (Option<DeviceMark>, Option<Instant>, Option<Reply>) {
+        match self {
+            Source::Staff(reply) => (None, Some(Instant::now()), Some(reply)),
+            Source::Device { mark, received } => (Some(mark), Some(received), None),
+            Source::Status { received } => (None, Some(received), None),
+            Source::Lost(mark) => (Some(mark), None, None),
+            Source::Timer => (None, None, None),
         }
-    }
-
-    /// Starts a match on `table`; resolves once it is committed.
-    pub async fn start_match(
-        &self,
-        table: String,
-        spec: MatchSpec,
-    ) -> Result<Published, EngineError> {
-        self.start_registered(table, spec, [None, None]).await
-    }
-
-    /// Starts a match whose seats may hold registered players (cloud-sync ids, per seat).
-    pub async fn start_registered(
-        &self,
-        table: String,
-        spec: MatchSpec,
-        player_ids: [Option<String>; 2],
-    ) -> Result<Published, EngineError> {
-        self.ask(|reply| Request::Start {
-            table,
-            spec,
-            player_ids,
-            reply,
-        })
-        .await
-    }
-
-    /// Applies a staff action to the current match; resolves once it is committed.
-    pub async fn action(
-        &self,
-        table: String,
-        action: StaffAction,
-    ) -> Result<Published, EngineError> {
-        self.ask(|reply| Request::Action {
-            table,
-            action,
-            reply,
-        })
-        .await
-    }
-
-    /// Starts (`true`) or stops a table-time session on `table`; resolves once it is committed.
-    pub async fn session(&self, table: String, start: bool) -> Result<Published, EngineError> {
-        self.ask(|reply| Request::Session {
-            table,
-            start,
-            reply,
-        })
-        .await
-    }
-
-    async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Published, EngineError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(request(reply))
-            .await
-            .map_err(|_| EngineError::ShuttingDown)?;
-        answer.await.map_err(|_| EngineError::ShuttingDown)?
     }
 }
 
@@ -184,37 +105,6 @@ struct Held {
     message: protocol::DeviceMessage,
     received_ms: u64,
     received: Instant,
-}
-
-/// Logs a reject once per (topic, reason) a minute, with how many were not logged since: a device
-/// stuck sending garbage must not flood the log. Every reject is still counted and dead-lettered.
-#[derive(Debug, Default)]
-struct RejectLog {
-    seen: std::collections::HashMap<(String, &'static str), (u64, u64)>,
-}
-
-impl RejectLog {
-    const EVERY_MS: u64 = 60_000;
-    const MAX_KEYS: usize = 1024;
-
-    /// `Some(suppressed since the last line)` when this reject should be logged.
-    fn should_log(&mut self, topic: &str, reason: &'static str, now_ms: u64) -> Option<u64> {
-        if self.seen.len() >= Self::MAX_KEYS && !self.seen.contains_key(&(topic.to_owned(), reason))
-        {
-            self.seen.clear();
-        }
-        let (last_ms, suppressed) = self
-            .seen
-            .entry((topic.to_owned(), reason))
-            .or_insert((0, 0));
-        if *last_ms == 0 || now_ms.saturating_sub(*last_ms) >= Self::EVERY_MS {
-            *last_ms = now_ms.max(1);
-            Some(std::mem::take(suppressed))
-        } else {
-            *suppressed += 1;
-            None
-        }
-    }
 }
 
 impl Engine {
@@ -327,33 +217,23 @@ impl Engine {
             return;
         }
         if let Err(error) = self
-            .commit(
-                &table,
-                input,
-                None,
-                None,
-                crate::clock::now_ms(),
-                Some(Instant::now()),
-                Some(reply),
-            )
+            .commit(&table, input, crate::clock::now_ms(), Source::Staff(reply))
             .await
         {
             tracing::debug!(%error, "staff request refused");
         }
     }
 
-    /// Applies `input` to `table` and queues the commit. Errors were already sent to `reply`.
-    #[allow(clippy::too_many_arguments)]
+    /// Applies `input`, received at `received_ms`, to `table` and queues the commit. Errors were
+    /// already sent to a staff request's reply.
     async fn commit(
         &mut self,
         table_id: &str,
         input: TableInput,
-        device: Option<(String, u64)>,
-        device_mark: Option<crate::store::DeviceMark>,
         received_ms: u64,
-        received: Option<Instant>,
-        reply: Option<Reply>,
+        source: Source,
     ) -> Result<(), EngineError> {
+        let (device_mark, received, reply) = source.into_parts();
         let table = self
             .tables
             .entry(table_id.to_owned())
@@ -392,6 +272,7 @@ impl Engine {
             self.metrics.rejected("shot_repaired");
         }
         let view = Published::new(table.view(), received);
+        let device = input.device_seq();
         let input = serde_json::to_string(&input).unwrap_or_default();
         let (store_reply, committed) = oneshot::channel();
         let commit = Commit {
@@ -543,16 +424,14 @@ impl Engine {
                         events,
                     };
                     let table = mark.table.clone();
-                    let _ = self
-                        .commit(&table, input, None, Some(mark), now, None, None)
-                        .await;
+                    let _ = self.commit(&table, input, now, Source::Lost(mark)).await;
                 }
             }
         }
     }
 
     /// Applies one device message (in its device's seq order); `mark` is stored with it.
-    async fn apply_device(&mut self, held: Held, mark: crate::store::DeviceMark) {
+    async fn apply_device(&mut self, held: Held, mark: DeviceMark) {
         let Held {
             table,
             channel,
@@ -561,7 +440,6 @@ impl Engine {
             received,
         } = held;
         let table = table.as_str();
-        let mark = Some(mark);
         self.metrics.accepted(decoded.event.type_name());
         match &decoded.event {
             // Shown when it arrived (see `device_message`); not stored, nor is the mark (the next
@@ -582,23 +460,20 @@ impl Engine {
                         device: decoded.device.clone(),
                         online: true,
                     };
-                    let _ = self
-                        .commit(table, input, None, mark, now, Some(received), None)
-                        .await;
-                } else if let Some(mark) = mark {
+                    let source = Source::Device { mark, received };
+                    let _ = self.commit(table, input, now, source).await;
+                } else {
                     let _ = self.store.send(Write::Device(mark)).await;
                 }
             }
             _ => {
-                let device = Some((decoded.device.clone(), decoded.seq));
                 let input = TableInput::Device {
                     device: decoded.device,
                     seq: decoded.seq,
                     event: decoded.event,
                 };
-                let _ = self
-                    .commit(table, input, device, mark, now, Some(received), None)
-                    .await;
+                let source = Source::Device { mark, received };
+                let _ = self.commit(table, input, now, source).await;
             }
         }
     }
@@ -632,16 +507,11 @@ impl Engine {
                 device: device.to_owned(),
                 online,
             };
+            let source = Source::Status {
+                received: message.received,
+            };
             let _ = self
-                .commit(
-                    &table,
-                    input,
-                    None,
-                    None,
-                    message.received_ms,
-                    Some(message.received),
-                    None,
-                )
+                .commit(&table, input, message.received_ms, source)
                 .await;
         }
     }
@@ -664,35 +534,9 @@ impl Engine {
             }
         }
         for (table, input) in due {
-            let _ = self
-                .commit(&table, input, None, None, now, None, None)
-                .await;
+            let _ = self.commit(&table, input, now, Source::Timer).await;
         }
         let steps = self.ingest.expire(now);
         self.steps(steps, now).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RejectLog;
-
-    #[test]
-    fn a_flood_of_rejects_is_logged_once_a_minute_per_topic_and_reason() {
-        let mut log = RejectLog::default();
-        assert_eq!(log.should_log("t", "not_json", 1_000), Some(0));
-        for ms in 1_001..1_100 {
-            assert_eq!(log.should_log("t", "not_json", ms), None);
-        }
-        assert_eq!(
-            log.should_log("t", "oversize", 1_100),
-            Some(0),
-            "another reason is logged"
-        );
-        assert_eq!(
-            log.should_log("t", "not_json", 61_000),
-            Some(99),
-            "then the count of the quiet ones"
-        );
     }
 }

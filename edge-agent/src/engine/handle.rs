@@ -1,0 +1,133 @@
+//! How the rest of the agent asks the engine for something: [`EngineHandle`] sends a staff request
+//! down the engine's channel and resolves once its input is committed, or with the
+//! [`EngineError`] that refused it.
+
+use shared::rules::MatchSpec;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::table::StaffAction;
+use crate::view::Published;
+
+/// Why the engine refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The table has no match in play.
+    #[error("table {0} has no match in play")]
+    NoMatch(String),
+    /// The table id is not acceptable.
+    #[error("invalid table id {0:?}: use 1-32 letters, digits, '-' or '_'")]
+    BadTable(String),
+    /// The rules refused the input.
+    #[error("{0}")]
+    Rejected(#[from] shared::rules::Rejected),
+    /// A match is already in play and not finished.
+    #[error("table {0} already has a match in play; concede or finish it first")]
+    Busy(String),
+    /// A table-time session is already running there.
+    #[error("table {0} already has a session running; stop it first")]
+    SessionRunning(String),
+    /// No table-time session is running there.
+    #[error("table {0} has no session running")]
+    NoSession(String),
+    /// The store failed; the input was not applied.
+    #[error("storage failure: {0}")]
+    Store(String),
+    /// The agent is shutting down.
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+}
+
+pub(super) type Reply = oneshot::Sender<Result<Published, EngineError>>;
+
+#[derive(Debug)]
+pub(super) enum Request {
+    Start {
+        table: String,
+        spec: MatchSpec,
+        player_ids: [Option<String>; 2],
+        reply: Reply,
+    },
+    Action {
+        table: String,
+        action: StaffAction,
+        reply: Reply,
+    },
+    Session {
+        table: String,
+        start: bool,
+        reply: Reply,
+    },
+}
+
+/// The handle to send the engine work. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EngineHandle {
+    pub(super) tx: mpsc::Sender<Request>,
+}
+
+impl EngineHandle {
+    /// A handle with no engine behind it: every request answers `ShuttingDown` (for API tests).
+    pub fn detached() -> EngineHandle {
+        EngineHandle {
+            tx: mpsc::channel(1).0,
+        }
+    }
+
+    /// Starts a match on `table`; resolves once it is committed.
+    pub async fn start_match(
+        &self,
+        table: String,
+        spec: MatchSpec,
+    ) -> Result<Published, EngineError> {
+        self.start_registered(table, spec, [None, None]).await
+    }
+
+    /// Starts a match whose seats may hold registered players (cloud-sync ids, per seat).
+    pub async fn start_registered(
+        &self,
+        table: String,
+        spec: MatchSpec,
+        player_ids: [Option<String>; 2],
+    ) -> Result<Published, EngineError> {
+        self.ask(|reply| Request::Start {
+            table,
+            spec,
+            player_ids,
+            reply,
+        })
+        .await
+    }
+
+    /// Applies a staff action to the current match; resolves once it is committed.
+    pub async fn action(
+        &self,
+        table: String,
+        action: StaffAction,
+    ) -> Result<Published, EngineError> {
+        self.ask(|reply| Request::Action {
+            table,
+            action,
+            reply,
+        })
+        .await
+    }
+
+    /// Starts (`true`) or stops a table-time session on `table`; resolves once it is committed.
+    pub async fn session(&self, table: String, start: bool) -> Result<Published, EngineError> {
+        self.ask(|reply| Request::Session {
+            table,
+            start,
+            reply,
+        })
+        .await
+    }
+
+    async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Published, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(request(reply))
+            .await
+            .map_err(|_| EngineError::ShuttingDown)?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+}

@@ -1,0 +1,121 @@
+//! What a table takes, exactly as the event log keeps it: [`TableInput`], and the staff and player
+//! actions on a match ([`StaffAction`]). The log's JSON is a contract with every database already
+//! written: a replay after an upgrade must read it back into the same inputs.
+
+use serde::{Deserialize, Serialize};
+use shared::protocol::{Button, DeviceEvent};
+use shared::rules::MatchSpec;
+
+/// A staff or player action on the current match (`POST .../matches/current/actions`), the same as
+/// the table buttons plus `call` and `rerack`. Every variant is a struct (some empty) because serde
+/// enforces `deny_unknown_fields` only on those: `{"action":"foul","x":1}` is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StaffAction {
+    /// Close the shot in progress: the shot goes to the rules.
+    EndTurn {},
+    /// A foul on the shooter: on the shot in progress if balls have moved, else a called foul.
+    Foul {},
+    /// Take back the shot in progress, or else the last ruled input.
+    Undo {},
+    /// Declare the next shot a push-out.
+    PushOut {},
+    /// Hand the table back.
+    Pass {},
+    /// Declare the next shot a safety.
+    Safety {},
+    /// Concede (`player` defaults to the shooter).
+    Concede {
+        /// Who concedes.
+        #[serde(default)]
+        player: Option<u8>,
+    },
+    /// Take the re-rack option.
+    Rerack {},
+    /// Call the next shot.
+    Call {
+        /// Ball.
+        ball: u8,
+        /// Pocket.
+        #[serde(default)]
+        pocket: Option<u8>,
+    },
+}
+
+impl From<Button> for StaffAction {
+    fn from(button: Button) -> StaffAction {
+        match button {
+            Button::EndTurn => StaffAction::EndTurn {},
+            Button::Foul => StaffAction::Foul {},
+            Button::Undo => StaffAction::Undo {},
+            Button::PushOut => StaffAction::PushOut {},
+            Button::Pass => StaffAction::Pass {},
+            Button::Safety => StaffAction::Safety {},
+            Button::Concede => StaffAction::Concede { player: None },
+        }
+    }
+}
+
+/// One input of a table, exactly as logged in the event log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "snake_case")]
+pub enum TableInput {
+    /// A device event (already validated and deduplicated).
+    Device {
+        /// Device id.
+        device: String,
+        /// Device seq.
+        seq: u64,
+        /// The event.
+        event: DeviceEvent,
+    },
+    /// A staff or phone action.
+    Staff {
+        /// The action.
+        action: StaffAction,
+    },
+    /// A match starts.
+    StartMatch {
+        /// Edge-local id.
+        match_id: String,
+        /// The match.
+        spec: MatchSpec,
+        /// Registered players' ids per seat, if any (logged only when there are some).
+        #[serde(default, skip_serializing_if = "no_ids")]
+        player_ids: [Option<String>; 2],
+    },
+    /// The quiet period closed the shot in progress.
+    QuietClose,
+    /// A device's presence changed (status topic, or silence past the timeout).
+    Presence {
+        /// Device id.
+        device: String,
+        /// Online or not.
+        online: bool,
+    },
+    /// Events of a device that were missed and could not be replayed (counted per match).
+    Missing {
+        /// Device id.
+        device: String,
+        /// How many.
+        events: u64,
+    },
+    /// Staff started a table-time session (at the input's receive time).
+    SessionStart {},
+    /// Staff stopped the running session (at the input's receive time).
+    SessionStop {},
+}
+
+impl TableInput {
+    /// The device and its seq, for a device event (the event log's `device` and `device_seq`).
+    pub fn device_seq(&self) -> Option<(String, u64)> {
+        match self {
+            TableInput::Device { device, seq, .. } => Some((device.clone(), *seq)),
+            _ => None,
+        }
+    }
+}
+
+fn no_ids(ids: &[Option<String>; 2]) -> bool {
+    ids.iter().all(Option::is_none)
+}
