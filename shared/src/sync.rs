@@ -552,6 +552,23 @@ mod tests {
     }
 
     #[test]
+    fn a_typed_record_writes_the_payload_it_parses_from() {
+        let record = started(2).parse().expect("parses");
+        assert_eq!(record.kind(), "match_started");
+        assert_eq!(record.match_id(), Some("ab12cd34-7"));
+        let text = record.payload_text().expect("serializes");
+        assert_eq!(
+            Record::from_text(2, record.kind(), "ab12cd34-7", &text),
+            Ok(record)
+        );
+        let rejected = Record::Rejected(Rejected {
+            original_kind: "rack_finished".into(),
+            reason: "bad".into(),
+        });
+        assert_eq!(rejected.match_id(), None);
+    }
+
+    #[test]
     fn a_bad_record_is_named() {
         let mut record = started(9);
         record.payload["spec"]["race_to"] = json!(0);

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod cloud;
 mod helpers;
+mod outbox;
 mod pipeline;
 mod restart;
 mod session;
