@@ -4,7 +4,7 @@
 //! It does no I/O and knows nothing of the store: what a match finishes leaves as typed
 //! [`shared::sync::Record`]s, which the store serializes into outbox rows.
 //!
-//! - [`input`]: what a table takes, as the event log keeps it;
+//! - `input`: what a table takes, as the event log keeps it;
 //! - `shot`: shot assembly from sensor events;
 //! - `play`: the match in play, staff actions and ruling;
 //! - `records`: the venue → cloud records a match emits;
@@ -55,7 +55,7 @@ pub enum Refused {
 pub struct Applied {
     /// A match started here (replay starts from this input).
     pub match_start: bool,
-    /// Outbox rows, in the order they happened.
+    /// Records for the outbox, in the order they happened (the store writes them as rows).
     pub outbox: Vec<Record>,
     /// A sensor-assembled shot the rules refused, and how it was repaired.
     pub repaired: Option<String>,
