@@ -4,8 +4,8 @@
 //! This file is the map. Data flows one way, in this module order:
 //!
 //! - [`config`]: flags, `DOJO_*` environment, TOML file → one validated `Config`;
-//! - [`broker`]: the embedded MQTT broker (rumqttd) on its own thread;
-//! - [`mqtt`]: the inbound stream of `dojo/v1/...` messages (embedded link or an external broker);
+//! - [`mqtt`]: the inbound stream of `dojo/v1/...` messages and the command path, from the embedded
+//!   broker (rumqttd, on its own threads) or an external one;
 //! - [`ingest`]: validation, dead letters, per-device dedupe and gap detection;
 //! - [`table`]: one table's runtime: shot assembly and the match, a pure fold of its inputs;
 //! - [`engine`]: the single owner of every table; turns inputs into commits;
@@ -27,7 +27,6 @@
 //!   simulator over pseudo-terminals and its bridge, the same serial → MQTT path as a venue's.
 
 pub mod api;
-pub mod broker;
 pub mod config;
 pub mod engine;
 pub mod hub;
