@@ -6,10 +6,10 @@
 //! Shutdown is one `CancellationToken`: every task stops on it, then [`Running::stopped`] finishes
 //! once the engine, HTTP and sync have stopped and the store writer has drained its queue.
 
-use tokio_util::sync::CancellationToken;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 #[cfg(feature = "demo")]
