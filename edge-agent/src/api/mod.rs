@@ -1,8 +1,8 @@
-//! The agent's HTTP side over axum: the REST API ([`rest`]), cloud sync as staff see it
-//! ([`cloud`]), the live WebSocket feed ([`ws`]), the venue's screens and the staff console
-//! ([`pages`]), `/metrics` and `/healthz`. This module holds the routes and what every handler
-//! shares ([`AppState`]); the handlers lean on [`auth`] (the staff token), [`json`] (bodies in and
-//! out) and [`error`] (every error is JSON), never on each other.
+//! The agent's HTTP side over axum: the REST API (`rest`), cloud sync as staff see it
+//! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
+//! (`pages`), `/metrics` and `/healthz`. This module holds the routes and what every handler
+//! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
+//! out) and `error` (every error is JSON), never on each other.
 //!
 //! Table reads come from the hub (committed views only); writes go through the engine, the single
 //! writer, and need the staff token, as do the dead letters (read through the [`Reader`]). The
