@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::mqtt::MqttMode;
-
 /// Command-line flags (a contract: other programs and unit files use these names).
 #[derive(Debug, Default, Parser)]
 #[command(
@@ -79,6 +77,21 @@ struct FileConfig {
     venue_key: Option<String>,
     sync_max_backoff_ms: Option<u64>,
     sync_keep_days: Option<u32>,
+}
+
+/// Where the agent gets its MQTT (`crate::mqtt` connects accordingly).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MqttMode {
+    /// Run rumqttd in-process listening on this address.
+    Embedded {
+        /// `--mqtt-addr`.
+        listen: SocketAddr,
+    },
+    /// Connect to an external broker (`--mqtt-url mqtt://host:port`).
+    External {
+        /// `--mqtt-url`.
+        url: String,
+    },
 }
 
 /// The validated configuration.

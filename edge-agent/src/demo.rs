@@ -25,8 +25,9 @@ use firmware_bridge::simulator::{Controller, Players, SimOptions, pty};
 use rand::Rng;
 use shared::rules::MatchSpec;
 
+use crate::config::MqttMode;
 use crate::engine::{EngineError, EngineHandle};
-use crate::mqtt::{MqttError, MqttMode, parse_url};
+use crate::mqtt::{MqttError, parse_url};
 use crate::table::StaffAction;
 use tokio_util::sync::CancellationToken;
 

@@ -1,214 +1,47 @@
 //! edge-agent: the venue daemon. It hears the tables over MQTT, rules every shot with the engine in
 //! `shared`, keeps everything in SQLite and pushes each committed change to the venue's screens.
 //!
-//! Data flows one way, in this module order:
+//! This file is the map. Data flows one way, in this module order:
 //!
 //! - [`config`]: flags, `DOJO_*` environment, TOML file → one validated `Config`;
-//! - [`broker`]: the embedded MQTT broker (rumqttd) on its own thread;
-//! - [`mqtt`]: the inbound stream of `dojo/v1/...` messages (embedded link or an external broker);
+//! - [`mqtt`]: the inbound stream of `dojo/v1/...` messages and the command path, from the embedded
+//!   broker (rumqttd, on its own threads) or an external one;
 //! - [`ingest`]: validation, dead letters, per-device dedupe and gap detection;
 //! - [`table`]: one table's runtime: shot assembly and the match, a pure fold of its inputs;
 //! - [`engine`]: the single owner of every table; turns inputs into commits;
 //! - [`store`]: SQLite, one writer thread, group commit: event log + state + outbox in one transaction;
 //! - [`hub`]: after commit, fan-out to WebSocket clients with per-table conflation;
 //! - [`api`]: REST, WebSocket, pages, `/metrics`, `/healthz`;
-//! - [`sync`]: drains the outbox to cloud-sync and pulls registered players (when configured);
+//! - [`sync`]: drains the outbox to cloud-sync and pulls registered players (when configured).
+//!
+//! Used along the way, depending on none of the above:
+//!
+//! - [`view`]: the committed view of a table, as screens, the API and the event log see it;
+//! - [`metrics`]: the Prometheus registry every stage counts into;
+//! - [`clock`]: the wall clock, read only at the edges.
+//!
+//! Around the flow:
+//!
+//! - [`startup`]: the composition root: [`start`] wires the stages together into a [`Running`] agent;
 //! - `demo` (cargo feature `demo`, on by default): simulated tables played by firmware-bridge's
 //!   simulator over pseudo-terminals and its bridge, the same serial → MQTT path as a venue's.
 
 pub mod api;
-pub mod broker;
-pub mod clock;
 pub mod config;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod engine;
 pub mod hub;
 pub mod ingest;
-pub mod metrics;
 pub mod mqtt;
 pub mod store;
 pub mod sync;
 pub mod table;
+
+pub mod clock;
+pub mod metrics;
 pub mod view;
 
-use tokio_util::sync::CancellationToken;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod startup;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use crate::config::Config;
-use crate::engine::{Engine, EngineHandle, Timing};
-use crate::hub::Hub;
-use crate::metrics::Metrics;
-use crate::store::Reader;
-
-/// Why the agent could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// SQLite could not be opened.
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    /// MQTT could not be started or reached.
-    #[error(transparent)]
-    Mqtt(#[from] mqtt::MqttError),
-    /// The HTTP client for cloud sync could not be built.
-    #[error("cannot set up cloud sync: {0}")]
-    Cloud(reqwest::Error),
-    /// The HTTP address is taken or invalid.
-    #[error("cannot listen for HTTP on {addr}: {source}; choose another address with --http-addr")]
-    Http {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-/// A running agent.
-#[derive(Debug)]
-pub struct Running {
-    /// Where HTTP is served (the real port when 0 was asked for).
-    pub http_addr: SocketAddr,
-    /// Staff requests, as the API makes them.
-    pub engine: EngineHandle,
-    /// The fan-out hub.
-    pub hub: Hub,
-    /// The metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Read access to SQLite.
-    pub reader: Reader,
-    /// Finishes when everything has stopped after `shutdown` (the store writer has drained).
-    pub stopped: tokio::task::JoinHandle<()>,
-}
-
-/// Starts everything: SQLite (replaying the log), MQTT, the engine, HTTP and, with `demo`, the
-/// simulated tables. Returns once HTTP is listening.
-pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
-    let data_dir = config.data_dir.clone();
-    let (conn, recovered) = tokio::task::spawn_blocking(move || store::open(&data_dir))
-        .await
-        .map_err(|e| store::StoreError::Io {
-            path: config.data_dir.clone(),
-            source: std::io::Error::other(e),
-        })??;
-    if let Some(aside) = &recovered.moved_aside {
-        tracing::error!(moved_to = %aside.display(), "a damaged database was moved aside; starting from an empty one");
-    }
-    let metrics = Arc::new(Metrics::new());
-    let hub = Hub::new();
-    let (publish_hub, batch_metrics, stage_metrics) =
-        (hub.clone(), metrics.clone(), metrics.clone());
-    let (store_tx, reader, writer) = store::spawn_writer(
-        conn,
-        &config.data_dir,
-        move |views| {
-            for view in views {
-                stage_metrics.committed(view);
-            }
-            let committed = views.iter().find_map(|v| v.committed);
-            publish_hub.publish(views);
-            if let Some(committed) = committed {
-                stage_metrics.stage_hub(committed.elapsed().as_secs_f64());
-            }
-        },
-        move |events, took| {
-            batch_metrics.commit_batch(events);
-            batch_metrics.commit_seconds(took.as_secs_f64());
-        },
-    );
-    let sync_task = match &config.cloud {
-        Some(cloud) => {
-            let sync = sync::Sync::new(
-                cloud.clone(),
-                recovered.epoch.clone(),
-                sync::SyncOptions {
-                    max_backoff: std::time::Duration::from_millis(cloud.max_backoff_ms),
-                    keep_sent: std::time::Duration::from_secs(
-                        u64::from(cloud.keep_sent_days) * 86_400,
-                    ),
-                    ..sync::SyncOptions::default()
-                },
-                reader.clone(),
-                store_tx.clone(),
-                metrics.clone(),
-            )
-            .map_err(StartError::Cloud)?;
-            Some(tokio::spawn(sync.run(shutdown.clone())))
-        }
-        None => {
-            tracing::info!(
-                "no --cloud-url: running offline; the outbox is kept until sync is configured"
-            );
-            None
-        }
-    };
-    let link = mqtt::connect(&config.mqtt, shutdown.clone()).await?;
-    let timing = Timing {
-        shot_quiet_ms: config.shot_quiet_ms,
-        presence_timeout_ms: config.presence_timeout_ms,
-        table_lights: config.table_lights,
-    };
-    let (engine, handle, views) = Engine::recover(
-        recovered,
-        store_tx,
-        hub.clone(),
-        metrics.clone(),
-        link.commands.clone(),
-        timing,
-    );
-    hub.publish(&views);
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|source| StartError::Http {
-            addr: config.http_addr,
-            source,
-        })?;
-    let http_addr = listener.local_addr().map_err(|source| StartError::Http {
-        addr: config.http_addr,
-        source,
-    })?;
-    let state = api::AppState {
-        engine: handle.clone(),
-        hub: hub.clone(),
-        reader: reader.clone(),
-        metrics: metrics.clone(),
-        staff_token: config.staff_token.clone(),
-        venue: config.venue.clone(),
-        cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
-    };
-    let engine_task = tokio::spawn(engine.run(link.inbound, shutdown.clone()));
-    let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
-    #[cfg(feature = "demo")]
-    if config.demo {
-        let broker = demo::DemoBroker::for_mode(&config.mqtt)?;
-        tokio::spawn(demo::run(
-            broker,
-            handle.clone(),
-            (1..=config.demo_tables)
-                .map(|n| format!("table-{n}"))
-                .collect(),
-            shutdown.clone(),
-        ));
-    }
-    let stop_hub = hub.clone();
-    let stopped = tokio::spawn(async move {
-        let _ = engine_task.await;
-        stop_hub.close();
-        let _ = http_task.await;
-        if let Some(task) = sync_task {
-            let _ = task.await;
-        }
-        // The engine and the sync task dropped its store sender; the writer drains what is queued and exits.
-        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-    });
-    tracing::info!(%http_addr, "edge-agent serving");
-    Ok(Running {
-        http_addr,
-        engine: handle,
-        hub,
-        metrics,
-        reader,
-        stopped,
-    })
-}
+pub use startup::{Running, StartError, start};

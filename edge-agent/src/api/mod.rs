@@ -1,13 +1,17 @@
-//! The agent's HTTP side over axum: the REST API ([`rest`]), the live WebSocket feed ([`ws`]), the
-//! venue's screens and the staff console ([`pages`]), `/metrics` and `/healthz`. Every error is
-//! JSON ([`error`]).
+//! The agent's HTTP side over axum: the REST API (`rest`), cloud sync as staff see it
+//! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
+//! (`pages`), `/metrics` and `/healthz`. This module holds the routes and what every handler
+//! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
+//! out) and `error` (every error is JSON), never on each other.
 //!
 //! Table reads come from the hub (committed views only); writes go through the engine, the single
-//! writer, and need the staff token, as do the dead letters (read through the [`Reader`]). The contract is documented in docs/protocol.md, "HTTP and WebSocket
-//! API".
+//! writer, and need the staff token, as do the dead letters (read through the [`Reader`]). The
+//! contract is documented in docs/protocol.md, "HTTP and WebSocket API".
 
+mod auth;
 mod cloud;
 mod error;
+mod json;
 mod pages;
 mod rest;
 mod socket;
@@ -27,7 +31,7 @@ pub use ws::SEND_TIMEOUT;
 use crate::engine::EngineHandle;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::Reader;
+use crate::store::{Reader, StoreError};
 use tokio_util::sync::CancellationToken;
 
 /// Largest request body accepted (413 beyond).
@@ -51,6 +55,28 @@ pub struct AppState {
     pub venue: String,
     /// cloud-sync's URL when sync is on.
     pub cloud_url: Option<String>,
+}
+
+impl AppState {
+    /// Runs a read on a blocking thread through the [`Reader`]'s own connection, so a request
+    /// never waits on the writer; a storage failure is a logged 503.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let reader = self.reader.clone();
+        match tokio::task::spawn_blocking(move || read(&reader)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "read failed in the store");
+                Err(ApiError::Unavailable("storage failure".to_owned()))
+            }
+            Err(error) => {
+                tracing::error!(%error, "read task failed");
+                Err(ApiError::Unavailable("storage failure".to_owned()))
+            }
+        }
+    }
 }
 
 /// The HTTP routes.
@@ -120,7 +146,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn healthz() -> Response {
-    rest::json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
+    json::json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -13,113 +13,24 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine as _;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use shared::rules::MatchSpec;
 
 use super::AppState;
+use super::auth::Staff;
 use super::error::ApiError;
+use super::json::{body_bytes, json_response, parse};
 use crate::store::{DeadLetterPage, KeptDeadLetter};
 use crate::table::StaffAction;
 use crate::view::Published;
 
-/// Proof that the request carried the staff token. Extracted before the body is read, so an
-/// unauthenticated client is refused without parsing anything.
-#[derive(Debug)]
-pub(crate) struct Staff;
-
-impl FromRequestParts<AppState> for Staff {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Staff, ApiError> {
-        check_token(
-            state.staff_token.as_deref(),
-            parts.headers.get(header::AUTHORIZATION),
-        )
-        .map(|()| Staff)
-    }
-}
-
-/// Checks an `Authorization` header against the configured staff token.
-pub(crate) fn check_token(
-    expected: Option<&str>,
-    authorization: Option<&HeaderValue>,
-) -> Result<(), ApiError> {
-    // An empty token would let `Authorization: Bearer ` in: treat it as no token.
-    let Some(expected) = expected.filter(|token| !token.is_empty()) else {
-        return Err(ApiError::Unauthorized(
-            "staff requests are disabled: start the agent with --staff-token to allow them"
-                .to_owned(),
-        ));
-    };
-    let presented = authorization
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|token| !token.is_empty());
-    match presented {
-        None => Err(ApiError::Unauthorized(
-            "staff token required: send Authorization: Bearer <token>".to_owned(),
-        )),
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("wrong staff token".to_owned())),
-    }
-}
-
-/// Compares without stopping at the first difference, so response time does not reveal how much of
-/// a guess was right. Runs over the expected token's length whatever the guess's length.
-fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
-    let mut difference = u8::from(presented.len() != expected.len());
-    for (i, &byte) in expected.iter().enumerate() {
-        difference |= byte ^ presented.get(i).copied().unwrap_or(!byte);
-    }
-    std::hint::black_box(difference) == 0
-}
-
-/// The body, or 413 past [`super::BODY_LIMIT`].
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "the request body is larger than {} KiB",
-                super::BODY_LIMIT / 1024
-            ))
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })
-}
-
-/// Parses a JSON body; see [`ApiError::from_json`] for the statuses.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("the request body is empty".to_owned()));
-    }
-    serde_json::from_slice(body).map_err(|error| ApiError::from_json(&error))
-}
-
 /// A committed view as the response body.
 fn view_response(status: StatusCode, published: &Published) -> Response {
     json_response(status, published.json.to_string())
-}
-
-pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
 }
 
 /// `GET /api/v1/tables`: every table's view, sorted by table.
@@ -174,7 +85,8 @@ pub(crate) async fn start_match(
     for (seat, id) in player_ids.iter().enumerate() {
         let Some(id) = id else { continue };
         let wanted = id.clone();
-        let player = super::cloud::read(&state.reader, move |r| r.player(&wanted))
+        let player = state
+            .read(move |r| r.player(&wanted))
             .await?
             .ok_or_else(|| {
                 ApiError::Unprocessable(format!(
@@ -360,42 +272,6 @@ pub(crate) async fn stop_session(
 mod tests {
     use super::*;
 
-    fn check(expected: Option<&str>, header: Option<&str>) -> Result<(), StatusCode> {
-        let header = header.map(|h| HeaderValue::from_str(h).expect("header"));
-        check_token(expected, header.as_ref()).map_err(|e| e.status())
-    }
-
-    #[test]
-    fn staff_token() {
-        let unauthorized = Err(StatusCode::UNAUTHORIZED);
-        assert_eq!(check(Some("s3cret"), Some("Bearer s3cret")), Ok(()));
-        assert_eq!(check(Some("s3cret"), Some("bearer s3cret")), Ok(()));
-        assert_eq!(check(Some("s3cret"), Some("Bearer s3cre")), unauthorized);
-        assert_eq!(check(Some("s3cret"), Some("Bearer s3cret!")), unauthorized);
-        assert_eq!(check(Some("s3cret"), Some("Bearer ")), unauthorized);
-        assert_eq!(check(Some("s3cret"), Some("Basic s3cret")), unauthorized);
-        assert_eq!(check(Some("s3cret"), Some("s3cret")), unauthorized);
-        assert_eq!(check(Some("s3cret"), None), unauthorized);
-        assert_eq!(check(None, Some("Bearer anything")), unauthorized);
-        assert_eq!(check(Some(""), Some("Bearer ")), unauthorized);
-    }
-
-    #[test]
-    fn writes_disabled_says_how_to_enable_them() {
-        let error = check_token(None, None).err().map(|e| e.to_string());
-        assert!(error.is_some_and(|e| e.contains("--staff-token")));
-    }
-
-    #[test]
-    fn constant_time_eq_is_eq() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(constant_time_eq(b"", b""));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"ab", b"abc"));
-        assert!(!constant_time_eq(b"abcd", b"abc"));
-        assert!(!constant_time_eq(b"x", b""));
-    }
-
     fn letter(id: u64, payload: &[u8]) -> KeptDeadLetter {
         KeptDeadLetter {
             id,
@@ -446,20 +322,5 @@ mod tests {
         let counts_only = DeadLetterList::from(page(vec![], true));
         assert_eq!(counts_only.next_before, None);
         assert!(counts_only.dead_letters.is_empty());
-    }
-
-    #[test]
-    fn empty_body_is_400() {
-        assert_eq!(
-            parse::<StaffAction>(b" \n").err().map(|e| e.status()),
-            Some(StatusCode::BAD_REQUEST)
-        );
-        assert_eq!(
-            parse::<StaffAction>(br#"{"action":"call","ball":3}"#).ok(),
-            Some(StaffAction::Call {
-                ball: 3,
-                pocket: None
-            })
-        );
     }
 }

@@ -1,8 +1,11 @@
-//! The embedded MQTT broker (rumqttd 0.20) on its own threads.
+//! Embedded mode: the MQTT broker (rumqttd 0.20) on its own threads, read through its in-process
+//! link.
 //!
-//! [`start`] checks that the listen address is free, builds a trimmed configuration ([`config`]),
-//! registers the agent's own in-process link (subscribed to [`SUBSCRIBE_ALL`]) and starts the
-//! broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread.
+//! [`start_broker`] checks that the listen address is free, builds a trimmed configuration
+//! ([`config`]), registers the agent's own in-process link (subscribed to [`SUBSCRIBE_ALL`]) and
+//! starts the broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread. Two tasks then join the
+//! link to the agent: one pumps the link into the inbound channel, one publishes queued commands on
+//! it.
 //!
 //! Things to know about rumqttd 0.20 (the reference notes on edge sync, §3):
 //!
@@ -15,7 +18,7 @@
 //!   sees every device message.
 //! - The router stops scheduling a link whose outgoing buffer fills and sends
 //!   `Notification::Unschedule`; the consumer must answer with `wake()`/`ready()` or delivery
-//!   silently stops (done in [`crate::mqtt`]).
+//!   silently stops (done in the inbound pump here).
 //! - `RouterConfig::default()` is all zeros, so every field is set here, with small commit-log
 //!   segments (1 MiB × 4 per filter) instead of the sample's 100 MB × 10, which let RSS reach 1.3 GB.
 //! - rumqttd never sets `TCP_NODELAY` on accepted sockets. The agent's own consumer does not suffer
@@ -27,11 +30,14 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use shared::protocol::{MAX_PAYLOAD, SUBSCRIBE_ALL};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use crate::mqtt::MqttError;
+use super::{Inbound, MqttError, Outbound, is_own_command};
 
 /// The client id of the agent's own in-process link.
 pub const LINK_ID: &str = "dojo-edge-agent";
@@ -44,7 +50,7 @@ pub const BROKER_MAX_PAYLOAD: usize = 4 * MAX_PAYLOAD;
 /// Most simultaneous client connections.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// How long [`start`] waits for the listener to accept connections.
+/// How long [`start_broker`] waits for the listener to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The broker configuration: one v4 listener on `listen`, trimmed router, nothing else.
@@ -91,6 +97,27 @@ pub fn config(listen: SocketAddr) -> Config {
     }
 }
 
+/// Starts the embedded broker on `listen` and the tasks between its in-process link and the
+/// agent: the link into `inbound`, `outbound` onto the link. Returns once the listener accepts
+/// connections.
+///
+/// # Errors
+///
+/// As [`start_broker`]; [`MqttError::Other`] if the start task fails.
+pub(super) async fn connect(
+    listen: SocketAddr,
+    inbound: mpsc::Sender<Inbound>,
+    outbound: mpsc::Receiver<Outbound>,
+    shutdown: CancellationToken,
+) -> Result<(), MqttError> {
+    let (link_tx, link_rx) = tokio::task::spawn_blocking(move || start_broker(listen))
+        .await
+        .map_err(|e| MqttError::Other(format!("broker start task failed: {e}")))??;
+    tokio::spawn(pump_local(link_rx, inbound, shutdown.clone()));
+    tokio::spawn(publish_local(link_tx, outbound, shutdown));
+    Ok(())
+}
+
 /// Starts the embedded broker on `listen` and returns the agent's in-process link, already
 /// subscribed to `dojo/v1/#`. Returns once the listener accepts connections.
 ///
@@ -98,7 +125,7 @@ pub fn config(listen: SocketAddr) -> Config {
 ///
 /// [`MqttError::AddrInUse`] if the address is taken; [`MqttError::Other`] if it cannot be bound
 /// for another reason, the link is refused or the listener does not come up.
-pub fn start(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
+pub fn start_broker(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
     // rumqttd binds inside its server thread and only logs a failure, so check first.
     match TcpListener::bind(listen) {
         Ok(probe) => drop(probe),
@@ -191,6 +218,62 @@ fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
         return Err(std::io::Error::other("unexpected CONNACK"));
     }
     stream.write_all(&[0xE0, 0x00])
+}
+
+/// Embedded mode: local link → `inbound`.
+async fn pump_local(mut rx: LinkRx, inbound: mpsc::Sender<Inbound>, shutdown: CancellationToken) {
+    loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => break,
+            next = rx.next() => next,
+        };
+        match next {
+            Ok(Some(Notification::Forward(forward))) => {
+                let topic = String::from_utf8_lossy(&forward.publish.topic).into_owned();
+                if is_own_command(&topic) {
+                    continue;
+                }
+                let message = Inbound::now(topic, forward.publish.payload.to_vec());
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    sent = inbound.send(message) => if sent.is_err() { break },
+                }
+            }
+            Ok(Some(Notification::Unschedule)) => {
+                // The router stopped scheduling us because our buffer filled; ask to resume.
+                if let Err(e) = rx.wake().await {
+                    tracing::error!(error = %e, "embedded MQTT link: wake failed; inbound stops");
+                    break;
+                }
+            }
+            Ok(Some(_)) | Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "embedded MQTT link closed; inbound stops");
+                break;
+            }
+        }
+    }
+    tracing::debug!("embedded MQTT inbound pump stopped");
+}
+
+/// Embedded mode: command queue → local link.
+async fn publish_local(
+    mut tx: LinkTx,
+    mut out: mpsc::Receiver<Outbound>,
+    shutdown: CancellationToken,
+) {
+    while let Some(o) = tokio::select! {
+        () = shutdown.cancelled() => None,
+        o = out.recv() => o,
+    } {
+        let publish = rumqttd::protocol::Publish::new(o.topic.into_bytes(), o.payload, o.retain);
+        if let Err(e) = tx
+            .send(rumqttd::protocol::Packet::Publish(publish, None))
+            .await
+        {
+            tracing::warn!(error = %e, "embedded MQTT publish failed");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,191 @@
+//! Start-up, the composition root: opens SQLite (replaying the log), starts the store writer, sync,
+//! MQTT, the engine, HTTP and (with `demo`) the simulated tables, wires them together in data-flow
+//! order and hands back a [`Running`] agent. `main`, the integration tests and the benchmarks all
+//! start the agent through [`start`]; nothing else in the crate reaches for its siblings this way.
+//!
+//! Shutdown is one `CancellationToken`: every task stops on it, then [`Running::stopped`] finishes
+//! once the engine, HTTP and sync have stopped and the store writer has drained its queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+#[cfg(feature = "demo")]
+use crate::demo;
+use crate::engine::{Engine, EngineHandle, Timing};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::Reader;
+use crate::{api, mqtt, store, sync};
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// SQLite could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// MQTT could not be started or reached.
+    #[error(transparent)]
+    Mqtt(#[from] mqtt::MqttError),
+    /// The HTTP client for cloud sync could not be built.
+    #[error("cannot set up cloud sync: {0}")]
+    Cloud(reqwest::Error),
+    /// The HTTP address is taken or invalid.
+    #[error("cannot listen for HTTP on {addr}: {source}; choose another address with --http-addr")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running agent.
+#[derive(Debug)]
+pub struct Running {
+    /// Where HTTP is served (the real port when 0 was asked for).
+    pub http_addr: SocketAddr,
+    /// Staff requests, as the API makes them.
+    pub engine: EngineHandle,
+    /// The fan-out hub.
+    pub hub: Hub,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Read access to SQLite.
+    pub reader: Reader,
+    /// Finishes when everything has stopped after `shutdown` (the store writer has drained).
+    pub stopped: tokio::task::JoinHandle<()>,
+}
+
+/// Starts everything: SQLite (replaying the log), MQTT, the engine, HTTP and, with `demo`, the
+/// simulated tables. Returns once HTTP is listening.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let data_dir = config.data_dir.clone();
+    let (conn, recovered) = tokio::task::spawn_blocking(move || store::open(&data_dir))
+        .await
+        .map_err(|e| store::StoreError::Io {
+            path: config.data_dir.clone(),
+            source: std::io::Error::other(e),
+        })??;
+    if let Some(aside) = &recovered.moved_aside {
+        tracing::error!(moved_to = %aside.display(), "a damaged database was moved aside; starting from an empty one");
+    }
+    let metrics = Arc::new(Metrics::new());
+    let hub = Hub::new();
+    let (publish_hub, batch_metrics, stage_metrics) =
+        (hub.clone(), metrics.clone(), metrics.clone());
+    let (store_tx, reader, writer) = store::spawn_writer(
+        conn,
+        &config.data_dir,
+        move |views| {
+            for view in views {
+                stage_metrics.committed(view);
+            }
+            let committed = views.iter().find_map(|v| v.committed);
+            publish_hub.publish(views);
+            if let Some(committed) = committed {
+                stage_metrics.stage_hub(committed.elapsed().as_secs_f64());
+            }
+        },
+        move |events, took| {
+            batch_metrics.commit_batch(events);
+            batch_metrics.commit_seconds(took.as_secs_f64());
+        },
+    );
+    let sync_task = match &config.cloud {
+        Some(cloud) => {
+            let sync = sync::Sync::new(
+                cloud.clone(),
+                recovered.epoch.clone(),
+                sync::SyncOptions {
+                    max_backoff: std::time::Duration::from_millis(cloud.max_backoff_ms),
+                    keep_sent: std::time::Duration::from_secs(
+                        u64::from(cloud.keep_sent_days) * 86_400,
+                    ),
+                    ..sync::SyncOptions::default()
+                },
+                reader.clone(),
+                store_tx.clone(),
+                metrics.clone(),
+            )
+            .map_err(StartError::Cloud)?;
+            Some(tokio::spawn(sync.run(shutdown.clone())))
+        }
+        None => {
+            tracing::info!(
+                "no --cloud-url: running offline; the outbox is kept until sync is configured"
+            );
+            None
+        }
+    };
+    let link = mqtt::connect(&config.mqtt, shutdown.clone()).await?;
+    let timing = Timing {
+        shot_quiet_ms: config.shot_quiet_ms,
+        presence_timeout_ms: config.presence_timeout_ms,
+        table_lights: config.table_lights,
+    };
+    let (engine, handle, views) = Engine::recover(
+        recovered,
+        store_tx,
+        hub.clone(),
+        metrics.clone(),
+        link.commands.clone(),
+        timing,
+    );
+    hub.publish(&views);
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| StartError::Http {
+            addr: config.http_addr,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| StartError::Http {
+        addr: config.http_addr,
+        source,
+    })?;
+    let state = api::AppState {
+        engine: handle.clone(),
+        hub: hub.clone(),
+        reader: reader.clone(),
+        metrics: metrics.clone(),
+        staff_token: config.staff_token.clone(),
+        venue: config.venue.clone(),
+        cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
+    };
+    let engine_task = tokio::spawn(engine.run(link.inbound, shutdown.clone()));
+    let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
+    #[cfg(feature = "demo")]
+    if config.demo {
+        let broker = demo::DemoBroker::for_mode(&config.mqtt)?;
+        tokio::spawn(demo::run(
+            broker,
+            handle.clone(),
+            (1..=config.demo_tables)
+                .map(|n| format!("table-{n}"))
+                .collect(),
+            shutdown.clone(),
+        ));
+    }
+    let stop_hub = hub.clone();
+    let stopped = tokio::spawn(async move {
+        let _ = engine_task.await;
+        stop_hub.close();
+        let _ = http_task.await;
+        if let Some(task) = sync_task {
+            let _ = task.await;
+        }
+        // The engine and the sync task dropped its store sender; the writer drains what is queued and exits.
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    });
+    tracing::info!(%http_addr, "edge-agent serving");
+    Ok(Running {
+        http_addr,
+        engine: handle,
+        hub,
+        metrics,
+        reader,
+        stopped,
+    })
+}
