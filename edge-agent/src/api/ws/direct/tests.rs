@@ -191,7 +191,7 @@ fn views_published_during_a_write_wait_and_replace_what_it_could_not_write() {
     let (mut sub, _socket) = subscribe_direct(&hub, &wire);
     hub.publish(&[view("t1", 1), view("t2", 2)]);
     // The writer holds no lock while it writes: publish goes on, for the next round.
-    let publisher = hub.clone();
+    let publisher = hub;
     *lock(&wire.during) = Some(Box::new(move || publisher.publish(&[view("t1", 3)])));
     assert!(write_listed(&writers).is_empty(), "the socket took nothing");
     // t1@1 was not written and t1@3 replaces it; t2@2 is still due.
