@@ -277,10 +277,10 @@ impl Agent {
                 running,
             } => {
                 shutdown.cancel();
-                let _ = runtime.block_on(tokio::time::timeout(
-                    Duration::from_secs(10),
-                    running.stopped,
-                ));
+                // The timer is made inside the runtime: tokio's timers need one to be created.
+                let _ = runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(10), running.stopped).await
+                });
                 runtime.shutdown_timeout(Duration::from_secs(1));
             }
         }
