@@ -11,7 +11,7 @@
 //!    `DOJO_BENCH_AGENT=/path/to/edge-agent` picks another binary.
 //! 2. **Screens.** A 9-ball match on each of 32 tables (`t01`..`t32`) and on a `probe` table, then
 //!    500 WebSocket clients on `/ws`: 32 overview screens (every table) and 468 table screens, each
-//!    following one table (round robin) plus the featured `probe` table.
+//!    following one table (round robin) plus the featured `probe` table (the counts are knobs, below).
 //! 3. **Latency** (2 s warm-up, 10 s measured). 32 controllers publish a shot per second
 //!    (`pocket` + `end_turn`, QoS 1) and 32 cameras publish 30 `frame`s/s (QoS 0, camera topic).
 //!    The probe device publishes every 20 ms on `probe`: `pocket` of balls 1..15 then `rack`, so
@@ -41,12 +41,16 @@
 //!    view + device mark per event, the agent's own input and view JSON) inserted into a fresh SQLite
 //!    file, WAL + `synchronous=FULL`, in transactions of the agent's mean group-commit size.
 //!
-//! Knobs (environment): `DOJO_BENCH_LOAD` (`idle`, see 3.), `DOJO_BENCH_CLIENTS` (500),
-//! `DOJO_BENCH_OVERVIEW` (32),
+//! Knobs (environment): `DOJO_BENCH_LOAD` (`idle`, see 3.), `DOJO_BENCH_TABLES` (32, at most
+//! 99), `DOJO_BENCH_CLIENTS` (500 screens), `DOJO_BENCH_OVERVIEW` (32 of them),
 //! `DOJO_BENCH_MEASURING` (16), `DOJO_BENCH_SECS`
 //! (10), `DOJO_BENCH_BURST` (200000), `DOJO_BENCH_RATE` (25000 events/s offered in the durable
 //! phase, paced per device; 0 = as fast as the publishers can, which overruns the embedded broker's
-//! buffer for the agent), `DOJO_BENCH_AGENT` (see above).
+//! buffer for the agent), `DOJO_BENCH_AGENT` (see above), `DOJO_BENCH_DIRECT` (`on`/`off`: the
+//! agent's `--ws-direct-writes`; unset = the agent's default).
+//!
+//! The fan-out's two modes at a venue's size and at the 500-screen case:
+//! `DOJO_BENCH_CLIENTS=100 DOJO_BENCH_DIRECT=on|off` and `DOJO_BENCH_DIRECT=on|off`.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -85,6 +89,8 @@ struct Params {
     burst: u64,
     /// Offered load of the durable phase, events/s over all devices; 0 = as fast as they can.
     rate: u64,
+    /// The agent's WebSocket direct writes (`--ws-direct-writes`); `None` = its default.
+    direct: Option<bool>,
 }
 
 fn env_or<T: FromStr>(name: &str, default: T) -> T {
@@ -97,13 +103,19 @@ fn env_or<T: FromStr>(name: &str, default: T) -> T {
 impl Params {
     fn from_env() -> Params {
         Params {
-            tables: 32,
+            tables: env_or("DOJO_BENCH_TABLES", 32_usize).clamp(1, 99),
             clients: env_or("DOJO_BENCH_CLIENTS", 500),
             overview: env_or("DOJO_BENCH_OVERVIEW", 32),
             measuring: env_or("DOJO_BENCH_MEASURING", 16),
             measure: Duration::from_secs(env_or("DOJO_BENCH_SECS", 10)),
             burst: env_or("DOJO_BENCH_BURST", 200_000),
             rate: env_or("DOJO_BENCH_RATE", 25_000),
+            direct: match std::env::var("DOJO_BENCH_DIRECT").as_deref() {
+                Ok("on") => Some(true),
+                Ok("off") => Some(false),
+                Ok(other) => panic!("DOJO_BENCH_DIRECT={other:?}: use on or off"),
+                Err(_) => None,
+            },
         }
     }
 
@@ -155,7 +167,7 @@ fn agent_binary() -> Option<PathBuf> {
 }
 
 impl Agent {
-    fn start(dir: &Path) -> Agent {
+    fn start(dir: &Path, direct: Option<bool>) -> Agent {
         let data_dir = dir.join("data");
         let mqtt: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         match agent_binary() {
@@ -177,7 +189,11 @@ impl Agent {
                     "agent: child process {} (built {modified}), RUST_LOG=error",
                     binary.display()
                 );
-                let child = Command::new(&binary)
+                let mut command = Command::new(&binary);
+                if let Some(direct) = direct {
+                    command.env("DOJO_WS_DIRECT_WRITES", if direct { "on" } else { "off" });
+                }
+                let child = command
                     .arg("--config")
                     .arg(&config)
                     .env("RUST_LOG", "error")
@@ -217,6 +233,7 @@ impl Agent {
                     presence_timeout_ms: 60_000,
                     table_lights: false,
                     cloud: None,
+                    ws_direct_writes: direct.unwrap_or(true),
                 };
                 let shutdown = CancellationToken::new();
                 let running = runtime
@@ -260,10 +277,10 @@ impl Agent {
                 running,
             } => {
                 shutdown.cancel();
-                let _ = runtime.block_on(tokio::time::timeout(
-                    Duration::from_secs(10),
-                    running.stopped,
-                ));
+                // The timer is made inside the runtime: tokio's timers need one to be created.
+                let _ = runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(10), running.stopped).await
+                });
                 runtime.shutdown_timeout(Duration::from_secs(1));
             }
         }
@@ -1905,14 +1922,19 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut out = Figures;
     println!(
-        "edge-agent pipeline bench: {} tables, {} screens, {} s measured, burst {} events; data in {}",
+        "edge-agent pipeline bench: {} tables, {} screens, {} s measured, burst {} events, WebSocket direct writes {}; data in {}",
         params.tables,
         params.clients,
         params.measure.as_secs(),
         params.burst,
+        match params.direct {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "as the agent's default",
+        },
         dir.display()
     );
-    let agent = Agent::start(&dir);
+    let agent = Agent::start(&dir, params.direct);
     let clients = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-clients")

@@ -52,9 +52,23 @@ pub struct Flags {
     /// This venue's key at cloud-sync (printed once by `cloud-sync venue create`).
     #[arg(long, env = "DOJO_VENUE_KEY", hide_env_values = true)]
     pub venue_key: Option<String>,
+    /// Write WebSocket updates straight into idle screens' sockets from a few writer threads
+    /// (`on`), or only from each screen's own task (`off`) [default: on].
+    #[arg(long, env = "DOJO_WS_DIRECT_WRITES", value_enum)]
+    pub ws_direct_writes: Option<Switch>,
     /// Only check the configuration and print it (systemd runs this as ExecStartPre).
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// A setting that is `on` or `off`, spelled the same as a flag, in the environment and in TOML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// The TOML file: the same settings as the flags, plus the tuning knobs.
@@ -77,6 +91,7 @@ struct FileConfig {
     venue_key: Option<String>,
     sync_max_backoff_ms: Option<u64>,
     sync_keep_days: Option<u32>,
+    ws_direct_writes: Option<Switch>,
 }
 
 /// Where the agent gets its MQTT (`crate::mqtt` connects accordingly).
@@ -119,6 +134,8 @@ pub struct Config {
     pub table_lights: bool,
     /// Where and as whom to sync; `None` runs offline.
     pub cloud: Option<CloudConfig>,
+    /// Writer threads write WebSocket updates straight into idle screens' sockets.
+    pub ws_direct_writes: bool,
 }
 
 /// How to reach cloud-sync.
@@ -305,6 +322,7 @@ impl Config {
                 file.sync_max_backoff_ms,
                 file.sync_keep_days,
             )?,
+            ws_direct_writes: flags.ws_direct_writes.or(file.ws_direct_writes) != Some(Switch::Off),
         })
     }
 }
@@ -318,7 +336,7 @@ impl std::fmt::Display for Config {
         };
         write!(
             f,
-            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; table lights {}; cloud sync {}",
+            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
             self.venue,
             self.data_dir.display(),
             self.http_addr,
@@ -340,6 +358,7 @@ impl std::fmt::Display for Config {
                 Some(c) => format!("to {} as venue {}", c.url, c.venue_id),
                 None => "off (offline, the outbox is kept)".into(),
             },
+            if self.ws_direct_writes { "on" } else { "off" },
         )
     }
 }
@@ -365,6 +384,17 @@ mod tests {
             }
         );
         assert_eq!(config.data_dir, PathBuf::from("dojo-data"));
+        assert!(config.ws_direct_writes);
+    }
+
+    #[test]
+    fn direct_writes_switch_off_by_flag_or_file() {
+        let flags = Flags::try_parse_from(["edge-agent", "--ws-direct-writes", "off"]);
+        let config = Config::load(flags.expect("valid flags")).expect("valid");
+        assert!(!config.ws_direct_writes);
+        assert!(Flags::try_parse_from(["edge-agent", "--ws-direct-writes", "maybe"]).is_err());
+        let file: FileConfig = toml::from_str("ws_direct_writes = \"off\"").expect("valid TOML");
+        assert_eq!(file.ws_direct_writes, Some(Switch::Off));
     }
 
     #[test]

@@ -1,39 +1,35 @@
-//! After-commit fan-out of table views to WebSocket clients.
+//! After-commit fan-out of table views to the clients that follow them.
 //!
 //! The store's writer thread calls [`Hub::publish`] with committed views in seq order. `publish` is
 //! synchronous and never waits for a client: it records the newest view of each table and drops the
 //! view into every interested client's queue, where it *replaces* any older view of the same table
 //! (conflation). A client that stops reading therefore costs at most one view per table, and a slow
-//! screen can never slow the writer or the other screens.
+//! client can never slow the writer or the other clients.
 //!
 //! [`Hub::subscribe`] takes the snapshot and registers the client under the same lock `publish`
 //! takes, so every view is either in the snapshot or in the queue: there is no gap between them.
 //!
-//! **Direct writes.** A screen mostly listens, and waking its task to frame and write each update,
-//! 500 screens per change, was most of the agent's work on the path to the screens. So a client
-//! whose task has nothing left to write hands its socket ([`Sink`]) over
-//! ([`Subscription::hand_over`]): from then on a direct writer thread ([`Hub::run_direct_writer`],
-//! one per core) writes each new update message (built once at commit) behind a frame header
-//! straight into the socket, one non-blocking vectored send per client, and the task stays asleep.
-//! The writers share one work list and take a few clients at a time from it, so that when one of
-//! them loses its core for a while (to the broker, the SQLite writer, anything else on the box)
-//! the others write its share instead of the fan-out waiting for it. When
-//! a socket would block (a slow screen), or the task has something else to send (a ping, a
-//! snapshot, a close), writing goes back to the task ([`Subscription::take_back`]) with whatever
-//! the thread could not write, and the task's own timeouts, conflation and fresh snapshots apply
-//! as before. Only one side writes at a time, always whole frames in order, so the byte stream
-//! stays valid.
+//! **Delegated delivery.** A client's task normally takes its queue ([`Subscription::next`]) and
+//! delivers it itself. A task with nothing of its own to deliver may instead hand delivery over
+//! ([`Subscription::hand_over`]) to the hub's [`Courier`], if one is installed: `publish` then
+//! passes the client to the courier instead of waking the task, and the courier's threads deliver
+//! its queue through the client's [`Outlet`] ([`Delegated::deliver`]), while the task sleeps. When
+//! the outlet cannot take everything now, or the task has something else to deliver, delivery goes
+//! back to the task ([`Subscription::take_back`]). The switch happens under the client's queue
+//! lock, and a delivery in progress (which runs without that lock, so that `publish` never waits
+//! for it) finishes before the task takes over: only one side delivers at a time, in seq order.
+//! The WebSocket direct writers (`api::ws::direct`) are the courier; the hub knows nothing of
+//! sockets, frames or threads.
 //!
 //! Each fan-out starts at a random client: with hundreds of screens the last one written to
 //! waits milliseconds longer than the first, and that should not always be the same screen.
 //!
-//! Lock order: the hub's state, then a client's queue, then the direct writers' list. `publish`
-//! holds the hub lock for O(clients) work and never awaits or writes to a socket.
+//! Lock order: the hub's state, then a client's queue, then the courier's own locks. `publish`
+//! holds the hub lock for O(clients) work and never awaits or delivers; it calls the courier after
+//! releasing it.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::io::IoSlice;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::Notify;
 
@@ -49,44 +45,11 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Inner {
     state: Mutex<HubState>,
-    /// How many direct writer threads the hub takes.
-    writers: usize,
-    /// Clients with updates for the direct writers, in the order they are to be written.
-    direct: Mutex<DirectList>,
-    /// Signals the writers: clients in `direct`, or the hub closed.
-    ready: Condvar,
-}
-
-impl Default for Inner {
-    fn default() -> Inner {
-        // Writes to loopback or LAN sockets are kernel work that runs in parallel: one writer per
-        // core finishes a fan-out to hundreds of screens that many times sooner.
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Inner {
-            state: Mutex::default(),
-            writers: cores.clamp(1, MAX_WRITERS),
-            direct: Mutex::default(),
-            ready: Condvar::new(),
-        }
-    }
-}
-
-/// At most this many direct writer threads.
-const MAX_WRITERS: usize = 4;
-
-/// A direct writer takes this many clients from the list at a time: a few tens of microseconds
-/// of writes, so a writer that loses its core holds back only that many screens.
-const CHUNK: usize = 8;
-
-#[derive(Debug, Default)]
-struct DirectList {
-    clients: VecDeque<Arc<Client>>,
-    /// Direct writers running: clients may hand their sockets over while there is one.
-    running: usize,
-    closed: bool,
+    /// Delivers for the clients that handed delivery over; without one, every task delivers.
+    courier: OnceLock<Arc<dyn Courier>>,
 }
 
 #[derive(Debug, Default)]
@@ -108,10 +71,33 @@ struct HubState {
     closed: bool,
 }
 
-/// A client's socket as the direct writer thread sees it.
-pub trait Sink: Send + Sync + std::fmt::Debug {
-    /// Writes as much of `bufs` as the socket takes now, without waiting; `WouldBlock` if nothing.
-    fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize>;
+/// Delivers the queues of the clients whose tasks handed delivery over, on threads of its own
+/// (the WebSocket direct writers). Installed once with [`Hub::set_courier`].
+pub trait Courier: Send + Sync + std::fmt::Debug {
+    /// Whether it delivers now: while `false`, clients keep delivery to their tasks.
+    fn running(&self) -> bool;
+    /// Clients with new views, in the order to deliver them; the courier calls
+    /// [`Delegated::deliver`] for each. Called by `publish` after it released the hub's lock; a
+    /// client comes again only once its `deliver` began.
+    fn ready(&self, clients: Vec<Delegated>);
+    /// The hub closed: stop delivering.
+    fn close(&self);
+}
+
+/// Where a courier delivers a client's views while its task is away (for a screen, its socket).
+pub trait Outlet: Send + Sync + std::fmt::Debug {
+    /// Delivers `views`, in seq order, as far as it can without waiting.
+    fn deliver(&self, views: &[Published]) -> Delivered;
+}
+
+/// How far an [`Outlet::deliver`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Every view.
+    All,
+    /// The first `n` views are the outlet's (what it could not finish of the last, it keeps for the
+    /// task to finish first); the rest are not, and delivery goes back to the task.
+    Part(usize),
 }
 
 /// One client's side of the queue, shared between the hub and its [`Subscription`].
@@ -121,10 +107,10 @@ struct Client {
     filter: Option<HashSet<String>>,
     queue: Mutex<Queue>,
     wake: Notify,
-    /// Its socket, for direct writes while the task has handed it over.
-    sink: Option<Arc<dyn Sink>>,
-    /// Signalled when a direct write ends (`Queue::writing`), for a task taking the socket back.
-    written: Condvar,
+    /// Where the courier delivers while the task has handed delivery over.
+    outlet: Option<Arc<dyn Outlet>>,
+    /// Signalled when a courier's delivery ends (`Queue::delivering`), for a task taking back.
+    delivered: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -140,21 +126,19 @@ struct Queue {
     /// The client must get a fresh snapshot next.
     resnapshot: bool,
     closed: bool,
-    /// The direct writer thread writes this client's updates (the task handed its socket over).
-    direct: bool,
-    /// The newest seq the client has been sent. The direct writer only sends views newer than
+    /// The courier delivers this client's views (the task handed delivery over).
+    handed_over: bool,
+    /// The newest seq the client has been sent. The courier only delivers views newer than
     /// this; an older one (a view the task's log replay already sent) goes back to the task,
     /// which skips it.
     sent_up_to: u64,
-    /// The rest of a frame the direct writer could write only in part: the task writes it first.
-    unsent: Option<Vec<u8>>,
-    /// On the direct writers' list already.
+    /// Passed to the courier already, and not yet taken by a delivery.
     listed: bool,
-    /// A direct writer is writing to the socket now, without holding this queue's lock (so
-    /// `publish` never waits for a socket): nobody else may write until it is done.
-    writing: bool,
-    /// The task waits on `Client::written` for that write to end (a notification is a syscall,
-    /// so the writer only makes it when someone waits).
+    /// A courier is delivering now, without holding this queue's lock (so `publish` never waits
+    /// for an outlet): nobody else may deliver until it is done.
+    delivering: bool,
+    /// The task waits on `Client::delivered` for that delivery to end (a notification is a
+    /// syscall, so the courier only makes it when someone waits).
     awaited: bool,
 }
 
@@ -192,6 +176,10 @@ pub struct Subscription {
     hub: Hub,
 }
 
+/// A client whose task handed delivery over, as the [`Courier`] holds it.
+#[derive(Clone, Debug)]
+pub struct Delegated(Arc<Client>);
+
 /// What a subscription yields next.
 #[derive(Debug)]
 pub enum Next {
@@ -218,6 +206,17 @@ impl Hub {
         Hub::default()
     }
 
+    /// Installs the courier that delivers for clients that hand delivery over; `false` if the hub
+    /// has one already (it keeps it).
+    pub fn set_courier(&self, courier: Arc<dyn Courier>) -> bool {
+        self.inner.courier.set(courier).is_ok()
+    }
+
+    /// Whether a courier is installed: clients may then hand delivery over (while it runs).
+    pub fn has_courier(&self) -> bool {
+        self.inner.courier.get().is_some()
+    }
+
     /// Records committed views and queues them for every client.
     pub fn publish(&self, batch: &[Published]) {
         if batch.is_empty() {
@@ -236,7 +235,7 @@ impl Hub {
                 .latest
                 .insert(published.table().to_owned(), (*published).clone());
         }
-        let mut direct = Vec::new();
+        let mut handed_over = Vec::new();
         for published in newest.values() {
             let followers = state.followers.get(published.table()).into_iter().flatten();
             let wanted = state.everywhere.iter().chain(followers);
@@ -252,10 +251,10 @@ impl Hub {
                         queue.resnapshot = true;
                     }
                 }
-                if queue.direct && !queue.resnapshot {
+                if queue.handed_over && !queue.resnapshot {
                     if !queue.listed {
                         queue.listed = true;
-                        direct.push(client.clone());
+                        handed_over.push(Delegated(client.clone()));
                     }
                 } else {
                     drop(queue);
@@ -264,35 +263,10 @@ impl Hub {
             }
         }
         drop(state);
-        if !direct.is_empty() {
-            let wake_all = direct.len() > CHUNK;
-            lock(&self.inner.direct).clients.extend(direct);
-            if wake_all {
-                self.inner.ready.notify_all();
-            } else {
-                self.inner.ready.notify_one();
-            }
-        }
-    }
-
-    /// How many direct writers the hub takes: run [`Hub::run_direct_writer`] on that many threads.
-    pub fn direct_writers(&self) -> usize {
-        self.inner.writers
-    }
-
-    /// A direct writer: writes the queued updates of the clients that handed their sockets over,
-    /// until the hub closes or is dropped. Runs on a thread of its own; `sent` is called for each
-    /// view written to a client, after the write. Without a writer, clients never hand over.
-    pub fn run_direct_writer(self, mut sent: impl FnMut(&Published)) {
-        lock(&self.inner.direct).running += 1;
-        // Holds the hub only while writing, so that dropping it ends the thread.
-        let running = Running(Arc::downgrade(&self.inner));
-        drop(self);
-        let (mut scratch, mut clients) = (Scratch::default(), Vec::with_capacity(CHUNK));
-        while next_direct(&running.0, &mut clients) {
-            for client in clients.drain(..) {
-                write_direct(&client, &mut scratch, &mut sent);
-            }
+        if !handed_over.is_empty()
+            && let Some(courier) = self.inner.courier.get()
+        {
+            courier.ready(handed_over);
         }
     }
 
@@ -322,12 +296,12 @@ impl Hub {
     /// Snapshot + subscription with no gap between them; `tables` filters, `None` = all;
     /// `positions` adds the camera position frames (up to 30 a second a table). The snapshot is
     /// sorted by table.
-    /// `sink` is the client's socket, for direct writes once the client hands it over.
+    /// `outlet` is where the courier delivers once the client hands delivery over.
     pub fn subscribe(
         &self,
         tables: Option<HashSet<String>>,
         positions: bool,
-        sink: Option<Arc<dyn Sink>>,
+        outlet: Option<Arc<dyn Outlet>>,
     ) -> (Vec<Published>, Subscription) {
         let mut state = lock(&self.inner.state);
         let snapshot = snapshot_of(&state, tables.as_ref());
@@ -338,8 +312,8 @@ impl Hub {
                 ..Queue::default()
             }),
             wake: Notify::new(),
-            sink,
-            written: Condvar::new(),
+            outlet,
+            delivered: Condvar::new(),
         });
         let id = state.next_id;
         state.next_id += 1;
@@ -367,8 +341,8 @@ impl Hub {
         (snapshot, subscription)
     }
 
-    /// Shuts the hub: every subscription (present and future) yields [`Next::Closed`]. Views
-    /// published afterwards still update [`Hub::latest`].
+    /// Shuts the hub: every subscription (present and future) yields [`Next::Closed`], and the
+    /// courier stops. Views published afterwards still update [`Hub::latest`].
     pub fn close(&self) {
         let mut state = lock(&self.inner.state);
         state.closed = true;
@@ -380,8 +354,9 @@ impl Hub {
             client.wake.notify_one();
         }
         drop(state);
-        lock(&self.inner.direct).closed = true;
-        self.inner.ready.notify_all();
+        if let Some(courier) = self.inner.courier.get() {
+            courier.close();
+        }
     }
 
     /// Connected clients.
@@ -402,171 +377,83 @@ fn snapshot_of(state: &HubState, tables: Option<&HashSet<String>>) -> Vec<Publis
     }
 }
 
-/// A running direct writer, counted out of `DirectList::running` when it stops, even by a panic:
-/// with no writer left, clients keep writing through their tasks.
-struct Running(Weak<Inner>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(inner) = self.0.upgrade() {
-            lock(&inner.direct).running -= 1;
-        }
-    }
-}
-
-/// Moves the next few clients with work for a direct writer into `clients`; `false` once the hub
-/// is closed or dropped.
-fn next_direct(hub: &Weak<Inner>, clients: &mut Vec<Arc<Client>>) -> bool {
-    loop {
-        let Some(inner) = hub.upgrade() else {
-            return false;
-        };
-        let mut list = lock(&inner.direct);
-        if list.closed {
-            return false;
-        }
-        if !list.clients.is_empty() {
-            let take = list.clients.len().min(CHUNK);
-            clients.extend(list.clients.drain(..take));
-            return true;
-        }
-        // Wakes up now and then without work to notice a dropped hub (in-process tests).
-        drop(inner.ready.wait_timeout(list, Duration::from_secs(1)));
-    }
-}
-
-/// A direct writer's reusable buffers.
-#[derive(Default)]
-struct Scratch {
-    views: Vec<Published>,
-    headers: Vec<FrameHeader>,
-}
-
-/// Writes `client`'s queued views to its socket as WebSocket text frames in one vectored send, with
-/// the queue unlocked meanwhile (`Queue::writing` keeps the task and the other writers off the
-/// socket). What the socket does not take goes back to the task, which then owns the socket again.
-fn write_direct(client: &Client, scratch: &mut Scratch, sent: &mut impl FnMut(&Published)) {
-    let mut queue = lock(&client.queue);
-    queue.listed = false;
-    let Some(sink) = client.sink.as_ref() else {
-        return;
-    };
-    // Another writer is writing to this client: it takes these views too when it is done.
-    if queue.writing {
-        return;
-    }
-    loop {
-        if !queue.direct || queue.closed || queue.resnapshot {
-            return;
-        }
-        queue.views.sort_by_key(Published::seq);
-        let Some(first) = queue.views.first() else {
+impl Delegated {
+    /// Delivers the client's queued views through its outlet, with the queue unlocked meanwhile
+    /// (`Queue::delivering` keeps the task and other deliveries off the outlet); `sent` is called
+    /// for each view the outlet took, after the delivery. What the outlet does not take goes back
+    /// to the task, which then delivers again. `views` is the caller's reusable buffer.
+    pub fn deliver(&self, views: &mut Vec<Published>, sent: &mut impl FnMut(&Published)) {
+        let client = &*self.0;
+        let mut queue = lock(&client.queue);
+        queue.listed = false;
+        let Some(outlet) = client.outlet.as_ref() else {
             return;
         };
-        // A view the client may have had already (from the task's log replay) is the task's to
-        // skip.
-        if first.seq() <= queue.sent_up_to {
-            return give_back(client, queue);
+        // Another delivery to this client is under way: it takes these views too when it is done.
+        if queue.delivering {
+            return;
         }
-        queue.conflated = 0;
-        queue.writing = true;
-        let views = &mut scratch.views;
-        std::mem::swap(&mut queue.views, views);
-        drop(queue);
-
-        let headers = &mut scratch.headers;
-        headers.clear();
-        headers.extend(views.iter().map(|v| FrameHeader::text(v.update.len())));
-        let bufs: Vec<IoSlice<'_>> = (views.iter().zip(headers.iter()))
-            .flat_map(|(v, h)| [IoSlice::new(h.bytes()), IoSlice::new(v.update.as_bytes())])
-            .collect();
-        // Would block, or the socket failed: the task finds out which on its own write.
-        let mut written = sink.try_write(&bufs).unwrap_or(0);
-        drop(bufs);
-
-        queue = lock(&client.queue);
-        queue.writing = false;
-        if queue.awaited {
-            client.written.notify_all();
-        }
-        let mut done = 0;
-        for (view, header) in views.iter().zip(headers.iter()) {
-            if written == 0 {
-                break;
-            }
-            let len = header.bytes().len() + view.update.len();
-            if written < len {
-                // Part of this frame is on the wire: the rest must follow before anything else.
-                let mut unsent = header.bytes().get(written..).unwrap_or_default().to_vec();
-                let body = written.saturating_sub(header.bytes().len());
-                unsent.extend_from_slice(view.update.as_bytes().get(body..).unwrap_or_default());
-                queue.unsent = Some(unsent);
-                written = 0;
-            } else {
-                written -= len;
-            }
-            sent(view);
-            queue.sent_up_to = view.seq();
-            done += 1;
-        }
-        views.drain(..done);
-        if views.is_empty() && queue.unsent.is_none() {
-            // All written. Views published meanwhile are on the list again, unless another
-            // writer took the client off it while this one wrote: then they are this one's.
-            if queue.listed {
+        loop {
+            if !queue.handed_over || queue.closed || queue.resnapshot {
                 return;
             }
-            continue;
-        }
-        // The rest goes back to the queue, unless a newer view of its table arrived meanwhile.
-        for view in views.drain(..) {
-            if !queue.views.iter().any(|q| q.table() == view.table()) {
-                queue.views.push(view);
+            queue.views.sort_by_key(Published::seq);
+            let Some(first) = queue.views.first() else {
+                return;
+            };
+            // A view the client may have had already (from the task's log replay) is the task's to
+            // skip.
+            if first.seq() <= queue.sent_up_to {
+                return give_back(client, queue);
             }
+            queue.conflated = 0;
+            queue.delivering = true;
+            views.clear();
+            std::mem::swap(&mut queue.views, views);
+            drop(queue);
+
+            let delivered = outlet.deliver(views);
+
+            queue = lock(&client.queue);
+            queue.delivering = false;
+            if queue.awaited {
+                client.delivered.notify_all();
+            }
+            let taken = match delivered {
+                Delivered::All => views.len(),
+                Delivered::Part(taken) => taken.min(views.len()),
+            };
+            for view in views.drain(..taken) {
+                sent(&view);
+                queue.sent_up_to = view.seq();
+            }
+            if delivered == Delivered::All {
+                // All delivered. Views published meanwhile are on the courier's list again, unless
+                // another delivery took the client off it meanwhile: then they are this one's.
+                if queue.listed {
+                    return;
+                }
+                continue;
+            }
+            // The rest goes back to the queue, unless a newer view of its table arrived meanwhile.
+            for view in views.drain(..) {
+                if !queue.views.iter().any(|q| q.table() == view.table()) {
+                    queue.views.push(view);
+                }
+            }
+            if queue.handed_over {
+                give_back(client, queue);
+            }
+            return;
         }
-        if queue.direct {
-            give_back(client, queue);
-        }
-        return;
     }
 }
 
-/// Hands the socket back to the client's task, which has something to write.
+/// Hands delivery back to the client's task, which has something to deliver.
 fn give_back(client: &Client, mut queue: MutexGuard<'_, Queue>) {
-    queue.direct = false;
+    queue.handed_over = false;
     drop(queue);
     client.wake.notify_one();
-}
-
-/// A server's WebSocket frame header for an unfragmented text message (RFC 6455 §5.2: FIN and
-/// opcode 1, no mask, the payload length in 1, 3 or 9 bytes).
-struct FrameHeader {
-    bytes: [u8; 10],
-    len: usize,
-}
-
-impl FrameHeader {
-    fn text(payload: usize) -> FrameHeader {
-        let mut bytes = [0u8; 10];
-        bytes[0] = 0x81;
-        let len = if payload < 126 {
-            bytes[1] = payload as u8;
-            2
-        } else if let Ok(short) = u16::try_from(payload) {
-            bytes[1] = 126;
-            bytes[2..4].copy_from_slice(&short.to_be_bytes());
-            4
-        } else {
-            bytes[1] = 127;
-            bytes[2..10].copy_from_slice(&(payload as u64).to_be_bytes());
-            10
-        };
-        FrameHeader { bytes, len }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
 }
 
 impl Subscription {
@@ -588,22 +475,22 @@ impl Subscription {
         if queue.closed {
             return Some(Next::Closed);
         }
-        // Whatever the task takes from here it writes itself, so the direct writer stops: it must
-        // not write a newer view before the task's.
+        // Whatever the task takes from here it delivers itself, so the courier stops: it must
+        // not deliver a newer view before the task's.
         if queue.resnapshot {
-            queue.direct = false;
+            queue.handed_over = false;
             drop(queue);
             return Some(Next::Resnapshot(self.take_snapshot()));
         }
         if !queue.views.is_empty() {
-            queue.direct = false;
+            queue.handed_over = false;
             let mut views = std::mem::take(&mut queue.views);
             views.sort_by_key(Published::seq);
             queue.conflated = 0;
             return Some(Next::Updates(views));
         }
         if !queue.positions.is_empty() {
-            queue.direct = false;
+            queue.handed_over = false;
             return Some(Next::Positions(
                 queue.positions.drain().map(|(_, p)| p).collect(),
             ));
@@ -611,13 +498,13 @@ impl Subscription {
         None
     }
 
-    /// Hands the socket to the direct writer if nothing is queued for the task (`true`); the task
-    /// has sent everything up to seq `sent_up_to` and its own writes are flushed. `false`: there is
-    /// work for the task ([`Subscription::next`] has it), or no direct writer runs or the client
-    /// has no [`Sink`].
+    /// Hands delivery to the courier if nothing is queued for the task (`true`); the task has
+    /// sent everything up to seq `sent_up_to` and finished its own deliveries. `false`: there is
+    /// work for the task ([`Subscription::next`] has it), or no courier runs, or the client has no
+    /// [`Outlet`].
     pub fn hand_over(&self, sent_up_to: u64) -> bool {
-        let running = lock(&self.hub.inner.direct).running > 0;
-        if self.client.sink.is_none() || !running {
+        let running = self.hub.inner.courier.get().is_some_and(|c| c.running());
+        if self.client.outlet.is_none() || !running {
             return false;
         }
         let mut queue = lock(&self.client.queue);
@@ -629,24 +516,22 @@ impl Subscription {
             return false;
         }
         queue.sent_up_to = queue.sent_up_to.max(sent_up_to);
-        queue.direct = true;
+        queue.handed_over = true;
         true
     }
 
-    /// Takes the socket back from the direct writer before the task writes to it (blocking until a
-    /// write in progress ends); returns the part of a frame the writer left unsent, which must go
-    /// out first.
-    pub fn take_back(&self) -> Option<Vec<u8>> {
+    /// Takes delivery back from the courier before the task delivers (blocking until a delivery
+    /// in progress ends); what the outlet kept of an unfinished view must go out first.
+    pub fn take_back(&self) {
         let mut queue = lock(&self.client.queue);
-        queue.direct = false;
+        queue.handed_over = false;
         // A non-blocking send in progress: microseconds.
-        while queue.writing {
+        while queue.delivering {
             queue.awaited = true;
-            queue = (self.client.written.wait(queue))
+            queue = (self.client.delivered.wait(queue))
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         queue.awaited = false;
-        queue.unsent.take()
     }
 
     /// Asks for a fresh snapshot as the next item (the socket stalled, say); it replaces the queue.
@@ -916,385 +801,5 @@ mod tests {
                 assert_eq!(last.get(&table).copied(), expected, "{table}");
             }
         }
-    }
-
-    /// A socket that takes at most `room` more bytes, then would block; records what it took.
-    struct Wire {
-        taken: Mutex<Vec<u8>>,
-        room: Mutex<usize>,
-        /// Runs inside the next write, as another thread could.
-        during: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    }
-
-    impl std::fmt::Debug for Wire {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("Wire").finish_non_exhaustive()
-        }
-    }
-
-    impl Wire {
-        fn with_room(room: usize) -> Arc<Wire> {
-            Arc::new(Wire {
-                taken: Mutex::new(Vec::new()),
-                room: Mutex::new(room),
-                during: Mutex::new(None),
-            })
-        }
-
-        /// Every WebSocket message on the wire, decoded the way a client does.
-        fn messages(&self) -> Vec<String> {
-            use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
-            let bytes = lock(&self.taken).clone();
-            let mut client =
-                WebSocket::from_raw_socket(std::io::Cursor::new(bytes), Role::Client, None);
-            let mut messages = Vec::new();
-            while let Ok(message) = client.read() {
-                messages.push(message.into_text().expect("text frame").as_str().to_owned());
-            }
-            messages
-        }
-
-        fn seqs(&self) -> Vec<u64> {
-            self.messages()
-                .iter()
-                .map(|m| {
-                    let m: serde_json::Value = serde_json::from_str(m).expect("update JSON");
-                    m["seq"].as_u64().expect("seq")
-                })
-                .collect()
-        }
-    }
-
-    impl Sink for Wire {
-        fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-            let during = lock(&self.during).take();
-            if let Some(during) = during {
-                during();
-            }
-            let mut room = lock(&self.room);
-            if *room == 0 {
-                return Err(std::io::ErrorKind::WouldBlock.into());
-            }
-            let mut taken = lock(&self.taken);
-            let mut n = 0;
-            for buf in bufs {
-                let part = &buf[..buf.len().min(*room - n)];
-                taken.extend_from_slice(part);
-                n += part.len();
-            }
-            *room -= n;
-            Ok(n)
-        }
-    }
-
-    /// A hub whose direct writers are driven by the test ([`write_listed`]), not by threads.
-    fn direct_hub() -> Hub {
-        let hub = Hub::new();
-        lock(&hub.inner.direct).running = 1;
-        hub
-    }
-
-    /// What the direct writer threads would do now; returns the seqs reported sent.
-    fn write_listed(hub: &Hub) -> Vec<u64> {
-        let mut sent = Vec::new();
-        let mut scratch = Scratch::default();
-        let clients = std::mem::take(&mut lock(&hub.inner.direct).clients);
-        for client in clients {
-            write_direct(&client, &mut scratch, &mut |v: &Published| {
-                sent.push(v.seq());
-            });
-        }
-        sent
-    }
-
-    fn subscribe_direct(hub: &Hub, wire: &Arc<Wire>) -> Subscription {
-        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
-        assert!(sub.hand_over(0), "an idle client hands its socket over");
-        sub
-    }
-
-    #[test]
-    fn a_handed_over_client_gets_whole_frames_in_order_without_its_task() {
-        let hub = direct_hub();
-        let wire = Wire::with_room(usize::MAX);
-        let mut sub = subscribe_direct(&hub, &wire);
-        hub.publish(&[view("t1", 1)]);
-        assert_eq!(write_listed(&hub), [1]);
-        hub.publish(&[view("t2", 2), view("t1", 3)]);
-        hub.publish(&[view("t2", 4)]);
-        // t2@2 was replaced before the writer came round (conflation), as in a task's queue.
-        assert_eq!(write_listed(&hub), [3, 4]);
-        assert_eq!(wire.seqs(), [1, 3, 4]);
-        assert!(sub.try_next().is_none(), "nothing was left for the task");
-        assert_eq!(sub.take_back(), None);
-    }
-
-    #[test]
-    fn a_socket_that_takes_part_of_a_frame_goes_back_to_the_task_with_the_rest() {
-        let hub = direct_hub();
-        let first = view("t1", 1).update.len() + 2;
-        // The first frame and 5 bytes of the second.
-        let wire = Wire::with_room(first + 5);
-        let mut sub = subscribe_direct(&hub, &wire);
-        hub.publish(&[view("t1", 1), view("t2", 2), view("t3", 3)]);
-        assert_eq!(write_listed(&hub), [1, 2]);
-        let unsent = sub.take_back().expect("the rest of the second frame");
-        lock(&wire.taken).extend_from_slice(&unsent);
-        assert_eq!(
-            wire.seqs(),
-            [1, 2],
-            "frames are whole once the task writes the rest"
-        );
-        assert_eq!(updates(sub.try_next()), vec![("t3".to_owned(), 3)]);
-        // The task owns the socket now: new views wait for it.
-        hub.publish(&[view("t1", 4)]);
-        assert!(write_listed(&hub).is_empty());
-        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 4)]);
-    }
-
-    #[test]
-    fn a_socket_that_would_block_leaves_everything_to_the_task() {
-        let hub = direct_hub();
-        let wire = Wire::with_room(0);
-        let mut sub = subscribe_direct(&hub, &wire);
-        hub.publish(&[view("t1", 1), view("t2", 2)]);
-        assert!(write_listed(&hub).is_empty());
-        assert_eq!(sub.take_back(), None);
-        assert_eq!(
-            updates(sub.try_next()),
-            vec![("t1".to_owned(), 1), ("t2".to_owned(), 2)]
-        );
-        assert!(wire.messages().is_empty());
-    }
-
-    #[test]
-    fn views_published_during_a_write_wait_and_replace_what_it_could_not_write() {
-        let hub = direct_hub();
-        let wire = Wire::with_room(0);
-        let mut sub = subscribe_direct(&hub, &wire);
-        hub.publish(&[view("t1", 1), view("t2", 2)]);
-        // The writer holds no lock while it writes: publish goes on, for the next round.
-        let publisher = hub.clone();
-        *lock(&wire.during) = Some(Box::new(move || publisher.publish(&[view("t1", 3)])));
-        assert!(write_listed(&hub).is_empty(), "the socket took nothing");
-        // t1@1 was not written and t1@3 replaces it; t2@2 is still due.
-        assert_eq!(
-            updates(sub.try_next()),
-            vec![("t2".to_owned(), 2), ("t1".to_owned(), 3)]
-        );
-    }
-
-    #[test]
-    fn views_the_task_may_have_sent_are_left_to_it() {
-        let hub = direct_hub();
-        let wire = Wire::with_room(usize::MAX);
-        let (_, mut sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
-        // The task's log replay sent up to seq 5; seq 5 is published only now.
-        assert!(sub.hand_over(5));
-        hub.publish(&[view("t1", 5)]);
-        assert!(write_listed(&hub).is_empty());
-        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 5)]);
-        assert!(sub.hand_over(5));
-        hub.publish(&[view("t1", 6)]);
-        assert_eq!(write_listed(&hub), [6]);
-        assert_eq!(wire.seqs(), [6]);
-    }
-
-    #[test]
-    fn what_the_task_takes_the_direct_writer_does_not_overtake() {
-        let hub = direct_hub();
-        let wire = Wire::with_room(usize::MAX);
-        let mut sub = subscribe_direct(&hub, &wire);
-        hub.publish(&[view("t1", 1)]);
-        // The task woke for something else and took the queued view first.
-        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 1)]);
-        hub.publish(&[view("t1", 2)]);
-        assert!(
-            write_listed(&hub).is_empty(),
-            "t1@2 must not reach the wire before t1@1"
-        );
-        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 2)]);
-    }
-
-    #[test]
-    fn no_hand_over_without_a_writer_a_socket_or_with_work_queued() {
-        let wire = Wire::with_room(usize::MAX);
-        let hub = Hub::new();
-        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
-        assert!(!sub.hand_over(0), "no direct writer runs");
-        let hub = direct_hub();
-        let (_, sub) = hub.subscribe(None, false, None);
-        assert!(!sub.hand_over(0), "no socket");
-        let (_, mut sub) = hub.subscribe(None, false, Some(wire as Arc<dyn Sink>));
-        hub.publish(&[view("t1", 1)]);
-        assert!(!sub.hand_over(0), "the task has a view to send");
-        assert_eq!(updates(sub.try_next()), vec![("t1".to_owned(), 1)]);
-        assert!(sub.hand_over(1));
-    }
-
-    /// A socket whose first write waits until the test opens it, as a writer that lost its core
-    /// in the middle of a send.
-    #[derive(Debug)]
-    struct Gated {
-        wire: Arc<Wire>,
-        entered: Mutex<Option<std::sync::mpsc::Sender<()>>>,
-        open: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
-    }
-
-    impl Sink for Gated {
-        fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-            if let Some(entered) = lock(&self.entered).take() {
-                entered.send(()).expect("test waits");
-                if let Some(open) = lock(&self.open).take() {
-                    open.recv().expect("test opens");
-                }
-            }
-            self.wire.try_write(bufs)
-        }
-    }
-
-    #[test]
-    fn a_client_another_writer_is_writing_to_is_left_to_it_and_nothing_is_lost() {
-        let hub = direct_hub();
-        let wire = Wire::with_room(usize::MAX);
-        let (entered_tx, entered) = std::sync::mpsc::channel();
-        let (open, open_rx) = std::sync::mpsc::channel();
-        let sink = Arc::new(Gated {
-            wire: wire.clone(),
-            entered: Mutex::new(Some(entered_tx)),
-            open: Mutex::new(Some(open_rx)),
-        });
-        let (_, sub) = hub.subscribe(None, false, Some(sink as Arc<dyn Sink>));
-        assert!(sub.hand_over(0));
-        hub.publish(&[view("t1", 1)]);
-        let clients = std::mem::take(&mut lock(&hub.inner.direct).clients);
-        let first = std::thread::spawn(move || {
-            let mut sent = Vec::new();
-            for client in clients {
-                write_direct(&client, &mut Scratch::default(), &mut |v: &Published| {
-                    sent.push(v.seq());
-                });
-            }
-            sent
-        });
-        entered.recv().expect("the first writer is in its write");
-        hub.publish(&[view("t1", 2)]);
-        hub.publish(&[view("t2", 3)]);
-        // A second writer takes the client off the list while the first still writes to it.
-        assert_eq!(write_listed(&hub), Vec::<u64>::new(), "it must not write");
-        open.send(()).expect("writer waits");
-        assert_eq!(first.join().expect("first writer"), [1, 2, 3]);
-        assert_eq!(wire.seqs(), [1, 2, 3]);
-        assert!(lock(&hub.inner.direct).clients.is_empty());
-        drop(sub);
-    }
-
-    /// A socket that takes everything and logs which client it belongs to.
-    #[derive(Debug)]
-    struct Tagged {
-        client: usize,
-        log: Arc<Mutex<Vec<usize>>>,
-    }
-
-    impl Sink for Tagged {
-        fn try_write(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-            lock(&self.log).push(self.client);
-            Ok(bufs.iter().map(|b| b.len()).sum())
-        }
-    }
-
-    #[test]
-    fn no_screen_is_always_written_to_first_or_last() {
-        const CLIENTS: usize = 8;
-        let hub = direct_hub();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let subs: Vec<Subscription> = (0..CLIENTS)
-            .map(|client| {
-                let sink = Arc::new(Tagged {
-                    client,
-                    log: log.clone(),
-                });
-                let (_, sub) = hub.subscribe(None, false, Some(sink as Arc<dyn Sink>));
-                sub
-            })
-            .collect();
-        let (mut first, mut last) = (HashSet::new(), HashSet::new());
-        for seq in 1..=200 {
-            for sub in &subs {
-                assert!(sub.hand_over(seq - 1));
-            }
-            hub.publish(&[view("t1", seq)]);
-            assert_eq!(write_listed(&hub).len(), CLIENTS);
-            let order = std::mem::take(&mut *lock(&log));
-            first.extend(order.first().copied());
-            last.extend(order.last().copied());
-        }
-        let every: HashSet<usize> = (0..CLIENTS).collect();
-        assert_eq!(first, every, "every client is sometimes first");
-        assert_eq!(last, every, "and sometimes last");
-    }
-
-    #[test]
-    fn frame_headers_decode_at_every_length_boundary() {
-        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
-        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
-            let payload = "x".repeat(len);
-            let mut bytes = FrameHeader::text(len).bytes().to_vec();
-            bytes.extend_from_slice(payload.as_bytes());
-            let mut client =
-                WebSocket::from_raw_socket(std::io::Cursor::new(bytes), Role::Client, None);
-            let message = client.read().expect("one frame");
-            assert_eq!(
-                message.into_text().expect("text").as_str(),
-                payload,
-                "{len}"
-            );
-        }
-    }
-
-    /// Polls `done` until it holds; fails with `what` after 10 s (a writer thread's start, say).
-    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "{what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    #[test]
-    fn the_direct_writer_thread_writes_and_stops_when_the_hub_closes() {
-        let hub = Hub::new();
-        let wire = Wire::with_room(usize::MAX);
-        let writers: Vec<_> = (0..hub.direct_writers())
-            .map(|_| {
-                let hub = hub.clone();
-                std::thread::spawn(move || hub.run_direct_writer(|_| {}))
-            })
-            .collect();
-        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
-        wait_until("the writer never started", || sub.hand_over(0));
-        hub.publish(&[view("t1", 1)]);
-        wait_until("nothing written", || !wire.seqs().is_empty());
-        assert_eq!(wire.seqs(), [1]);
-        hub.close();
-        for writer in writers {
-            writer.join().expect("writer thread");
-        }
-    }
-
-    #[test]
-    fn clients_stop_handing_over_when_the_last_writer_dies() {
-        let hub = Hub::new();
-        let writer = {
-            let hub = hub.clone();
-            std::thread::spawn(move || hub.run_direct_writer(|_| panic!("a bug in a writer")))
-        };
-        let wire = Wire::with_room(usize::MAX);
-        let (_, sub) = hub.subscribe(None, false, Some(wire.clone() as Arc<dyn Sink>));
-        wait_until("the writer never started", || sub.hand_over(0));
-        hub.publish(&[view("t1", 1)]);
-        assert!(writer.join().is_err(), "the writer panicked");
-        let (_, next) = hub.subscribe(None, false, Some(wire as Arc<dyn Sink>));
-        assert!(!next.hand_over(1), "no writer is left to take the socket");
     }
 }

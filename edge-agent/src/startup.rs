@@ -154,6 +154,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         venue: config.venue.clone(),
         cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
     };
+    if config.ws_direct_writes {
+        api::spawn_direct_writers(&hub, &metrics);
+    }
     let engine_task = tokio::spawn(engine.run(link.inbound, shutdown.clone()));
     let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
     #[cfg(feature = "demo")]

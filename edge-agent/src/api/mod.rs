@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use ws::SEND_TIMEOUT;
+pub(crate) use ws::spawn_direct_writers;
 
 use crate::engine::EngineHandle;
 use crate::hub::Hub;
@@ -112,7 +113,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `router(state)` on `listener` until `shutdown`: then the hub is closed (every WebSocket
-/// gets a close frame), the listener stops accepting and in-flight requests finish.
+/// gets a close frame, the direct writers stop), the listener stops accepting and in-flight
+/// requests finish. Screens get direct writes if `spawn_direct_writers` ran for the hub first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -127,7 +129,6 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP listening");
     }
-    ws::spawn_direct_writers(&state.hub, &state.metrics);
     let app = router(state).into_make_service_with_connect_info::<socket::Socket>();
     axum::serve(socket::Listener(listener), app)
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -1,13 +1,13 @@
-//! Accepted TCP connections, shared between hyper and the hub's direct writer.
+//! Accepted TCP connections, shared between hyper and the WebSocket direct writers.
 //!
 //! hyper owns a connection's I/O object, and after a WebSocket upgrade that object is buried under
-//! hyper's and tungstenite's layers. The hub's direct writer (see [`crate::hub`]) needs to write
-//! update frames into an idle screen's socket without going through the screen's task, so every
-//! accepted stream is an `Arc<TcpStream>`: hyper gets a [`Shared`] handle for its I/O, and each
-//! request carries another as its connection info ([`Socket`]), which `/ws` passes to the hub as the
-//! client's [`Sink`]. hyper's side uses tokio's `&self` methods (`try_read`, `try_write`,
-//! readiness), the direct writer a plain non-blocking send, and the hub's hand-over protocol keeps
-//! them from writing at the same time.
+//! hyper's and tungstenite's layers. The direct writers (see `ws::direct`) need to write update
+//! frames into an idle screen's socket without going through the screen's task, so every accepted
+//! stream is an `Arc<TcpStream>`: hyper gets a [`Shared`] handle for its I/O, and each request
+//! carries another as its connection info ([`Socket`]), which `/ws` gives the direct writers.
+//! hyper's side uses tokio's `&self` methods (`try_read`, `try_write`, readiness), the direct
+//! writers a plain non-blocking send, and the hub's hand-over keeps them from writing at the same
+//! time. With direct writes off, the streams are shared all the same and only hyper writes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,8 +19,6 @@ use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-
-use crate::hub::Sink;
 
 /// The HTTP listener: accepts like tokio's, sets `TCP_NODELAY` and shares each stream.
 pub(crate) struct Listener(pub(crate) TcpListener);
@@ -53,34 +51,6 @@ pub(crate) struct Socket(pub(crate) Arc<TcpStream>);
 impl Connected<IncomingStream<'_, Listener>> for Socket {
     fn connect_info(stream: IncomingStream<'_, Listener>) -> Socket {
         Socket(stream.io().0.clone())
-    }
-}
-
-/// A plain non-blocking `sendmsg`, bypassing tokio's readiness bookkeeping (a check and a
-/// shared cache line per write, hundreds of writes per update): that bookkeeping belongs to the
-/// client's task. After a `WouldBlock` here the task takes the socket back, and its own write
-/// finds out again and waits for room as usual.
-impl Sink for TcpStream {
-    fn try_write(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        socket2::SockRef::from(self).send_vectored(bufs)
-    }
-}
-
-impl Socket {
-    /// Writes `unsent` straight into the socket, waiting for room as needed, removing what is
-    /// written: if the future is dropped, `unsent` holds exactly what is left.
-    pub(crate) async fn write_unsent(&self, unsent: &mut Vec<u8>) -> io::Result<()> {
-        while !unsent.is_empty() {
-            self.0.writable().await?;
-            match self.0.try_write(unsent) {
-                Ok(n) => {
-                    unsent.drain(..n);
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
     }
 }
 

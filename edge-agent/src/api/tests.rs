@@ -50,6 +50,14 @@ struct TestServer {
 }
 
 async fn spawn(state: AppState) -> TestServer {
+    spawn_with(state, true).await
+}
+
+/// The server as the agent starts it, with the WebSocket direct writers on or off.
+async fn spawn_with(state: AppState, direct_writes: bool) -> TestServer {
+    if direct_writes {
+        spawn_direct_writers(&state.hub, &state.metrics);
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
@@ -412,7 +420,17 @@ async fn receive(client: &mut Client) -> serde_json::Value {
 
 #[tokio::test]
 async fn websocket_snapshot_then_updates() {
-    let server = spawn(state(None)).await;
+    snapshot_then_updates(true).await;
+}
+
+#[tokio::test]
+async fn websocket_snapshot_then_updates_without_direct_writes() {
+    snapshot_then_updates(false).await;
+}
+
+async fn snapshot_then_updates(direct_writes: bool) {
+    let server = spawn_with(state(None), direct_writes).await;
+    assert_eq!(server.state.hub.has_courier(), direct_writes);
     let hub = server.state.hub.clone();
     hub.publish(&[view("t1", 1, 0), view("t2", 2, 0)]);
 
@@ -550,8 +568,17 @@ async fn a_stalled_client_does_not_delay_the_others() {
 /// pings and to WebSocket pings) share one socket: every frame must arrive whole and in order.
 #[tokio::test]
 async fn direct_writes_and_the_tasks_replies_share_the_socket_cleanly() {
+    updates_and_replies_share_the_socket(true).await;
+}
+
+#[tokio::test]
+async fn without_direct_writes_the_task_writes_updates_and_replies_in_order() {
+    updates_and_replies_share_the_socket(false).await;
+}
+
+async fn updates_and_replies_share_the_socket(direct_writes: bool) {
     const UPDATES: u64 = 3_000;
-    let server = spawn(state(None)).await;
+    let server = spawn_with(state(None), direct_writes).await;
     let hub = server.state.hub.clone();
     hub.publish(&[view("t1", 1, 0)]);
     let mut client = connect(server.addr, "").await;

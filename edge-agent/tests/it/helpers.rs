@@ -42,6 +42,7 @@ pub(crate) fn config(dir: &Path, mqtt: MqttMode) -> Config {
         presence_timeout_ms: 60_000,
         table_lights: true,
         cloud: None,
+        ws_direct_writes: true,
     }
 }
 

@@ -46,6 +46,7 @@ impl Agent {
             presence_timeout_ms: 60_000,
             table_lights: true,
             cloud: None,
+            ws_direct_writes: true,
         };
         tweak(&mut config);
         let shutdown = CancellationToken::new();

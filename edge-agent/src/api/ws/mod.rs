@@ -9,10 +9,13 @@
 //! or dead screen costs one view per table and cannot hold up the writer or other screens. A send
 //! that takes longer than [`SEND_TIMEOUT`] makes the client's next message a fresh snapshot.
 //!
-//! While a client's task has nothing of its own to write, it hands the socket to the hub's direct
-//! writer and sleeps until the screen sends something, a ping is due, or the hub needs it (a socket
-//! that would block, a snapshot, shutdown): see "Direct writes" in [`crate::hub`]. At the top of
-//! the client's loop the task always holds the socket; every branch takes it back before writing.
+//! While a client's task has nothing of its own to write, it hands the socket to the direct
+//! writers ([`direct`], when switched on) and sleeps until the screen sends something, a ping is
+//! due, or the hub needs it (a socket that would block, a snapshot, shutdown). At the top of the
+//! client's loop the task always holds the socket; every branch takes it back before writing.
+
+mod direct;
+mod frame;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,15 +29,19 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::response::Response;
 use futures_util::{FutureExt, SinkExt};
 use serde::Deserialize;
+use tokio::net::TcpStream;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 use super::AppState;
 use super::error::ApiError;
 use super::socket::Socket;
-use crate::hub::{Hub, Next, Sink, Subscription};
+use crate::hub::{Next, Outlet, Subscription};
 use crate::metrics::Metrics;
 use crate::store::Since;
 use crate::view::{Published, update_message};
+use direct::DirectSocket;
+
+pub(crate) use direct::spawn_writers as spawn_direct_writers;
 
 /// A send slower than this marks the client as stalled: it gets a fresh snapshot next.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -74,6 +81,8 @@ pub(crate) async fn upgrade(
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let tables = parse_tables(query.tables.as_deref())?;
     let (since, positions) = (query.since, query.positions);
+    // Without direct writers (`--ws-direct-writes off`) the task keeps its socket to itself.
+    let direct_writes = state.hub.has_courier();
     // Small socket buffers: a venue has hundreds of screens that mostly listen, and tungstenite's
     // defaults (128 KiB each way) cost more memory per screen than the agent's whole state. The
     // read buffer is smaller still: screens only send pings, and tungstenite zero-fills the whole
@@ -83,7 +92,8 @@ pub(crate) async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |ws| {
-            let direct = socket.map(|Extension(ConnectInfo(socket))| socket);
+            let direct = (socket.filter(|_| direct_writes))
+                .map(|Extension(ConnectInfo(Socket(stream)))| DirectSocket::new(stream));
             serve_client(ws, direct, state, tables, since, positions)
         }))
 }
@@ -150,9 +160,9 @@ enum End {
 
 struct Connection {
     socket: WebSocket,
-    /// The same socket under the WebSocket layers, for the hub's direct writer; `None` when the
-    /// router is served without [`Socket`] connection info.
-    direct: Option<Socket>,
+    /// The same socket under the WebSocket layers, for the direct writers; `None` when they are
+    /// off or the router is served without [`Socket`] connection info.
+    direct: Option<Arc<DirectSocket<Arc<TcpStream>>>>,
     /// Everything the task wrote is flushed: it may hand the socket over.
     clean: bool,
     /// The rest of a frame the direct writer could write only in part: it goes out before anything
@@ -176,7 +186,7 @@ impl Drop for ClientCount {
 
 async fn serve_client(
     socket: WebSocket,
-    direct: Option<Socket>,
+    direct: Option<Arc<DirectSocket<Arc<TcpStream>>>>,
     state: AppState,
     tables: Option<HashSet<String>>,
     since: Option<u64>,
@@ -211,8 +221,8 @@ impl Connection {
         positions: bool,
     ) -> Result<End, End> {
         // Subscribe first: from here on every commit reaches `subscription`.
-        let sink = self.direct.as_ref().map(|s| s.0.clone() as Arc<dyn Sink>);
-        let (snapshot, mut subscription) = state.hub.subscribe(tables.clone(), positions, sink);
+        let outlet = (self.direct.clone()).map(|d| d as Arc<dyn Outlet>);
+        let (snapshot, mut subscription) = state.hub.subscribe(tables.clone(), positions, outlet);
         let snapshot_seq = snapshot.iter().map(Published::seq).max().unwrap_or(0);
         match since {
             Some(since) if since > 0 && since < snapshot_seq => {
@@ -306,8 +316,9 @@ impl Connection {
 
     /// Takes the socket back from the direct writer, with what it left of a frame.
     fn take_back(&mut self, subscription: &Subscription) {
-        if let Some(unsent) = subscription.take_back() {
-            self.unsent.extend_from_slice(&unsent);
+        subscription.take_back();
+        if let Some(direct) = &self.direct {
+            direct.take_unsent(&mut self.unsent);
         }
     }
 
@@ -526,38 +537,11 @@ impl Connection {
 }
 
 /// Resolves when `socket` has something to read; never without one.
-async fn readable(socket: Option<&Socket>) {
+async fn readable(socket: Option<&Arc<DirectSocket<Arc<TcpStream>>>>) {
     match socket {
         // An error shows on the next read, which this wakes up.
-        Some(socket) => {
-            let _ = socket.0.readable().await;
-        }
+        Some(socket) => socket.readable().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Runs the hub's direct writers, a thread each, until the hub closes, recording for each view
-/// written what [`Connection::forward`] records for the views it writes.
-pub(crate) fn spawn_direct_writers(hub: &Hub, metrics: &Arc<Metrics>) {
-    for writer in 0..hub.direct_writers() {
-        let (hub, metrics) = (hub.clone(), metrics.clone());
-        let started = std::thread::Builder::new()
-            .name(format!("ws-direct-{writer}"))
-            .spawn(move || {
-                hub.run_direct_writer(|view| {
-                    if let Some(received) = view.received {
-                        metrics.latency(received.elapsed().as_secs_f64());
-                    }
-                    if let Some(committed) = view.committed {
-                        metrics.stage_socket(committed.elapsed().as_secs_f64());
-                    }
-                });
-            });
-        if let Err(error) = started {
-            // The other writers take its share; with none, screens get every update through
-            // their tasks.
-            tracing::warn!(%error, "cannot start a WebSocket direct writer thread");
-        }
     }
 }
 
