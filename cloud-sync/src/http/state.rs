@@ -23,7 +23,7 @@ pub struct AppState {
     pub live: Live,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Wakes this instance's projector after a batch is stored.
+    /// Wakes this instance's projections after a batch is stored.
     pub projector: Projector,
     /// Rate limits.
     pub limits: Limits,

@@ -2,10 +2,11 @@
 //! owns the read model: [`projection`] folds the venue records into its tables (`venue_tables`,
 //! `matches`, `racks`, `match_player_stats`), [`queries`] reads them, [`http`] serves them.
 //!
-//! Its queries also join, read-only, the rows other contexts own that a page shows: a venue's name
-//! (`venues`), a registered player (`players`), and the payload parts of the records that carried a
-//! rack or a result (`sync_records`: a rack's shots and statistics, a match's inputs), so that one
-//! statement answers one page.
+//! Its queries also join, read-only, the rows other contexts own that a page shows: the venue list
+//! (`venues`; whether one venue exists is asked of [`crate::venues::exists`]), a registered player
+//! (`players`), and the payload parts of the records that carried a rack or a result
+//! (`sync_records`: a rack's shots and statistics, a match's inputs), so that one statement
+//! answers one page. They never write them.
 
 pub mod http;
 pub mod projection;

@@ -53,6 +53,19 @@ pub async fn create_venue(pool: &PgPool, name: &str) -> Result<(VenueId, String)
     Ok((id, key))
 }
 
+/// Whether `venue` is enrolled.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub async fn exists(pool: &PgPool, venue: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM venues WHERE id = $1")
+        .bind(venue)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Issues another key for an existing venue (rotation: give the edge the new key, then revoke the
 /// old one). `None` when there is no such venue.
 ///
