@@ -82,7 +82,7 @@ async fn edge_child() -> anyhow::Result<()> {
     use clap::Parser as _;
     let flags = edge_agent::config::Flags::try_parse_from(std::env::args())?;
     let config = edge_agent::config::Config::load(flags)?;
-    let shutdown = edge_agent::CancellationToken::new();
+    let shutdown = tokio_util::sync::CancellationToken::new();
     let running = edge_agent::start(config, shutdown.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     term.recv().await;
