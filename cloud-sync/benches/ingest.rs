@@ -116,7 +116,7 @@ async fn api_run(
     let mut all = Vec::new();
     for v in 0..venues {
         let (venue, key) =
-            cloud_sync::admin::create_venue(pool, &format!("Bench {label} {v}")).await?;
+            cloud_sync::venues::create_venue(pool, &format!("Bench {label} {v}")).await?;
         let epoch = format!("e{v}");
         let recs = records(per_venue, &format!("{label}{v}"));
         let bodies = recs
@@ -136,8 +136,8 @@ async fn api_run(
     let cpu = Instant::now();
     for ((_, bodies), (venue, _)) in streams.iter().zip(&all) {
         for body in bodies {
-            let decoded = cloud_sync::ingest::decode(body, true)?;
-            cloud_sync::ingest::prepare(&decoded, venue)?;
+            let decoded = cloud_sync::sync::ingest::decode(body, true)?;
+            cloud_sync::sync::ingest::prepare(&decoded, venue)?;
         }
     }
     let cpu = cpu.elapsed();
@@ -154,7 +154,7 @@ async fn api_run(
         task.await??;
     }
     let elapsed = started.elapsed();
-    let caught_up = cloud_sync::projector::wait_caught_up(pool, Duration::from_secs(600)).await?;
+    let caught_up = cloud_sync::projection::wait_caught_up(pool, Duration::from_secs(600)).await?;
     anyhow::ensure!(
         caught_up,
         "the projection did not catch up within 10 minutes"
@@ -233,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
     let total: u64 = env_or("BENCH_RECORDS", 100_000u64) / 4 * 4;
     let venues: usize = env_or("BENCH_VENUES", 4usize).max(1);
     let name = format!("dojo_bench_{:08x}", rand::random::<u32>());
-    let admin = cloud_sync::db::connect_with(&format!("{server}/postgres"), 1).await?;
+    let admin = cloud_sync::infra::db::connect_with(&format!("{server}/postgres"), 1).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await?;
@@ -264,7 +264,7 @@ async fn bench(url: &str, total: u64, venues: usize) -> anyhow::Result<()> {
         .await
         .context("start cloud-sync")?;
     let base = format!("http://{}", running.addr());
-    let pool = cloud_sync::db::connect_with(url, 8).await?;
+    let pool = cloud_sync::infra::db::connect_with(url, 8).await?;
 
     println!("cloud-sync ingest bench: {total} records per run, loopback, same PostgreSQL");
     let per_venue = (total / venues as u64) / 4 * 4;

@@ -4,11 +4,11 @@
 //!
 //! `cargo bench -p cloud-sync --bench venues`. What it does:
 //!
-//! 1. Creates a scratch database (`cloud_sync::db::ScratchDb`), starts cloud-sync in-process on a
+//! 1. Creates a scratch database (`dojo_testkit::postgres::ScratchDb`), starts cloud-sync in-process on a
 //!    loopback port with a PostgreSQL pool of `BENCH_POOL` connections and Redis under a key prefix
 //!    of its own (rate limits on as in production, except the per-address limit: every simulated
 //!    venue comes from 127.0.0.1, which a real deployment never sees), and enrolls `BENCH_VENUES`
-//!    venues with `cloud_sync::admin::create_venue`.
+//!    venues with `cloud_sync::venues::create_venue`.
 //! 2. **API phase**: every venue, with its own HTTP client (its own keep-alive connection), pushes a
 //!    finished match's four records (start, two racks with stats and shot logs, finish; gzip; its
 //!    own epoch and increasing seqs) every `BENCH_INTERVAL_MS`, at a random phase, for
@@ -246,7 +246,7 @@ async fn api_phase(base: &str, venues: &[Arc<Venue>], params: &Params) -> anyhow
 }
 
 async fn floor_phase(url: &str, venues: &[Arc<Venue>], params: &Params) -> anyhow::Result<Summary> {
-    let pool = cloud_sync::db::connect_with(url, params.pool).await?;
+    let pool = cloud_sync::infra::db::connect_with(url, params.pool).await?;
     sqlx::query("CREATE TABLE floor_records (LIKE sync_records INCLUDING ALL)")
         .execute(&pool)
         .await?;
@@ -342,7 +342,7 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(env_or("BENCH_SECONDS", 30u64).max(1)),
         pool: env_or("BENCH_POOL", 16u32).max(1),
     };
-    let db = cloud_sync::db::ScratchDb::create(&server, "dojo_bench_venues").await?;
+    let db = dojo_testkit::postgres::ScratchDb::create(&server, "dojo_bench_venues").await?;
     let redis = (redis != "none").then_some(redis);
     let result = bench(&db.url, redis, &params).await;
     drop(db);
@@ -359,13 +359,13 @@ async fn bench(url: &str, redis: Option<String>, params: &Params) -> anyhow::Res
         .await
         .context("start cloud-sync")?;
     let base = format!("http://{}", running.addr());
-    let admin = cloud_sync::db::connect_with(url, 4).await?;
+    let admin = cloud_sync::infra::db::connect_with(url, 4).await?;
 
     let made = Instant::now();
     let mut venues = Vec::with_capacity(params.venues);
     for index in 0..params.venues {
         let (id, key) =
-            cloud_sync::admin::create_venue(&admin, &format!("Bench venue {index}")).await?;
+            cloud_sync::venues::create_venue(&admin, &format!("Bench venue {index}")).await?;
         venues.push(Arc::new(venue_load(index, id, key, params)?));
     }
     println!(

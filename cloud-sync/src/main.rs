@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use cloud_sync::config::{Cli, Command, Config, PlayerCommand, VenueCommand};
-use cloud_sync::{admin, db, players};
+use cloud_sync::infra::db;
+use cloud_sync::{players, venues};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -61,7 +62,7 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
         }
         (Command::Venue(VenueCommand::Create { name, db: flags }), _) => {
             let pool = migrated(&flags.database_url).await?;
-            let (id, key) = admin::create_venue(&pool, &name)
+            let (id, key) = venues::create_venue(&pool, &name)
                 .await
                 .context("cannot create the venue")?;
             println!("venue_id: {id}");
@@ -77,7 +78,7 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             _,
         ) => {
             let pool = migrated(&flags.database_url).await?;
-            let key = admin::add_venue_key(&pool, &venue_id)
+            let key = venues::add_venue_key(&pool, &venue_id)
                 .await
                 .context("cannot add a key")?
                 .with_context(|| format!("no venue {venue_id}"))?;
@@ -90,7 +91,7 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
                 .read_line(&mut key)
                 .context("cannot read the key from standard input")?;
             let pool = migrated(&flags.database_url).await?;
-            if !admin::revoke_venue_key(&pool, key.trim()).await? {
+            if !venues::revoke_venue_key(&pool, key.trim()).await? {
                 anyhow::bail!("no such key");
             }
             println!("cloud-sync: key revoked");
@@ -105,7 +106,7 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             _,
         ) => {
             let pool = migrated(&flags.database_url).await?;
-            let player = admin::create_player(&pool, &name, rating)
+            let player = players::create_player(&pool, &name, rating)
                 .await
                 .context("cannot create the player")?;
             println!("{}", player.id);
@@ -113,7 +114,7 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
         }
         (Command::Player(PlayerCommand::Delete { id, db: flags }), _) => {
             let pool = migrated(&flags.database_url).await?;
-            if !admin::delete_player(&pool, &id)
+            if !players::delete_player(&pool, &id)
                 .await
                 .context("cannot delete the player")?
             {

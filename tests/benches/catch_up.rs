@@ -329,7 +329,7 @@ async fn bench() -> anyhow::Result<()> {
     let timeout = Duration::from_secs(env_or("BENCH_TIMEOUT_S", 1200u64));
     let dir = TempDir(std::env::temp_dir().join(format!("dojo-catch-up-{:08x}", rand_suffix())));
     std::fs::create_dir_all(&dir.0)?;
-    let db = cloud_sync::db::ScratchDb::create(&server, "dojo_bench_catchup").await?;
+    let db = dojo_testkit::postgres::ScratchDb::create(&server, "dojo_bench_catchup").await?;
     let result = run(&db.url, &dir.0, records, timeout).await;
     drop(db);
     result
@@ -365,8 +365,8 @@ async fn run(url: &str, dir: &Path, records: u64, timeout: Duration) -> anyhow::
     let cloud = cloud_sync::start(config)
         .await
         .context("start cloud-sync")?;
-    let pool = cloud_sync::db::connect_with(url, 4).await?;
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Bench catch-up").await?;
+    let pool = cloud_sync::infra::db::connect_with(url, 4).await?;
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, "Bench catch-up").await?;
     let csv = dir.join("floor.csv");
     let (rows, last, payload) = outbox_csv(&sqlite, &venue, &epoch, &csv)?;
     anyhow::ensure!(rows >= records, "the outbox holds {rows} rows");

@@ -75,7 +75,7 @@ async fn venue_create_prints_the_id_and_a_key_that_only_hashes_are_kept_of() {
     };
     let (venue, key) = (field("venue_id:"), field("venue_key:"));
     assert!(key.starts_with("dpv_"));
-    let pool = cloud_sync::db::connect_with(&db.url, 1)
+    let pool = cloud_sync::infra::db::connect_with(&db.url, 1)
         .await
         .expect("pool");
     let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM venue_keys WHERE venue_id = $1")
@@ -83,7 +83,7 @@ async fn venue_create_prints_the_id_and_a_key_that_only_hashes_are_kept_of() {
         .fetch_one(&pool)
         .await
         .expect("a key row");
-    assert_eq!(stored, cloud_sync::keys::hash(&key));
+    assert_eq!(stored, cloud_sync::venues::keys::hash(&key));
     let plain: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM venue_keys WHERE position(convert_to($1, 'UTF8') IN key_hash) > 0",
     )
@@ -93,7 +93,7 @@ async fn venue_create_prints_the_id_and_a_key_that_only_hashes_are_kept_of() {
     .expect("count");
     assert_eq!(plain, 0, "the key itself is not stored");
     assert_eq!(
-        cloud_sync::keys::venue_of(&pool, &key)
+        cloud_sync::venues::keys::venue_of(&pool, &key)
             .await
             .expect("lookup"),
         Some(venue)

@@ -220,10 +220,10 @@ async fn postgres_restarted_during_ingest_loses_nothing_and_stores_nothing_twice
     config.db_pool_size = 4;
     let running = cloud_sync::start(config).await.expect("starts");
     let base = format!("http://{}", running.addr());
-    let pool = cloud_sync::db::connect_with(&db.url, 1)
+    let pool = cloud_sync::infra::db::connect_with(&db.url, 1)
         .await
         .expect("pool");
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Fault Hall")
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, "Fault Hall")
         .await
         .expect("venue");
     pool.close().await;
@@ -277,7 +277,7 @@ async fn postgres_restarted_during_ingest_loses_nothing_and_stores_nothing_twice
         total.other
     );
 
-    let pool = cloud_sync::db::connect_with(&db.url, 1)
+    let pool = cloud_sync::infra::db::connect_with(&db.url, 1)
         .await
         .expect("pool");
     let per_epoch: Vec<(String, i64, i64, i64)> = sqlx::query_as(
@@ -297,7 +297,7 @@ async fn postgres_restarted_during_ingest_loses_nothing_and_stores_nothing_twice
     );
     // The projection catches up after the restart (a failed pass is retried).
     assert!(
-        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+        cloud_sync::projection::wait_caught_up(&pool, Duration::from_secs(10))
             .await
             .expect("lag")
     );
@@ -338,11 +338,13 @@ fn spawn_server(url: &str, port: u16) -> std::process::Child {
 #[tokio::test]
 async fn cloud_sync_killed_mid_batch_stores_all_or_nothing_and_the_retry_completes() {
     let db = test_db(PG).await;
-    let pool = cloud_sync::db::connect_with(&db.url, 1)
+    let pool = cloud_sync::infra::db::connect_with(&db.url, 1)
         .await
         .expect("pool");
-    cloud_sync::db::migrate(&pool).await.expect("migrate");
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Crash Hall")
+    cloud_sync::infra::db::migrate(&pool)
+        .await
+        .expect("migrate");
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, "Crash Hall")
         .await
         .expect("venue");
     // No pooled connections: one to a killed server would fail the retry for the wrong reason.
@@ -411,7 +413,7 @@ async fn cloud_sync_killed_mid_batch_stores_all_or_nothing_and_the_retry_complet
             .expect("count");
         assert_eq!(stored, 1000);
         assert!(
-            cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+            cloud_sync::projection::wait_caught_up(&pool, Duration::from_secs(10))
                 .await
                 .expect("lag")
         );

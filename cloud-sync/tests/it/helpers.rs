@@ -4,7 +4,9 @@
 
 use std::io::Write as _;
 
-use cloud_sync::{Config, Running, admin, db};
+use cloud_sync::infra::db;
+use cloud_sync::{Config, Running, venues};
+use dojo_testkit::postgres::ScratchDb;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -21,11 +23,11 @@ pub(crate) fn random_hex() -> String {
 }
 
 /// A database of one test, dropped when the test ends (even on panic).
-pub(crate) type TestDb = db::ScratchDb;
+pub(crate) type TestDb = ScratchDb;
 
 /// A fresh database on the server at `server` (a URL without a database).
 pub(crate) async fn test_db(server: &str) -> TestDb {
-    db::ScratchDb::create(server, "dojo_t")
+    ScratchDb::create(server, "dojo_t")
         .await
         .expect("PostgreSQL reachable")
 }
@@ -70,7 +72,7 @@ pub(crate) async fn spawn_with(db: TestDb, config: Config) -> App {
     let prefix = config.redis_prefix.clone();
     let running = cloud_sync::start(config).await.expect("starts");
     let pool = db::connect_with(&db.url, 4).await.expect("pool");
-    let (venue, key) = admin::create_venue(&pool, "Test Hall")
+    let (venue, key) = venues::create_venue(&pool, "Test Hall")
         .await
         .expect("venue");
     App {
@@ -130,7 +132,7 @@ impl App {
     /// statistics: reads lag the acknowledgement by the projection.
     pub(crate) async fn projected(&self) {
         assert!(
-            cloud_sync::projector::wait_caught_up(&self.pool, std::time::Duration::from_secs(5))
+            cloud_sync::projection::wait_caught_up(&self.pool, std::time::Duration::from_secs(5))
                 .await
                 .expect("projection lag"),
             "the projection did not catch up within 5 s"

@@ -325,7 +325,7 @@ async fn missing_and_unknown_keys_get_401() {
     let answer = app.post_raw(None, body.clone().into_bytes(), false).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(answer.body["error"].is_string());
-    let forged = cloud_sync::keys::generate();
+    let forged = cloud_sync::venues::keys::generate();
     let answer = app.post_raw(Some(&forged), body.into_bytes(), false).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert_eq!(stored(&app).await, 0);
@@ -334,7 +334,7 @@ async fn missing_and_unknown_keys_get_401() {
 #[tokio::test]
 async fn a_key_cannot_write_another_venues_data() {
     let app = spawn_app().await;
-    let (other, _) = cloud_sync::admin::create_venue(&app.pool, "Other Hall")
+    let (other, _) = cloud_sync::venues::create_venue(&app.pool, "Other Hall")
         .await
         .expect("venue");
     let mut batch = app.batch("e1", rec::whole_match(1, "m-1"));
@@ -483,12 +483,12 @@ async fn a_client_address_over_its_rate_limit_gets_429() {
 #[tokio::test]
 async fn a_rotated_key_works_and_a_revoked_one_does_not() {
     let app = spawn_app().await;
-    let new_key = cloud_sync::admin::add_venue_key(&app.pool, &app.venue)
+    let new_key = cloud_sync::venues::add_venue_key(&app.pool, &app.venue)
         .await
         .expect("add")
         .expect("venue exists");
     assert!(
-        cloud_sync::admin::add_venue_key(&app.pool, "nowhere")
+        cloud_sync::venues::add_venue_key(&app.pool, "nowhere")
             .await
             .expect("add")
             .is_none()
@@ -499,7 +499,7 @@ async fn a_rotated_key_works_and_a_revoked_one_does_not() {
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(
-        cloud_sync::admin::revoke_venue_key(&app.pool, &app.key)
+        cloud_sync::venues::revoke_venue_key(&app.pool, &app.key)
             .await
             .expect("revoke")
     );

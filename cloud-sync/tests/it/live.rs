@@ -138,7 +138,7 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
     let mut socket = live_client(&format!("http://{}", b.addr())).await;
     let mut local = live_client(&app.base).await;
     let players_path = {
-        let ann = cloud_sync::admin::create_player(&app.pool, "Ann", None)
+        let ann = cloud_sync::players::create_player(&app.pool, "Ann", None)
             .await
             .expect("player");
         format!("/api/v1/players/{}", ann.id)

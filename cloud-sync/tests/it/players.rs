@@ -12,18 +12,18 @@ async fn venues_pull_the_change_log_page_by_page() {
     let app = spawn_app().await;
     let mut ids = Vec::new();
     for (name, rating) in [("Ann", Some(1500)), ("Bo", None), ("Cy", Some(1710))] {
-        let player = cloud_sync::admin::create_player(&app.pool, name, rating)
+        let player = cloud_sync::players::create_player(&app.pool, name, rating)
             .await
             .expect("player");
         ids.push(player.id);
     }
     assert!(
-        cloud_sync::admin::delete_player(&app.pool, &ids[1])
+        cloud_sync::players::delete_player(&app.pool, &ids[1])
             .await
             .expect("delete")
     );
     assert!(
-        !cloud_sync::admin::delete_player(&app.pool, "nobody")
+        !cloud_sync::players::delete_player(&app.pool, "nobody")
             .await
             .expect("delete")
     );
@@ -68,16 +68,16 @@ async fn venues_pull_the_change_log_page_by_page() {
 #[tokio::test]
 async fn a_cursor_below_the_compacted_log_gets_410_and_the_snapshot_resumes() {
     let app = spawn_app().await;
-    let ann = cloud_sync::admin::create_player(&app.pool, "Ann", None)
+    let ann = cloud_sync::players::create_player(&app.pool, "Ann", None)
         .await
         .expect("player");
-    cloud_sync::admin::create_player(&app.pool, "Bo", None)
+    cloud_sync::players::create_player(&app.pool, "Bo", None)
         .await
         .expect("player");
-    cloud_sync::admin::delete_player(&app.pool, &ann.id)
+    cloud_sync::players::delete_player(&app.pool, &ann.id)
         .await
         .expect("delete");
-    let floor = cloud_sync::admin::compact_player_log(&app.pool)
+    let floor = cloud_sync::players::compact_player_log(&app.pool)
         .await
         .expect("compact");
     assert_eq!(floor, 3);
@@ -92,7 +92,7 @@ async fn a_cursor_below_the_compacted_log_gets_410_and_the_snapshot_resumes() {
     assert_eq!(snapshot.cursor, 3);
     assert_eq!(snapshot.players.len(), 1);
     // From the snapshot's cursor the log continues.
-    let cy = cloud_sync::admin::create_player(&app.pool, "Cy", None)
+    let cy = cloud_sync::players::create_player(&app.pool, "Cy", None)
         .await
         .expect("player");
     let next = app.get("/api/v1/sync/players?cursor=3", true).await;

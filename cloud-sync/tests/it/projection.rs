@@ -42,7 +42,9 @@ async fn a_projection_cut_off_after_the_ack_resumes_and_applies_each_record_once
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
     assert_eq!(answer.body["acked_seq"], 12);
     assert_eq!(
-        cloud_sync::projector::behind(&app.pool).await.expect("lag"),
+        cloud_sync::projection::behind(&app.pool)
+            .await
+            .expect("lag"),
         12
     );
     assert_eq!(
@@ -54,7 +56,7 @@ async fn a_projection_cut_off_after_the_ack_resumes_and_applies_each_record_once
     // The next instance picks the records up from the projection cursor, at start-up.
     let restarted = cloud_sync::start(config(&app.db)).await.expect("starts");
     assert!(
-        cloud_sync::projector::wait_caught_up(&app.pool, Duration::from_secs(5))
+        cloud_sync::projection::wait_caught_up(&app.pool, Duration::from_secs(5))
             .await
             .expect("lag")
     );

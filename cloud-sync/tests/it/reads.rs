@@ -31,7 +31,7 @@ async fn all_pages(app: &App, path: &str, field: &str, limit: u32) -> (Vec<Value
 async fn venues_and_their_matches_page_by_keyset() {
     let app = spawn_app().await;
     for name in ["B Hall", "C Hall"] {
-        cloud_sync::admin::create_venue(&app.pool, name)
+        cloud_sync::venues::create_venue(&app.pool, name)
             .await
             .expect("venue");
     }
@@ -96,7 +96,7 @@ async fn a_match_comes_with_its_racks_and_statistics() {
 #[tokio::test]
 async fn a_players_statistics_and_history_follow_syncs() {
     let app = spawn_app().await;
-    let ann = cloud_sync::admin::create_player(&app.pool, "Ann", Some(1500))
+    let ann = cloud_sync::players::create_player(&app.pool, "Ann", Some(1500))
         .await
         .expect("player");
     let path = format!("/api/v1/players/{}", ann.id);

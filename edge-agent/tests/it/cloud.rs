@@ -13,8 +13,8 @@ use crate::helpers::{Process, TOKEN, data_dir};
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// A database of this test on the machine's PostgreSQL, dropped at the end.
-async fn test_db() -> cloud_sync::db::ScratchDb {
-    cloud_sync::db::ScratchDb::create(PG, "dojo_edge")
+async fn test_db() -> dojo_testkit::postgres::ScratchDb {
+    dojo_testkit::postgres::ScratchDb::create(PG, "dojo_edge")
         .await
         .expect("PostgreSQL reachable on 127.0.0.1:5432")
 }
@@ -61,8 +61,8 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
         .await
         .expect("cloud-sync starts");
-    let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Chaos Hall")
+    let pool = cloud_sync::infra::db::connect(&db.url).await.expect("pool");
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, "Chaos Hall")
         .await
         .expect("venue");
     let flags = [
@@ -117,7 +117,7 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
 
     // The cloud acknowledges stored records; its matches follow by the projection's lag.
     assert!(
-        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+        cloud_sync::projection::wait_caught_up(&pool, Duration::from_secs(10))
             .await
             .expect("projection lag"),
         "the cloud's projection never caught up"
@@ -176,11 +176,13 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
     const RACE: u32 = 1000;
     let db = test_db().await;
     let pool = {
-        let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
-        cloud_sync::db::migrate(&pool).await.expect("migrate");
+        let pool = cloud_sync::infra::db::connect(&db.url).await.expect("pool");
+        cloud_sync::infra::db::migrate(&pool)
+            .await
+            .expect("migrate");
         pool
     };
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Week Off Hall")
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, "Week Off Hall")
         .await
         .expect("venue");
     let cloud_port = free_port();
@@ -262,7 +264,7 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
     agent.stop().await;
 
     assert!(
-        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(30))
+        cloud_sync::projection::wait_caught_up(&pool, Duration::from_secs(30))
             .await
             .expect("projection lag"),
         "the cloud's projection never caught up"
@@ -319,8 +321,8 @@ async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
     let db = test_db().await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let cloud = cloud_at(&db.url, addr).await;
-    let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Backup Hall")
+    let pool = cloud_sync::infra::db::connect(&db.url).await.expect("pool");
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, "Backup Hall")
         .await
         .expect("venue");
     pool.close().await;
@@ -354,9 +356,11 @@ async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
     })
     .await;
 
-    let pool = cloud_sync::db::connect(&backup.url).await.expect("pool");
+    let pool = cloud_sync::infra::db::connect(&backup.url)
+        .await
+        .expect("pool");
     assert!(
-        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+        cloud_sync::projection::wait_caught_up(&pool, Duration::from_secs(10))
             .await
             .expect("projection lag"),
         "the cloud's projection never caught up"

@@ -1,7 +1,10 @@
-//! What the integration tests of firmware-bridge, edge-agent and the workspace's end-to-end crate
-//! share, so that a fix to a harness lands once. Everything here panics on failure (it is test
-//! code) and every wait is bounded, so a broken test fails with a message instead of hanging.
+//! What the integration tests (and benches) of firmware-bridge, edge-agent, cloud-sync and the
+//! workspace's end-to-end crate share, so that a fix to a harness lands once. Everything here
+//! panics on failure (it is test code; [`postgres::ScratchDb`] returns PostgreSQL's error for the
+//! benches to report) and every wait is bounded, so a broken test fails with a message instead of
+//! hanging.
 
+pub mod postgres;
 pub mod serial;
 
 use std::net::TcpListener;

@@ -40,14 +40,14 @@ fn finished_at_the_venue(dir: &std::path::Path) -> BTreeMap<String, (u64, Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
-    let db = cloud_sync::db::ScratchDb::create(PG, "dojo_e2e")
+    let db = dojo_testkit::postgres::ScratchDb::create(PG, "dojo_e2e")
         .await
         .expect("PostgreSQL reachable on 127.0.0.1:5432");
     let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
         .await
         .expect("cloud-sync starts");
-    let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "End To End Hall")
+    let pool = cloud_sync::infra::db::connect(&db.url).await.expect("pool");
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, "End To End Hall")
         .await
         .expect("venue");
     let cloud_url = format!("http://{}", cloud.addr());
@@ -106,7 +106,7 @@ async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
     let venue_finished = finished_at_the_venue(&dir);
     // Acknowledged means stored; the cloud's matches follow by the projection's lag.
     assert!(
-        cloud_sync::projector::wait_caught_up(&pool, Duration::from_secs(10))
+        cloud_sync::projection::wait_caught_up(&pool, Duration::from_secs(10))
             .await
             .expect("projection lag"),
         "the cloud's projection never caught up"

@@ -14,8 +14,8 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
-use crate::redis_link::{DEADLINE, RedisLink};
+use super::metrics::Metrics;
+use super::redis_link::{DEADLINE, RedisLink};
 
 /// Messages a client may fall behind by before it skips ahead.
 const CLIENT_BUFFER: usize = 1024;

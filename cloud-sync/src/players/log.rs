@@ -5,7 +5,7 @@
 use shared::sync::{Player, PlayerChange, PlayerChanges, PlayerSnapshot};
 use sqlx::{PgPool, Row as _};
 
-use crate::admin::lock_player_log;
+use super::lock_player_log;
 
 /// Most changes in one page.
 pub const MAX_PAGE: u64 = 1000;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::metrics::Metrics;
+use super::metrics::Metrics;
 
 /// How long any Redis operation may take before the service carries on without it.
 pub const DEADLINE: Duration = Duration::from_millis(500);

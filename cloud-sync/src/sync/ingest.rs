@@ -19,7 +19,7 @@
 //!
 //! That is all the acknowledgement needs: once `acked_seq` covers a record it is durable in
 //! `sync_records`, the system of record. Matches, racks and statistics are built from there by
-//! [`crate::projector`], right after the commit, so the venue does not wait for them. Records above
+//! the projections ([`crate::projection`]), right after the commit, so the venue does not wait for them. Records above
 //! the high-water mark cannot exist yet (the cursor row lock serializes a venue database's batches,
 //! and `sync_records` holds exactly seqs 1..high-water), so new records go in with one plain
 //! `INSERT` over arrays, no conflict handling; only the records at or below the mark are compared.
@@ -34,7 +34,7 @@ use sha2::{Digest as _, Sha256};
 use shared::sync::{BatchAck, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, Record, check_batch};
 use sqlx::{PgPool, Postgres, Row as _, Transaction};
 
-use crate::keys;
+use crate::venues::keys;
 
 /// Why a batch was refused. Nothing of a refused batch is stored.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ impl IngestError {
     /// Whether the failure is PostgreSQL being unreachable, restarting or overloaded: worth a
     /// retry (503), not a bug (500).
     pub fn is_transient(&self) -> bool {
-        matches!(self, IngestError::Db(error) if crate::db::is_transient(error))
+        matches!(self, IngestError::Db(error) if crate::infra::db::is_transient(error))
     }
 }
 
@@ -247,7 +247,7 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// Stores a prepared batch in one transaction and answers it. Wake [`crate::projector`] after a
+/// Stores a prepared batch in one transaction and answers it. Wake the projections ([`crate::projection`]) after a
 /// batch that stored records (`applied > 0`).
 ///
 /// # Errors

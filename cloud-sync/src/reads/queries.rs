@@ -117,11 +117,7 @@ pub async fn venues(pool: &PgPool, page: &Page) -> Result<Value, ReadError> {
 /// [`ReadError`]; 404 for an unknown venue.
 pub async fn venue_matches(pool: &PgPool, venue: &str, page: &Page) -> Result<Value, ReadError> {
     let after = page.after_id()?;
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM venues WHERE id = $1")
-        .bind(venue)
-        .fetch_optional(pool)
-        .await?;
-    if exists.is_none() {
+    if !crate::venues::exists(pool, venue).await? {
         return Err(ReadError::NotFound("venue"));
     }
     let rows: Vec<(i64, Value)> = sqlx::query_as(AssertSqlSafe(format!(

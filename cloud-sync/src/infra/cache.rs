@@ -12,8 +12,8 @@ use std::time::Duration;
 use redis::AsyncCommands as _;
 use serde_json::Value;
 
-use crate::metrics::Metrics;
-use crate::redis_link::RedisLink;
+use super::metrics::Metrics;
+use super::redis_link::RedisLink;
 
 /// How long an entry lives at most (generations make it correct; the TTL only frees memory).
 pub const TTL: Duration = Duration::from_secs(300);

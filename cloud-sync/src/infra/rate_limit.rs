@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::redis_link::RedisLink;
+use super::redis_link::RedisLink;
 
 /// Whether a request may go on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub async fn check(redis: &RedisLink, who: &str, limit: u64, window_secs: u64) -
     if limit == 0 || window_secs == 0 {
         return Verdict::Allow;
     }
-    let now = crate::now_ms() / 1000;
+    let now = now_secs();
     let window = now / window_secs;
     let key = redis.key(&format!("rl:{who}:{window}"));
     let count: Option<(u64,)> = redis
@@ -42,4 +42,13 @@ pub async fn check(redis: &RedisLink, who: &str, limit: u64, window_secs: u64) -
         }
         _ => Verdict::Allow,
     }
+}
+
+/// Seconds since the Unix epoch: windows are wall-clock aligned, so every instance counts a window
+/// under the same key.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

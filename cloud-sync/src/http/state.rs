@@ -1,0 +1,32 @@
+//! `AppState`: what every handler of every context shares. Cheap to clone (handles only); no
+//! state another instance would need.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Limits;
+use crate::infra::live::Live;
+use crate::infra::metrics::Metrics;
+use crate::infra::redis_link::RedisLink;
+use crate::projection::Projector;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// PostgreSQL.
+    pub pool: PgPool,
+    /// Redis (maybe none, maybe down).
+    pub redis: RedisLink,
+    /// The live fan-out.
+    pub live: Live,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Wakes this instance's projections after a batch is stored.
+    pub projector: Projector,
+    /// Rate limits.
+    pub limits: Limits,
+    /// Stops WebSocket clients at shutdown.
+    pub shutdown: CancellationToken,
+}

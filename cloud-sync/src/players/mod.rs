@@ -1,0 +1,104 @@
+//! Registered players: the `players` table and its change log (`player_changes`, `player_log`),
+//! which venues pull (docs/sync.md, "Pull"). Every change is written with its log entry in one
+//! transaction, under an advisory lock so versions become visible in order, so venues can never
+//! miss one. Nothing else writes these tables.
+//!
+//! - here: registering and removing players (the CLI and tests call these);
+//! - [`log`]: the change log's pages, the snapshot, compaction;
+//! - [`http`]: `GET /api/v1/sync/players` and `…/snapshot` for venues.
+
+pub mod http;
+pub mod log;
+
+use shared::sync::Player;
+use sqlx::PgPool;
+
+pub use self::log::{PlayersError, changes, compact_player_log, snapshot};
+use crate::infra::ids;
+
+/// Registering or removing a player failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// PostgreSQL refused or is unreachable.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A name that is empty or too long.
+    #[error("a name must be 1-100 characters")]
+    Name,
+}
+
+/// Serializes change-log writers so versions become visible in order (see the migration).
+const PLAYER_LOG_LOCK: i64 = 0x646f_6a6f_706c_6f67;
+
+/// Registers a player; venues get it through the change log.
+///
+/// # Errors
+///
+/// [`RegisterError`].
+pub async fn create_player(
+    pool: &PgPool,
+    name: &str,
+    rating: Option<i32>,
+) -> Result<Player, RegisterError> {
+    if !ids::valid_name(name) {
+        return Err(RegisterError::Name);
+    }
+    let player = Player {
+        id: ids::new_id(),
+        name: name.trim().to_owned(),
+        rating,
+    };
+    let mut tx = pool.begin().await?;
+    lock_player_log(&mut tx).await?;
+    sqlx::query("INSERT INTO players (id, name, rating) VALUES ($1, $2, $3)")
+        .bind(&player.id)
+        .bind(&player.name)
+        .bind(player.rating)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO player_changes (op, player_id, name, rating) VALUES ('upsert', $1, $2, $3)",
+    )
+    .bind(&player.id)
+    .bind(&player.name)
+    .bind(player.rating)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(player)
+}
+
+/// Removes a registered player; `false` when there was none with that id.
+///
+/// # Errors
+///
+/// [`RegisterError`].
+pub async fn delete_player(pool: &PgPool, id: &str) -> Result<bool, RegisterError> {
+    let mut tx = pool.begin().await?;
+    lock_player_log(&mut tx).await?;
+    let deleted = sqlx::query("DELETE FROM players WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO player_changes (op, player_id) VALUES ('delete', $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Takes the change-log writers' lock for the rest of `tx`.
+pub(crate) async fn lock_player_log(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PLAYER_LOG_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
