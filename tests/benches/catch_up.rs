@@ -79,22 +79,7 @@ fn main() -> ExitCode {
 
 /// The child: edge-agent's own command line and start-up, until SIGTERM.
 async fn edge_child() -> anyhow::Result<()> {
-    use clap::Parser as _;
-    let flags = edge_agent::config::Flags::try_parse_from(std::env::args())?;
-    let config = edge_agent::config::Config::load(flags)?;
-    let shutdown = edge_agent::CancellationToken::new();
-    let running = edge_agent::start(config, shutdown.clone()).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    term.recv().await;
-    shutdown.cancel();
-    let _ = running.stopped.await;
-    Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    dojo_testkit::agent::process::run_command_line(std::env::args()).await
 }
 
 fn nine_ball() -> anyhow::Result<MatchSpec> {
@@ -274,9 +259,9 @@ impl Edge {
             .arg("--data-dir")
             .arg(dir)
             .arg("--http-addr")
-            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg(format!("127.0.0.1:{}", dojo_testkit::free_port()))
             .arg("--mqtt-addr")
-            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg(format!("127.0.0.1:{}", dojo_testkit::free_port()))
             .arg("--cloud-url")
             .arg(cloud)
             .arg("--venue-id")

@@ -1,7 +1,14 @@
 //! What the integration tests of firmware-bridge, edge-agent and the workspace's end-to-end crate
 //! share, so that a fix to a harness lands once. Everything here panics on failure (it is test
 //! code) and every wait is bounded, so a broken test fails with a message instead of hanging.
+//!
+//! - free ports, temp dirs and bounded polls (here);
+//! - [`serial`]: simulated controllers on pseudo-terminals, for firmware-bridge;
+//! - `agent` (feature `agent`): an edge-agent started and driven as devices, screens and staff
+//!   drive it.
 
+#[cfg(feature = "agent")]
+pub mod agent;
 pub mod serial;
 
 use std::net::TcpListener;

@@ -5,14 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use edge_agent::config::CloudConfig;
 use edge_agent::demo::{DemoBroker, DemoOptions, run_with};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Agent, temp_dir};
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
+use crate::helpers::{Agent, scratch_db, temp_dir};
 
 /// The venue's finished matches, from its SQLite: match id → (winner, score).
 fn finished_at_the_venue(dir: &std::path::Path) -> BTreeMap<String, (u64, Value)> {
@@ -40,9 +37,7 @@ fn finished_at_the_venue(dir: &std::path::Path) -> BTreeMap<String, (u64, Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
-    let db = cloud_sync::db::ScratchDb::create(PG, "dojo_e2e")
-        .await
-        .expect("PostgreSQL reachable on 127.0.0.1:5432");
+    let db = scratch_db("dojo_e2e").await;
     let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
         .await
         .expect("cloud-sync starts");
@@ -52,16 +47,7 @@ async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
         .expect("venue");
     let cloud_url = format!("http://{}", cloud.addr());
     let dir = temp_dir("e2e-cloud");
-    let agent = Agent::start_with(&dir, |config| {
-        config.cloud = Some(CloudConfig {
-            url: cloud_url.clone(),
-            venue_id: venue.to_string(),
-            venue_key: key.clone(),
-            max_backoff_ms: 2000,
-            keep_sent_days: 30,
-        });
-    })
-    .await;
+    let agent = Agent::start_syncing(&dir, cloud_url.clone(), &venue.to_string(), &key, 2000).await;
     let stop = CancellationToken::new();
     let demo = tokio::spawn(run_with(
         DemoBroker::from(agent.mqtt),

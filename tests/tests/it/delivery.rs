@@ -1,6 +1,6 @@
 //! edge-agent against the real cloud-sync (in process, on its own PostgreSQL database): whatever
 //! happens to the venue process, the cloud ends up with every match exactly once and the outbox
-//! ends up empty.
+//! ends up empty. (They were edge-agent's tests; here, edge-agent needs no cloud-sync to test.)
 
 use std::time::{Duration, Instant};
 
@@ -8,15 +8,13 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::helpers::{Process, TOKEN, data_dir};
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
+use crate::helpers::{
+    Agent, Device, EDGE_AGENT, Process, TOKEN, free_port, scratch_db, sync_status_until, temp_dir,
+};
 
 /// A database of this test on the machine's PostgreSQL, dropped at the end.
 async fn test_db() -> cloud_sync::db::ScratchDb {
-    cloud_sync::db::ScratchDb::create(PG, "dojo_edge")
-        .await
-        .expect("PostgreSQL reachable on 127.0.0.1:5432")
+    scratch_db("dojo_edge").await
 }
 
 /// The venue's matches in the cloud: all, finished, distinct venue ids.
@@ -73,10 +71,10 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
         "--venue-key".to_owned(),
         key,
     ];
-    let dir = data_dir("sync-kill9");
+    let dir = temp_dir("sync-kill9");
     let mut started = 0u32;
     for round in 0..10 {
-        let mut agent = Process::start_with(&dir, &flags).await;
+        let mut agent = Process::start(EDGE_AGENT, &dir, &flags).await;
         for _ in 0..4 {
             let table = format!("c{}", started % 4);
             let spec = json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 3});
@@ -95,7 +93,7 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
         agent.child.wait().expect("reaped");
     }
 
-    let mut agent = Process::start_with(&dir, &flags).await;
+    let mut agent = Process::start(EDGE_AGENT, &dir, &flags).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         let status: Value = reqwest::get(format!("{}/api/v1/sync", agent.http))
@@ -147,7 +145,7 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
 }
 
 /// Sum of the `/metrics` lines that start with `prefix` (a name, or a name and its labels).
-async fn metric_sum(agent: &crate::helpers::Agent, prefix: &str) -> u64 {
+async fn metric_sum(agent: &Agent, prefix: &str) -> u64 {
     let text = reqwest::get(agent.url("/metrics"))
         .await
         .expect("answers")
@@ -161,14 +159,12 @@ async fn metric_sum(agent: &crate::helpers::Agent, prefix: &str) -> u64 {
 }
 
 /// Device events accepted, over every kind.
-async fn accepted(agent: &crate::helpers::Agent) -> u64 {
+async fn accepted(agent: &Agent) -> u64 {
     metric_sum(agent, "dojo_events_accepted_total").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
-    use crate::helpers::{Device, agent_syncing_as, free_port};
-
     // 50 tables each play a 9-ball match to 1000: every rack is the 9 made on the break by the winner of the last, two
     // device events (pocket, end_turn), so 100,000 events and 50,000 finished racks, all while the
     // cloud is unreachable.
@@ -184,9 +180,9 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
         .await
         .expect("venue");
     let cloud_port = free_port();
-    let dir = data_dir("sync-week");
+    let dir = temp_dir("sync-week");
     let url = format!("http://127.0.0.1:{cloud_port}");
-    let agent = agent_syncing_as(&dir, url, &venue.to_string(), &key, 2000).await;
+    let agent = Agent::start_syncing(&dir, url, &venue.to_string(), &key, 2000).await;
     for t in 0..TABLES {
         let spec = json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": RACE,
                           "break": "winner"});
@@ -299,7 +295,7 @@ async fn cloud_at(database_url: &str, addr: std::net::SocketAddr) -> cloud_sync:
 }
 
 /// Plays `n` matches to the end (start, then a concession) on table `r1`.
-async fn play_matches(agent: &crate::helpers::Agent, n: usize) {
+async fn play_matches(agent: &Agent, n: usize) {
     for _ in 0..n {
         let spec = json!({"game": "eight-ball", "players": ["Ann", "Bo"], "race_to": 2});
         let (status, body) = agent.post("/api/v1/tables/r1/matches", spec).await;
@@ -314,8 +310,6 @@ async fn play_matches(agent: &crate::helpers::Agent, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
-    use crate::helpers::{agent_syncing_as, free_port, sync_status_until};
-
     let db = test_db().await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let cloud = cloud_at(&db.url, addr).await;
@@ -324,9 +318,9 @@ async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
         .await
         .expect("venue");
     pool.close().await;
-    let dir = data_dir("sync-restore");
+    let dir = temp_dir("sync-restore");
     let url = format!("http://{addr}");
-    let agent = agent_syncing_as(&dir, url, &venue.to_string(), &key, 1000).await;
+    let agent = Agent::start_syncing(&dir, url, &venue.to_string(), &key, 1000).await;
     let drained = |s: &Value| s["pending"] == 0 && s["acked_seq"].as_u64() > Some(0);
 
     // Two matches synced, then the cloud's database is backed up.
