@@ -7,16 +7,8 @@ use std::time::Duration;
 use firmware_bridge::simulator::Controller;
 
 use crate::helpers::{
-    Agent, Plugged, bridge_config, sim_options, temp_dir, until_within, wait_for, ws,
+    Agent, Plugged, bridge_config, device_online, sim_options, temp_dir, until_within, wait_for, ws,
 };
-
-fn device_online(view: &serde_json::Value, device: &str) -> Option<bool> {
-    view["devices"]
-        .as_array()?
-        .iter()
-        .find(|d| d["device"] == device)
-        .and_then(|d| d["online"].as_bool())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_played_on_the_controller_ends_on_edge_agent() {

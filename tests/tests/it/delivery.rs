@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::helpers::{
-    Agent, Device, EDGE_AGENT, Process, TOKEN, free_port, scratch_db, sync_status_until, temp_dir,
+    Agent, Device, EDGE_AGENT, Process, TOKEN, cloud_with_venue, free_port, scratch_db,
+    sync_status_until, sync_status_within, temp_dir,
 };
 
 /// A database of this test on the machine's PostgreSQL, dropped at the end.
@@ -56,18 +57,12 @@ async fn staff_post(agent: &Process, path: &str, body: Value) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     let db = test_db().await;
-    let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
-        .await
-        .expect("cloud-sync starts");
-    let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
-    let (venue, key) = cloud_sync::admin::create_venue(&pool, "Chaos Hall")
-        .await
-        .expect("venue");
+    let (cloud, pool, venue, key) = cloud_with_venue(&db, "Chaos Hall").await;
     let flags = [
         "--cloud-url".to_owned(),
         format!("http://{}", cloud.addr()),
         "--venue-id".to_owned(),
-        venue.to_string(),
+        venue.clone(),
         "--venue-key".to_owned(),
         key,
     ];
@@ -94,23 +89,7 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     }
 
     let mut agent = Process::start(EDGE_AGENT, &dir, &flags).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        let status: Value = reqwest::get(format!("{}/api/v1/sync", agent.http))
-            .await
-            .expect("answers")
-            .json()
-            .await
-            .expect("json");
-        if status["pending"] == 0 {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the outbox never drained: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let status = sync_status_within(&agent.http, 60, |s| s["pending"] == 0).await;
     agent.stop();
 
     // The cloud acknowledges stored records; its matches follow by the projection's lag.
@@ -120,13 +99,13 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
             .expect("projection lag"),
         "the cloud's projection never caught up"
     );
-    let (n, finished, distinct) = match_counts(&pool, &venue.to_string()).await;
+    let (n, finished, distinct) = match_counts(&pool, &venue).await;
     assert_eq!(
         (n, distinct, finished),
         (i64::from(started), n, n),
         "each match once, each finished"
     );
-    let (records, top) = record_range(&pool, &venue.to_string()).await;
+    let (records, top) = record_range(&pool, &venue).await;
     assert_eq!(Some(records), top, "records 1..top, each stored once");
     assert_eq!(
         status["acked_seq"],

@@ -10,15 +10,7 @@ use edge_agent::demo::{DemoBroker, DemoOptions, run_with};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Agent, Subscription, temp_dir, until_within, ws};
-
-fn device_online(view: &Value, device: &str) -> Option<bool> {
-    view["devices"]
-        .as_array()?
-        .iter()
-        .find(|d| d["device"] == device)
-        .and_then(|d| d["online"].as_bool())
-}
+use crate::helpers::{Agent, Subscription, device_online, temp_dir, until_within, ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_matches_play_through_the_bridge_to_their_end_and_the_next_starts() {

@@ -1,11 +1,13 @@
 //! What the end-to-end tests share beyond `dojo-testkit` (free ports, temp dirs, bounded waits,
 //! simulated controllers on pseudo-terminals, and the agent harness: an agent in this process or
-//! as a process, devices, screens, staff requests): a scratch PostgreSQL database for cloud-sync,
-//! and this test binary run again as an edge-agent process. Every wait is bounded.
+//! as a process, devices, screens, staff requests): a scratch PostgreSQL database and cloud-sync
+//! with an enrolled venue, this test binary run again as an edge-agent process, and what the tests
+//! read off a table's view. Every wait is bounded.
 
 pub(crate) use dojo_testkit::agent::*;
 pub(crate) use dojo_testkit::serial::{Plugged, bridge_config, sim_options};
 pub(crate) use dojo_testkit::{free_port, temp_dir, wait_for};
+use serde_json::Value;
 
 /// The machine's PostgreSQL (`.ci/run` starts it), without a database.
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
@@ -26,4 +28,29 @@ pub(crate) async fn scratch_db(prefix: &str) -> cloud_sync::db::ScratchDb {
     cloud_sync::db::ScratchDb::create(PG, prefix)
         .await
         .expect("PostgreSQL reachable on 127.0.0.1:5432")
+}
+
+/// cloud-sync on `db` (in this process, on a free port, no Redis), a pool on the same database, and
+/// a venue enrolled as `name`: its id and key.
+pub(crate) async fn cloud_with_venue(
+    db: &cloud_sync::db::ScratchDb,
+    name: &str,
+) -> (cloud_sync::Running, sqlx::PgPool, String, String) {
+    let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
+        .await
+        .expect("cloud-sync starts");
+    let pool = cloud_sync::db::connect(&db.url).await.expect("pool");
+    let (venue, key) = cloud_sync::admin::create_venue(&pool, name)
+        .await
+        .expect("venue");
+    (cloud, pool, venue, key)
+}
+
+/// Whether `device` shows online on a table's view (`None`: not on it).
+pub(crate) fn device_online(view: &Value, device: &str) -> Option<bool> {
+    view["devices"]
+        .as_array()?
+        .iter()
+        .find(|d| d["device"] == device)
+        .and_then(|d| d["online"].as_bool())
 }

@@ -184,9 +184,24 @@ impl Agent {
 ///
 /// After 20 s, with the last status.
 pub async fn sync_status_until(agent: &Agent, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    sync_status_within(&agent.url(""), 20, done).await
+}
+
+/// Polls `GET {base}/api/v1/sync` (an agent in this process or a [`Process`]) every 100 ms until
+/// `done` holds, for up to `secs` seconds; that status.
+///
+/// # Panics
+///
+/// After `secs` seconds, with the last status.
+pub async fn sync_status_within(base: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let (_, status) = agent.get("/api/v1/sync").await;
+        let status: Value = reqwest::get(format!("{base}/api/v1/sync"))
+            .await
+            .expect("HTTP answers")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
         if done(&status) {
             return status;
         }
