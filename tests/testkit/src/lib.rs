@@ -4,11 +4,13 @@
 //!
 //! - free ports, temp dirs and bounded polls (here);
 //! - [`serial`]: simulated controllers on pseudo-terminals, for firmware-bridge;
+//! - [`proc`]: a child process's CPU time and peak memory, for benches;
 //! - `agent` (feature `agent`): an edge-agent started and driven as devices, screens and staff
 //!   drive it.
 
 #[cfg(feature = "agent")]
 pub mod agent;
+pub mod proc;
 pub mod serial;
 
 use std::net::TcpListener;

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser as _;
@@ -43,9 +43,11 @@ impl Program {
             Program::TestChild(test) => {
                 let mut command =
                     Command::new(std::env::current_exe().expect("the test binary's path"));
+                // Its test harness's own lines ("running 1 test") would mix into the parent's.
                 command
                     .args([test, "--exact", "--nocapture", "--test-threads=1"])
-                    .env(AGENT_ARGS, args.join("\n"));
+                    .env(AGENT_ARGS, args.join("\n"))
+                    .stdout(Stdio::null());
                 command
             }
         }
