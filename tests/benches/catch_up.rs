@@ -34,6 +34,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use dojo_testkit::proc::{clock_ticks_per_s, cpu_ticks, status_kb};
 use edge_agent::store::{self, Commit, DeviceMark, Write};
 use edge_agent::table::{Table, TableInput};
 use edge_agent::view::Published;
@@ -79,22 +80,7 @@ fn main() -> ExitCode {
 
 /// The child: edge-agent's own command line and start-up, until SIGTERM.
 async fn edge_child() -> anyhow::Result<()> {
-    use clap::Parser as _;
-    let flags = edge_agent::config::Flags::try_parse_from(std::env::args())?;
-    let config = edge_agent::config::Config::load(flags)?;
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = edge_agent::start(config, shutdown.clone()).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    term.recv().await;
-    shutdown.cancel();
-    let _ = running.stopped.await;
-    Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    dojo_testkit::agent::process::run_command_line(std::env::args()).await
 }
 
 fn nine_ball() -> anyhow::Result<MatchSpec> {
@@ -232,35 +218,6 @@ fn read_only(db: &Path) -> anyhow::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
-/// A `kB` field of `/proc/<pid>/status`.
-fn status_kb(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// User + system CPU ticks of a process.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = text.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let user: u64 = fields.get(11)?.parse().ok()?;
-    let system: u64 = fields.get(12)?.parse().ok()?;
-    Some(user + system)
-}
-
-fn clock_ticks_per_s() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// The agent child; killed (SIGTERM, then SIGKILL) when dropped.
 struct Edge {
     child: Child,
@@ -274,9 +231,9 @@ impl Edge {
             .arg("--data-dir")
             .arg(dir)
             .arg("--http-addr")
-            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg(format!("127.0.0.1:{}", dojo_testkit::free_port()))
             .arg("--mqtt-addr")
-            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg(format!("127.0.0.1:{}", dojo_testkit::free_port()))
             .arg("--cloud-url")
             .arg(cloud)
             .arg("--venue-id")

@@ -856,7 +856,7 @@ async fn the_staff_console_seats_registered_players_and_shows_cloud_sync_in_chro
     );
 
     // Its record reaches the cloud with the id, and the badge follows the acknowledgement.
-    wait_for("the console's match at the cloud", || {
+    wait_for("the console's match at the cloud", 20, || {
         peer.lock().expect("peer").batches.iter().any(|(_, batch)| {
             batch
                 .records

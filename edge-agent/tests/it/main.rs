@@ -4,7 +4,6 @@
 
 mod browser;
 mod cli;
-mod cloud;
 mod helpers;
 mod outbox;
 mod pipeline;

@@ -191,13 +191,12 @@ async fn the_external_broker_mode_works_against_mosquitto() {
         "this test needs Mosquitto on 127.0.0.1:1883 (.ci/run starts it)"
     );
     let dir = data_dir("external");
-    let config = config(
-        &dir,
-        edge_agent::mqtt::MqttMode::External {
+    let agent = Agent::start_with(&dir, |config| {
+        config.mqtt = edge_agent::mqtt::MqttMode::External {
             url: "mqtt://127.0.0.1:1883".into(),
-        },
-    );
-    let agent = Agent::start_with(config, mosquitto).await;
+        };
+    })
+    .await;
     // A table id of its own: Mosquitto is shared with other tests and programs.
     let table = format!("ext{}", free_port());
     let mut screen = ws(&agent, &format!("?tables={table}")).await;

@@ -98,7 +98,7 @@ async fn events_held_behind_a_gap_come_back_by_replay_after_a_restart() {
 #[tokio::test]
 async fn kill_dash_nine_loses_nothing_that_was_shown() {
     let dir = data_dir("kill9");
-    let mut agent = Process::start(&dir).await;
+    let mut agent = Process::start(EDGE_AGENT, &dir, &[]).await;
     // A table-time session started before the match: not in the replayed part of the log.
     let status = reqwest::Client::new()
         .post(format!("{}/api/v1/tables/k1/sessions", agent.http))
@@ -138,7 +138,7 @@ async fn kill_dash_nine_loses_nothing_that_was_shown() {
     agent.child.kill().expect("SIGKILL");
     agent.child.wait().expect("reaped");
 
-    let mut agent = Process::start(&dir).await;
+    let mut agent = Process::start(EDGE_AGENT, &dir, &[]).await;
     let after = agent.table("k1").await;
     assert_eq!(after, before, "the whole view comes back, devices included");
     agent.stop();

@@ -35,7 +35,7 @@ async fn faults_are_retried_and_a_refused_record_is_dead_lettered_not_lost() {
     let agent = agent_syncing_to(url, &dir).await;
     agent.start_match("t1", "nine-ball", 2).await;
 
-    wait_for("three batch requests", || {
+    wait_for("three batch requests", 20, || {
         peer.lock().expect("peer").batches.len() >= 3
     })
     .await;
@@ -130,7 +130,7 @@ async fn registered_players_come_down_and_go_up_with_their_match() {
         "{error}"
     );
 
-    wait_for("the match start to reach the cloud", || {
+    wait_for("the match start to reach the cloud", 20, || {
         !peer.lock().expect("peer").batches.is_empty()
     })
     .await;

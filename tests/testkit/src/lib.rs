@@ -1,10 +1,19 @@
-//! What the integration tests (and benches) of firmware-bridge, edge-agent, cloud-sync and the
-//! workspace's end-to-end crate share, so that a fix to a harness lands once. Everything here
-//! panics on failure (it is test code; [`postgres::ScratchDb`] returns PostgreSQL's error for the
-//! benches to report) and every wait is bounded, so a broken test fails with a message instead of
-//! hanging.
+//! What the integration tests of firmware-bridge, edge-agent and the workspace's end-to-end crate
+//! share, so that a fix to a harness lands once. Everything here panics on failure (it is test
+//! code) and every wait is bounded, so a broken test fails with a message instead of hanging.
+//!
+//! - free ports, temp dirs and bounded polls (here);
+//! - [`serial`]: simulated controllers on pseudo-terminals, for firmware-bridge;
+//! - [`proc`]: a child process's CPU time and peak memory, for benches;
+//! - `postgres` (feature `postgres`): a scratch PostgreSQL database per test or bench, dropped after;
+//! - `agent` (feature `agent`): an edge-agent started and driven as devices, screens and staff
+//!   drive it.
 
+#[cfg(feature = "agent")]
+pub mod agent;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod proc;
 pub mod serial;
 
 use std::net::TcpListener;

@@ -6,28 +6,22 @@ use std::time::Duration;
 
 use firmware_bridge::simulator::Controller;
 
-use crate::helpers::{Agent, Plugged, bridge_config, sim_options, temp_dir, until, wait_for};
-
-fn device_online(view: &serde_json::Value, device: &str) -> Option<bool> {
-    view["devices"]
-        .as_array()?
-        .iter()
-        .find(|d| d["device"] == device)
-        .and_then(|d| d["online"].as_bool())
-}
+use crate::helpers::{
+    Agent, Plugged, bridge_config, device_online, sim_options, temp_dir, until_within, wait_for, ws,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_played_on_the_controller_ends_on_edge_agent() {
     let dir = temp_dir("match");
     let agent = Agent::start(&dir.join("agent")).await;
     let opts = sim_options("t1", 7);
-    agent.start_match("t1", &opts.spec()).await;
-    let mut ws = agent.ws("t1").await;
+    agent.start_match_spec("t1", &opts.spec()).await;
+    let mut ws = ws(&agent, "?tables=t1").await;
     let link = dir.join("ttyCTL-t1");
     let plugged = Plugged::plug(Controller::new(opts), &link);
     let bridge = firmware_bridge::run(bridge_config(vec![link.clone()], agent.mqtt));
 
-    let view = until(&mut ws, "t1", 60, |v| v["status"] == "finished").await;
+    let view = until_within(&mut ws, "t1", 60, |v| v["status"] == "finished").await;
     let controller = plugged.unplug().await;
     let winner = controller.winner().expect("the simulated match is over");
     assert_eq!(view["match_winner"], winner, "{view}");
@@ -56,10 +50,10 @@ async fn unplug_and_replug_recovers_without_disturbing_other_ports() {
     let agent = Agent::start(&dir.join("agent")).await;
     let (opts1, mut opts2) = (sim_options("t1", 3), sim_options("t2", 4));
     opts2.race_to = 3;
-    agent.start_match("t1", &opts1.spec()).await;
-    agent.start_match("t2", &opts2.spec()).await;
-    let mut ws1 = agent.ws("t1").await;
-    let mut ws2 = agent.ws("t2").await;
+    agent.start_match_spec("t1", &opts1.spec()).await;
+    agent.start_match_spec("t2", &opts2.spec()).await;
+    let mut ws1 = ws(&agent, "?tables=t1").await;
+    let mut ws2 = ws(&agent, "?tables=t2").await;
     let (link1, link2) = (dir.join("ttyCTL-t1"), dir.join("ttyCTL-t2"));
     let plugged1 = Plugged::plug(Controller::new(opts1), &link1);
     let plugged2 = Plugged::plug(Controller::new(opts2), &link2);
@@ -73,7 +67,7 @@ async fn unplug_and_replug_recovers_without_disturbing_other_ports() {
         state.online("ctl-t1") == Some(false)
     })
     .await;
-    until(&mut ws1, "t1", 10, |v| {
+    until_within(&mut ws1, "t1", 10, |v| {
         device_online(v, "ctl-t1") == Some(false)
     })
     .await;
@@ -87,12 +81,12 @@ async fn unplug_and_replug_recovers_without_disturbing_other_ports() {
 
     // Plug it back in (a new pseudo-terminal behind the same path): the match carries on.
     let plugged1 = Plugged::plug(controller1, &link1);
-    until(&mut ws1, "t1", 10, |v| {
+    until_within(&mut ws1, "t1", 10, |v| {
         device_online(v, "ctl-t1") == Some(true)
     })
     .await;
-    let view1 = until(&mut ws1, "t1", 60, |v| v["status"] == "finished").await;
-    let view2 = until(&mut ws2, "t2", 60, |v| v["status"] == "finished").await;
+    let view1 = until_within(&mut ws1, "t1", 60, |v| v["status"] == "finished").await;
+    let view2 = until_within(&mut ws2, "t2", 60, |v| v["status"] == "finished").await;
     let (controller1, controller2) = (plugged1.unplug().await, plugged2.unplug().await);
     assert_eq!(
         view1["match_winner"],

@@ -5,14 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use edge_agent::config::CloudConfig;
 use edge_agent::demo::{DemoBroker, DemoOptions, run_with};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Agent, temp_dir};
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
+use crate::helpers::{Agent, cloud_with_venue, scratch_db, sync_status_within, temp_dir};
 
 /// The venue's finished matches, from its SQLite: match id → (winner, score).
 fn finished_at_the_venue(dir: &std::path::Path) -> BTreeMap<String, (u64, Value)> {
@@ -40,28 +37,11 @@ fn finished_at_the_venue(dir: &std::path::Path) -> BTreeMap<String, (u64, Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
-    let db = dojo_testkit::postgres::ScratchDb::create(PG, "dojo_e2e")
-        .await
-        .expect("PostgreSQL reachable on 127.0.0.1:5432");
-    let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
-        .await
-        .expect("cloud-sync starts");
-    let pool = cloud_sync::infra::db::connect(&db.url).await.expect("pool");
-    let (venue, key) = cloud_sync::venues::create_venue(&pool, "End To End Hall")
-        .await
-        .expect("venue");
+    let db = scratch_db("dojo_e2e").await;
+    let (cloud, pool, venue, key) = cloud_with_venue(&db, "End To End Hall").await;
     let cloud_url = format!("http://{}", cloud.addr());
     let dir = temp_dir("e2e-cloud");
-    let agent = Agent::start_with(&dir, |config| {
-        config.cloud = Some(CloudConfig {
-            url: cloud_url.clone(),
-            venue_id: venue.to_string(),
-            venue_key: key.clone(),
-            max_backoff_ms: 2000,
-            keep_sent_days: 30,
-        });
-    })
-    .await;
+    let agent = Agent::start_syncing(&dir, cloud_url.clone(), &venue, &key, 2000).await;
     let stop = CancellationToken::new();
     let demo = tokio::spawn(run_with(
         DemoBroker::from(agent.mqtt),
@@ -83,26 +63,7 @@ async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
         .await
         .expect("the demo stops")
         .expect("the demo task");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status: Value = http
-            .get(agent.url("/api/v1/sync"))
-            .send()
-            .await
-            .expect("answers")
-            .json()
-            .await
-            .expect("json");
-        if status["pending"] == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the outbox never drained: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    sync_status_within(&agent.url(""), 60, |s| s["pending"] == 0).await;
     let venue_finished = finished_at_the_venue(&dir);
     // Acknowledged means stored; the cloud's matches follow by the projection's lag.
     assert!(
@@ -114,6 +75,7 @@ async fn every_match_the_venue_finishes_arrives_in_the_cloud_once() {
     pool.close().await;
 
     // Every match the cloud holds for the venue, through its read API, page by page.
+    let http = reqwest::Client::new();
     let mut in_cloud: Vec<Value> = Vec::new();
     let mut after: Option<String> = None;
     loop {

@@ -7,67 +7,17 @@
 use std::time::Duration;
 
 use edge_agent::demo::{DemoBroker, DemoOptions, run_with};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Agent, free_port, temp_dir, until};
-
-fn device_online(view: &Value, device: &str) -> Option<bool> {
-    view["devices"]
-        .as_array()?
-        .iter()
-        .find(|d| d["device"] == device)
-        .and_then(|d| d["online"].as_bool())
-}
-
-/// Every `(topic, JSON)` published under `filter`, from the moment this returns.
-async fn listen(
-    broker: std::net::SocketAddr,
-    filter: &str,
-) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
-    let mut options = MqttOptions::new(format!("e2e-{}", free_port()), "127.0.0.1", broker.port());
-    options.set_keep_alive(Duration::from_secs(5));
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (ready_tx, ready) = tokio::sync::oneshot::channel();
-    client
-        .subscribe(filter, QoS::AtLeastOnce)
-        .await
-        .expect("subscribe queued");
-    tokio::spawn(async move {
-        let _client = client;
-        let mut ready_tx = Some(ready_tx);
-        while let Ok(event) = eventloop.poll().await {
-            match event {
-                Event::Incoming(Packet::SubAck(_)) => {
-                    if let Some(ready) = ready_tx.take() {
-                        let _ = ready.send(());
-                    }
-                }
-                Event::Incoming(Packet::Publish(p)) => {
-                    let value = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
-                    if tx.send((p.topic.clone(), value)).is_err() {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready)
-        .await
-        .expect("subscribed in time")
-        .expect("subscribed");
-    rx
-}
+use crate::helpers::{Agent, Subscription, device_online, temp_dir, until_within, ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_matches_play_through_the_bridge_to_their_end_and_the_next_starts() {
     let dir = temp_dir("demo");
     let agent = Agent::start(&dir).await;
-    let mut events = listen(agent.mqtt, "dojo/v1/tables/d1/events").await;
-    let mut ws = agent.ws("d1").await;
+    let mut events = Subscription::listen(agent.mqtt, "dojo/v1/tables/d1/events").await;
+    let mut ws = ws(&agent, "?tables=d1").await;
     let stop = CancellationToken::new();
     let demo = tokio::spawn(run_with(
         DemoBroker::from(agent.mqtt),
@@ -77,14 +27,14 @@ async fn demo_matches_play_through_the_bridge_to_their_end_and_the_next_starts()
         stop.clone(),
     ));
 
-    let playing = until(&mut ws, "d1", 20, |v| v["status"] == "playing").await;
+    let playing = until_within(&mut ws, "d1", 20, |v| v["status"] == "playing").await;
     let first = playing["match"]["match_id"].clone();
     assert!(["eight-ball", "nine-ball"].contains(&playing["match"]["game"].as_str().unwrap_or("")));
-    until(&mut ws, "d1", 20, |v| {
+    until_within(&mut ws, "d1", 20, |v| {
         device_online(v, "sim-d1") == Some(true)
     })
     .await;
-    let finished = until(&mut ws, "d1", 90, |v| v["status"] == "finished").await;
+    let finished = until_within(&mut ws, "d1", 90, |v| v["status"] == "finished").await;
     assert_eq!(finished["match"]["match_id"], first, "{finished}");
     let winner = finished["match_winner"].as_u64().expect("a winner") as usize;
     let race_to = finished["match"]["race_to"].as_i64().expect("race_to");
@@ -103,7 +53,7 @@ async fn demo_matches_play_through_the_bridge_to_their_end_and_the_next_starts()
         finished["stats"][winner]["innings"].as_u64().unwrap_or(0) >= race_to as u64,
         "{finished}"
     );
-    let next = until(&mut ws, "d1", 30, |v| {
+    let next = until_within(&mut ws, "d1", 30, |v| {
         v["status"] == "playing" && v["match"]["match_id"] != first
     })
     .await;
@@ -140,7 +90,7 @@ async fn demo_matches_play_through_the_bridge_to_their_end_and_the_next_starts()
         .expect("the demo stops")
         .expect("the demo task");
     // Stopping the demo stops its bridge, which says its controllers are offline.
-    until(&mut ws, "d1", 10, |v| {
+    until_within(&mut ws, "d1", 10, |v| {
         device_online(v, "sim-d1") == Some(false)
     })
     .await;

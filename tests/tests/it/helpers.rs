@@ -1,122 +1,56 @@
-//! Test harness: an in-process edge-agent and its WebSocket feed; free ports, temp dirs, bounded
-//! waits and simulated controllers on pseudo-terminals come from `dojo-testkit`. Every wait is
-//! bounded.
+//! What the end-to-end tests share beyond `dojo-testkit` (free ports, temp dirs, bounded waits,
+//! simulated controllers on pseudo-terminals, and the agent harness: an agent in this process or
+//! as a process, devices, screens, staff requests): a scratch PostgreSQL database and cloud-sync
+//! with an enrolled venue, this test binary run again as an edge-agent process, and what the tests
+//! read off a table's view. Every wait is bounded.
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Duration;
-
+pub(crate) use dojo_testkit::agent::*;
 pub(crate) use dojo_testkit::serial::{Plugged, bridge_config, sim_options};
 pub(crate) use dojo_testkit::{free_port, temp_dir, wait_for};
-
-use edge_agent::Running;
-use edge_agent::config::Config;
-use edge_agent::mqtt::MqttMode;
-use futures_util::StreamExt;
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
-pub(crate) const TOKEN: &str = "staff-secret-1";
+/// The machine's PostgreSQL (`.ci/run` starts it), without a database.
+const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
-/// An edge-agent in this process with its embedded broker on a free port.
-pub(crate) struct Agent {
-    pub(crate) running: Running,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) mqtt: SocketAddr,
+/// The agent as a process: this binary again, running only [`edge_agent_process`]. (A test gets
+/// only its own package's binaries, and edge-agent's is not one of them.)
+pub(crate) const EDGE_AGENT: Program = Program::TestChild("helpers::edge_agent_process");
+
+/// Not a test: in a normal run it returns at once; in a process [`EDGE_AGENT`] started it runs
+/// edge-agent's command line until killed.
+#[test]
+fn edge_agent_process() {
+    serve_if_child();
 }
 
-impl Agent {
-    pub(crate) async fn start(dir: &Path) -> Agent {
-        Agent::start_with(dir, |_| {}).await
-    }
-
-    /// Like [`Agent::start`], with `tweak` applied to the configuration first.
-    pub(crate) async fn start_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Agent {
-        let mqtt: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let mut config = Config {
-            demo: false,
-            demo_tables: 1,
-            data_dir: dir.to_owned(),
-            http_addr: "127.0.0.1:0".parse().expect("addr"),
-            mqtt: MqttMode::Embedded { listen: mqtt },
-            staff_token: Some(TOKEN.into()),
-            venue: "Test Hall".into(),
-            shot_quiet_ms: 0,
-            presence_timeout_ms: 60_000,
-            table_lights: true,
-            cloud: None,
-            ws_direct_writes: true,
-        };
-        tweak(&mut config);
-        let shutdown = CancellationToken::new();
-        let running = edge_agent::start(config, shutdown.clone())
-            .await
-            .expect("the agent starts");
-        Agent {
-            running,
-            shutdown,
-            mqtt,
-        }
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.running.http_addr)
-    }
-
-    pub(crate) async fn start_match(&self, table: &str, spec: &shared::rules::MatchSpec) {
-        let response = reqwest::Client::new()
-            .post(self.url(&format!("/api/v1/tables/{table}/matches")))
-            .bearer_auth(TOKEN)
-            .json(spec)
-            .send()
-            .await
-            .expect("HTTP answers");
-        assert_eq!(response.status().as_u16(), 201, "match starts");
-    }
-
-    pub(crate) async fn ws(&self, table: &str) -> Ws {
-        let url = format!("ws://{}/ws?tables={table}", self.running.http_addr);
-        tokio_tungstenite::connect_async(url)
-            .await
-            .expect("WebSocket connects")
-            .0
-    }
-
-    pub(crate) async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.running.stopped).await;
-    }
+/// A database named `prefix…` on the machine's PostgreSQL, dropped with the value.
+pub(crate) async fn scratch_db(prefix: &str) -> dojo_testkit::postgres::ScratchDb {
+    dojo_testkit::postgres::ScratchDb::create(PG, prefix)
+        .await
+        .expect("PostgreSQL reachable on 127.0.0.1:5432")
 }
 
-pub(crate) type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// cloud-sync on `db` (in this process, on a free port, no Redis), a pool on the same database, and
+/// a venue enrolled as `name`: its id and key.
+pub(crate) async fn cloud_with_venue(
+    db: &dojo_testkit::postgres::ScratchDb,
+    name: &str,
+) -> (cloud_sync::Running, sqlx::PgPool, String, String) {
+    let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
+        .await
+        .expect("cloud-sync starts");
+    let pool = cloud_sync::infra::db::connect(&db.url).await.expect("pool");
+    let (venue, key) = cloud_sync::venues::create_venue(&pool, name)
+        .await
+        .expect("venue");
+    (cloud, pool, venue, key)
+}
 
-/// Reads the WebSocket until `table`'s view satisfies `done` (at most `secs` seconds).
-pub(crate) async fn until(
-    ws: &mut Ws,
-    table: &str,
-    secs: u64,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let message = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no matching view of {table} within {secs} s"))
-            .expect("stream open")
-            .expect("valid frame");
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let message: Value = serde_json::from_str(&text).expect("JSON message");
-        let views: Vec<Value> = match message["type"].as_str() {
-            Some("snapshot") => message["tables"].as_array().cloned().unwrap_or_default(),
-            Some("update") => vec![message["table"].clone()],
-            _ => vec![],
-        };
-        if let Some(view) = views.into_iter().find(|v| v["table"] == table && done(v)) {
-            return view;
-        }
-    }
+/// Whether `device` shows online on a table's view (`None`: not on it).
+pub(crate) fn device_online(view: &Value, device: &str) -> Option<bool> {
+    view["devices"]
+        .as_array()?
+        .iter()
+        .find(|d| d["device"] == device)
+        .and_then(|d| d["online"].as_bool())
 }

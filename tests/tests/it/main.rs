@@ -1,7 +1,8 @@
 //! End-to-end tests across the workspace's programs: one binary (see ARCHITECTURE.md,
-//! "Cross-cutting").
+//! "Cross-cutting"). The agent harness is `dojo-testkit`'s, shared with edge-agent's own tests.
 
 mod bridge;
 mod cloud;
+mod delivery;
 mod demo;
 mod helpers;

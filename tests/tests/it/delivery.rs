@@ -1,6 +1,6 @@
 //! edge-agent against the real cloud-sync (in process, on its own PostgreSQL database): whatever
 //! happens to the venue process, the cloud ends up with every match exactly once and the outbox
-//! ends up empty.
+//! ends up empty. (They were edge-agent's tests; here, edge-agent needs no cloud-sync to test.)
 
 use std::time::{Duration, Instant};
 
@@ -8,15 +8,14 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::helpers::{Process, TOKEN, data_dir};
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
+use crate::helpers::{
+    Agent, Device, EDGE_AGENT, Process, TOKEN, cloud_with_venue, free_port, scratch_db,
+    sync_status_until, sync_status_within, temp_dir,
+};
 
 /// A database of this test on the machine's PostgreSQL, dropped at the end.
 async fn test_db() -> dojo_testkit::postgres::ScratchDb {
-    dojo_testkit::postgres::ScratchDb::create(PG, "dojo_edge")
-        .await
-        .expect("PostgreSQL reachable on 127.0.0.1:5432")
+    scratch_db("dojo_edge").await
 }
 
 /// The venue's matches in the cloud: all, finished, distinct venue ids.
@@ -58,25 +57,19 @@ async fn staff_post(agent: &Process, path: &str, body: Value) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
     let db = test_db().await;
-    let cloud = cloud_sync::start(cloud_sync::Config::new(db.url.clone(), None))
-        .await
-        .expect("cloud-sync starts");
-    let pool = cloud_sync::infra::db::connect(&db.url).await.expect("pool");
-    let (venue, key) = cloud_sync::venues::create_venue(&pool, "Chaos Hall")
-        .await
-        .expect("venue");
+    let (cloud, pool, venue, key) = cloud_with_venue(&db, "Chaos Hall").await;
     let flags = [
         "--cloud-url".to_owned(),
         format!("http://{}", cloud.addr()),
         "--venue-id".to_owned(),
-        venue.to_string(),
+        venue.clone(),
         "--venue-key".to_owned(),
         key,
     ];
-    let dir = data_dir("sync-kill9");
+    let dir = temp_dir("sync-kill9");
     let mut started = 0u32;
     for round in 0..10 {
-        let mut agent = Process::start_with(&dir, &flags).await;
+        let mut agent = Process::start(EDGE_AGENT, &dir, &flags).await;
         for _ in 0..4 {
             let table = format!("c{}", started % 4);
             let spec = json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 3});
@@ -95,24 +88,8 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
         agent.child.wait().expect("reaped");
     }
 
-    let mut agent = Process::start_with(&dir, &flags).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        let status: Value = reqwest::get(format!("{}/api/v1/sync", agent.http))
-            .await
-            .expect("answers")
-            .json()
-            .await
-            .expect("json");
-        if status["pending"] == 0 {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the outbox never drained: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let mut agent = Process::start(EDGE_AGENT, &dir, &flags).await;
+    let status = sync_status_within(&agent.http, 60, |s| s["pending"] == 0).await;
     agent.stop();
 
     // The cloud acknowledges stored records; its matches follow by the projection's lag.
@@ -122,13 +99,13 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
             .expect("projection lag"),
         "the cloud's projection never caught up"
     );
-    let (n, finished, distinct) = match_counts(&pool, &venue.to_string()).await;
+    let (n, finished, distinct) = match_counts(&pool, &venue).await;
     assert_eq!(
         (n, distinct, finished),
         (i64::from(started), n, n),
         "each match once, each finished"
     );
-    let (records, top) = record_range(&pool, &venue.to_string()).await;
+    let (records, top) = record_range(&pool, &venue).await;
     assert_eq!(Some(records), top, "records 1..top, each stored once");
     assert_eq!(
         status["acked_seq"],
@@ -147,7 +124,7 @@ async fn kill_dash_nine_during_sync_stores_every_match_exactly_once() {
 }
 
 /// Sum of the `/metrics` lines that start with `prefix` (a name, or a name and its labels).
-async fn metric_sum(agent: &crate::helpers::Agent, prefix: &str) -> u64 {
+async fn metric_sum(agent: &Agent, prefix: &str) -> u64 {
     let text = reqwest::get(agent.url("/metrics"))
         .await
         .expect("answers")
@@ -161,14 +138,12 @@ async fn metric_sum(agent: &crate::helpers::Agent, prefix: &str) -> u64 {
 }
 
 /// Device events accepted, over every kind.
-async fn accepted(agent: &crate::helpers::Agent) -> u64 {
+async fn accepted(agent: &Agent) -> u64 {
     metric_sum(agent, "dojo_events_accepted_total").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
-    use crate::helpers::{Device, agent_syncing_as, free_port};
-
     // 50 tables each play a 9-ball match to 1000: every rack is the 9 made on the break by the winner of the last, two
     // device events (pocket, end_turn), so 100,000 events and 50,000 finished racks, all while the
     // cloud is unreachable.
@@ -186,9 +161,9 @@ async fn a_venue_offline_for_a_week_catches_up_with_nothing_lost() {
         .await
         .expect("venue");
     let cloud_port = free_port();
-    let dir = data_dir("sync-week");
+    let dir = temp_dir("sync-week");
     let url = format!("http://127.0.0.1:{cloud_port}");
-    let agent = agent_syncing_as(&dir, url, &venue.to_string(), &key, 2000).await;
+    let agent = Agent::start_syncing(&dir, url, &venue.to_string(), &key, 2000).await;
     for t in 0..TABLES {
         let spec = json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": RACE,
                           "break": "winner"});
@@ -301,7 +276,7 @@ async fn cloud_at(database_url: &str, addr: std::net::SocketAddr) -> cloud_sync:
 }
 
 /// Plays `n` matches to the end (start, then a concession) on table `r1`.
-async fn play_matches(agent: &crate::helpers::Agent, n: usize) {
+async fn play_matches(agent: &Agent, n: usize) {
     for _ in 0..n {
         let spec = json!({"game": "eight-ball", "players": ["Ann", "Bo"], "race_to": 2});
         let (status, body) = agent.post("/api/v1/tables/r1/matches", spec).await;
@@ -316,8 +291,6 @@ async fn play_matches(agent: &crate::helpers::Agent, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
-    use crate::helpers::{agent_syncing_as, free_port, sync_status_until};
-
     let db = test_db().await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let cloud = cloud_at(&db.url, addr).await;
@@ -326,9 +299,9 @@ async fn a_cloud_restored_from_a_backup_is_sent_again_what_it_lost() {
         .await
         .expect("venue");
     pool.close().await;
-    let dir = data_dir("sync-restore");
+    let dir = temp_dir("sync-restore");
     let url = format!("http://{addr}");
-    let agent = agent_syncing_as(&dir, url, &venue.to_string(), &key, 1000).await;
+    let agent = Agent::start_syncing(&dir, url, &venue.to_string(), &key, 1000).await;
     let drained = |s: &Value| s["pending"] == 0 && s["acked_seq"].as_u64() > Some(0);
 
     // Two matches synced, then the cloud's database is backed up.
