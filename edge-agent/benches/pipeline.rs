@@ -672,10 +672,10 @@ async fn screen(url: String, stats: Arc<Mutex<ScreenStats>>, stop: CancellationT
             stats.positions += 1;
         } else if text.starts_with(r#"{"type":"update""#) {
             stats.updates += 1;
-            if text.contains(&probe_marker) {
-                if let Some(balls) = pending_balls(text) {
-                    stats.probe.push((balls, at));
-                }
+            if text.contains(&probe_marker)
+                && let Some(balls) = pending_balls(text)
+            {
+                stats.probe.push((balls, at));
             }
         } else if text.starts_with(r#"{"type":"snapshot""#) {
             stats.snapshots += 1;
@@ -1317,10 +1317,10 @@ async fn start_match(http: &reqwest::Client, agent: SocketAddr, table: &str) {
 
 async fn wait_healthy(http: &reqwest::Client, agent: SocketAddr) {
     for _ in 0..200 {
-        if let Ok(r) = http.get(format!("http://{agent}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = http.get(format!("http://{agent}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

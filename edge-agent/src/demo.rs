@@ -307,7 +307,7 @@ async fn start_match<E: Referee>(
                     tracing::debug!(%table, error = %e, "demo concede failed");
                 }
             }
-            _ if attempt == 1 || attempt % 10 == 0 => {
+            _ if attempt == 1 || attempt.is_multiple_of(10) => {
                 tracing::warn!(%table, error = %error, attempt, "demo cannot start a match; retrying");
             }
             _ => {}

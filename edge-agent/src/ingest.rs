@@ -256,15 +256,15 @@ impl<T> Ingest<T> {
                 }
                 !due
             });
-            if lost > 0 {
-                if let Some(mark) = self.marks.get_mut(device) {
-                    mark.missing
-                        .retain(|&(a, _)| deadlines.iter().any(|&(da, db, _)| da <= a && a <= db));
-                    steps.push(Step::Lost {
-                        events: lost,
-                        mark: mark.clone(),
-                    });
-                }
+            if lost > 0
+                && let Some(mark) = self.marks.get_mut(device)
+            {
+                mark.missing
+                    .retain(|&(a, _)| deadlines.iter().any(|&(da, db, _)| da <= a && a <= db));
+                steps.push(Step::Lost {
+                    events: lost,
+                    mark: mark.clone(),
+                });
             }
         }
         self.pending.retain(|device, pending| {

@@ -379,14 +379,14 @@ impl Bridge {
     /// The controller has been silent for the heartbeat timeout (port still open).
     pub fn silent(&self, device_id: &str) {
         let mut inner = self.lock();
-        if let Some(device) = inner.devices.get_mut(device_id) {
-            if device.online {
-                device.online = false;
-                tracing::warn!(device = device_id, "controller silent: reported offline");
-                inner.dirty.insert(device_id.to_owned());
-                drop(inner);
-                self.wake.notify_one();
-            }
+        if let Some(device) = inner.devices.get_mut(device_id)
+            && device.online
+        {
+            device.online = false;
+            tracing::warn!(device = device_id, "controller silent: reported offline");
+            inner.dirty.insert(device_id.to_owned());
+            drop(inner);
+            self.wake.notify_one();
         }
     }
 
@@ -398,14 +398,14 @@ impl Bridge {
     /// Port task `port_id` lost the port that served `device_id`.
     pub fn port_lost(&self, port_id: u64, device_id: &str) {
         let mut inner = self.lock();
-        if let Some(device) = inner.devices.get_mut(device_id) {
-            if device.port.as_ref().is_some_and(|(id, _)| *id == port_id) {
-                device.port = None;
-                device.online = false;
-                inner.dirty.insert(device_id.to_owned());
-                drop(inner);
-                self.wake.notify_one();
-            }
+        if let Some(device) = inner.devices.get_mut(device_id)
+            && device.port.as_ref().is_some_and(|(id, _)| *id == port_id)
+        {
+            device.port = None;
+            device.online = false;
+            inner.dirty.insert(device_id.to_owned());
+            drop(inner);
+            self.wake.notify_one();
         }
     }
 
@@ -449,10 +449,10 @@ impl Bridge {
                 );
                 if let (Some(first), Some(tx)) = (missing, &port) {
                     // Not in our buffer: ask the controller, in its own numbering.
-                    if let Ok(serial) = u32::try_from(first + device.base) {
-                        if tx.try_send(Message::ReplayFrom { seq: serial }).is_ok() {
-                            stats.replay_from_sent += 1;
-                        }
+                    if let Ok(serial) = u32::try_from(first + device.base)
+                        && tx.try_send(Message::ReplayFrom { seq: serial }).is_ok()
+                    {
+                        stats.replay_from_sent += 1;
                     }
                 }
                 for item in items {
@@ -557,10 +557,10 @@ impl Bridge {
         while device.done_above.remove(&(device.acked + 1)) {
             device.acked += 1;
         }
-        if device.acked != before || *serial <= before {
-            if let Some((_, tx)) = &device.port {
-                let _ = tx.try_send(Message::Ack { seq: device.acked });
-            }
+        if (device.acked != before || *serial <= before)
+            && let Some((_, tx)) = &device.port
+        {
+            let _ = tx.try_send(Message::Ack { seq: device.acked });
         }
     }
 

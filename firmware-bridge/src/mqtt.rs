@@ -102,10 +102,10 @@ pub async fn run(bridge: Arc<Bridge>, config: BridgeConfig, mut stop: watch::Rec
                 return;
             }
         }
-        if let Some(deadline) = stop_deadline {
-            if tokio::time::Instant::now() >= deadline {
-                return;
-            }
+        if let Some(deadline) = stop_deadline
+            && tokio::time::Instant::now() >= deadline
+        {
+            return;
         }
         tokio::select! {
             event = eventloop.poll() => match event {

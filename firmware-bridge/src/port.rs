@@ -159,21 +159,21 @@ pub async fn serve<P: AsyncRead + AsyncWrite + Unpin>(
             },
             Some(message) = rx.recv() => push_frame(&mut out, host_seq, message),
             _ = tick.tick() => {
-                if last_heard.elapsed() >= heartbeat_timeout {
-                    if let Some(device) = &device {
+                if last_heard.elapsed() >= heartbeat_timeout
+                    && let Some(device) = &device {
                         bridge.silent(device);
                     }
-                }
             }
             r = stop.changed() => if r.is_err() || *stop.borrow() { ended = Some(Ended::Stopped) },
         }
         while let Ok(message) = rx.try_recv() {
             push_frame(&mut out, host_seq, message);
         }
-        if !out.is_empty() && ended.is_none() {
-            if let Err(e) = port.write_all(&out).await {
-                ended = Some(Ended::Error(e.to_string()));
-            }
+        if !out.is_empty()
+            && ended.is_none()
+            && let Err(e) = port.write_all(&out).await
+        {
+            ended = Some(Ended::Error(e.to_string()));
         }
     }
     if let Some(device) = &device {
@@ -221,10 +221,10 @@ fn handle(
             for message in outcome.reply {
                 push_frame(out, host_seq, message);
             }
-            if let Some(previous) = device.replace(device_id.clone()) {
-                if previous != device_id {
-                    bridge.port_lost(port_id, &previous);
-                }
+            if let Some(previous) = device.replace(device_id.clone())
+                && previous != device_id
+            {
+                bridge.port_lost(port_id, &previous);
             }
             (DeviceEvent::Heartbeat, None)
         }

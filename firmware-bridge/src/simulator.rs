@@ -434,14 +434,14 @@ impl Controller {
             tracing::warn!(shots = self.match_shots, "simulator: match abandoned");
             self.mirror = None;
         }
-        if winner.is_some() || abandoned {
-            if let Some(finished_tx) = self.finished_tx.take() {
-                let _ = finished_tx.send(Finished {
-                    winner,
-                    score,
-                    shots: self.match_shots,
-                });
-            }
+        if (winner.is_some() || abandoned)
+            && let Some(finished_tx) = self.finished_tx.take()
+        {
+            let _ = finished_tx.send(Finished {
+                winner,
+                score,
+                shots: self.match_shots,
+            });
         }
         rack_won && winner.is_none()
     }

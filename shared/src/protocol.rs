@@ -552,23 +552,23 @@ impl DeviceStatus {
         let map = json_object(payload)?;
         let status: DeviceStatus = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| Reject::Invalid(e.to_string()))?;
-        if let Some(table) = &status.table {
-            if !valid_id(table) {
-                return Err(Reject::Invalid(format!(
-                    "table {:?} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 _ -",
-                    truncate(table, 80)
-                )));
-            }
+        if let Some(table) = &status.table
+            && !valid_id(table)
+        {
+            return Err(Reject::Invalid(format!(
+                "table {:?} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 _ -",
+                truncate(table, 80)
+            )));
         }
-        if let Some(kind) = &status.kind {
-            if kind.len() > 32 {
-                return Err(Reject::Invalid("kind longer than 32 characters".into()));
-            }
+        if let Some(kind) = &status.kind
+            && kind.len() > 32
+        {
+            return Err(Reject::Invalid("kind longer than 32 characters".into()));
         }
-        if let Some(fw) = &status.firmware {
-            if fw.len() > 64 {
-                return Err(Reject::Invalid("firmware longer than 64 characters".into()));
-            }
+        if let Some(fw) = &status.firmware
+            && fw.len() > 64
+        {
+            return Err(Reject::Invalid("firmware longer than 64 characters".into()));
         }
         Ok(status)
     }
@@ -618,12 +618,12 @@ impl DeviceCommand {
         }
         let cmd: DeviceCommand = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| Reject::Invalid(e.to_string()))?;
-        if let DeviceCommand::Replay { from_seq, to_seq } = cmd {
-            if from_seq > to_seq {
-                return Err(Reject::Invalid(format!(
-                    "replay from_seq {from_seq} is after to_seq {to_seq}"
-                )));
-            }
+        if let DeviceCommand::Replay { from_seq, to_seq } = cmd
+            && from_seq > to_seq
+        {
+            return Err(Reject::Invalid(format!(
+                "replay from_seq {from_seq} is after to_seq {to_seq}"
+            )));
         }
         Ok(cmd)
     }

@@ -214,10 +214,12 @@ fn legal_targets(spec: &MatchSpec, state: &State) -> Vec<u8> {
         _ => {
             // Rotation: the lowest ball, or now and then a combination on the money ball.
             let mut t: Vec<u8> = on.lowest().into_iter().collect();
-            if let Some(money) = money_ball(spec) {
-                if on.contains(money) && on.len() <= 4 && !t.contains(&money) {
-                    t.push(money);
-                }
+            if let Some(money) = money_ball(spec)
+                && on.contains(money)
+                && on.len() <= 4
+                && !t.contains(&money)
+            {
+                t.push(money);
             }
             t
         }

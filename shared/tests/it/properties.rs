@@ -89,7 +89,7 @@ fn input_for(spec: &MatchSpec, state: &State, g: Gene) -> Input {
         2 => table.intersect(wanted).iter().take(2).collect(),
         _ => table.intersect(wanted),
     };
-    if g.flags & 0x80 != 0 && g.kind % 5 == 0 {
+    if g.flags & 0x80 != 0 && g.kind.is_multiple_of(5) {
         pocketed = pocketed.union(spec.game.full_rack().minus(table).iter().take(1).collect());
     }
     let money = spec.game.full_rack().iter().last();
@@ -106,13 +106,13 @@ fn input_for(spec: &MatchSpec, state: &State, g: Gene) -> Input {
                 pocket: Some(1 + ball.wrapping_add(g.pick) % 6),
             })
             .collect(),
-        cue_ball_pocketed: g.kind % 7 == 0,
-        object_off_table: if g.kind % 31 == 0 {
+        cue_ball_pocketed: g.kind.is_multiple_of(7),
+        object_off_table: if g.kind.is_multiple_of(31) {
             nth(table.minus(pocketed), g.pick).into_iter().collect()
         } else {
             vec![]
         },
-        rail_after_contact: (g.kind % 11 == 0).then_some(false),
+        rail_after_contact: g.kind.is_multiple_of(11).then_some(false),
         called: (g.flags & 0x40 != 0)
             .then(|| {
                 nth(table, g.pick).or(money).map(|ball| Call {
@@ -121,11 +121,11 @@ fn input_for(spec: &MatchSpec, state: &State, g: Gene) -> Input {
                 })
             })
             .flatten(),
-        push_out: g.kind % 9 == 0,
-        safety: g.kind % 13 == 0,
-        break_rails: (g.kind % 6 == 0).then_some(g.pick % 5),
-        cue_ball_off_table: g.kind % 37 == 0,
-        foul: g.kind % 17 == 0,
+        push_out: g.kind.is_multiple_of(9),
+        safety: g.kind.is_multiple_of(13),
+        break_rails: g.kind.is_multiple_of(6).then_some(g.pick % 5),
+        cue_ball_off_table: g.kind.is_multiple_of(37),
+        foul: g.kind.is_multiple_of(17),
     })
 }
 
