@@ -1,4 +1,4 @@
-//! The projector (cloud-sync/src/projector.rs): acknowledged records become matches, racks and
+//! The projector (cloud-sync/src/projection, cloud-sync/src/reads/projection): acknowledged records become matches, racks and
 //! statistics exactly once, after a crash between the acknowledgement and the projection, and with
 //! two instances projecting the same database at once.
 
