@@ -299,13 +299,9 @@ fn proc_status_kb(pid: Option<u32>, field: &str) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-/// utime + stime of a process, in clock ticks.
+/// utime + stime of a process (this one without a child agent), in clock ticks.
 fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
-    let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
-    let stat = std::fs::read_to_string(path).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    dojo_testkit::proc::cpu_ticks(pid.unwrap_or_else(std::process::id))
 }
 
 /// CPU ticks per thread name (threads of the same name summed).
@@ -351,16 +347,6 @@ fn thread_split(
         .map(|(t, name)| format!("{name} {:.0} %", *t as f64 / hz / secs * 100.0))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn clock_ticks_per_s() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1343,7 +1329,7 @@ async fn run(params: &Params, agent: &Agent, measure: &tokio::runtime::Handle, o
     let http = reqwest::Client::new();
     wait_healthy(&http, agent.http).await;
     let pid = agent.pid();
-    let hz = clock_ticks_per_s();
+    let hz = dojo_testkit::proc::clock_ticks_per_s();
 
     // Matches, then screens.
     let tables: Vec<String> = (0..params.tables).map(|i| params.table(i)).collect();
