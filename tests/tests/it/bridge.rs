@@ -36,6 +36,12 @@ async fn a_match_played_on_the_controller_ends_on_edge_agent() {
         controller.stats().acked >= controller.seq() - 5,
         "frames are acked once published"
     );
+    // A frame read just before the unplug may still be on its way to the broker.
+    wait_for("the bridge to publish every frame it read", 10, || {
+        let stats = bridge.bridge.stats();
+        stats.published >= stats.frames
+    })
+    .await;
     let stats = bridge.bridge.stats();
     assert_eq!(stats.dropped, 0);
     assert!(stats.published >= stats.frames, "{stats:?}");
