@@ -18,7 +18,8 @@
 //!
 //! - [`view`]: the committed view of a table, as screens, the API and the event log see it;
 //! - [`metrics`]: the Prometheus registry every stage counts into;
-//! - [`clock`]: the wall clock, read only at the edges.
+//! - [`clock`]: the wall clock, read only at the edges;
+//! - [`qr`]: QR codes as SVG, for pairing links and LAN addresses.
 //!
 //! Around the flow:
 //!
@@ -38,6 +39,7 @@ pub mod table;
 
 pub mod clock;
 pub mod metrics;
+pub mod qr;
 pub mod view;
 
 #[cfg(feature = "demo")]

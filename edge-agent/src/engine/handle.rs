@@ -5,7 +5,7 @@
 use shared::rules::MatchSpec;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::table::StaffAction;
+use crate::table::{Actor, StaffAction};
 use crate::view::Published;
 
 /// Why the engine refused a request.
@@ -50,6 +50,7 @@ pub(super) enum Request {
     Action {
         table: String,
         action: StaffAction,
+        by: Actor,
         reply: Reply,
     },
     Session {
@@ -104,9 +105,21 @@ impl EngineHandle {
         table: String,
         action: StaffAction,
     ) -> Result<Published, EngineError> {
+        self.action_by(table, action, Actor::staff()).await
+    }
+
+    /// Applies an action made by `by` (staff, a paired player) to the current match; resolves
+    /// once it is committed.
+    pub async fn action_by(
+        &self,
+        table: String,
+        action: StaffAction,
+        by: Actor,
+    ) -> Result<Published, EngineError> {
         self.ask(|reply| Request::Action {
             table,
             action,
+            by,
             reply,
         })
         .await

@@ -199,8 +199,16 @@ impl Engine {
             Request::Action {
                 table,
                 action,
+                by,
                 reply,
-            } => (table, TableInput::Staff { action }, reply),
+            } => (
+                table,
+                TableInput::Staff {
+                    action,
+                    by: Some(by),
+                },
+                reply,
+            ),
             Request::Session {
                 table,
                 start: true,

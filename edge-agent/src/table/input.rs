@@ -56,6 +56,33 @@ impl From<Button> for StaffAction {
     }
 }
 
+/// Who made a staff or player action: carried into the event log (and into corrections synced to
+/// the cloud), so "who corrected this score" always has an answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Actor {
+    /// Venue staff (the staff token, or a named staff member once staff sign in).
+    Staff {
+        /// The staff member, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// A player of the match, from their paired phone (seat 0 or 1).
+    Player {
+        /// The player's seat.
+        seat: u8,
+    },
+    /// The agent itself (timers, the demo's simulated staff).
+    Agent {},
+}
+
+impl Actor {
+    /// Staff whose name is not known (the shared staff token).
+    pub fn staff() -> Actor {
+        Actor::Staff { name: None }
+    }
+}
+
 /// One input of a table, exactly as logged in the event log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "snake_case")]
@@ -73,6 +100,9 @@ pub enum TableInput {
     Staff {
         /// The action.
         action: StaffAction,
+        /// Who made it (absent in logs written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
     },
     /// A match starts.
     StartMatch {

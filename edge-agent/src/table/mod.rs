@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use shared::rules::{Match, Rejected, Report};
 use shared::sync::Record;
 
-pub use input::{StaffAction, TableInput};
+pub use input::{Actor, StaffAction, TableInput};
 
 use crate::view::{DevicePresence, MatchInfo, SessionView, ShotInProgress, TableStatus, TableView};
 use shot::Pending;
@@ -108,7 +108,7 @@ impl Table {
                 spec,
                 player_ids,
             } => self.start(match_id, spec, player_ids, received_ms, &mut applied)?,
-            TableInput::Staff { action } => self.staff(action, &mut applied)?,
+            TableInput::Staff { action, .. } => self.staff(action, &mut applied)?,
             TableInput::Device { device, event, .. } => {
                 self.heard(device, received_ms, presence::kind_of(event));
                 self.device_event(event, received_ms, &mut applied);

@@ -59,6 +59,7 @@ fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
         .expect("a match during a session");
     let concede = TableInput::Staff {
         action: StaffAction::Concede { player: None },
+        by: None,
     };
     table.apply(&concede, 3, 4_000).expect("concedes");
     assert!(table.lit(), "the session keeps the light on");
@@ -216,7 +217,8 @@ fn staff_requests_the_rules_refuse_change_nothing() {
     assert!(matches!(
         table.apply(
             &TableInput::Staff {
-                action: StaffAction::Pass {}
+                action: StaffAction::Pass {},
+                by: None,
             },
             1,
             0
@@ -239,7 +241,8 @@ fn staff_requests_the_rules_refuse_change_nothing() {
         table
             .apply(
                 &TableInput::Staff {
-                    action: StaffAction::Pass {}
+                    action: StaffAction::Pass {},
+                    by: None,
                 },
                 3,
                 0
@@ -250,7 +253,8 @@ fn staff_requests_the_rules_refuse_change_nothing() {
         table
             .apply(
                 &TableInput::Staff {
-                    action: StaffAction::PushOut {}
+                    action: StaffAction::PushOut {},
+                    by: None,
                 },
                 3,
                 0
@@ -297,6 +301,11 @@ fn inputs_round_trip_through_the_log_format() {
                 ball: 4,
                 pocket: Some(2),
             },
+            by: Some(Actor::Player { seat: 1 }),
+        },
+        TableInput::Staff {
+            action: StaffAction::Safety {},
+            by: Some(Actor::staff()),
         },
         TableInput::QuietClose,
         TableInput::Presence {

@@ -1,199 +1,15 @@
-//! The venue pages in a real browser: Debian's headless Chromium, driven over the DevTools
-//! protocol (CDP) by a small client over tokio-tungstenite. One page stays open while devices
-//! publish, so this checks what the TV actually shows, live, not just what `/ws` sends.
-//!
-//! Needs `/usr/bin/chromium` (or `DOJO_CHROMIUM=<path>`); `.ci/run` installs it. Without it the
-//! test fails, saying so: it is never skipped.
+//! The venue pages in a real browser: Debian's headless Chromium ([`dojo_testkit::browser`]). One
+//! page stays open while devices publish, so this checks what the TV actually shows, live, not
+//! just what `/ws` sends.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
-
-/// How long a page may take to show an expected state.
-const PAGE_WAIT: Duration = Duration::from_secs(15);
-
-fn chromium_path() -> PathBuf {
-    let path = std::env::var_os("DOJO_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.exists(),
-        "the browser test needs Chromium at {} (Debian: `apt-get install chromium`, as .ci/run \
-         does; or set DOJO_CHROMIUM to its path)",
-        path.display()
-    );
-    path
-}
-
-/// A headless Chromium with its own empty profile, killed on drop.
-struct Browser {
-    _child: Child,
-    profile: PathBuf,
-    cdp: Ws,
-    next_id: u64,
-}
-
-impl Browser {
-    async fn launch() -> Browser {
-        let profile = data_dir("chromium-profile");
-        let mut child = Command::new(chromium_path())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--window-size=1920,1080",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("Chromium starts");
-        // Chromium prints "DevTools listening on ws://127.0.0.1:<port>/devtools/browser/<id>".
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
-        let mut seen = Vec::new();
-        let url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = stderr.next_line().await.expect("read Chromium's stderr") {
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    return url.trim().to_owned();
-                }
-                seen.push(line);
-            }
-            panic!(
-                "Chromium exited before DevTools listened:\n{}",
-                seen.join("\n")
-            );
-        })
-        .await
-        .expect("Chromium's DevTools listens within 30 s");
-        // Keep draining stderr so Chromium never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
-        let cdp = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .expect("CDP WebSocket connects")
-            .0;
-        Browser {
-            _child: child,
-            profile,
-            cdp,
-            next_id: 0,
-        }
-    }
-
-    /// One CDP command; `session` addresses a page attached with `flatten`. Events are skipped.
-    async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut command = json!({"id": id, "method": method, "params": params});
-        if let Some(session) = session {
-            command["sessionId"] = json!(session);
-        }
-        self.cdp
-            .send(Message::text(command.to_string()))
-            .await
-            .expect("CDP command sent");
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(30), self.cdp.next())
-                .await
-                .unwrap_or_else(|_| panic!("no CDP answer to {method} within 30 s"))
-                .expect("CDP connection open")
-                .expect("valid CDP frame");
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let reply: Value = serde_json::from_str(&text).expect("CDP sends JSON");
-            if reply["id"] != id {
-                continue;
-            }
-            assert!(reply["error"].is_null(), "CDP {method} failed: {reply}");
-            return reply["result"].clone();
-        }
-    }
-
-    /// Opens `url` in a new tab; returns the tab's session.
-    async fn open(&mut self, url: &str) -> String {
-        let target = self
-            .call(None, "Target.createTarget", json!({"url": url}))
-            .await;
-        let attached = self
-            .call(
-                None,
-                "Target.attachToTarget",
-                json!({"targetId": target["targetId"], "flatten": true}),
-            )
-            .await;
-        attached["sessionId"]
-            .as_str()
-            .expect("a session id")
-            .to_owned()
-    }
-
-    /// Evaluates `expression` in the page; its value (JSON-able), or null if it threw (e.g. the
-    /// page is still loading).
-    async fn eval(&mut self, session: &str, expression: &str) -> Value {
-        let result = self
-            .call(
-                Some(session),
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true}),
-            )
-            .await;
-        if result["exceptionDetails"].is_null() {
-            result["result"]["value"].clone()
-        } else {
-            Value::Null
-        }
-    }
-
-    /// Polls `expression` until `done` holds for its value; panics after [`PAGE_WAIT`] with the
-    /// last value seen.
-    async fn wait_for(
-        &mut self,
-        session: &str,
-        expression: &str,
-        what: &str,
-        done: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + PAGE_WAIT;
-        loop {
-            let value = self.eval(session, expression).await;
-            if done(&value) {
-                return value;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the page did not show {what} within {PAGE_WAIT:?}; it shows: {value:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.profile).ok();
-    }
-}
+use dojo_testkit::browser::{Browser, chromium_path, click};
 
 /// What the TV scoreboard shows, read off the rendered DOM.
 const SCOREBOARD: &str = r##"(() => {
@@ -372,13 +188,6 @@ const STAFF: &str = r##"(() => {
   };
 })()"##;
 
-/// An expression that clicks `selector` if it is there and enabled: `true` once it did.
-fn click(selector: &str) -> String {
-    format!(
-        "(() => {{ const el = document.querySelector({selector:?}); \
-         if (!el || el.disabled || el.closest('[hidden]')) return false; el.click(); return true; }})()"
-    )
-}
 
 /// An expression that types `token` on the unlock form and submits it.
 fn unlock_with(token: &str) -> String {

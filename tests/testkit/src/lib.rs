@@ -5,12 +5,15 @@
 //! - free ports, temp dirs and bounded polls (here);
 //! - [`serial`]: simulated controllers on pseudo-terminals, for firmware-bridge;
 //! - [`proc`]: a child process's CPU time and peak memory, for benches;
+//! - `browser` (feature `browser`): headless Chromium driven over CDP, for the pages;
 //! - `postgres` (feature `postgres`): a scratch PostgreSQL database per test or bench, dropped after;
 //! - `agent` (feature `agent`): an edge-agent started and driven as devices, screens and staff
 //!   drive it.
 
 #[cfg(feature = "agent")]
 pub mod agent;
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proc;
