@@ -234,6 +234,7 @@ impl Agent {
                     table_lights: false,
                     cloud: None,
                     ws_direct_writes: direct.unwrap_or(true),
+                    camera_shot_timeout_ms: 20_000,
                 };
                 let shutdown = CancellationToken::new();
                 let running = runtime

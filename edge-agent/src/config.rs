@@ -56,6 +56,10 @@ pub struct Flags {
     /// (`on`), or only from each screen's own task (`off`) [default: on].
     #[arg(long, env = "DOJO_WS_DIRECT_WRITES", value_enum)]
     pub ws_direct_writes: Option<Switch>,
+    /// A camera that opened a shot and sends no shot_end for this long hands the shot to the
+    /// pocket sensors; 0 = wait for the camera [default: 20000].
+    #[arg(long, env = "DOJO_CAMERA_SHOT_TIMEOUT_MS")]
+    pub camera_shot_timeout_ms: Option<u64>,
     /// Only check the configuration and print it (systemd runs this as ExecStartPre).
     #[arg(long)]
     pub check_config: bool,
@@ -92,6 +96,7 @@ struct FileConfig {
     sync_max_backoff_ms: Option<u64>,
     sync_keep_days: Option<u32>,
     ws_direct_writes: Option<Switch>,
+    camera_shot_timeout_ms: Option<u64>,
 }
 
 /// Where the agent gets its MQTT (`crate::mqtt` connects accordingly).
@@ -136,6 +141,8 @@ pub struct Config {
     pub cloud: Option<CloudConfig>,
     /// Writer threads write WebSocket updates straight into idle screens' sockets.
     pub ws_direct_writes: bool,
+    /// A camera silent this long mid-shot hands the shot to the pocket sensors; 0 = never.
+    pub camera_shot_timeout_ms: u64,
 }
 
 /// How to reach cloud-sync.
@@ -294,6 +301,16 @@ impl Config {
                 "this edge-agent was built without the demo feature",
             ));
         }
+        let camera_shot_timeout_ms = flags
+            .camera_shot_timeout_ms
+            .or(file.camera_shot_timeout_ms)
+            .unwrap_or(20_000);
+        if camera_shot_timeout_ms != 0 && camera_shot_timeout_ms < 1000 {
+            return Err(bad(
+                "camera-shot-timeout-ms",
+                "must be 0 (never) or at least 1000",
+            ));
+        }
         let presence_timeout_ms = file.presence_timeout_ms.unwrap_or(15_000);
         if presence_timeout_ms < 1000 {
             return Err(bad("presence_timeout_ms", "must be at least 1000"));
@@ -323,6 +340,7 @@ impl Config {
                 file.sync_keep_days,
             )?,
             ws_direct_writes: flags.ws_direct_writes.or(file.ws_direct_writes) != Some(Switch::Off),
+            camera_shot_timeout_ms,
         })
     }
 }
@@ -336,7 +354,7 @@ impl std::fmt::Display for Config {
         };
         write!(
             f,
-            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
+            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; camera shot timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
             self.venue,
             self.data_dir.display(),
             self.http_addr,
@@ -349,6 +367,7 @@ impl std::fmt::Display for Config {
             self.demo_tables,
             self.shot_quiet_ms,
             self.presence_timeout_ms,
+            self.camera_shot_timeout_ms,
             if self.table_lights {
                 "switched"
             } else {

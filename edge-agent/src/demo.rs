@@ -13,7 +13,16 @@
 //! every 4.5–8.5 s and racks after a 15 s pause, divided by [`DemoOptions::speed`]. The controller
 //! is `sim-{table}`; the bridge is `demo-bridge`.
 //!
+//! The tables show the three scoring modes (see `table::mode`), by their place in the list: the
+//! first, fourth, … have the controller only (`sensors`); the second, fifth, … also a simulated
+//! camera (`camera`, see [`camera`]), `cam-{table}`, which brackets each shot and reports the
+//! layout at rest while the controller presses no end turn; the third, sixth, … have no device at
+//! all (`manual`): the demo plays them through the engine as staff would (as `Actor::Agent`), a
+//! shot ended with `end_turn` every few seconds until one player concedes.
+//!
 //! Nothing here panics or gives up: errors are logged and retried.
+
+pub mod camera;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -28,7 +37,7 @@ use shared::rules::MatchSpec;
 use crate::config::MqttMode;
 use crate::engine::{EngineError, EngineHandle};
 use crate::mqtt::{MqttError, parse_url};
-use crate::table::StaffAction;
+use crate::table::{Actor, StaffAction};
 use tokio_util::sync::CancellationToken;
 
 /// The bridge id (status topic and last-will) of the demo's in-process firmware-bridge.
@@ -124,6 +133,12 @@ pub(crate) trait Referee: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Concedes whatever is in play on `table`.
     fn concede(&self, table: String) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Takes `action` on `table` as the agent (a manual table's simulated staff).
+    fn act(
+        &self,
+        table: String,
+        action: StaffAction,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
 }
 
 impl Referee for EngineHandle {
@@ -143,6 +158,41 @@ impl Referee for EngineHandle {
                 .action(table, StaffAction::Concede { player: None })
                 .await
                 .map(|_| ())
+        }
+    }
+
+    fn act(
+        &self,
+        table: String,
+        action: StaffAction,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        let engine = self.clone();
+        async move {
+            engine
+                .action_by(table, action, Actor::Agent {})
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// How a demo table is scored, by its place in the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A controller only.
+    Sensors,
+    /// A controller and a camera.
+    Camera,
+    /// No device: staff score.
+    Manual,
+}
+
+impl Role {
+    fn of(index: usize) -> Role {
+        match index % 3 {
+            0 => Role::Sensors,
+            1 => Role::Camera,
+            _ => Role::Manual,
         }
     }
 }
@@ -177,24 +227,44 @@ async fn run_tables<E: Referee>(
 ) {
     tracing::info!(%broker, tables = tables.len(), speed = options.speed, "demo tables starting");
     let mut ptys = Vec::new();
-    for table in tables {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, table) in tables.into_iter().enumerate() {
+        let role = Role::of(index);
+        if role == Role::Manual {
+            tasks.spawn(run_manual_table(
+                engine.clone(),
+                table,
+                options,
+                shutdown.clone(),
+            ));
+            continue;
+        }
         match pty() {
-            Ok(pty) => ptys.push((table, pty)),
+            Ok(pty) => ptys.push((table, pty, role)),
             Err(error) => {
                 tracing::error!(%table, %error, "demo table has no pseudo-terminal; skipping it");
             }
         }
     }
     let mut config = BridgeConfig::new(
-        ptys.iter().map(|(_, pty)| pty.path.clone()).collect(),
+        ptys.iter().map(|(_, pty, _)| pty.path.clone()).collect(),
         &broker.host,
         broker.port,
     );
     config.bridge_id = DEMO_BRIDGE_ID.to_owned();
     let bridge = firmware_bridge::run(config);
-    let mut tasks = tokio::task::JoinSet::new();
-    for (table, pty) in ptys {
-        let (controller, players) = Controller::idle(sim_options(&table, options));
+    for (table, pty, role) in ptys {
+        let (mut controller, players) = Controller::idle(sim_options(&table, options));
+        if role == Role::Camera {
+            let cues = controller.with_camera(options.scaled(0.4));
+            tasks.spawn(camera::run(
+                broker.clone(),
+                table.clone(),
+                sim_device_id(&table),
+                cues,
+                shutdown.clone(),
+            ));
+        }
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let mut controller = controller;
@@ -271,6 +341,39 @@ async fn run_table<E: Referee>(
             break;
         };
         tracing::info!(%table, winner = ?finished.winner, score = ?finished.score, shots = finished.shots, "demo match over");
+        if !pause(&shutdown, options.between(15.0, 30.0)).await {
+            break;
+        }
+    }
+}
+
+/// Plays matches on a table with no device, as staff would from the console: each shot a miss
+/// ended with `end_turn`, until one player concedes after 8–16 shots.
+async fn run_manual_table<E: Referee>(
+    engine: E,
+    table: String,
+    options: DemoOptions,
+    shutdown: CancellationToken,
+) {
+    let _ = pause(&shutdown, options.scaled(1.0)).await;
+    while !shutdown.is_cancelled() {
+        let spec = random_spec(&mut rand::rng());
+        if !start_match(&engine, &table, &spec, options, &shutdown).await {
+            break;
+        }
+        tracing::info!(%table, game = spec.game.as_str(), "demo match started (scored by staff)");
+        let shots = rand::rng().random_range(8..=16);
+        for _ in 0..shots {
+            if !pause(&shutdown, options.between(4.5, 8.5)).await {
+                return;
+            }
+            if let Err(error) = engine.act(table.clone(), StaffAction::EndTurn {}).await {
+                tracing::debug!(%table, %error, "demo staff end turn refused");
+            }
+        }
+        if let Err(error) = engine.concede(table.clone()).await {
+            tracing::debug!(%table, %error, "demo staff concede refused");
+        }
         if !pause(&shutdown, options.between(15.0, 30.0)).await {
             break;
         }
@@ -357,6 +460,10 @@ mod tests {
         }
 
         async fn concede(&self, _table: String) -> Result<(), EngineError> {
+            Ok(())
+        }
+
+        async fn act(&self, _table: String, _action: StaffAction) -> Result<(), EngineError> {
             Ok(())
         }
     }

@@ -51,6 +51,9 @@ pub struct Metrics {
     sync_records: Family<Labels, Counter>,
     sync_failures: Family<Labels, Counter>,
     sync_pending: Gauge,
+    scoring_fallbacks: Family<Labels, Counter>,
+    scoring_modes: Family<Labels, Counter>,
+    layout_mismatches: Counter,
 }
 
 impl Default for Metrics {
@@ -156,6 +159,24 @@ impl Metrics {
             "Outbox records not yet acknowledged by cloud-sync",
             sync_pending.clone(),
         );
+        let scoring_fallbacks = Family::<Labels, Counter>::default();
+        let scoring_modes = Family::<Labels, Counter>::default();
+        let layout_mismatches = Counter::default();
+        registry.register(
+            "scoring_fallbacks",
+            "Scoring fallbacks, by kind (camera_timeout, camera_offline, controller_offline, camera_replaced, controller_replaced)",
+            scoring_fallbacks.clone(),
+        );
+        registry.register(
+            "scoring_mode_changes",
+            "Changes of a table's scoring mode, by the mode changed to (camera, sensors, manual)",
+            scoring_modes.clone(),
+        );
+        registry.register(
+            "scoring_layout_mismatches",
+            "Camera layouts at rest that disagreed with the pocket sensors (flagged to staff)",
+            layout_mismatches.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             accepted,
@@ -174,7 +195,36 @@ impl Metrics {
             sync_records,
             sync_failures,
             sync_pending,
+            scoring_fallbacks,
+            scoring_modes,
+            layout_mismatches,
         }
+    }
+
+    /// Counts a scoring fallback of `kind`.
+    pub fn scoring_fallback(&self, kind: &str) {
+        self.scoring_fallbacks
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .inc();
+    }
+
+    /// Scoring fallbacks of `kind` so far.
+    pub fn scoring_fallback_count(&self, kind: &str) -> u64 {
+        self.scoring_fallbacks
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .get()
+    }
+
+    /// Counts a table's scoring mode changing to `mode`.
+    pub fn scoring_mode_change(&self, mode: &str) {
+        self.scoring_modes
+            .get_or_create(&vec![("mode", mode.to_owned())])
+            .inc();
+    }
+
+    /// Counts a camera layout that disagreed with the pocket sensors.
+    pub fn layout_mismatch(&self) {
+        self.layout_mismatches.inc();
     }
 
     /// Counts an accepted event of `kind` (`pocket`, `button`, `staff`, …).

@@ -125,6 +125,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shot_quiet_ms: config.shot_quiet_ms,
         presence_timeout_ms: config.presence_timeout_ms,
         table_lights: config.table_lights,
+        camera_shot_timeout_ms: config.camera_shot_timeout_ms,
     };
     let (engine, handle, views) = Engine::recover(
         recovered,

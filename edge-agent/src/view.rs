@@ -107,6 +107,8 @@ pub struct TableView {
     pub missing_events: u64,
     /// The running table-time session, or the last one until the next starts; `null` if none yet.
     pub session: Option<SessionView>,
+    /// How the table is scored (camera, sensors, manual) and what staff should check.
+    pub scoring: crate::table::ScoringView,
 }
 
 /// A committed view and its JSON, shared by every reader.
@@ -158,6 +160,10 @@ impl Published {
             devices: Vec::new(),
             missing_events: 0,
             session: None,
+            scoring: crate::table::ScoringView {
+                mode: crate::table::ScoringMode::Manual,
+                flags: Vec::new(),
+            },
         };
         Published::new(view, None)
     }

@@ -17,6 +17,11 @@
 //! demo does: it starts each match on the agent, then has the players play it here, so the demo's
 //! events take the same serial path as a real venue's).
 //!
+//! A table with a camera ([`Controller::with_camera`]): each shot is first told to the camera (a
+//! [`ShotCue`], so it can report the stroke, first contact and rails before any ball drops), its
+//! messages follow after a short lead, and no `end_turn` is pressed — the camera's `shot_end` closes
+//! the shot, as at a venue with a camera.
+//!
 //! The controller's state outlives a connection ([`Controller::run`] returns on unplug), so a test
 //! can "unplug" (drop the pty) and "re-plug" (run again on a new pty) the same controller, or
 //! [`Controller::power_cycle`] it.
@@ -29,7 +34,8 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::rules::{BreakRule, Game, HouseRules, Match, MatchSpec};
+use shared::protocol::Button;
+use shared::rules::{BreakRule, Game, HouseRules, Match, MatchSpec, State};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -133,6 +139,23 @@ pub struct Controller {
     last_sent: Instant,
     garbled: bool,
     stats: SimStats,
+    /// The table's camera, told of each shot before its messages go out.
+    camera: Option<mpsc::UnboundedSender<ShotCue>>,
+    /// How long a shot's messages wait after the camera was told.
+    camera_lead: Duration,
+    /// A shot's messages waiting for the camera's lead.
+    delayed: Option<(Instant, Vec<Message>)>,
+}
+
+/// A shot as the table's camera learns of it, before it is played out on the serial line.
+#[derive(Clone, Debug)]
+pub struct ShotCue {
+    /// The match.
+    pub spec: MatchSpec,
+    /// The mirror's state before the shot.
+    pub before: State,
+    /// The shot.
+    pub plan: play::Plan,
 }
 
 impl Controller {
@@ -172,7 +195,19 @@ impl Controller {
             stats: SimStats::default(),
             matches: None,
             finished_tx: None,
+            camera: None,
+            camera_lead: Duration::ZERO,
+            delayed: None,
         }
+    }
+
+    /// Puts a camera on this table: each shot is told to the returned receiver first; its
+    /// messages follow `lead` later, without `end_turn` (the camera's `shot_end` closes the shot).
+    pub fn with_camera(&mut self, lead: Duration) -> mpsc::UnboundedReceiver<ShotCue> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.camera = Some(tx);
+        self.camera_lead = lead;
+        rx
     }
 
     /// The options.
@@ -377,7 +412,14 @@ impl Controller {
 
     fn on_tick(&mut self, host_heard: bool, out: &mut Vec<u8>) {
         let now = Instant::now();
-        if host_heard && self.playing() && now >= self.next_shot {
+        if self.delayed.as_ref().is_some_and(|(at, _)| now >= *at)
+            && let Some((_, messages)) = self.delayed.take()
+        {
+            for message in messages {
+                self.send(message, out);
+            }
+        }
+        if host_heard && self.playing() && now >= self.next_shot && self.delayed.is_none() {
             let rack_won = self.shot(out);
             let mut gap = self.opts.shot_gap.mul_f64(self.rng.random_range(0.7..1.3));
             if rack_won {
@@ -404,13 +446,31 @@ impl Controller {
             return false;
         };
         let state = mirror.state().clone();
-        let plan = play::choose(mirror.spec(), &state, &mut self.rng);
+        let spec = mirror.spec().clone();
+        let plan = play::choose(&spec, &state, &mut self.rng);
         if state.rack != self.rack {
             self.rack = state.rack;
             self.send(Message::RackReady, out);
         }
-        for message in plan.messages() {
-            self.send(message, out);
+        match (self.camera.clone(), &plan) {
+            (Some(camera), play::Plan::Shot { .. }) => {
+                let cue = ShotCue {
+                    spec,
+                    before: state.clone(),
+                    plan: plan.clone(),
+                };
+                if camera.send(cue).is_err() {
+                    tracing::debug!("simulator: the camera is gone");
+                }
+                let end_turn = Message::Button(Button::EndTurn);
+                let messages = plan.messages().into_iter().filter(|m| *m != end_turn);
+                self.delayed = Some((Instant::now() + self.camera_lead, messages.collect()));
+            }
+            _ => {
+                for message in plan.messages() {
+                    self.send(message, out);
+                }
+            }
         }
         self.stats.shots += 1;
         self.match_shots += 1;

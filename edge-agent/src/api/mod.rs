@@ -1,6 +1,7 @@
 //! The agent's HTTP side over axum: the REST API (`rest`), cloud sync as staff see it
 //! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
-//! (`pages`), `/metrics` and `/healthz`. This module holds the routes and what every handler
+//! (`pages`), a match's camera layouts and its rack replay page (`replay`), `/metrics` and
+//! `/healthz`. This module holds the routes and what every handler
 //! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
 //! out) and `error` (every error is JSON), never on each other.
 //!
@@ -13,6 +14,7 @@ mod cloud;
 mod error;
 mod json;
 mod pages;
+mod replay;
 mod rest;
 mod socket;
 mod ws;
@@ -103,6 +105,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tables/{table}/sessions/current/stop",
             post(rest::stop_session),
         )
+        .route("/matches/{match_id}/replay", get(replay::page))
+        .route("/api/v1/matches/{match_id}/layouts", get(replay::layouts))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

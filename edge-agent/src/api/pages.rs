@@ -25,7 +25,7 @@ const STAFF_CSS: &str = include_str!("assets/staff.css");
 const STAFF_JS: &str = include_str!("assets/staff.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
-fn escape_html(text: &str) -> String {
+pub(super) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -103,6 +103,8 @@ pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError
         "scoreboard.js" => ("text/javascript; charset=utf-8", SCOREBOARD_JS),
         "staff.css" => ("text/css; charset=utf-8", STAFF_CSS),
         "staff.js" => ("text/javascript; charset=utf-8", STAFF_JS),
+        "replay.js" => ("text/javascript; charset=utf-8", super::replay::REPLAY_JS),
+        "replay.css" => ("text/css; charset=utf-8", super::replay::REPLAY_CSS),
         _ => return Err(ApiError::NotFound(format!("no asset {file:?}"))),
     };
     Ok((

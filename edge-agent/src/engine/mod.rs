@@ -4,10 +4,12 @@
 //! requests are answered only after theirs is committed, and screens only see committed views.
 //!
 //! - `handle`: [`EngineHandle`], how the API and the demo ask, and [`EngineError`];
-//! - `reject_log`: rate-limited logging of rejected messages.
+//! - `reject_log`: rate-limited logging of rejected messages;
+//! - `scoring`: scoring mode changes and fallbacks, logged and counted.
 
 mod handle;
 mod reject_log;
+mod scoring;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -77,6 +79,9 @@ pub struct Timing {
     /// Switch a table's light on when a match starts or a session starts there, and off when
     /// neither is left.
     pub table_lights: bool,
+    /// A camera that opened a shot and says nothing more for this long hands the shot to the
+    /// pocket sensors (0 = never).
+    pub camera_shot_timeout_ms: u64,
 }
 
 /// The engine before it runs.
@@ -95,6 +100,8 @@ pub struct Engine {
     reject_log: RejectLog,
     /// Per camera, the seq of the newest positions frame shown.
     newest_frame: HashMap<String, u64>,
+    /// The last scoring mode reported per table.
+    modes: scoring::Modes,
 }
 
 /// A decoded device message, as `ingest` holds it until the device's earlier seqs are in.
@@ -144,6 +151,7 @@ impl Engine {
             tables.insert(logged.table, table);
         }
         let (tx, requests) = mpsc::channel(256);
+        let modes = scoring::Modes::recovered(tables.values());
         let engine = Engine {
             tables,
             ingest: Ingest::new(recovered.devices, crate::clock::now_ms()),
@@ -157,6 +165,7 @@ impl Engine {
             requests,
             reject_log: RejectLog::default(),
             newest_frame: HashMap::new(),
+            modes,
         };
         (engine, EngineHandle { tx }, views)
     }
@@ -279,6 +288,7 @@ impl Engine {
             tracing::warn!(table = table_id, seq, note, "shot repaired");
             self.metrics.rejected("shot_repaired");
         }
+        self.modes.report(&self.metrics, table, seq, &applied);
         let view = Published::new(table.view(), received);
         let device = input.device_seq();
         let input = serde_json::to_string(&input).unwrap_or_default();
@@ -449,6 +459,12 @@ impl Engine {
         } = held;
         let table = table.as_str();
         self.metrics.accepted(decoded.event.type_name());
+        let kind = if channel == Channel::Camera {
+            "camera"
+        } else {
+            "controller"
+        };
+        scoring::note_new_device(&self.metrics, self.tables.get(table), &decoded.device, kind);
         match &decoded.event {
             // Shown when it arrived (see `device_message`); not stored, nor is the mark (the next
             // stored event carries it).
@@ -458,11 +474,6 @@ impl Engine {
                     .tables
                     .entry(table.to_owned())
                     .or_insert_with(|| Table::new(table));
-                let kind = if channel == Channel::Camera {
-                    "camera"
-                } else {
-                    "controller"
-                };
                 if table_entry.heartbeat(&decoded.device, now, kind) {
                     let input = TableInput::Presence {
                         device: decoded.device.clone(),
@@ -530,6 +541,9 @@ impl Engine {
         for (id, table) in &self.tables {
             if table.quiet_due(now, self.timing.shot_quiet_ms) {
                 due.push((id.clone(), TableInput::QuietClose));
+            }
+            if let Some(device) = table.camera_due(now, self.timing.camera_shot_timeout_ms) {
+                due.push((id.clone(), TableInput::CameraLost { device }));
             }
             for device in table.silent_devices(now, self.timing.presence_timeout_ms) {
                 due.push((

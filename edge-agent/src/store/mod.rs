@@ -16,9 +16,11 @@
 //! - `checkpoint`: the thread that moves WAL pages into the database file;
 //! - `outbox`: the table's typed records as outbox rows (and `matches`, `racks`);
 //! - `sync`: what the sync task writes (acknowledgements, refusals, registered players);
-//! - `reader`: read-only queries for the API and the sync task, on their own connections.
+//! - `reader`: read-only queries for the API and the sync task, on their own connections;
+//! - `match_log`: one match's logged inputs, read back to replay it (the rack replay's layouts).
 
 mod checkpoint;
+mod match_log;
 mod open;
 mod outbox;
 mod reader;
@@ -30,6 +32,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use match_log::MatchLog;
 pub use open::{Recovered, RecoveredTable, open};
 pub use reader::{DeadLetterPage, KeptDeadLetter, Reader, Since, SyncDeadLetter, SyncStatus};
 pub use sync::SyncWrite;

@@ -134,6 +134,12 @@ pub enum TableInput {
     SessionStart {},
     /// Staff stopped the running session (at the input's receive time).
     SessionStop {},
+    /// The camera bracketing the shot in progress sent no `shot_end` within the camera timeout:
+    /// the shot is handed to the pocket sensors (see `table::fallback`).
+    CameraLost {
+        /// The camera.
+        device: String,
+    },
 }
 
 impl TableInput {

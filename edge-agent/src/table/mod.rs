@@ -9,9 +9,15 @@
 //! - `play`: the match in play, staff actions and ruling;
 //! - `records`: the venue → cloud records a match emits;
 //! - `presence`: the devices heard and whether each shows online;
-//! - `session`: table-time sessions.
+//! - `session`: table-time sessions;
+//! - `mode`: the scoring mode (camera, sensors, manual) derived from presence, and staff flags;
+//! - `fallback`: a lost camera hands its shot to the pocket sensors;
+//! - `layout`: the camera's at-rest layouts, checked against the pockets and kept per shot.
 
+mod fallback;
 mod input;
+mod layout;
+mod mode;
 mod play;
 mod presence;
 mod records;
@@ -26,6 +32,8 @@ use shared::rules::{Match, Rejected, Report};
 use shared::sync::Record;
 
 pub use input::{Actor, StaffAction, TableInput};
+pub use layout::{ShotLayout, layouts_of};
+pub use mode::{ScoringFlag, ScoringMode, ScoringView};
 
 use crate::view::{DevicePresence, MatchInfo, SessionView, ShotInProgress, TableStatus, TableView};
 use shot::Pending;
@@ -59,6 +67,11 @@ pub struct Applied {
     pub outbox: Vec<Record>,
     /// A sensor-assembled shot the rules refused, and how it was repaired.
     pub repaired: Option<String>,
+    /// Scoring fallbacks this input caused (`camera_timeout`, `camera_offline`, …), for the
+    /// engine to count and log.
+    pub fallbacks: Vec<&'static str>,
+    /// A camera layout that disagreed with the pocket sensors, in words.
+    pub layout_mismatch: Option<String>,
 }
 
 /// One table.
@@ -72,6 +85,10 @@ pub struct Table {
     /// `(started_ms, stopped_ms)` of the running or last table-time session.
     session: Option<(u64, Option<u64>)>,
     seq: u64,
+    /// Flags kept for staff during the current match (see `layout`, `fallback`).
+    kept_flags: Vec<ScoringFlag>,
+    /// The current match's camera-bracketed shots at rest.
+    layouts: Vec<ShotLayout>,
 }
 
 impl Table {
@@ -85,6 +102,8 @@ impl Table {
             missing_events: 0,
             session: None,
             seq: 0,
+            kept_flags: Vec::new(),
+            layouts: Vec::new(),
         }
     }
 
@@ -111,15 +130,26 @@ impl Table {
             TableInput::Staff { action, .. } => self.staff(action, &mut applied)?,
             TableInput::Device { device, event, .. } => {
                 self.heard(device, received_ms, presence::kind_of(event));
+                self.before_camera_event(device, event, &mut applied);
+                self.shot_at_rest(event, seq, &mut applied);
                 self.device_event(event, received_ms, &mut applied);
+                self.after_camera_event(device, event, received_ms);
             }
             TableInput::QuietClose => self.close_shot(false, &mut applied),
             TableInput::Presence { device, online } => {
                 self.presence(device, *online, received_ms);
+                self.presence_changed(device, *online, seq, received_ms, &mut applied);
+            }
+            TableInput::CameraLost { device } => {
+                self.camera_lost(device, seq, received_ms, &mut applied);
             }
             TableInput::Missing { events, .. } => self.missing_events += events,
             TableInput::SessionStart {} => self.start_session(received_ms)?,
             TableInput::SessionStop {} => self.stop_session(received_ms)?,
+        }
+        if applied.match_start {
+            self.kept_flags.clear();
+            self.layouts.clear();
         }
         self.seq = seq;
         Ok(applied)
@@ -185,6 +215,7 @@ impl Table {
                 stopped_ms,
                 elapsed_ms: stopped_ms.map(|stopped| stopped.saturating_sub(started_ms)),
             }),
+            scoring: self.scoring_view(),
         }
     }
 }

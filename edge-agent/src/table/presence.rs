@@ -108,3 +108,13 @@ pub(super) fn kind_of(event: &DeviceEvent) -> &'static str {
         _ => "controller",
     }
 }
+
+impl Table {
+    /// A device of `kind` known on this table (the first by id), if any.
+    pub fn device_of_kind(&self, kind: &str) -> Option<String> {
+        self.devices
+            .values()
+            .find(|d| d.kind == kind)
+            .map(|d| d.device.clone())
+    }
+}

@@ -22,6 +22,13 @@ pub(super) struct Pending {
     pub(super) push_out: bool,
     pub(super) safety: bool,
     pub(super) last_change_ms: u64,
+    /// The camera bracketing the shot (see `fallback`).
+    pub(super) camera_device: Option<String>,
+    /// When that camera last reported on the shot.
+    pub(super) camera_ms: u64,
+    /// A lost camera handed the shot to the pocket sensors: it closes like a sensor-only shot,
+    /// after the quiet period even with no ball down.
+    pub(super) handed_over: bool,
 }
 
 impl Pending {
@@ -128,12 +135,13 @@ impl Table {
         }
     }
 
-    /// Whether the quiet period has passed on a shot with balls down and no camera bracket.
+    /// Whether the quiet period has passed on a shot with balls down (or handed over by a lost
+    /// camera) and no camera bracket.
     pub fn quiet_due(&self, now_ms: u64, quiet_ms: u64) -> bool {
         quiet_ms > 0
             && self.game.is_some()
             && !self.pending.open
-            && self.pending.has_balls()
+            && (self.pending.has_balls() || self.pending.handed_over)
             && now_ms.saturating_sub(self.pending.last_change_ms) >= quiet_ms
     }
 }

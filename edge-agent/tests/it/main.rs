@@ -4,6 +4,7 @@
 
 mod browser;
 mod cli;
+mod fallback;
 mod helpers;
 mod outbox;
 mod pipeline;

@@ -190,8 +190,8 @@ fn money_ball(spec: &MatchSpec) -> Option<u8> {
     }
 }
 
-/// The balls the shooter may try to make now.
-fn legal_targets(spec: &MatchSpec, state: &State) -> Vec<u8> {
+/// The balls the shooter may try to make now (also the balls a camera may see hit first).
+pub fn legal_targets(spec: &MatchSpec, state: &State) -> Vec<u8> {
     let on = state.on_table;
     match spec.game {
         Game::EightBall => {

@@ -96,7 +96,16 @@ function render(views) {
   if (view && view.missing_events > 0) {
     warnings.push(h("span", { class: "warning" }, `⚠ ${view.missing_events} sensor event(s) lost — check the score`));
   }
+  if (view && view.scoring) warnings.unshift(scoringMode(view.scoring));
   footer.replaceChildren(...warnings);
+}
+
+const SCORING_MODES = { camera: "Camera scoring", sensors: "Pocket sensors", manual: "Scored by staff" };
+
+/** How the table is scored right now (camera, sensors, manual), small in the footer. */
+function scoringMode(scoring) {
+  return h("span", { class: "scoring-mode", id: "scoring-mode", "data-mode": scoring.mode },
+    SCORING_MODES[scoring.mode] || scoring.mode);
 }
 
 startClock();

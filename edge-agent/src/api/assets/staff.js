@@ -203,7 +203,8 @@ function tableItem(view) {
     h("span", { class: "item-table" }, view.table),
     h("span", { class: "pill " + status }, STATUS_LABELS[status] || status)),
   h("span", { class: "item-line" }, line),
-  offlineDevices(view).length || view.missing_events > 0 ? h("span", { class: "item-warn" }, "⚠ check devices") : null);
+  offlineDevices(view).length || view.missing_events > 0 || (view.scoring && view.scoring.flags.length)
+    ? h("span", { class: "item-warn" }, "⚠ check devices") : null);
 }
 
 function playerLine(view, index) {
@@ -255,6 +256,12 @@ function tableView(table, view) {
   }
   const warnings = offlineDevices(view).map((d) => h("div", { class: "warning" }, `⚠ ${d.kind} ${d.device} offline`));
   if (view.missing_events > 0) warnings.push(h("div", { class: "warning" }, `⚠ ${view.missing_events} sensor event(s) lost`));
+  if (view.scoring) {
+    parts.push(h("div", { class: "dim", id: "scoring-mode", "data-mode": view.scoring.mode }, `Scoring: ${view.scoring.mode}`));
+    for (const flag of view.scoring.flags || []) {
+      warnings.push(h("div", { class: "warning scoring-flag", "data-kind": flag.kind }, `⚠ ${flag.detail}`));
+    }
+  }
   if (warnings.length) parts.push(h("div", { class: "warnings" }, warnings));
   parts.push(h("div", { class: "tv-seq dim" }, `seq ${view.seq}`));
   return parts;

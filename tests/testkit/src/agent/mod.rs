@@ -46,6 +46,7 @@ pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
         table_lights: true,
         cloud: None,
         ws_direct_writes: true,
+        camera_shot_timeout_ms: 20_000,
     }
 }
 
