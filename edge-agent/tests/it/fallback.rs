@@ -78,6 +78,17 @@ fn flag_kinds(view: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the agent has the shot in progress with `balls` pocketed: the controller and the
+/// camera are two MQTT clients, so nothing orders one's messages after the other's but this.
+async fn pocketed(feed: &mut Ws, table: &str, balls: Value) {
+    until(feed, table, |v| v["shot"]["pocketed"] == balls).await;
+}
+
+/// Waits until the agent has a camera's shot open (see [`pocketed`]).
+async fn opened(feed: &mut Ws, table: &str) {
+    until(feed, table, |v| v["shot"]["open"] == true).await;
+}
+
 fn balls(from: u8, to: u8) -> Value {
     json!((from..=to).collect::<Vec<_>>())
 }
@@ -252,6 +263,7 @@ async fn replaced_devices_take_over_without_restarting_the_match() {
     let mut old_cam = Camera::connect(&agent, "cam-f4-old", "f4").await;
     // The break, bracketed by the old camera: the 2 drops; the old camera never ends the shot.
     old_cam.shot_start(1, true).await;
+    opened(&mut feed, "f4").await;
     old_ctl.pocket("f4", 2, 1).await;
     until(&mut feed, "f4", |v| v["shot"]["pocketed"] == json!([2])).await;
     // A new camera starts the next stroke: the old bracket closes first (Ann made the 2 and
@@ -267,6 +279,7 @@ async fn replaced_devices_take_over_without_restarting_the_match() {
     status(&old_ctl, "f4", "controller", false).await;
     let mut new_ctl = Device::connect(agent.mqtt, "ctl-f4-new").await;
     new_ctl.pocket("f4", 1, 5).await;
+    pocketed(&mut feed, "f4", json!([1])).await;
     new_cam.shot_end(&[3, 4, 5, 6, 7, 8, 9]).await;
     let view = until(&mut feed, "f4", |v| v["on_table"] == balls(3, 9)).await;
     assert_eq!(view["shooter"], 0, "{view}");
@@ -300,7 +313,9 @@ async fn a_camera_that_disagrees_with_a_pocket_sensor_is_flagged_and_the_layout_
     let mut cam = Camera::connect(&agent, "cam-f5", "f5").await;
     // The break: the 2 reported by its pocket, and the camera agrees.
     cam.shot_start(1, true).await;
+    opened(&mut feed, "f5").await;
     ctl.pocket("f5", 2, 3).await;
+    pocketed(&mut feed, "f5", json!([2])).await;
     cam.shot_end(&[1, 3, 4, 5, 6, 7, 8, 9]).await;
     until(&mut feed, "f5", |v| {
         v["on_table"] == json!([1, 3, 4, 5, 6, 7, 8, 9])
@@ -308,7 +323,9 @@ async fn a_camera_that_disagrees_with_a_pocket_sensor_is_flagged_and_the_layout_
     .await;
     // Next: the pocket reports the 1, but the camera still sees it, and the 5 is gone.
     cam.shot_start(1, true).await;
+    opened(&mut feed, "f5").await;
     ctl.pocket("f5", 1, 2).await;
+    pocketed(&mut feed, "f5", json!([1])).await;
     cam.shot_end(&[1, 3, 4, 6, 7, 8, 9]).await;
     let view = until(&mut feed, "f5", |v| {
         flag_kinds(v).contains(&"layout_mismatch".to_owned())
@@ -409,7 +426,9 @@ async fn rail_contact_decides_the_no_rail_foul_end_to_end() {
     let mut cam = Camera::connect(&agent, "cam-f6", "f6").await;
     // The break: the 2 drops; Ann stays at the table.
     cam.shot_start(1, true).await;
+    opened(&mut feed, "f6").await;
     ctl.pocket("f6", 2, 3).await;
+    pocketed(&mut feed, "f6", json!([2])).await;
     cam.shot_end(&[1, 3, 4, 5, 6, 7, 8, 9]).await;
     until(&mut feed, "f6", |v| {
         v["on_table"] == json!([1, 3, 4, 5, 6, 7, 8, 9])
