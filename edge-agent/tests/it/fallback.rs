@@ -450,3 +450,83 @@ async fn rail_contact_decides_the_no_rail_foul_end_to_end() {
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn the_demo_shows_all_three_scoring_modes_and_its_camera_keeps_layouts() {
+    use edge_agent::demo::{DemoBroker, DemoOptions, run_with};
+    let dir = data_dir("fallback-demo");
+    let agent = Agent::start(&dir).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let demo = tokio::spawn(run_with(
+        DemoBroker::from(agent.mqtt),
+        agent.running.engine.clone(),
+        vec!["d1".into(), "d2".into(), "d3".into()],
+        DemoOptions { speed: 8.0 },
+        shutdown.clone(),
+    ));
+    // d1: a controller only; d2: a controller and a camera; d3: nothing, scored through the engine.
+    let sensors = poll_table(&agent, "d1", |v| {
+        v["scoring"]["mode"] == "sensors" && v["status"] == "playing"
+    })
+    .await;
+    assert_eq!(sensors["devices"][0]["device"], "sim-d1", "{sensors}");
+    let manual = poll_table(&agent, "d3", |v| v["status"] == "playing").await;
+    assert_eq!(manual["scoring"]["mode"], "manual", "{manual}");
+    let camera = poll_table(&agent, "d2", |v| {
+        v["scoring"]["mode"] == "camera" && v["stats"][0]["innings"].as_u64().unwrap_or(0) >= 2
+    })
+    .await;
+    let match_id = camera["match"]["match_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    // The camera brackets the shots and its layouts agree with the controller's pockets.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let shots = loop {
+        let (status_code, layouts) = agent
+            .get(&format!("/api/v1/matches/{match_id}/layouts"))
+            .await;
+        assert_eq!(status_code, 200, "{layouts}");
+        let shots: Vec<Value> = layouts["racks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["shots"].as_array().cloned().unwrap_or_default())
+            .collect();
+        if shots.len() >= 3 {
+            break shots;
+        }
+        assert!(std::time::Instant::now() < deadline, "{layouts}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for shot in &shots {
+        assert_eq!(shot["flags"], json!([]), "{shot}");
+        assert!(
+            shot["balls"].as_array().is_some_and(|b| !b.is_empty()),
+            "{shot}"
+        );
+    }
+    shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), demo)
+        .await
+        .expect("the demo stops")
+        .ok();
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Polls `GET /api/v1/tables/{table}` until `done` holds, for up to 30 s; panics with the last view.
+async fn poll_table(agent: &Agent, table: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, view) = agent.get(&format!("/api/v1/tables/{table}")).await;
+        if done(&view) {
+            return view;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{table} never got there: {view}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
