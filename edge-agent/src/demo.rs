@@ -256,7 +256,9 @@ async fn run_tables<E: Referee>(
     for (table, pty, role) in ptys {
         let (mut controller, players) = Controller::idle(sim_options(&table, options));
         if role == Role::Camera {
-            let cues = controller.with_camera(options.scaled(0.4));
+            // The camera must report the stroke before the balls drop, even on a loaded machine.
+            let lead = options.scaled(0.4).max(Duration::from_millis(100));
+            let cues = controller.with_camera(lead);
             tasks.spawn(camera::run(
                 broker.clone(),
                 table.clone(),

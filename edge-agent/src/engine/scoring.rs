@@ -40,7 +40,9 @@ impl Modes {
         }
         let mode = table.scoring_mode();
         let before = self.0.insert(id.to_owned(), mode);
-        if before != Some(mode) {
+        // A table first heard of is manual until a device speaks: not a change worth a line.
+        let new_and_manual = before.is_none() && mode == ScoringMode::Manual;
+        if before != Some(mode) && !new_and_manual {
             tracing::info!(
                 table = id,
                 seq,

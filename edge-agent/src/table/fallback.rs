@@ -275,6 +275,18 @@ mod tests {
     }
 
     #[test]
+    fn a_camera_first_known_from_its_status_scores_as_a_camera_once_it_speaks() {
+        let mut table = playing();
+        let online = TableInput::Presence {
+            device: "cam".into(),
+            online: true,
+        };
+        run(&mut table, &[(0, online)]);
+        run(&mut table, &[(100, from("cam", 1, DeviceEvent::ShotStart))]);
+        assert_eq!(table.scoring_mode(), super::ScoringMode::Camera);
+    }
+
+    #[test]
     fn a_new_camera_closes_the_old_bracket_and_a_shot_end_is_checked() {
         let mut table = playing();
         let at = |n| BallPosition { n, x: 0.5, y: 0.5 };

@@ -34,6 +34,9 @@ impl Table {
             });
         entry.online = true;
         entry.last_seen_ms = at_ms;
+        // A device first known from its status (taken for a controller) shows what it is once it
+        // speaks: the scoring mode depends on it.
+        entry.kind = kind;
     }
 
     /// Restores device presence from the last stored view before a replay: heartbeats are not

@@ -257,7 +257,10 @@ function tableView(table, view) {
   const warnings = offlineDevices(view).map((d) => h("div", { class: "warning" }, `⚠ ${d.kind} ${d.device} offline`));
   if (view.missing_events > 0) warnings.push(h("div", { class: "warning" }, `⚠ ${view.missing_events} sensor event(s) lost`));
   if (view.scoring) {
-    parts.push(h("div", { class: "dim", id: "scoring-mode", "data-mode": view.scoring.mode }, `Scoring: ${view.scoring.mode}`));
+    const replay = view.match
+      ? h("a", { href: `/matches/${encodeURIComponent(view.match.match_id)}/replay`, target: "_blank", rel: "noopener" }, "rack replay")
+      : null;
+    parts.push(h("div", { class: "dim", id: "scoring-mode", "data-mode": view.scoring.mode }, `Scoring: ${view.scoring.mode} `, replay));
     for (const flag of view.scoring.flags || []) {
       warnings.push(h("div", { class: "warning scoring-flag", "data-kind": flag.kind }, `⚠ ${flag.detail}`));
     }
