@@ -6,6 +6,7 @@
 //!
 //! - [`spec`]: the match (game, players, race, break order, house options);
 //! - [`input`]: shots as observed (every field optional) and actions;
+//! - `correction`: staff corrections of the score (a line like any other, so undo and replay see it);
 //! - [`shot`]: a shot checked against the table — the only place impossible input is rejected;
 //! - [`eight_ball`], [`rotation`] (9- and 10-ball), [`straight_pool`]: what each game rules;
 //! - [`state`], [`stats`]: the consequences every game shares (innings, fouls, racks, statistics);
@@ -13,6 +14,7 @@
 //! - [`referee`]: the line-by-line session behind `dojo-rules`.
 
 mod ball;
+mod correction;
 mod eight_ball;
 mod input;
 pub mod referee;
@@ -26,8 +28,9 @@ mod straight_pool;
 
 use serde::{Deserialize, Serialize};
 
+pub use correction::check_reason;
 pub use ball::{Ball, BallSet, Group, MAX_BALL, MAX_POCKET, Pocket};
-pub use input::{Action, ActionKind, Call, Input, Pocketed, Shot};
+pub use input::{Action, ActionKind, Call, Correction, Input, MAX_REASON_CHARS, Pocketed, Shot};
 pub use report::Report;
 pub use spec::{
     BreakRule, Concede, EightOnBreak, Game, HouseRules, MAX_RACE, MatchSpec, MoneyOnBreak,
@@ -88,6 +91,9 @@ pub enum Rejected {
     /// Undo with nothing left to undo.
     #[error("nothing to undo")]
     NothingToUndo,
+    /// A correction that cannot be made (no reason, a score off the race).
+    #[error("invalid correction: {0}")]
+    InvalidCorrection(String),
 }
 
 /// Applies one input to a state. Pure: `prev` is untouched and a refused input returns why.
@@ -95,6 +101,9 @@ pub enum Rejected {
 pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Rejected> {
     if prev.match_winner.is_some() {
         return Err(Rejected::MatchOver);
+    }
+    if let Input::Correction { correction } = input {
+        return correction::correct(spec, prev, correction);
     }
     let mut state = prev.clone();
     state.last = LastLine::default();
@@ -144,6 +153,7 @@ pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Reje
                 ActionKind::Undo => return Err(Rejected::NothingToUndo),
             }
         }
+        Input::Correction { .. } => {}
     }
     Ok(state)
 }

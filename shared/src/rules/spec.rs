@@ -163,4 +163,30 @@ impl MatchSpec {
         }
         Ok(())
     }
+
+    /// Checks a match being created now: [`MatchSpec::validate`], and two players, each named,
+    /// who are not the same name twice (compared trimmed and ignoring case). Matches already
+    /// logged or synced are only [`validate`](MatchSpec::validate)d, so a log written before this
+    /// check still replays.
+    pub fn validate_new(&self) -> Result<(), Rejected> {
+        self.validate()?;
+        let [a, b] = &self.players;
+        if a.trim().is_empty() || b.trim().is_empty() {
+            return Err(Rejected::InvalidSpec(
+                "a match needs two players: give both names".to_owned(),
+            ));
+        }
+        if same_player(a, b) {
+            return Err(Rejected::InvalidSpec(format!(
+                "the two players must differ: {:?} is given twice",
+                b.trim()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether two player names name the same player: trimmed, case-insensitive.
+fn same_player(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
 }

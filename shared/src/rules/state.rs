@@ -233,10 +233,8 @@ impl State {
         if spec.game != Game::StraightPool {
             self.score[winner] += 1;
         }
-        let reached = match spec.game {
-            Game::StraightPool => self.score[winner] >= race(spec),
-            _ => self.stats[winner].racks_won >= spec.race_to,
-        };
+        // The score, not the racks won: a staff correction may have changed it.
+        let reached = self.score[winner] >= race(spec);
         if reached {
             self.end_match(winner);
         } else {
