@@ -615,7 +615,10 @@ mod tests {
             voided_ms: 9,
         });
         let text = voided.payload_text().expect("serializes");
-        assert!(text.contains(r#""by":{"role":"staff","name":"Kim"}"#), "{text}");
+        assert!(
+            text.contains(r#""by":{"role":"staff","name":"Kim"}"#),
+            "{text}"
+        );
         assert_eq!(
             Record::from_text(3, "match_voided", "ab12cd34-7", &text),
             Ok(voided)

@@ -4,10 +4,10 @@
 //! table in play as it is, except that a score reaching the race ends the match.
 //! [`check_reason`] is also what edge-agent asks of a void's reason.
 
+use super::Rejected;
 use super::input::{Correction, MAX_REASON_CHARS};
 use super::spec::{Game, MAX_RACE, MatchSpec};
 use super::state::{LastLine, State, race};
-use super::Rejected;
 
 /// Applies a correction to `prev` (a match still in play).
 pub(super) fn correct(

@@ -28,8 +28,8 @@ mod straight_pool;
 
 use serde::{Deserialize, Serialize};
 
-pub use correction::check_reason;
 pub use ball::{Ball, BallSet, Group, MAX_BALL, MAX_POCKET, Pocket};
+pub use correction::check_reason;
 pub use input::{Action, ActionKind, Call, Correction, Input, MAX_REASON_CHARS, Pocketed, Shot};
 pub use report::Report;
 pub use spec::{

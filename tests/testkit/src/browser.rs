@@ -34,6 +34,7 @@ pub fn chromium_path() -> PathBuf {
 }
 
 /// A headless Chromium with its own empty profile, killed on drop.
+#[allow(missing_debug_implementations)] // holds a child process and a CDP socket: nothing to print
 pub struct Browser {
     _child: Child,
     profile: PathBuf,
