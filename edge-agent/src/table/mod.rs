@@ -7,16 +7,22 @@
 //! - `input`: what a table takes, as the event log keeps it;
 //! - `shot`: shot assembly from sensor events;
 //! - `play`: the match in play, staff actions and ruling;
+//! - `manual`: balls entered by hand, and undo of the shot in progress entry by entry;
+//! - `correction`: score corrections and void, with who and why;
 //! - `records`: the venue → cloud records a match emits;
 //! - `presence`: the devices heard and whether each shows online;
 //! - `session`: table-time sessions.
 
+mod correction;
 mod input;
+mod manual;
 mod play;
 mod presence;
 mod records;
 mod session;
 mod shot;
+#[cfg(test)]
+mod staff_tests;
 #[cfg(test)]
 mod tests;
 
@@ -108,7 +114,9 @@ impl Table {
                 spec,
                 player_ids,
             } => self.start(match_id, spec, player_ids, received_ms, &mut applied)?,
-            TableInput::Staff { action, .. } => self.staff(action, &mut applied)?,
+            TableInput::Staff { action, by } => {
+                self.staff(action, by.as_ref(), received_ms, &mut applied)?;
+            }
             TableInput::Device { device, event, .. } => {
                 self.heard(device, received_ms, presence::kind_of(event));
                 self.device_event(event, received_ms, &mut applied);
@@ -145,11 +153,7 @@ impl Table {
 
     /// Whether the table's light should be on: a match in play or a session running.
     pub fn lit(&self) -> bool {
-        let playing = self
-            .game
-            .as_ref()
-            .is_some_and(|(_, game)| game.state().match_winner.is_none());
-        playing || self.session_running()
+        self.in_play() || self.session_running()
     }
 
     /// The view screens see.
@@ -157,7 +161,7 @@ impl Table {
         let (status, match_info, state) = match &self.game {
             None => (TableStatus::Idle, None, None),
             Some((info, game)) => {
-                let status = if game.state().match_winner.is_some() {
+                let status = if game.state().match_winner.is_some() || info.voided.is_some() {
                     TableStatus::Finished
                 } else {
                     TableStatus::Playing
@@ -177,6 +181,8 @@ impl Table {
                 cue_ball_pocketed: self.pending.cue_ball,
                 first_contact: self.pending.first_contact,
                 called: self.pending.called,
+                push_out: self.pending.push_out,
+                safety: self.pending.safety,
             },
             devices: self.devices.values().cloned().collect(),
             missing_events: self.missing_events,

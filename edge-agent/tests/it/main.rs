@@ -4,7 +4,9 @@
 
 mod browser;
 mod cli;
+mod corrections;
 mod helpers;
+mod manual_console;
 mod outbox;
 mod pipeline;
 mod restart;

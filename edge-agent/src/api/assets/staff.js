@@ -73,6 +73,9 @@ class ApiFailure extends Error {
 /** Calls the API with the staff token; resolves to the JSON body or throws an ApiFailure. */
 async function api(method, path, body) {
   const headers = { Authorization: "Bearer " + (state.token || "") };
+  // Who is acting: logged with the action and sent to the cloud with corrections.
+  const staffName = localStorage.getItem("dojo.staffName");
+  if (staffName) headers["X-Dojo-Staff"] = encodeURIComponent(staffName);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -243,6 +246,7 @@ function tableView(table, view) {
     if (status === "playing" && view.ball_in_hand) flags.push(h("span", { class: "flag hand" }, "Ball in hand"));
     if (status === "playing" && view.push_out_available) flags.push(h("span", { class: "flag" }, "Push-out available"));
     if (view.foul) flags.push(h("span", { class: "flag foul" }, "Foul: " + foulText(view.foul_reasons)));
+    if (match.voided) flags.push(h("span", { class: "flag foul voided" }, "Voided: " + match.voided.reason));
     const called = view.shot && view.shot.called;
     if (called) {
       const pocket = called.pocket ? ` in pocket ${called.pocket}` : "";
@@ -365,6 +369,7 @@ function render() {
   const view = views().get(table);
   $("table-view").replaceChildren(...tableView(table, view));
   renderActions(view);
+  if (typeof renderManual === "function") renderManual(view);
   renderStart(table, view);
 }
 
