@@ -79,13 +79,14 @@ function reasonOrAsk() {
   return null;
 }
 
-/** Sends a correction; the reason field is cleared once the agent took it. */
+/** Sends a correction; once the agent took it, the reason field is cleared (unless staff have
+ * already typed the next one). */
 async function correct(body) {
   const table = state.selected;
   if (table === null) return;
   const what = `${ACTION_LABELS[body.action] || body.action} on ${table}`;
   const view = await write(what, actionsPath(table), body);
-  if (view) {
+  if (view && $("reason").value.trim() === body.reason) {
     $("reason").value = "";
     render();
   }
