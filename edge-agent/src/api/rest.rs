@@ -370,4 +370,27 @@ mod tests {
         assert_eq!(counts_only.next_before, None);
         assert!(counts_only.dead_letters.is_empty());
     }
+
+    #[test]
+    fn the_staff_name_header_is_percent_decoded_and_bounded() {
+        let named = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                STAFF_NAME_HEADER,
+                HeaderValue::from_str(value).expect("ascii"),
+            );
+            staff_actor(&headers)
+        };
+        assert_eq!(staff_actor(&HeaderMap::new()).ok(), Some(Actor::staff()));
+        assert_eq!(
+            named("Zo%C3%AB%20K").ok(),
+            Some(Actor::Staff {
+                name: Some("Zoë K".into())
+            })
+        );
+        assert_eq!(named("  ").ok(), Some(Actor::staff()), "blank is unnamed");
+        for bad in ["%ZZ", "%C3", "%0A", &"x".repeat(41)] {
+            assert!(named(bad).is_err(), "{bad:?} is refused");
+        }
+    }
 }
