@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod helpers;
 mod outbox;
+mod phone;
 mod pipeline;
 mod restart;
 mod session;
