@@ -196,7 +196,7 @@ async function loadRacks() {
   if (result.status !== 200 || !Array.isArray(result.body) || !view || !view.match) return;
   const players = view.match.players;
   $("racks").replaceChildren(...(result.body.length ? [h("h2", {}, "Racks")] : []),
-    ...result.body.map((r) => h("div", { class: "rack-row" }, `Rack ${r.rack}`, h("b", {}, players[r.winner] || "")))));
+    ...result.body.map((r) => h("div", { class: "rack-row" }, `Rack ${r.rack}`, h("b", {}, players[r.winner] || ""))));
 }
 
 function showControls() {
