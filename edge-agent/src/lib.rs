@@ -41,11 +41,11 @@ pub mod sync;
 pub mod table;
 
 pub mod clock;
-pub mod metrics;
-pub mod qr;
-pub mod pairing;
-pub mod notices;
 pub mod limit;
+pub mod metrics;
+pub mod notices;
+pub mod pairing;
+pub mod qr;
 pub mod view;
 
 #[cfg(feature = "demo")]

@@ -43,7 +43,9 @@ impl Limiter {
             return Ok(());
         }
         let next = bucket.at_ms.saturating_add(self.refill_ms);
-        Err(RetryAfter(next.saturating_sub(now_ms).div_ceil(1_000).max(1)))
+        Err(RetryAfter(
+            next.saturating_sub(now_ms).div_ceil(1_000).max(1),
+        ))
     }
 
     /// Uses one of `key`'s tries at `now_ms`, if it has one left.

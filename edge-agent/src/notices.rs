@@ -285,7 +285,12 @@ impl Board {
     }
 
     /// The open request to undo on `table`, if it is `id` (it stays open).
-    pub fn open_undo(&mut self, table: &str, id: u64, now_ms: u64) -> Result<UndoRequest, NoticeError> {
+    pub fn open_undo(
+        &mut self,
+        table: &str,
+        id: u64,
+        now_ms: u64,
+    ) -> Result<UndoRequest, NoticeError> {
         self.expire(now_ms);
         self.undo
             .get(table)
@@ -407,7 +412,13 @@ impl Notices {
     }
 
     /// Posts an announcement and sends it.
-    pub fn announce(&self, table: Option<String>, text: String, ttl_ms: u64, now_ms: u64) -> Announcement {
+    pub fn announce(
+        &self,
+        table: Option<String>,
+        text: String,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Announcement {
         let announcement = self.board().announce(table, text, ttl_ms, now_ms);
         self.send(Notice::announcement(&announcement, now_ms));
         announcement
@@ -451,7 +462,14 @@ impl Notices {
     }
 
     /// A player's message; screens hear that it came (not its text).
-    pub fn message(&self, table: &str, seat: u8, player: String, text: String, now_ms: u64) -> PlayerMessage {
+    pub fn message(
+        &self,
+        table: &str,
+        seat: u8,
+        player: String,
+        text: String,
+        now_ms: u64,
+    ) -> PlayerMessage {
         let message = self.board().message(table, seat, player, text, now_ms);
         self.send(Notice::message(&message, now_ms));
         message
@@ -487,10 +505,19 @@ mod tests {
 
     #[test]
     fn texts_are_one_line_of_plain_text_within_the_limit() {
-        assert_eq!(plain_text("  need a rack ", 140), Ok("need a rack".to_owned()));
+        assert_eq!(
+            plain_text("  need a rack ", 140),
+            Ok("need a rack".to_owned())
+        );
         assert_eq!(plain_text("   ", 140), Err(NoticeError::Empty));
-        assert_eq!(plain_text(&"é".repeat(140), 140).map(|t| t.chars().count()), Ok(140));
-        assert_eq!(plain_text(&"x".repeat(141), 140), Err(NoticeError::TooLong(140)));
+        assert_eq!(
+            plain_text(&"é".repeat(140), 140).map(|t| t.chars().count()),
+            Ok(140)
+        );
+        assert_eq!(
+            plain_text(&"x".repeat(141), 140),
+            Err(NoticeError::TooLong(140))
+        );
         assert_eq!(plain_text("a\nb", 140), Err(NoticeError::ControlCharacters));
         // Markup is text like any other: pages never parse it.
         let markup = "<img src=x onerror=alert(1)>";
@@ -501,11 +528,22 @@ mod tests {
     fn announcements_expire_and_can_be_withdrawn() {
         let mut board = Board::default();
         let venue = board.announce(None, "Last orders".into(), 60_000, 1_000);
-        let table = board.announce(Some("t7".into()), "Table 7 closes in 10 minutes".into(), 10_000, 1_000);
+        let table = board.announce(
+            Some("t7".into()),
+            "Table 7 closes in 10 minutes".into(),
+            10_000,
+            1_000,
+        );
         assert_eq!(board.announcements(5_000).len(), 2);
         assert_eq!(board.announcements(11_000), vec![venue.clone()]);
-        assert!(board.withdraw(table.id, 11_000).is_none(), "already expired");
-        assert_eq!(board.withdraw(venue.id, 12_000).map(|a| a.expires_ms), Some(12_000));
+        assert!(
+            board.withdraw(table.id, 11_000).is_none(),
+            "already expired"
+        );
+        assert_eq!(
+            board.withdraw(venue.id, 12_000).map(|a| a.expires_ms),
+            Some(12_000)
+        );
         assert!(board.announcements(12_000).is_empty());
         let long = board.announce(None, "x".into(), u64::MAX, 0);
         assert_eq!(long.expires_ms, MAX_ANNOUNCEMENT_TTL_MS);
@@ -521,9 +559,15 @@ mod tests {
             Err(NoticeError::NoSuchRequest),
             "replaced by the newer one"
         );
-        assert_eq!(board.open_undo("t2", second.id, 2_000), Err(NoticeError::NoSuchRequest));
+        assert_eq!(
+            board.open_undo("t2", second.id, 2_000),
+            Err(NoticeError::NoSuchRequest)
+        );
         let answered = board.answer_undo("t1", second.id, UndoStatus::Declined, 2_000);
-        assert_eq!(answered.map(|r| (r.seat, r.status)), Ok((1, UndoStatus::Declined)));
+        assert_eq!(
+            answered.map(|r| (r.seat, r.status)),
+            Ok((1, UndoStatus::Declined))
+        );
         assert_eq!(
             board.answer_undo("t1", second.id, UndoStatus::Confirmed, 2_000),
             Err(NoticeError::NoSuchRequest),
@@ -541,11 +585,21 @@ mod tests {
         let mut board = Board::default();
         let message = board.message("t1", 1, "Bo".into(), "need a referee".into(), 0);
         assert_eq!(board.active(0).len(), 1);
-        assert!(board.acknowledge(message.id, 10).is_ok_and(|m| m.acknowledged));
-        assert!(board.active(10).is_empty(), "acknowledged: no longer pending");
+        assert!(
+            board
+                .acknowledge(message.id, 10)
+                .is_ok_and(|m| m.acknowledged)
+        );
+        assert!(
+            board.active(10).is_empty(),
+            "acknowledged: no longer pending"
+        );
         assert_eq!(board.messages(10).len(), 1, "kept for staff");
         assert!(board.messages(MESSAGE_TTL_MS).is_empty());
-        assert_eq!(board.acknowledge(message.id, MESSAGE_TTL_MS), Err(NoticeError::NoSuchMessage));
+        assert_eq!(
+            board.acknowledge(message.id, MESSAGE_TTL_MS),
+            Err(NoticeError::NoSuchMessage)
+        );
     }
 
     #[test]

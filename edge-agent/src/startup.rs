@@ -73,12 +73,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         tracing::error!(moved_to = %aside.display(), "a damaged database was moved aside; starting from an empty one");
     }
     // The pairing secret lives beside the database (docs/decisions/0009-phone-pairing.md).
-    let pairing_secret = crate::pairing::Secret::load_or_create(&config.data_dir).map_err(|source| {
-        store::StoreError::Io {
-            path: config.data_dir.join(crate::pairing::SECRET_FILE),
-            source,
-        }
-    })?;
+    let pairing_secret =
+        crate::pairing::Secret::load_or_create(&config.data_dir).map_err(|source| {
+            store::StoreError::Io {
+                path: config.data_dir.join(crate::pairing::SECRET_FILE),
+                source,
+            }
+        })?;
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new();
     let (publish_hub, batch_metrics, stage_metrics) =

@@ -14,8 +14,8 @@ mod error;
 mod json;
 mod pages;
 mod phone;
-mod room;
 mod rest;
+mod room;
 mod socket;
 mod ws;
 
@@ -121,7 +121,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/phone/pair", post(phone::pair))
         .route("/api/v1/phone/{table}/me", get(phone::me))
         .route("/api/v1/phone/{table}/actions", post(phone::action))
-        .route("/api/v1/phone/{table}/undo-requests", post(phone::request_undo))
+        .route(
+            "/api/v1/phone/{table}/undo-requests",
+            post(phone::request_undo),
+        )
         .route(
             "/api/v1/phone/{table}/undo-requests/{id}",
             post(phone::answer_undo),
@@ -139,10 +142,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/announcements",
             get(room::announcements).post(room::announce),
         )
-        .route(
-            "/api/v1/announcements/{id}/withdraw",
-            post(room::withdraw),
-        )
+        .route("/api/v1/announcements/{id}/withdraw", post(room::withdraw))
         .route("/api/v1/messages", get(room::messages))
         .route("/api/v1/messages/{id}/ack", post(room::acknowledge))
         .route("/ws", get(ws::upgrade))

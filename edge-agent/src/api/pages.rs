@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use sha2::Digest as _;
 use axum::response::{IntoResponse, Response};
+use sha2::Digest as _;
 
 use super::AppState;
 use super::error::ApiError;
@@ -289,7 +289,10 @@ mod tests {
     fn gzip_is_taken_only_when_offered() {
         let offer = |value: &str| {
             let mut headers = HeaderMap::new();
-            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).expect("header"));
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).expect("header"),
+            );
             accepts_gzip(&headers)
         };
         assert!(offer("gzip, deflate, br"));
@@ -305,8 +308,11 @@ mod tests {
         for (name, asset) in assets() {
             assert!(asset.gzip.len() < asset.body.len(), "{name} compresses");
             let mut back = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&asset.gzip[..]), &mut back)
-                .expect("gunzip");
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(&asset.gzip[..]),
+                &mut back,
+            )
+            .expect("gunzip");
             assert_eq!(back, asset.body, "{name}");
             assert!(asset.etag.to_str().is_ok_and(|t| t.len() == 18), "{name}");
         }

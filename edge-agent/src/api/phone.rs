@@ -160,7 +160,11 @@ pub(crate) struct Paired {
 }
 
 /// The phone's token from `Authorization: Bearer`, checked against `table`'s match in play.
-pub(crate) fn paired(state: &AppState, table: &str, headers: &HeaderMap) -> Result<Paired, ApiError> {
+pub(crate) fn paired(
+    state: &AppState,
+    table: &str,
+    headers: &HeaderMap,
+) -> Result<Paired, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -179,7 +183,10 @@ pub(crate) fn paired(state: &AppState, table: &str, headers: &HeaderMap) -> Resu
         state.metrics.phone_refused("not_paired");
         ApiError::Forbidden(message)
     };
-    let view = state.hub.get(table).ok_or_else(|| refused(PairingError::NotPaired.to_string()))?;
+    let view = state
+        .hub
+        .get(table)
+        .ok_or_else(|| refused(PairingError::NotPaired.to_string()))?;
     let match_id = in_play(&view).ok_or_else(|| {
         refused(format!(
             "table {table} has no match in play: a phone's pairing ends with its match"
@@ -206,7 +213,8 @@ pub(crate) async fn pairing_code(
 ) -> Result<Response, ApiError> {
     let (_, match_id) = live_match(&state, &table)?;
     let code = state.phones.pairing.code(&table, &match_id);
-    let body = json!({"table": table, "match_id": match_id, "path": format!("/p/{code}"), "code": code});
+    let body =
+        json!({"table": table, "match_id": match_id, "path": format!("/p/{code}"), "code": code});
     Ok(json_response(StatusCode::OK, body.to_string()))
 }
 
@@ -233,7 +241,10 @@ pub(crate) async fn pairing_qr(
         .ok_or_else(|| ApiError::BadRequest("the link is too long for a QR code".to_owned()))?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         svg,
@@ -251,7 +262,12 @@ pub(crate) async fn racks(
         .hub
         .get(&table)
         .ok_or_else(|| ApiError::NotFound(format!("no table {table:?}")))?;
-    let Some(match_id) = published.view.match_info.as_ref().map(|m| m.match_id.clone()) else {
+    let Some(match_id) = published
+        .view
+        .match_info
+        .as_ref()
+        .map(|m| m.match_id.clone())
+    else {
         return Ok(json_response(StatusCode::OK, "[]".to_owned()));
     };
     let racks = state.read(move |reader| reader.racks(&match_id)).await?;
@@ -296,16 +312,26 @@ pub(crate) async fn pair(
         tracing::info!(%address, "a phone tried a wrong pairing code");
         return Err(ApiError::Forbidden(PairingError::UnknownCode.to_string()));
     };
-    let players = state.hub.get(&table).map(|p| players(&p)).unwrap_or_default();
+    let players = state
+        .hub
+        .get(&table)
+        .map(|p| players(&p))
+        .unwrap_or_default();
     let Some(seat) = request.seat else {
         let taken = state.phones.pairing.seats_taken(&table, &match_id);
-        let body = json!({"table": table, "match_id": match_id, "players": players, "seats_taken": taken});
+        let body =
+            json!({"table": table, "match_id": match_id, "players": players, "seats_taken": taken});
         return Ok(json_response(StatusCode::OK, body.to_string()));
     };
-    let token = state.phones.pairing.pair(&table, &match_id, seat).map_err(|error| match error {
-        PairingError::SeatTaken(_) => ApiError::Conflict(error.to_string()),
-        error => ApiError::Unprocessable(error.to_string()),
-    })?;
+    let token =
+        state
+            .phones
+            .pairing
+            .pair(&table, &match_id, seat)
+            .map_err(|error| match error {
+                PairingError::SeatTaken(_) => ApiError::Conflict(error.to_string()),
+                error => ApiError::Unprocessable(error.to_string()),
+            })?;
     tracing::info!(%table, seat, "a phone paired");
     let body = json!({"table": table, "match_id": match_id, "seat": seat, "players": players, "token": token});
     Ok(json_response(StatusCode::CREATED, body.to_string()))
@@ -393,8 +419,13 @@ pub(crate) async fn request_undo(
     let paired = paired(&state, &table, &headers)?;
     let now = now_ms();
     limit_messages(&state, &paired.phone, &peer(socket.as_ref()), now)?;
-    let request = state.notices.request_undo(&table, &paired.match_id, paired.seat, now);
-    Ok(json_response(StatusCode::ACCEPTED, json!(request).to_string()))
+    let request = state
+        .notices
+        .request_undo(&table, &paired.match_id, paired.seat, now);
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        json!(request).to_string(),
+    ))
 }
 
 /// An answer to a request to undo: `{"confirm": true}` applies it, `false` declines it.
@@ -445,9 +476,7 @@ fn open_request(
     (state.notices.open_undo(table, id, now_ms()))
         .ok()
         .filter(|r| r.match_id == match_id)
-        .ok_or_else(|| {
-            ApiError::NotFound(crate::notices::NoticeError::NoSuchRequest.to_string())
-        })
+        .ok_or_else(|| ApiError::NotFound(crate::notices::NoticeError::NoSuchRequest.to_string()))
 }
 
 /// Closes the request first (so two answers cannot both apply it), then applies the undo as the
@@ -485,5 +514,8 @@ pub(crate) async fn release_seat(
 ) -> Result<Response, ApiError> {
     let (_, match_id) = live_match(&state, &table)?;
     let released = state.phones.pairing.release(&table, &match_id, seat);
-    Ok(json_response(StatusCode::OK, json!({"released": released}).to_string()))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"released": released}).to_string(),
+    ))
 }

@@ -58,7 +58,9 @@ pub(crate) async fn announce(
     }
     let ttl_ms = match request.ttl_s {
         None => ANNOUNCEMENT_TTL_MS,
-        Some(seconds) if (1..=MAX_ANNOUNCEMENT_TTL_MS / 1_000).contains(&seconds) => seconds * 1_000,
+        Some(seconds) if (1..=MAX_ANNOUNCEMENT_TTL_MS / 1_000).contains(&seconds) => {
+            seconds * 1_000
+        }
         Some(_) => {
             return Err(ApiError::Unprocessable(format!(
                 "ttl_s: 1 to {} seconds",
@@ -66,8 +68,13 @@ pub(crate) async fn announce(
             )));
         }
     };
-    let announcement = state.notices.announce(request.table, text, ttl_ms, now_ms());
-    Ok(json_response(StatusCode::CREATED, json!(announcement).to_string()))
+    let announcement = state
+        .notices
+        .announce(request.table, text, ttl_ms, now_ms());
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!(announcement).to_string(),
+    ))
 }
 
 /// `GET /api/v1/announcements` — **anyone**: the announcements up now.
@@ -84,7 +91,10 @@ pub(crate) async fn withdraw(
 ) -> Result<Response, ApiError> {
     let announcement = (state.notices.withdraw(id, now_ms()))
         .ok_or_else(|| ApiError::NotFound(format!("no announcement {id} is up")))?;
-    Ok(json_response(StatusCode::OK, json!(announcement).to_string()))
+    Ok(json_response(
+        StatusCode::OK,
+        json!(announcement).to_string(),
+    ))
 }
 
 /// `POST /api/v1/phone/{table}/messages` body.
@@ -112,8 +122,13 @@ pub(crate) async fn send_message(
     let player = (paired.view.view.match_info.as_ref())
         .and_then(|m| m.players.get(usize::from(paired.seat)).cloned())
         .unwrap_or_default();
-    let message = state.notices.message(&table, paired.seat, player, text, now);
-    Ok(json_response(StatusCode::CREATED, json!(message).to_string()))
+    let message = state
+        .notices
+        .message(&table, paired.seat, player, text, now);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!(message).to_string(),
+    ))
 }
 
 /// `GET /api/v1/messages` — **staff**: the players' messages kept (30 minutes), oldest first.

@@ -47,7 +47,9 @@ pub enum PairingError {
     #[error("seat {0} is already paired with another phone; staff can release it")]
     SeatTaken(u8),
     /// The token is not one of ours for this table's current match.
-    #[error("this phone is not paired with this table's match: pair again with the code on its screen")]
+    #[error(
+        "this phone is not paired with this table's match: pair again with the code on its screen"
+    )]
     NotPaired,
     /// The seat was released and paired again on another phone.
     #[error("this seat is now paired with another phone")]
@@ -153,7 +155,12 @@ impl Pairing {
     }
 
     /// The seat and nonce of a well-formed token whose MAC is right for this table and match.
-    fn verify(&self, table: &str, match_id: &str, token: &str) -> Result<(u8, String), PairingError> {
+    fn verify(
+        &self,
+        table: &str,
+        match_id: &str,
+        token: &str,
+    ) -> Result<(u8, String), PairingError> {
         let mut parts = token.split('.');
         let (Some(TOKEN_PREFIX), Some(seat), Some(nonce), Some(mac), None) = (
             parts.next(),

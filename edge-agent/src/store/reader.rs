@@ -259,8 +259,8 @@ impl Reader {
     /// that a phone lists. Blocking.
     pub fn racks(&self, match_id: &str) -> Result<Vec<(u64, u64)>, StoreError> {
         let conn = self.connect()?;
-        let mut stmt = conn
-            .prepare("SELECT ordinal, winner FROM racks WHERE match_id = ?1 ORDER BY ordinal")?;
+        let mut stmt =
+            conn.prepare("SELECT ordinal, winner FROM racks WHERE match_id = ?1 ORDER BY ordinal")?;
         let rows = stmt.query_map([match_id], |row| {
             Ok((to_u64(row.get(0)?), to_u64(row.get(1)?)))
         })?;

@@ -79,20 +79,44 @@ async fn phone_routes_let_only_the_paired_players_in() {
 
     // The code says which table and who plays; a seat gives the phone its token, once.
     let pair_path = "/api/v1/phone/pair";
-    let (status, _, found) = call(&agent, "POST", pair_path, None, Some(json!({"code": code.to_lowercase()}))).await;
+    let (status, _, found) = call(
+        &agent,
+        "POST",
+        pair_path,
+        None,
+        Some(json!({"code": code.to_lowercase()})),
+    )
+    .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["table"], "p1");
     assert_eq!(found["players"], json!(["Ann", "Bo"]));
     assert_eq!(found["seats_taken"], json!([false, false]));
     let ann = pair(&agent, &code, 0).await;
-    let (status, _, body) = call(&agent, "POST", pair_path, None, Some(json!({"code": code, "seat": 0}))).await;
+    let (status, _, body) = call(
+        &agent,
+        "POST",
+        pair_path,
+        None,
+        Some(json!({"code": code, "seat": 0})),
+    )
+    .await;
     assert_eq!(status, 409, "the seat is Ann's phone's: {body}");
-    let (status, _, _) = call(&agent, "POST", pair_path, None, Some(json!({"code": code, "seat": 2}))).await;
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        pair_path,
+        None,
+        Some(json!({"code": code, "seat": 2})),
+    )
+    .await;
     assert_eq!(status, 422);
     let bo = pair(&agent, &code, 1).await;
     let elsewhere = pair(&agent, &other_code, 0).await;
     let (status, _, me) = call(&agent, "GET", "/api/v1/phone/p1/me", Some(&ann), None).await;
-    assert_eq!((status, me["seat"].clone(), me["player"].clone()), (200, json!(0), json!("Ann")));
+    assert_eq!(
+        (status, me["seat"].clone(), me["player"].clone()),
+        (200, json!(0), json!("Ann"))
+    );
 
     // Strangers: no token, a token for another table, the staff token, a forged one.
     let actions = "/api/v1/phone/p1/actions";
@@ -105,7 +129,10 @@ async fn phone_routes_let_only_the_paired_players_in() {
     ] {
         let (status, _, body) = call(&agent, "POST", actions, token, Some(end_turn.clone())).await;
         assert_eq!(status, expected, "{token:?}: {body}");
-        for path in ["/api/v1/phone/p1/undo-requests", "/api/v1/phone/p1/messages"] {
+        for path in [
+            "/api/v1/phone/p1/undo-requests",
+            "/api/v1/phone/p1/messages",
+        ] {
             let body = json!({"text": "hi"});
             let (status, _, _) = call(&agent, "POST", path, token, Some(body)).await;
             assert_eq!(status, expected, "{path} with {token:?}");
@@ -125,10 +152,20 @@ async fn phone_routes_let_only_the_paired_players_in() {
     assert_eq!(view["shot"]["called"], json!({"ball": 2, "pocket": 3}));
 
     // Bo asks to undo; his own phone cannot confirm, Ann's can, and every screen hears it.
-    let (status, _, request) = call(&agent, "POST", "/api/v1/phone/p1/undo-requests", Some(&bo), None).await;
+    let (status, _, request) = call(
+        &agent,
+        "POST",
+        "/api/v1/phone/p1/undo-requests",
+        Some(&bo),
+        None,
+    )
+    .await;
     assert_eq!(status, 202, "{request}");
     let heard = next_of(&mut feed, "undo_request").await;
-    assert_eq!((heard["seat"].clone(), heard["status"].clone()), (json!(1), json!("pending")));
+    assert_eq!(
+        (heard["seat"].clone(), heard["status"].clone()),
+        (json!(1), json!("pending"))
+    );
     let answer = format!("/api/v1/phone/p1/undo-requests/{}", request["id"]);
     let confirm = json!({"confirm": true});
     let (status, _, _) = call(&agent, "POST", &answer, Some(&bo), Some(confirm.clone())).await;
@@ -136,7 +173,14 @@ async fn phone_routes_let_only_the_paired_players_in() {
     let staff_answer = format!("/api/v1/tables/p1/undo-requests/{}", request["id"]);
     let (status, _, _) = call(&agent, "POST", &staff_answer, None, Some(confirm.clone())).await;
     assert_eq!(status, 401, "staff need their token");
-    let (status, _, _) = call(&agent, "POST", &answer, Some(&elsewhere), Some(confirm.clone())).await;
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        &answer,
+        Some(&elsewhere),
+        Some(confirm.clone()),
+    )
+    .await;
     assert_eq!(status, 403);
     let (status, _, view) = call(&agent, "POST", &answer, Some(&ann), Some(confirm.clone())).await;
     assert_eq!(status, 200, "{view}");
@@ -149,28 +193,51 @@ async fn phone_routes_let_only_the_paired_players_in() {
     // Messages to staff: text for staff only, rate-limited per phone.
     let markup = r#"<img src=x onerror="alert(1)">"#;
     let messages = "/api/v1/phone/p1/messages";
-    let (status, _, sent) = call(&agent, "POST", messages, Some(&ann), Some(json!({"text": markup}))).await;
+    let (status, _, sent) = call(
+        &agent,
+        "POST",
+        messages,
+        Some(&ann),
+        Some(json!({"text": markup})),
+    )
+    .await;
     assert_eq!(status, 201, "{sent}");
     let heard = next_of(&mut feed, "player_message").await;
-    assert!(heard.get("text").is_none(), "the text is not on the open feed: {heard}");
+    assert!(
+        heard.get("text").is_none(),
+        "the text is not on the open feed: {heard}"
+    );
     let (status, _, _) = call(&agent, "GET", "/api/v1/messages", None, None).await;
     assert_eq!(status, 401);
     let (status, _, kept) = call(&agent, "GET", "/api/v1/messages", Some(TOKEN), None).await;
     assert_eq!(status, 200);
-    assert_eq!(kept[0]["text"], markup, "kept as typed: pages show it as text");
+    assert_eq!(
+        kept[0]["text"], markup,
+        "kept as typed: pages show it as text"
+    );
     let long = json!({"text": "x".repeat(141)});
     let (status, _, _) = call(&agent, "POST", messages, Some(&ann), Some(long)).await;
     assert_eq!(status, 422);
     let mut limited = None;
     for _ in 0..5 {
-        let (status, retry, _) = call(&agent, "POST", messages, Some(&ann), Some(json!({"text": "need a rack"}))).await;
+        let (status, retry, _) = call(
+            &agent,
+            "POST",
+            messages,
+            Some(&ann),
+            Some(json!({"text": "need a rack"})),
+        )
+        .await;
         if status == 429 {
             limited = retry;
             break;
         }
         assert_eq!(status, 201);
     }
-    assert!(limited.is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1)), "429 with Retry-After");
+    assert!(
+        limited.is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1)),
+        "429 with Retry-After"
+    );
     let ack = format!("/api/v1/messages/{}/ack", sent["id"]);
     let (status, _, _) = call(&agent, "POST", &ack, Some(&ann), None).await;
     assert_eq!(status, 401, "a phone's token is not the staff's");
@@ -179,18 +246,42 @@ async fn phone_routes_let_only_the_paired_players_in() {
 
     // Announcements are staff's.
     let text = json!({"text": "Table p1 closes in 10 minutes", "table": "p1"});
-    let (status, _, _) = call(&agent, "POST", "/api/v1/announcements", Some(&ann), Some(text.clone())).await;
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        "/api/v1/announcements",
+        Some(&ann),
+        Some(text.clone()),
+    )
+    .await;
     assert_eq!(status, 401);
-    let (status, _, _) = call(&agent, "POST", "/api/v1/announcements", Some(TOKEN), Some(text)).await;
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        "/api/v1/announcements",
+        Some(TOKEN),
+        Some(text),
+    )
+    .await;
     assert_eq!(status, 201);
     let heard = next_of(&mut feed, "announcement").await;
     assert_eq!(heard["text"], "Table p1 closes in 10 minutes");
-    let (status, _, _) = call(&agent, "POST", "/api/v1/tables/p1/seats/0/release", Some(&ann), None).await;
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        "/api/v1/tables/p1/seats/0/release",
+        Some(&ann),
+        None,
+    )
+    .await;
     assert_eq!(status, 401);
 
     // The match ends: its tokens and its code are worth nothing.
     let (status, _) = agent
-        .post("/api/v1/tables/p1/matches/current/actions", json!({"action": "concede", "player": 1}))
+        .post(
+            "/api/v1/tables/p1/matches/current/actions",
+            json!({"action": "concede", "player": 1}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _, _) = call(&agent, "GET", "/api/v1/phone/p1/me", Some(&ann), None).await;
@@ -212,10 +303,25 @@ async fn phone_routes_let_only_the_paired_players_in() {
         assert_eq!(status, 403, "{body}");
     }
     assert!(limited.is_some(), "guessing is rate-limited");
-    let (status, _, _) = call(&agent, "POST", pair_path, None, Some(json!({"code": other_code}))).await;
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        pair_path,
+        None,
+        Some(json!({"code": other_code})),
+    )
+    .await;
     assert_eq!(status, 429, "even the right code waits now");
-    let metrics = reqwest::get(agent.url("/metrics")).await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains(r#"dojo_phone_refusals_total{reason="rate_limited"}"#), "{metrics}");
+    let metrics = reqwest::get(agent.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"dojo_phone_refusals_total{reason="rate_limited"}"#),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"dojo_phone_refusals_total{reason="bad_code"}"#));
 
     agent.stop().await;
@@ -246,7 +352,9 @@ const PHONE: &str = r##"(() => {
 
 /// Opens `url` in a browser context of its own (its own storage: another phone).
 async fn open_phone(browser: &mut Browser, url: &str) -> String {
-    let context = browser.call(None, "Target.createBrowserContext", json!({})).await;
+    let context = browser
+        .call(None, "Target.createBrowserContext", json!({}))
+        .await;
     let target = browser
         .call(
             None,
@@ -255,17 +363,28 @@ async fn open_phone(browser: &mut Browser, url: &str) -> String {
         )
         .await;
     let attached = browser
-        .call(None, "Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true}))
+        .call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        )
         .await;
     let session = attached["sessionId"].as_str().expect("session").to_owned();
     browser.viewport(&session, 390, 844, true).await;
-    browser.call(Some(&session), "Page.navigate", json!({"url": url})).await;
+    browser
+        .call(Some(&session), "Page.navigate", json!({"url": url}))
+        .await;
     session
 }
 
 async fn clicked(browser: &mut Browser, session: &str, selector: &str) {
     browser
-        .wait_for(session, &click(selector), &format!("{selector} to click"), |v| v == &json!(true))
+        .wait_for(
+            session,
+            &click(selector),
+            &format!("{selector} to click"),
+            |v| v == &json!(true),
+        )
         .await;
 }
 
@@ -284,25 +403,44 @@ async fn two_phones_pair_call_end_the_turn_and_confirm_an_undo_in_chromium() {
         .await;
     let code = tv_code.as_str().expect("code").to_owned();
     assert_eq!(code, code_of(&agent, "t1").await);
-    let qr = reqwest::get(agent.url("/tables/t1/pairing.svg")).await.expect("QR");
+    let qr = reqwest::get(agent.url("/tables/t1/pairing.svg"))
+        .await
+        .expect("QR");
     assert_eq!(qr.headers()["content-type"], "image/svg+xml");
     assert!(qr.text().await.expect("svg").starts_with("<svg"));
 
     // Ann and Bo open the TV's link on their phones and pick their seats.
     let ann = open_phone(&mut browser, &agent.url(&format!("/p/{code}"))).await;
-    let shown = browser.wait_for(&ann, PHONE, "the seats", |v| v["seats"] == json!(["Ann", "Bo"])).await;
+    let shown = browser
+        .wait_for(&ann, PHONE, "the seats", |v| {
+            v["seats"] == json!(["Ann", "Bo"])
+        })
+        .await;
     assert_eq!(shown["width"], 390, "fits a phone: {shown:#}");
     clicked(&mut browser, &ann, r#"button.seat[data-seat="0"]"#).await;
     let shown = browser
-        .wait_for(&ann, PHONE, "Ann's controls", |v| v["controls"] == true && v["link"] == "Live")
+        .wait_for(&ann, PHONE, "Ann's controls", |v| {
+            v["controls"] == true && v["link"] == "Live"
+        })
         .await;
     assert_eq!(shown["path"], "/phone/t1", "{shown:#}");
     assert_eq!(shown["names"], json!(["Ann (you)", "Bo"]), "{shown:#}");
-    assert_eq!(shown["balls"], json!((1..=9).collect::<Vec<_>>()), "{shown:#}");
+    assert_eq!(
+        shown["balls"],
+        json!((1..=9).collect::<Vec<_>>()),
+        "{shown:#}"
+    );
     let bo = open_phone(&mut browser, &agent.url(&format!("/p/{code}"))).await;
     clicked(&mut browser, &bo, r#"button.seat[data-seat="1"]"#).await;
-    let shown = browser.wait_for(&bo, PHONE, "Bo's controls", |v| v["controls"] == true).await;
-    assert!(!shown["enabled"].as_array().is_some_and(|a| a.contains(&json!("end_turn"))), "not Bo's shot: {shown:#}");
+    let shown = browser
+        .wait_for(&bo, PHONE, "Bo's controls", |v| v["controls"] == true)
+        .await;
+    assert!(
+        !shown["enabled"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("end_turn"))),
+        "not Bo's shot: {shown:#}"
+    );
 
     // Ann calls the 1 and ends her turn from her phone.
     clicked(&mut browser, &ann, r#"#controls [data-act="call"]"#).await;
@@ -310,32 +448,61 @@ async fn two_phones_pair_call_end_the_turn_and_confirm_an_undo_in_chromium() {
     until(&mut feed, "t1", |v| v["shot"]["called"]["ball"] == 1).await;
     clicked(&mut browser, &ann, r#"#controls [data-act="end_turn"]"#).await;
     until(&mut feed, "t1", |v| v["shooter"] == 1).await;
-    browser.wait_for(&bo, PHONE, "Bo at the table", |v| v["shooting"] == json!(["Bo (you)"])).await;
+    browser
+        .wait_for(&bo, PHONE, "Bo at the table", |v| {
+            v["shooting"] == json!(["Bo (you)"])
+        })
+        .await;
 
     // Bo asks for an undo; Ann's phone shows the request and confirms it.
     clicked(&mut browser, &bo, r#"#controls [data-act="undo"]"#).await;
-    let shown = browser.wait_for(&ann, PHONE, "the request to undo", |v| v["undo"].as_str().is_some_and(|t| t.contains("Bo asks to undo"))).await;
+    let shown = browser
+        .wait_for(&ann, PHONE, "the request to undo", |v| {
+            v["undo"]
+                .as_str()
+                .is_some_and(|t| t.contains("Bo asks to undo"))
+        })
+        .await;
     assert_eq!(shown["injected"], 0);
     clicked(&mut browser, &ann, "#undo-confirm").await;
     until(&mut feed, "t1", |v| v["shooter"] == 0).await;
-    browser.wait_for(&ann, PHONE, "Ann back at the table", |v| v["shooting"] == json!(["Ann (you)"]) && v["undo"].is_null()).await;
+    browser
+        .wait_for(&ann, PHONE, "Ann back at the table", |v| {
+            v["shooting"] == json!(["Ann (you)"]) && v["undo"].is_null()
+        })
+        .await;
 
     // A stranger's code is refused.
     let stranger = open_phone(&mut browser, &agent.url("/p/ZZZZZZ")).await;
     browser
-        .wait_for(&stranger, PHONE, "the refusal", |v| v["pairError"].as_str().is_some_and(|t| t.contains("not valid")))
+        .wait_for(&stranger, PHONE, "the refusal", |v| {
+            v["pairError"]
+                .as_str()
+                .is_some_and(|t| t.contains("not valid"))
+        })
         .await;
 
     // An announcement shows on the TV and the phones, as text.
     let payload = r#"<img src=x onerror="window.pwned=1"> Last orders"#;
-    let (status, _) = agent.post("/api/v1/announcements", json!({"text": payload})).await;
+    let (status, _) = agent
+        .post("/api/v1/announcements", json!({"text": payload}))
+        .await;
     assert_eq!(status, 201);
     for page in [&ann, &bo] {
-        let shown = browser.wait_for(page, PHONE, "the announcement", |v| v["announcements"] == json!([payload])).await;
+        let shown = browser
+            .wait_for(page, PHONE, "the announcement", |v| {
+                v["announcements"] == json!([payload])
+            })
+            .await;
         assert_eq!(shown["injected"], 0, "{shown:#}");
     }
-    let on_tv = "[...document.querySelectorAll('#announcements .announcement')].map((e) => e.textContent)";
-    browser.wait_for(&tv, on_tv, "the announcement on the TV", |v| v == &json!([payload])).await;
+    let on_tv =
+        "[...document.querySelectorAll('#announcements .announcement')].map((e) => e.textContent)";
+    browser
+        .wait_for(&tv, on_tv, "the announcement on the TV", |v| {
+            v == &json!([payload])
+        })
+        .await;
     for page in [&tv, &ann, &bo] {
         let pwned = browser.eval(page, "window.pwned === undefined && document.querySelectorAll('#announcements img').length === 0").await;
         assert_eq!(pwned, json!(true), "shown as text, never as HTML");
@@ -344,9 +511,15 @@ async fn two_phones_pair_call_end_the_turn_and_confirm_an_undo_in_chromium() {
     // A spectator on the overview, on a phone, opens the table's read-only phone view.
     let spectator = open_phone(&mut browser, &agent.url("/")).await;
     let href = "document.querySelector('#tables .card')?.getAttribute('href') ?? null";
-    browser.wait_for(&spectator, href, "the phone link", |v| v == "/phone/t1").await;
+    browser
+        .wait_for(&spectator, href, "the phone link", |v| v == "/phone/t1")
+        .await;
     clicked(&mut browser, &spectator, "#tables .card").await;
-    let shown = browser.wait_for(&spectator, PHONE, "the read-only view", |v| v["names"] == json!(["Ann", "Bo"])).await;
+    let shown = browser
+        .wait_for(&spectator, PHONE, "the read-only view", |v| {
+            v["names"] == json!(["Ann", "Bo"])
+        })
+        .await;
     assert_eq!(shown["controls"], false, "spectators only watch: {shown:#}");
 
     drop(browser);
@@ -364,7 +537,11 @@ async fn compressed_size(agent: &Agent, path: &str) -> usize {
         .expect("HTTP answers");
     assert_eq!(response.status(), 200, "{path}");
     let headers = response.headers().clone();
-    assert_eq!(headers.get("content-encoding").map(|v| v.as_bytes()), Some(&b"gzip"[..]), "{path} is gzipped");
+    assert_eq!(
+        headers.get("content-encoding").map(|v| v.as_bytes()),
+        Some(&b"gzip"[..]),
+        "{path} is gzipped"
+    );
     if let Some(etag) = headers.get("etag") {
         let again = (client.get(agent.url(path)))
             .header("if-none-match", etag)
@@ -385,7 +562,12 @@ async fn the_phone_view_first_load_is_small_compressed_and_cached() {
     agent.start_match("w1", "nine-ball", 3).await;
     let mut total = 0;
     let mut lines = Vec::new();
-    for path in ["/phone/w1", "/assets/phone.css", "/assets/live.js", "/assets/phone.js"] {
+    for path in [
+        "/phone/w1",
+        "/assets/phone.css",
+        "/assets/live.js",
+        "/assets/phone.js",
+    ] {
         let size = compressed_size(&agent, path).await;
         lines.push(format!("{path}: {size} B"));
         total += size;
@@ -421,7 +603,11 @@ async fn phone_measure_pocket_to_phone_vs_tv() {
         tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {
                 let at = Instant::now();
-                if message.to_text().is_ok_and(|t| t.starts_with(r#"{"type":"update""#)) && tx.send(at).is_err() {
+                if message
+                    .to_text()
+                    .is_ok_and(|t| t.starts_with(r#"{"type":"update""#))
+                    && tx.send(at).is_err()
+                {
                     break;
                 }
             }
