@@ -654,3 +654,104 @@ async fn phone_measure_pocket_to_phone_vs_tv() {
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn the_staff_console_confirms_an_undo_acknowledges_a_message_and_announces_in_chromium() {
+    let dir = data_dir("phone-staff");
+    let agent = Agent::start(&dir).await;
+    let mut feed = ws(&agent, "?tables=s1").await;
+    agent.start_match("s1", "nine-ball", 3).await;
+    let code = code_of(&agent, "s1").await;
+    let (ann, bo) = (pair(&agent, &code, 0).await, pair(&agent, &code, 1).await);
+    let end_turn = Some(json!({"action": "end_turn"}));
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        "/api/v1/phone/s1/actions",
+        Some(&ann),
+        end_turn,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        "/api/v1/phone/s1/undo-requests",
+        Some(&bo),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let markup = r#"<img src=x onerror="window.pwned=1"> need a referee"#;
+    let body = Some(json!({"text": markup}));
+    let (status, _, _) = call(
+        &agent,
+        "POST",
+        "/api/v1/phone/s1/messages",
+        Some(&ann),
+        body,
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let mut browser = Browser::launch().await;
+    let page = browser.open(&agent.url("/staff")).await;
+    let unlock = format!(
+        "document.getElementById('token').value = {TOKEN:?}; \
+         document.getElementById('unlock-form').requestSubmit(); true"
+    );
+    // Submitting before staff.js runs would post the form itself (which the CSP refuses).
+    let ready = "document.readyState === 'complete' && !!document.getElementById('unlock-form')";
+    browser
+        .wait_for(&page, ready, "the console loaded", |v| v == &json!(true))
+        .await;
+    browser.eval(&page, &unlock).await;
+    // The request made before the console connected is on it, and staff confirm it.
+    let undo_row = "document.querySelector('#room-undo .undo-row')?.textContent ?? null";
+    browser
+        .wait_for(&page, undo_row, "the request to undo", |v| {
+            v.as_str().is_some_and(|t| t.contains("Bo asks to undo"))
+        })
+        .await;
+    clicked(&mut browser, &page, "#room-undo .undo-confirm").await;
+    until(&mut feed, "s1", |v| v["shooter"] == 0).await;
+    browser
+        .wait_for(&page, undo_row, "the request gone", Value::is_null)
+        .await;
+    // The player's message, as text; staff see to it.
+    let message = "document.querySelector('#room-messages .message-text')?.textContent ?? null";
+    browser
+        .wait_for(&page, message, "the message", |v| v == markup)
+        .await;
+    let clean = "window.pwned === undefined && document.querySelectorAll('#room img').length === 0";
+    assert_eq!(
+        browser.eval(&page, clean).await,
+        json!(true),
+        "shown as text"
+    );
+    clicked(&mut browser, &page, "#room-messages .message-ack").await;
+    let done = "document.querySelector('#room-messages .message.done') !== null";
+    browser
+        .wait_for(&page, done, "the message seen to", |v| v == &json!(true))
+        .await;
+    let (_, _, kept) = call(&agent, "GET", "/api/v1/messages", Some(TOKEN), None).await;
+    assert_eq!(kept[0]["acknowledged"], true, "{kept}");
+    // An announcement from the console's form.
+    clicked(&mut browser, &page, "#room-toggle").await;
+    let announce = "document.getElementById('announce-text').value = 'Table s1 closes at 11'; \
+                    document.getElementById('announce-form').requestSubmit(); true";
+    browser.eval(&page, announce).await;
+    let up = "document.querySelector('#room-announcements .room-row')?.textContent ?? null";
+    browser
+        .wait_for(&page, up, "the announcement listed", |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("Table s1 closes at 11"))
+        })
+        .await;
+    let (_, list) = agent.get("/api/v1/announcements").await;
+    assert_eq!(list[0]["text"], "Table s1 closes at 11", "{list}");
+
+    drop(browser);
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
