@@ -755,3 +755,37 @@ async fn the_staff_console_confirms_an_undo_acknowledges_a_message_and_announces
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_tables_code_and_its_phones_survive_a_restart() {
+    let dir = data_dir("phone-restart");
+    let agent = Agent::start(&dir).await;
+    agent.start_match("r1", "nine-ball", 3).await;
+    let code = code_of(&agent, "r1").await;
+    let ann = pair(&agent, &code, 0).await;
+    agent.stop().await;
+
+    let agent = Agent::start(&dir).await;
+    assert_eq!(
+        code_of(&agent, "r1").await,
+        code,
+        "the same match, the same code"
+    );
+    let (status, _, me) = call(&agent, "GET", "/api/v1/phone/r1/me", Some(&ann), None).await;
+    assert_eq!((status, me["seat"].clone()), (200, json!(0)), "{me}");
+    let taken = json!({"code": code, "seat": 0});
+    let (status, _, _) = call(&agent, "POST", "/api/v1/phone/pair", None, Some(taken)).await;
+    assert_eq!(status, 409, "Ann's phone claimed its seat again");
+    // A new match: a new code, and the old phone is not paired with it.
+    let concede = json!({"action": "concede", "player": 0});
+    let (status, _) = agent
+        .post("/api/v1/tables/r1/matches/current/actions", concede)
+        .await;
+    assert_eq!(status, 200);
+    agent.start_match("r1", "nine-ball", 3).await;
+    assert_ne!(code_of(&agent, "r1").await, code, "rotated with the match");
+    let (status, _, _) = call(&agent, "GET", "/api/v1/phone/r1/me", Some(&ann), None).await;
+    assert_eq!(status, 403);
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
