@@ -16,7 +16,7 @@
 
 mod secret;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -63,8 +63,17 @@ type Seat = (String, String, u8);
 #[derive(Debug)]
 pub struct Pairing {
     secret: Secret,
+    claims: Mutex<Claims>,
+}
+
+/// Who holds each seat, and the phones staff took a seat from.
+#[derive(Debug, Default)]
+struct Claims {
     /// The nonce of the phone holding each claimed seat.
-    claims: Mutex<HashMap<Seat, String>>,
+    held: HashMap<Seat, String>,
+    /// Nonces of phones whose seat staff released: refused for good, so a released phone cannot
+    /// claim its seat back the way a phone does after a restart.
+    revoked: HashSet<String>,
 }
 
 impl Pairing {
@@ -72,7 +81,7 @@ impl Pairing {
     pub fn new(secret: Secret) -> Pairing {
         Pairing {
             secret,
-            claims: Mutex::new(HashMap::new()),
+            claims: Mutex::new(Claims::default()),
         }
     }
 
@@ -111,12 +120,12 @@ impl Pairing {
         let nonce = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>());
         let mut claims = lock(&self.claims);
         // Claims of the table's earlier matches are worthless now.
-        claims.retain(|(t, m, _), _| t != table || m == match_id);
+        (claims.held).retain(|(t, m, _), _| t != table || m == match_id);
         let key = (table.to_owned(), match_id.to_owned(), seat);
-        if claims.contains_key(&key) {
+        if claims.held.contains_key(&key) {
             return Err(PairingError::SeatTaken(seat));
         }
-        claims.insert(key, nonce.clone());
+        claims.held.insert(key, nonce.clone());
         drop(claims);
         let mac = self.token_mac(table, match_id, seat, &nonce);
         Ok(format!(
@@ -129,13 +138,16 @@ impl Pairing {
     pub fn check(&self, table: &str, match_id: &str, token: &str) -> Result<u8, PairingError> {
         let (seat, nonce) = self.verify(table, match_id, token)?;
         let mut claims = lock(&self.claims);
+        if claims.revoked.contains(&nonce) {
+            return Err(PairingError::Replaced);
+        }
         let key = (table.to_owned(), match_id.to_owned(), seat);
-        match claims.get(&key) {
+        match claims.held.get(&key) {
             Some(holder) if *holder == nonce => Ok(seat),
             Some(_) => Err(PairingError::Replaced),
             None => {
                 // Claims are kept in memory: after a restart, the first valid token claims again.
-                claims.insert(key, nonce);
+                claims.held.insert(key, nonce);
                 Ok(seat)
             }
         }
@@ -143,15 +155,22 @@ impl Pairing {
 
     /// Frees `seat` of `table`'s match for another phone (staff). `true` if a phone held it.
     pub fn release(&self, table: &str, match_id: &str, seat: u8) -> bool {
-        lock(&self.claims)
-            .remove(&(table.to_owned(), match_id.to_owned(), seat))
-            .is_some()
+        let mut claims = lock(&self.claims);
+        let released = (claims.held).remove(&(table.to_owned(), match_id.to_owned(), seat));
+        match released {
+            Some(nonce) => {
+                claims.revoked.insert(nonce);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Which seats of `table`'s match a phone holds.
     pub fn seats_taken(&self, table: &str, match_id: &str) -> [bool; 2] {
         let claims = lock(&self.claims);
-        [0, 1].map(|seat| claims.contains_key(&(table.to_owned(), match_id.to_owned(), seat)))
+        [0, 1]
+            .map(|seat| (claims.held).contains_key(&(table.to_owned(), match_id.to_owned(), seat)))
     }
 
     /// The seat and nonce of a well-formed token whose MAC is right for this table and match.
@@ -321,6 +340,11 @@ mod tests {
         );
         assert_eq!(pairing.seats_taken("t1", "m-1"), [true, false]);
         assert!(pairing.release("t1", "m-1", 0));
+        assert_eq!(
+            pairing.check("t1", "m-1", &first),
+            Err(PairingError::Replaced),
+            "a released phone cannot take its seat back"
+        );
         let second = pairing.pair("t1", "m-1", 0).expect("paired again");
         assert_eq!(
             pairing.check("t1", "m-1", &first),

@@ -275,6 +275,15 @@ async fn phone_routes_let_only_the_paired_players_in() {
     )
     .await;
     assert_eq!(status, 401);
+    // Staff release Bo's seat (a lost phone): his old phone is out, a new one pairs.
+    let release = "/api/v1/tables/p1/seats/1/release";
+    let (status, _, released) = call(&agent, "POST", release, Some(TOKEN), None).await;
+    assert_eq!((status, released["released"].clone()), (200, json!(true)));
+    let (status, _, _) = call(&agent, "GET", "/api/v1/phone/p1/me", Some(&bo), None).await;
+    assert_eq!(status, 403, "the released phone");
+    let bo_again = pair(&agent, &code, 1).await;
+    let (status, _, _) = call(&agent, "GET", "/api/v1/phone/p1/me", Some(&bo_again), None).await;
+    assert_eq!(status, 200);
 
     // The match ends: its tokens and its code are worth nothing.
     let (status, _) = agent
