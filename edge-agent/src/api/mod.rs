@@ -1,6 +1,7 @@
 //! The agent's HTTP side over axum: the REST API (`rest`), cloud sync as staff see it
 //! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
-//! (`pages`), `/metrics` and `/healthz`. This module holds the routes and what every handler
+//! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
+//! players' messages (`room`), `/metrics` and `/healthz`. This module holds the routes and what every handler
 //! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
 //! out) and `error` (every error is JSON), never on each other.
 //!

@@ -1,5 +1,7 @@
 //! The venue's screens: a live overview of every table at `/`, a TV scoreboard per table at
-//! `/tables/{table}`, and the staff console at `/staff` (a tablet at the bar). Plain HTML, CSS and
+//! `/tables/{table}`, a table on a phone at `/phone/{table}` (and `/p/{code}`, what the TV's QR
+//! code opens), and the staff console at `/staff` (a tablet at the bar). Assets are gzipped and
+//! tagged once, on first use. Plain HTML, CSS and
 //! JavaScript compiled into the binary with `include_str!`: the appliance serves them with no build
 //! step and no files to install. Every page follows `/ws` and reconnects by itself with
 //! `?since=<last seq>`.

@@ -187,6 +187,12 @@ async fn phone_routes_let_only_the_paired_players_in() {
     assert_eq!(view["shooter"], 0, "Ann's miss is taken back: {view}");
     let heard = next_of(&mut feed, "undo_request").await;
     assert_eq!(heard["status"], "confirmed");
+    // A safety is the shooter's call too.
+    let safety = json!({"action": "safety"});
+    let (status, _, _) = call(&agent, "POST", actions, Some(&bo), Some(safety.clone())).await;
+    assert_eq!(status, 403);
+    let (status, _, view) = call(&agent, "POST", actions, Some(&ann), Some(safety)).await;
+    assert_eq!(status, 200, "{view}");
     let (status, _, _) = call(&agent, "POST", &answer, Some(&ann), Some(confirm.clone())).await;
     assert_eq!(status, 404, "a request is answered once");
 
@@ -480,6 +486,20 @@ async fn two_phones_pair_call_end_the_turn_and_confirm_an_undo_in_chromium() {
             v["shooting"] == json!(["Ann (you)"]) && v["undo"].is_null()
         })
         .await;
+
+    // Ann makes the 9 on the break: the rack is hers, and the phones list it.
+    let mut ctl = Device::connect(agent.mqtt, "ctl-t1").await;
+    ctl.pocket("t1", 9, 2).await;
+    ctl.button("t1", "end_turn").await;
+    until(&mut feed, "t1", |v| v["score"] == json!([1, 0])).await;
+    let racks = "[...document.querySelectorAll('#racks .rack-row')].map((e) => e.textContent)";
+    for page in [&ann, &bo] {
+        browser
+            .wait_for(page, racks, "the racks so far", |v| {
+                v == &json!(["Rack 1Ann"])
+            })
+            .await;
+    }
 
     // A stranger's code is refused.
     let stranger = open_phone(&mut browser, &agent.url("/p/ZZZZZZ")).await;
