@@ -46,7 +46,10 @@ mod tests {
         assert!(image.contains("viewBox"), "{image}");
         // The root element has no fixed size (the background rect inside keeps its own).
         let root = &image[..image.find('>').unwrap()];
-        assert!(!root.contains(" width=") && !root.contains(" height="), "{root}");
+        assert!(
+            !root.contains(" width=") && !root.contains(" height="),
+            "{root}"
+        );
         assert!(!image.contains("192.168"), "only modules, no text: {image}");
         assert!(image.contains("#000"));
     }
