@@ -543,9 +543,11 @@ async fn two_phones_pair_call_end_the_turn_and_confirm_an_undo_in_chromium() {
     browser
         .wait_for(&spectator, href, "the phone link", |v| v == "/phone/t1")
         .await;
-    clicked(&mut browser, &spectator, "#tables .card").await;
+    // Opened in a tab of its own: evaluating in a page while it navigates away races its
+    // teardown (CDP then answers with an error instead of a value).
+    let watcher = open_phone(&mut browser, &agent.url("/phone/t1")).await;
     let shown = browser
-        .wait_for(&spectator, PHONE, "the read-only view", |v| {
+        .wait_for(&watcher, PHONE, "the read-only view", |v| {
             v["names"] == json!(["Ann", "Bo"])
         })
         .await;
