@@ -51,6 +51,7 @@ pub struct Metrics {
     sync_records: Family<Labels, Counter>,
     sync_failures: Family<Labels, Counter>,
     sync_pending: Gauge,
+    phone_refusals: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -156,6 +157,12 @@ impl Metrics {
             "Outbox records not yet acknowledged by cloud-sync",
             sync_pending.clone(),
         );
+        let phone_refusals = Family::<Labels, Counter>::default();
+        registry.register(
+            "phone_refusals",
+            "Phone requests refused, by reason (bad_code, rate_limited, not_paired, not_shooter)",
+            phone_refusals.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             accepted,
@@ -174,7 +181,22 @@ impl Metrics {
             sync_records,
             sync_failures,
             sync_pending,
+            phone_refusals,
         }
+    }
+
+    /// Counts a refused phone request (a wrong pairing code, a rate limit, a stranger's token).
+    pub fn phone_refused(&self, reason: &'static str) {
+        self.phone_refusals
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// Phone requests refused for `reason` so far.
+    pub fn phone_refused_count(&self, reason: &'static str) -> u64 {
+        self.phone_refusals
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get()
     }
 
     /// Counts an accepted event of `kind` (`pocket`, `button`, `staff`, …).

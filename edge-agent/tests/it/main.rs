@@ -8,6 +8,7 @@ mod corrections;
 mod helpers;
 mod manual_console;
 mod outbox;
+mod phone;
 mod pipeline;
 mod restart;
 mod session;

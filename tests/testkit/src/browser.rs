@@ -187,6 +187,14 @@ impl Browser {
     }
 }
 
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         std::fs::remove_dir_all(&self.profile).ok();

@@ -62,7 +62,7 @@ function offlineDevices(view) {
 
 /**
  * Follows /ws. options: tables (array or null = all), onChange(map of table → view),
- * onStatus("connecting" | "live" | "offline").
+ * onStatus("connecting" | "live" | "offline"), onNotice(message) for the other message types.
  */
 function dojoLive(options) {
   const tables = options.tables || null;
@@ -108,6 +108,9 @@ function dojoLive(options) {
     } else if (message.type === "update" && message.table) {
       lastSeq = Math.max(lastSeq, message.seq || 0);
       if (apply(message.table)) onChange(views);
+    } else if (options.onNotice && message.type !== "pong") {
+      // announcement, undo_request, player_message (docs/protocol.md): the page decides.
+      options.onNotice(message);
     }
   }
 

@@ -100,4 +100,4 @@ function render(views) {
 }
 
 startClock();
-dojoLive({ tables: [TABLE], onChange: render, onStatus: linkStatus });
+dojoLive({ tables: [TABLE], onChange: (views) => { render(views); tvPairing(views); }, onStatus: linkStatus, onNotice: tvNotice });

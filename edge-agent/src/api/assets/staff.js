@@ -135,7 +135,7 @@ async function unlock(token) {
   $("unlock-error").hidden = true;
   showDeadTotal(counts.total);
   startSync();
-  if (!state.live) state.live = dojoLive({ tables: null, onChange: render, onStatus: linkStatus });
+  if (!state.live) state.live = dojoLive({ tables: null, onChange: render, onStatus: linkStatus, onNotice: (m) => roomNotice(m) });
   render();
 }
 
