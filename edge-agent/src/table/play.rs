@@ -95,6 +95,11 @@ impl Table {
                     pocket: *pocket,
                 });
             }
+            // The shot clock's actions need the input's time: `Table::apply` gives them to
+            // `Table::clock_action` before they could reach here.
+            StaffAction::ShotClockPause {}
+            | StaffAction::ShotClockResume {}
+            | StaffAction::ShotClockExtension { .. } => return Err(Refused::NoClock),
         }
         Ok(())
     }
