@@ -14,6 +14,7 @@ mod error;
 mod json;
 mod pages;
 mod rest;
+mod results;
 mod socket;
 mod ws;
 
@@ -103,6 +104,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tables/{table}/sessions/current/stop",
             post(rest::stop_session),
         )
+        .route("/results", get(pages::results))
+        .route("/overlay/{table}", get(pages::overlay))
+        .route("/api/v1/results", get(results::list))
+        .route("/api/v1/results/{match_id}", get(results::one))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
