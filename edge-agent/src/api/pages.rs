@@ -1,5 +1,6 @@
 //! The venue's screens: a live overview of every table at `/`, a TV scoreboard per table at
-//! `/tables/{table}`, and the staff console at `/staff` (a tablet at the bar). Plain HTML, CSS and
+//! `/tables/{table}`, the staff console at `/staff` (a tablet at the bar), a stream overlay per
+//! table at `/overlay/{table}` and the day's results at `/results`. Plain HTML, CSS and
 //! JavaScript compiled into the binary with `include_str!`: the appliance serves them with no build
 //! step and no files to install. Every page follows `/ws` and reconnects by itself with
 //! `?since=<last seq>`.
@@ -23,6 +24,11 @@ const SCOREBOARD_JS: &str = include_str!("assets/scoreboard.js");
 const STAFF: &str = include_str!("assets/staff.html");
 const STAFF_CSS: &str = include_str!("assets/staff.css");
 const STAFF_JS: &str = include_str!("assets/staff.js");
+const OVERLAY: &str = include_str!("assets/overlay.html");
+const OVERLAY_CSS: &str = include_str!("assets/overlay.css");
+const OVERLAY_JS: &str = include_str!("assets/overlay.js");
+const RESULTS: &str = include_str!("assets/results.html");
+const RESULTS_JS: &str = include_str!("assets/results.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
 fn escape_html(text: &str) -> String {
@@ -94,6 +100,30 @@ pub(crate) async fn staff(State(state): State<AppState>) -> Response {
     response
 }
 
+/// What the stream overlay and the results page may load: scripts, styles and connections from
+/// this agent only, no inline script. The overlay may be framed (a streaming tool may embed it).
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                        img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
+
+fn with_csp(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    response
+}
+
+/// `GET /overlay/{table}`: a lower-third scoreboard on a transparent page, for a stream (OBS's
+/// browser source); `?pos=` and `?scale=` are read by the page itself.
+pub(crate) async fn overlay(State(state): State<AppState>, Path(table): Path<String>) -> Response {
+    with_csp(page(OVERLAY, &state.venue, &table))
+}
+
+/// `GET /results`: the day's finished matches at the venue, with filters.
+pub(crate) async fn results(State(state): State<AppState>) -> Response {
+    with_csp(page(RESULTS, &state.venue, ""))
+}
+
 /// `GET /assets/{file}`.
 pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
     let (content_type, body) = match file.as_str() {
@@ -103,6 +133,9 @@ pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError
         "scoreboard.js" => ("text/javascript; charset=utf-8", SCOREBOARD_JS),
         "staff.css" => ("text/css; charset=utf-8", STAFF_CSS),
         "staff.js" => ("text/javascript; charset=utf-8", STAFF_JS),
+        "overlay.css" => ("text/css; charset=utf-8", OVERLAY_CSS),
+        "overlay.js" => ("text/javascript; charset=utf-8", OVERLAY_JS),
+        "results.js" => ("text/javascript; charset=utf-8", RESULTS_JS),
         _ => return Err(ApiError::NotFound(format!("no asset {file:?}"))),
     };
     Ok((
@@ -133,5 +166,7 @@ mod tests {
         assert!(OVERVIEW.contains("{{VENUE}}"));
         assert!(SCOREBOARD.contains("{{TABLE}}"));
         assert!(STAFF.contains("{{VENUE}}"));
+        assert!(OVERLAY.contains("{{TABLE}}"));
+        assert!(RESULTS.contains("{{VENUE}}"));
     }
 }
