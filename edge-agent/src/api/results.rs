@@ -66,8 +66,14 @@ fn parse_query(raw: RawQuery) -> Result<ResultsQuery, String> {
             "table {table:?} is not a table id (1-32 letters, digits, '-' or '_')"
         ));
     }
-    let player = raw.player.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
-    if player.as_ref().is_some_and(|p| p.chars().count() > MAX_PLAYER) {
+    let player = raw
+        .player
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    if player
+        .as_ref()
+        .is_some_and(|p| p.chars().count() > MAX_PLAYER)
+    {
         return Err(format!("player must be at most {MAX_PLAYER} characters"));
     }
     let tz = match raw.tz.as_deref().filter(|v| !v.is_empty()) {
@@ -83,7 +89,8 @@ fn parse_query(raw: RawQuery) -> Result<ResultsQuery, String> {
     };
     let started = match raw.day.as_deref().filter(|v| !v.is_empty()) {
         Some(day) => Some(
-            day_range(day, tz).ok_or_else(|| format!("day must be a date as YYYY-MM-DD, not {day:?}"))?,
+            day_range(day, tz)
+                .ok_or_else(|| format!("day must be a date as YYYY-MM-DD, not {day:?}"))?,
         ),
         None => None,
     };
@@ -155,7 +162,8 @@ pub(crate) async fn one(
     }
     let id = match_id.clone();
     let found = state.read(move |reader| reader.result(&id)).await?;
-    let result = found.ok_or_else(|| ApiError::NotFound(format!("no finished match {match_id:?}")))?;
+    let result =
+        found.ok_or_else(|| ApiError::NotFound(format!("no finished match {match_id:?}")))?;
     let body = serde_json::to_string(&result).unwrap_or_else(|_| "{}".to_owned());
     Ok(json_response(StatusCode::OK, body))
 }
@@ -195,7 +203,14 @@ mod tests {
             Some(1_796_252_400_000)
         );
         assert!(day_range("2024-02-29", 0).is_some());
-        for bad in ["2025-02-29", "2026-13-01", "2026-1-01", "26-01-01", "2026-01-01-", "x"] {
+        for bad in [
+            "2025-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "26-01-01",
+            "2026-01-01-",
+            "x",
+        ] {
             assert_eq!(day_range(bad, 0), None, "{bad}");
         }
     }
@@ -208,7 +223,10 @@ mod tests {
             (query.limit, query.table.as_deref(), query.player.as_deref()),
             (5, Some("t1"), Some("ann"))
         );
-        assert_eq!(parse_query(RawQuery::default()).map(|q| q.limit), Ok(DEFAULT_LIMIT));
+        assert_eq!(
+            parse_query(RawQuery::default()).map(|q| q.limit),
+            Ok(DEFAULT_LIMIT)
+        );
         for (pairs, says) in [
             (vec![("limit", "0")], "limit"),
             (vec![("limit", "101")], "limit"),

@@ -257,7 +257,9 @@ impl Engine {
                     Refused::Rules(rejected) => EngineError::Rejected(rejected),
                     Refused::SessionRunning => EngineError::SessionRunning(table_id.to_owned()),
                     Refused::NoSession => EngineError::NoSession(table_id.to_owned()),
-                    Refused::NoClock | Refused::Clock(_) => EngineError::ShotClock(refused.to_string()),
+                    Refused::NoClock | Refused::Clock(_) => {
+                        EngineError::ShotClock(refused.to_string())
+                    }
                 };
                 self.metrics.rejected("rules");
                 if let Some(reply) = reply {

@@ -91,7 +91,8 @@ struct Row {
     result: String,
 }
 
-const SELECT: &str = "SELECT m.match_id, m.table_id, m.finished_seq, s.received_ms, f.received_ms, m.result
+const SELECT: &str =
+    "SELECT m.match_id, m.table_id, m.finished_seq, s.received_ms, f.received_ms, m.result
      FROM matches m
      JOIN events s ON s.seq = m.started_seq
      JOIN events f ON f.seq = m.finished_seq
@@ -197,19 +198,21 @@ fn build(
         .collect::<Result<Vec<_>, _>>()?;
     let racks = records
         .iter()
-        .filter_map(|record| match serde_json::from_str::<RackFinished>(record) {
-            Ok(rack) => Some(RackResult {
-                ordinal: rack.ordinal,
-                winner: rack.winner,
-                score: rack.score,
-                stats: rack.stats,
-                shots: detailed.then_some(rack.shots),
-            }),
-            Err(error) => {
-                tracing::error!(match_id = %row.match_id, %error, "a kept rack does not parse");
-                None
-            }
-        })
+        .filter_map(
+            |record| match serde_json::from_str::<RackFinished>(record) {
+                Ok(rack) => Some(RackResult {
+                    ordinal: rack.ordinal,
+                    winner: rack.winner,
+                    score: rack.score,
+                    stats: rack.stats,
+                    shots: detailed.then_some(rack.shots),
+                }),
+                Err(error) => {
+                    tracing::error!(match_id = %row.match_id, %error, "a kept rack does not parse");
+                    None
+                }
+            },
+        )
         .collect();
     Ok(Some(MatchResult {
         match_id: row.match_id,

@@ -83,6 +83,7 @@ fn wpa() -> Value {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn on_a_table_without_a_camera_the_clock_runs_from_the_end_of_the_last_shot() {
     check(
         "sensors only: expiry is a time foul with ball in hand",
@@ -108,6 +109,7 @@ fn on_a_table_without_a_camera_the_clock_runs_from_the_end_of_the_last_shot() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn with_a_camera_the_clock_runs_from_shot_end_to_shot_start() {
     check(
         "camera brackets",
@@ -127,6 +129,7 @@ fn with_a_camera_the_clock_runs_from_shot_end_to_shot_start() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn staff_pause_resume_and_grant_extensions() {
     check(
         "staff",

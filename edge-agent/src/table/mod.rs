@@ -13,14 +13,14 @@
 //! - `clock`: the shot clock (a house option), following the shots and the engine's timer.
 
 mod clock;
+#[cfg(test)]
+mod clock_tests;
 mod input;
 mod play;
 mod presence;
 mod records;
 mod session;
 mod shot;
-#[cfg(test)]
-mod clock_tests;
 #[cfg(test)]
 mod tests;
 
@@ -127,7 +127,9 @@ impl Table {
                 Some(result) => result?,
                 None => self.staff(action, &mut applied)?,
             },
-            TableInput::ShotClock { event } => self.clock_tick(*event, received_ms, &mut applied)?,
+            TableInput::ShotClock { event } => {
+                self.clock_tick(*event, received_ms, &mut applied)?;
+            }
             TableInput::Device { device, event, .. } => {
                 self.heard(device, received_ms, presence::kind_of(event));
                 self.device_event(event, received_ms, &mut applied);

@@ -98,8 +98,18 @@ async fn results_are_paged_filtered_and_carry_racks_stats_and_the_shot_log() {
     assert_eq!(all["next_before"], Value::Null, "{all}");
     let first = &all["matches"][4];
     assert_eq!(
-        (&first["table"], &first["game"], &first["players"], &first["race_to"]),
-        (&json!("r1"), &json!("nine-ball"), &json!(["Ann", "Bo"]), &json!(2)),
+        (
+            &first["table"],
+            &first["game"],
+            &first["players"],
+            &first["race_to"]
+        ),
+        (
+            &json!("r1"),
+            &json!("nine-ball"),
+            &json!(["Ann", "Bo"]),
+            &json!(2)
+        ),
         "{first:#}"
     );
     assert_eq!(
@@ -108,14 +118,25 @@ async fn results_are_paged_filtered_and_carry_racks_stats_and_the_shot_log() {
         "{first:#}"
     );
     assert_eq!(
-        first["racks"]
-            .as_array()
-            .map(|r| r.iter().map(|r| (r["ordinal"].clone(), r["winner"].clone(), r["score"].clone())).collect::<Vec<_>>()),
-        Some(vec![(json!(1), json!(0), json!([1, 0])), (json!(2), json!(0), json!([2, 0]))]),
+        first["racks"].as_array().map(|r| r
+            .iter()
+            .map(|r| (
+                r["ordinal"].clone(),
+                r["winner"].clone(),
+                r["score"].clone()
+            ))
+            .collect::<Vec<_>>()),
+        Some(vec![
+            (json!(1), json!(0), json!([1, 0])),
+            (json!(2), json!(0), json!([2, 0]))
+        ]),
         "{first:#}"
     );
     assert_eq!(first["stats"][0]["racks_won"], 2, "{first:#}");
-    assert!(first["racks"][0].get("shots").is_none(), "no shot log in a list: {first:#}");
+    assert!(
+        first["racks"][0].get("shots").is_none(),
+        "no shot log in a list: {first:#}"
+    );
     let (started, finished) = (
         first["started_ms"].as_u64().expect("started"),
         first["finished_ms"].as_u64().expect("finished"),
@@ -140,10 +161,19 @@ async fn results_are_paged_filtered_and_carry_racks_stats_and_the_shot_log() {
 
     // Filters: a table, a player (any case, part of a name), a day.
     let (_, r2) = agent.get("/api/v1/results?table=r2").await;
-    assert_eq!(ids(&r2), vec![newest_first[1].clone(), newest_first[3].clone()]);
+    assert_eq!(
+        ids(&r2),
+        vec![newest_first[1].clone(), newest_first[3].clone()]
+    );
     let (_, ann) = agent.get("/api/v1/results?player=ann").await;
-    assert_eq!(ids(&ann), vec![newest_first[2].clone(), played.clone()], "{ann:#}");
-    let (_, ann_r1) = agent.get("/api/v1/results?player=ann&table=r1&limit=1").await;
+    assert_eq!(
+        ids(&ann),
+        vec![newest_first[2].clone(), played.clone()],
+        "{ann:#}"
+    );
+    let (_, ann_r1) = agent
+        .get("/api/v1/results?player=ann&table=r1&limit=1")
+        .await;
     assert_eq!(ids(&ann_r1), vec![newest_first[2].clone()]);
     assert!(ann_r1["next_before"].is_u64(), "{ann_r1}");
     let today = utc_day(started);

@@ -40,10 +40,7 @@ async fn the_shot_clock_expires_into_a_foul_with_ball_in_hand_and_survives_a_res
     let mut ctl = Device::connect(agent.mqtt, "ctl-sc1").await;
     ctl.pocket("sc1", 1, 2).await;
     ctl.button("sc1", "end_turn").await;
-    let running = until_within(&mut feed, "sc1", 10, |v| {
-        v["shot_clock"]["running"] == true
-    })
-    .await;
+    let running = until_within(&mut feed, "sc1", 10, |v| v["shot_clock"]["running"] == true).await;
     assert_eq!(
         (&running["shooter"], &running["shot_clock"]["first_shot"]),
         (&json!(0), &json!(true)),
@@ -96,10 +93,7 @@ async fn the_shot_clock_expires_into_a_foul_with_ball_in_hand_and_survives_a_res
         json!([1, 0]),
         "{extended}"
     );
-    assert_eq!(
-        extended["shot_clock"]["allowance_ms"], 55_000,
-        "{extended}"
-    );
+    assert_eq!(extended["shot_clock"]["allowance_ms"], 55_000, "{extended}");
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }

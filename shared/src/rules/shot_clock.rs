@@ -187,7 +187,8 @@ impl Timed {
     }
 
     fn deadline(&self) -> Option<u64> {
-        self.since_ms.map(|since| since.saturating_add(self.left_ms))
+        self.since_ms
+            .map(|since| since.saturating_add(self.left_ms))
     }
 }
 

@@ -56,6 +56,7 @@ const REST_A: &str = r#"{"event":"at_rest","shooter":0,"rack":1}"#;
 const REST_B: &str = r#"{"event":"at_rest","shooter":1,"rack":1}"#;
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn a_shot_is_timed_from_rest_to_the_stroke() {
     check(
         "35 s from rest, stopped by the stroke",
@@ -73,6 +74,7 @@ fn a_shot_is_timed_from_rest_to_the_stroke() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn the_warning_comes_at_ten_seconds_left_and_the_time_runs_out_at_zero() {
     check(
         "warning, then expiry",
@@ -92,6 +94,7 @@ fn the_warning_comes_at_ten_seconds_left_and_the_time_runs_out_at_zero() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn the_first_shot_after_the_break_has_sixty_seconds_and_no_extension() {
     check(
         "first shot after the break",
@@ -108,6 +111,7 @@ fn the_first_shot_after_the_break_has_sixty_seconds_and_no_extension() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn one_extension_per_player_per_rack() {
     check(
         "extensions",
@@ -133,6 +137,7 @@ fn one_extension_per_player_per_rack() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn staff_pause_holds_the_time_left_and_resume_counts_on() {
     check(
         "pause and resume",
@@ -160,6 +165,7 @@ fn staff_pause_holds_the_time_left_and_resume_counts_on() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn events_out_of_turn_are_refused_and_change_nothing() {
     check(
         "refusals",
@@ -176,6 +182,7 @@ fn events_out_of_turn_are_refused_and_change_nothing() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn a_deadline_long_past_restarts_the_shot_instead_of_a_foul() {
     check(
         "nobody kept time (the agent was stopped)",
@@ -188,6 +195,7 @@ fn a_deadline_long_past_restarts_the_shot_instead_of_a_foul() {
 }
 
 #[test]
+#[rustfmt::skip] // a table of steps, one per line
 fn house_numbers_and_no_extensions() {
     let rules = ShotClockRules {
         seconds: 30,
