@@ -127,6 +127,8 @@ pub struct TableView {
     pub missing_events: u64,
     /// The running table-time session, or the last one until the next starts; `null` if none yet.
     pub session: Option<SessionView>,
+    /// The match's shot clock; `null` when its house rules have none (or no match yet).
+    pub shot_clock: Option<shared::rules::shot_clock::ClockReport>,
 }
 
 /// A committed view and its JSON, shared by every reader.
@@ -178,6 +180,7 @@ impl Published {
             devices: Vec::new(),
             missing_events: 0,
             session: None,
+            shot_clock: None,
         };
         Published::new(view, None)
     }

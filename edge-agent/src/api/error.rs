@@ -79,7 +79,8 @@ impl From<EngineError> for ApiError {
             EngineError::NoMatch(_)
             | EngineError::Busy(_)
             | EngineError::SessionRunning(_)
-            | EngineError::NoSession(_) => ApiError::Conflict(error.to_string()),
+            | EngineError::NoSession(_)
+            | EngineError::ShotClock(_) => ApiError::Conflict(error.to_string()),
             EngineError::BadTable(_) => ApiError::BadRequest(error.to_string()),
             EngineError::Rejected(_) => ApiError::Unprocessable(error.to_string()),
             EngineError::Store(ref detail) => {

@@ -16,6 +16,7 @@ mod json;
 mod pages;
 mod phone;
 mod rest;
+mod results;
 mod room;
 mod socket;
 mod ws;
@@ -146,6 +147,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/announcements/{id}/withdraw", post(room::withdraw))
         .route("/api/v1/messages", get(room::messages))
         .route("/api/v1/messages/{id}/ack", post(room::acknowledge))
+        .route("/results", get(pages::results))
+        .route("/overlay/{table}", get(pages::overlay))
+        .route("/api/v1/results", get(results::list))
+        .route("/api/v1/results/{match_id}", get(results::one))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

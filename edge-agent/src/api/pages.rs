@@ -1,7 +1,8 @@
 //! The venue's screens: a live overview of every table at `/`, a TV scoreboard per table at
 //! `/tables/{table}`, a table on a phone at `/phone/{table}` (and `/p/{code}`, what the TV's QR
-//! code opens), and the staff console at `/staff` (a tablet at the bar). Assets are gzipped and
-//! tagged once, on first use. Plain HTML, CSS and
+//! code opens), the staff console at `/staff` (a tablet at the bar), a stream overlay per table at
+//! `/overlay/{table}` and the day's results at `/results`. Assets are gzipped and tagged once, on
+//! first use. Plain HTML, CSS and
 //! JavaScript compiled into the binary with `include_str!`: the appliance serves them with no build
 //! step and no files to install. Every page follows `/ws` and reconnects by itself with
 //! `?since=<last seq>`.
@@ -36,6 +37,11 @@ const PHONE_CSS: &str = include_str!("assets/phone.css");
 const PHONE_JS: &str = include_str!("assets/phone.js");
 const PAIRING_JS: &str = include_str!("assets/pairing.js");
 const ROOM_JS: &str = include_str!("assets/room.js");
+const OVERLAY: &str = include_str!("assets/overlay.html");
+const OVERLAY_CSS: &str = include_str!("assets/overlay.css");
+const OVERLAY_JS: &str = include_str!("assets/overlay.js");
+const RESULTS: &str = include_str!("assets/results.html");
+const RESULTS_JS: &str = include_str!("assets/results.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
 fn escape_html(text: &str) -> String {
@@ -156,6 +162,30 @@ fn phone_page(venue: &str, table: &str, code: &str, headers: &HeaderMap) -> Resp
     response
 }
 
+/// What the stream overlay and the results page may load: scripts, styles and connections from
+/// this agent only, no inline script. The overlay may be framed (a streaming tool may embed it).
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                        img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
+
+fn with_csp(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    response
+}
+
+/// `GET /overlay/{table}`: a lower-third scoreboard on a transparent page, for a stream (OBS's
+/// browser source); `?pos=` and `?scale=` are read by the page itself.
+pub(crate) async fn overlay(State(state): State<AppState>, Path(table): Path<String>) -> Response {
+    with_csp(page(OVERLAY, &state.venue, &table))
+}
+
+/// `GET /results`: the day's finished matches at the venue, with filters.
+pub(crate) async fn results(State(state): State<AppState>) -> Response {
+    with_csp(page(RESULTS, &state.venue, ""))
+}
+
 /// An asset as served: its type, its bytes, gzipped once, and its ETag.
 struct Asset {
     content_type: &'static str,
@@ -182,6 +212,9 @@ fn assets() -> &'static HashMap<&'static str, Asset> {
             ("phone.js", js, PHONE_JS),
             ("pairing.js", js, PAIRING_JS),
             ("room.js", js, ROOM_JS),
+            ("overlay.css", css, OVERLAY_CSS),
+            ("overlay.js", js, OVERLAY_JS),
+            ("results.js", js, RESULTS_JS),
         ]
         .into_iter()
         .map(|(name, content_type, body)| {
@@ -287,6 +320,8 @@ mod tests {
         assert!(SCOREBOARD.contains("{{TABLE}}"));
         assert!(STAFF.contains("{{VENUE}}"));
         assert!(PHONE.contains("{{TABLE}}") && PHONE.contains("{{CODE}}"));
+        assert!(OVERLAY.contains("{{TABLE}}"));
+        assert!(RESULTS.contains("{{VENUE}}"));
     }
 
     #[test]

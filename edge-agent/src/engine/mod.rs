@@ -257,6 +257,9 @@ impl Engine {
                     Refused::Rules(rejected) => EngineError::Rejected(rejected),
                     Refused::SessionRunning => EngineError::SessionRunning(table_id.to_owned()),
                     Refused::NoSession => EngineError::NoSession(table_id.to_owned()),
+                    Refused::NoClock | Refused::Clock(_) => {
+                        EngineError::ShotClock(refused.to_string())
+                    }
                 };
                 self.metrics.rejected("rules");
                 if let Some(reply) = reply {
@@ -530,6 +533,9 @@ impl Engine {
         for (id, table) in &self.tables {
             if table.quiet_due(now, self.timing.shot_quiet_ms) {
                 due.push((id.clone(), TableInput::QuietClose));
+            }
+            if let Some(event) = table.clock_due(now) {
+                due.push((id.clone(), TableInput::ShotClock { event }));
             }
             for device in table.silent_devices(now, self.timing.presence_timeout_ms) {
                 due.push((

@@ -16,12 +16,14 @@
 //! - `checkpoint`: the thread that moves WAL pages into the database file;
 //! - `outbox`: the table's typed records as outbox rows (and `matches`, `racks`);
 //! - `sync`: what the sync task writes (acknowledgements, refusals, registered players);
-//! - `reader`: read-only queries for the API and the sync task, on their own connections.
+//! - `reader`: read-only queries for the API and the sync task, on their own connections;
+//! - `results`: the venue's finished matches, read back for the results API.
 
 mod checkpoint;
 mod open;
 mod outbox;
 mod reader;
+mod results;
 mod schema;
 mod sync;
 #[cfg(test)]
@@ -32,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use open::{Recovered, RecoveredTable, open};
 pub use reader::{DeadLetterPage, KeptDeadLetter, Reader, Since, SyncDeadLetter, SyncStatus};
+pub use results::{MatchResult, RackResult, ResultsPage, ResultsQuery};
 pub use sync::SyncWrite;
 pub use writer::{Commit, DeadLetter, StoreTx, Write, spawn_writer};
 

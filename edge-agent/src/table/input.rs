@@ -72,6 +72,16 @@ pub enum StaffAction {
         /// Why (required).
         reason: String,
     },
+    /// Hold the shot clock (a referee's interruption).
+    ShotClockPause {},
+    /// Let the shot clock run again.
+    ShotClockResume {},
+    /// The shooter's extension for this rack (`player`, when given, must be the shooter).
+    ShotClockExtension {
+        /// Who asks.
+        #[serde(default)]
+        player: Option<u8>,
+    },
 }
 
 impl From<Button> for StaffAction {
@@ -166,6 +176,11 @@ pub enum TableInput {
     SessionStart {},
     /// Staff stopped the running session (at the input's receive time).
     SessionStop {},
+    /// The engine's timer on the shot clock: a warning, the time running out, or a restart.
+    ShotClock {
+        /// What the time changed.
+        event: super::ClockTick,
+    },
 }
 
 impl TableInput {

@@ -11,8 +11,12 @@
 //! - `correction`: score corrections and void, with who and why;
 //! - `records`: the venue → cloud records a match emits;
 //! - `presence`: the devices heard and whether each shows online;
-//! - `session`: table-time sessions.
+//! - `session`: table-time sessions;
+//! - `clock`: the shot clock (a house option), following the shots and the engine's timer.
 
+mod clock;
+#[cfg(test)]
+mod clock_tests;
 mod correction;
 mod input;
 mod manual;
@@ -31,6 +35,7 @@ use std::collections::BTreeMap;
 use shared::rules::{Match, Rejected, Report};
 use shared::sync::Record;
 
+pub use clock::ClockTick;
 pub use input::{Actor, StaffAction, TableInput};
 
 use crate::view::{DevicePresence, MatchInfo, SessionView, ShotInProgress, TableStatus, TableView};
@@ -54,6 +59,12 @@ pub enum Refused {
     /// No session is running.
     #[error("no session is running")]
     NoSession,
+    /// The match has no shot clock.
+    #[error("this match has no shot clock")]
+    NoClock,
+    /// The shot clock said no.
+    #[error(transparent)]
+    Clock(shared::rules::shot_clock::ClockRefused),
 }
 
 /// What applying an input changed, for the store.
@@ -78,6 +89,8 @@ pub struct Table {
     /// `(started_ms, stopped_ms)` of the running or last table-time session.
     session: Option<(u64, Option<u64>)>,
     seq: u64,
+    /// The match's shot clock, when its house rules have one.
+    clock: Option<shared::rules::shot_clock::ShotClock>,
 }
 
 impl Table {
@@ -91,6 +104,7 @@ impl Table {
             missing_events: 0,
             session: None,
             seq: 0,
+            clock: None,
         }
     }
 
@@ -108,14 +122,19 @@ impl Table {
         received_ms: u64,
     ) -> Result<Applied, Refused> {
         let mut applied = Applied::default();
+        let before = self.clock_before();
         match input {
             TableInput::StartMatch {
                 match_id,
                 spec,
                 player_ids,
             } => self.start(match_id, spec, player_ids, received_ms, &mut applied)?,
-            TableInput::Staff { action, by } => {
-                self.staff(action, by.as_ref(), received_ms, &mut applied)?;
+            TableInput::Staff { action, by } => match self.clock_action(action, received_ms) {
+                Some(result) => result?,
+                None => self.staff(action, by.as_ref(), received_ms, &mut applied)?,
+            },
+            TableInput::ShotClock { event } => {
+                self.clock_tick(*event, received_ms, &mut applied)?;
             }
             TableInput::Device { device, event, .. } => {
                 self.heard(device, received_ms, presence::kind_of(event));
@@ -129,6 +148,7 @@ impl Table {
             TableInput::SessionStart {} => self.start_session(received_ms)?,
             TableInput::SessionStop {} => self.stop_session(received_ms)?,
         }
+        self.follow_clock(&before, received_ms);
         self.seq = seq;
         Ok(applied)
     }
@@ -191,6 +211,7 @@ impl Table {
                 stopped_ms,
                 elapsed_ms: stopped_ms.map(|stopped| stopped.saturating_sub(started_ms)),
             }),
+            shot_clock: self.clock_report(),
         }
     }
 }

@@ -123,6 +123,11 @@ impl Table {
                 self.correct(correction, by, applied)?;
             }
             StaffAction::Void { reason } => self.void(reason, by, at_ms, applied)?,
+            // The shot clock's actions need the input's time: `Table::apply` gives them to
+            // `Table::clock_action` before they could reach here.
+            StaffAction::ShotClockPause {}
+            | StaffAction::ShotClockResume {}
+            | StaffAction::ShotClockExtension { .. } => return Err(Refused::NoClock),
         }
         Ok(())
     }

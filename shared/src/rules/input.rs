@@ -87,6 +87,8 @@ pub enum ActionKind {
     Concede,
     /// Take back the last accepted input.
     Undo,
+    /// The shooter ran out of time on the shot clock: a standard foul, ruled like `foul`.
+    TimeFoul,
 }
 
 /// An action line: `{"action":"concede","player":1}`.

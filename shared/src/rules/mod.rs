@@ -11,7 +11,8 @@
 //! - [`eight_ball`], [`rotation`] (9- and 10-ball), [`straight_pool`]: what each game rules;
 //! - [`state`], [`stats`]: the consequences every game shares (innings, fouls, racks, statistics);
 //! - [`report`]: the public view of a state, the contract of `dojo-rules` and of the screens;
-//! - [`referee`]: the line-by-line session behind `dojo-rules`.
+//! - [`referee`]: the line-by-line session behind `dojo-rules`;
+//! - [`shot_clock`]: the shot clock (a house option), a fold of timed events beside the match.
 
 mod ball;
 mod correction;
@@ -21,6 +22,7 @@ pub mod referee;
 mod report;
 mod rotation;
 mod shot;
+pub mod shot_clock;
 mod spec;
 mod state;
 mod stats;
@@ -32,6 +34,7 @@ pub use ball::{Ball, BallSet, Group, MAX_BALL, MAX_POCKET, Pocket};
 pub use correction::check_reason;
 pub use input::{Action, ActionKind, Call, Correction, Input, MAX_REASON_CHARS, Pocketed, Shot};
 pub use report::Report;
+pub use shot_clock::ShotClockRules;
 pub use spec::{
     BreakRule, Concede, EightOnBreak, Game, HouseRules, MAX_RACE, MatchSpec, MoneyOnBreak,
 };
@@ -136,8 +139,11 @@ pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Reje
                     state.rack_for_break(spec.game, state.shooter, false);
                 }
                 ActionKind::Rerack => return Err(Rejected::RerackNotAllowed),
-                ActionKind::Foul if state.break_shot => return Err(Rejected::FoulBeforeBreak),
+                ActionKind::Foul | ActionKind::TimeFoul if state.break_shot => {
+                    return Err(Rejected::FoulBeforeBreak);
+                }
                 ActionKind::Foul => play(spec, &mut state, &Observed::referee_foul()),
+                ActionKind::TimeFoul => play(spec, &mut state, &Observed::time_foul()),
                 ActionKind::Concede => {
                     let loser = match action.player {
                         None => state.shooter,

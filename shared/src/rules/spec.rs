@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Rejected;
 use super::ball::BallSet;
+use super::shot_clock::ShotClockRules;
 
 /// The games the engine referees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,6 +117,9 @@ pub struct HouseRules {
     pub three_foul_rule: Option<bool>,
     /// What `concede` gives away.
     pub concede: Concede,
+    /// The shot clock and its numbers; absent or `null`: no clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shot_clock: Option<ShotClockRules>,
 }
 
 impl HouseRules {
@@ -160,6 +164,9 @@ impl MatchSpec {
                 "race_to must be between 1 and {MAX_RACE}, not {}",
                 self.race_to
             )));
+        }
+        if let Some(clock) = &self.rules.shot_clock {
+            clock.validate().map_err(Rejected::InvalidSpec)?;
         }
         Ok(())
     }

@@ -33,6 +33,8 @@ pub enum FoulReason {
     BreakingFoul,
     /// The third consecutive foul (rack lost; 14.1: −15 more).
     ThirdConsecutiveFoul,
+    /// The shot clock ran out (WPA shot-clock regulation: a standard foul).
+    ShotClock,
 }
 
 /// What the incoming player's `pass` does, when the rules offer one.

@@ -42,6 +42,15 @@ pub struct Browser {
     next_id: u64,
 }
 
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("profile", &self.profile)
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Browser {
     pub async fn launch() -> Browser {
         let profile = crate::temp_dir("chromium-profile");
@@ -184,14 +193,6 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-impl std::fmt::Debug for Browser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Browser")
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
     }
 }
 

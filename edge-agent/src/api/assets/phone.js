@@ -128,14 +128,19 @@ function myTurn() {
 }
 
 function shotClock(v) {
-  const clock = v.shot_clock;
-  if (clock === null || clock === undefined) return null;
-  let seconds = null;
-  if (typeof clock === "number") seconds = clock;
-  else if (typeof clock.remaining_ms === "number") seconds = Math.ceil(clock.remaining_ms / 1000);
-  else if (typeof clock.remaining_s === "number") seconds = clock.remaining_s;
-  return seconds === null ? null : h("div", { class: "clock" + (seconds <= 10 ? " low" : "") }, `${seconds}s`);
+  const left = shotClockLeft(v.shot_clock);
+  if (left === null) return null;
+  const seconds = Math.ceil(left / 1000);
+  const low = v.shot_clock.warning || seconds <= 10;
+  return h("div", { id: "phone-clock", class: "clock" + (low ? " low" : "") }, `${seconds}s`);
 }
+
+// The shot clock counts down between updates, from the deadline the agent sent (live.js).
+setInterval(() => {
+  const el = document.getElementById("phone-clock");
+  const left = view ? shotClockLeft(view.shot_clock) : null;
+  if (el && left !== null) el.textContent = `${Math.ceil(left / 1000)}s`;
+}, 250);
 
 function playerRow(v, index) {
   const shooting = playing() && v.shooter === index;

@@ -17,6 +17,8 @@ const STATUS_LABELS = { idle: "Open", playing: "Playing", finished: "Finished" }
 const ACTION_LABELS = {
   end_turn: "End turn", foul: "Foul", undo: "Undo", push_out: "Push-out", pass: "Pass",
   safety: "Safety", rerack: "Re-rack", concede: "Concede", call: "Call",
+  shot_clock_pause: "Pause the shot clock", shot_clock_resume: "Resume the shot clock",
+  shot_clock_extension: "Shot clock extension",
 };
 
 // What each dead-letter reason means (docs/protocol.md, "Refusals").
@@ -370,6 +372,7 @@ function render() {
   $("table-view").replaceChildren(...tableView(table, view));
   renderActions(view);
   if (typeof renderManual === "function") renderManual(view);
+  renderShotClockControls(view);
   renderStart(table, view);
 }
 
@@ -729,3 +732,32 @@ if (state.token) {
 } else {
   lock(null);
 }
+
+// ---- The shot clock (a house option of the match): staff pause, resume and grant the extension ----
+
+function renderShotClockControls(view) {
+  const clock = view && view.status === "playing" ? view.shot_clock : null;
+  $("shot-clock-controls").hidden = !clock;
+  if (!clock) return;
+  const left = shotClockLeft(clock);
+  $("staff-shot-clock").textContent = "Shot clock: " + (clock.paused ? "paused"
+    : left === null ? "waiting for the balls to stop" : `${Math.ceil(left / 1000)} s`);
+  const enabled = {
+    shot_clock_pause: !clock.paused,
+    shot_clock_resume: clock.paused,
+    shot_clock_extension: left !== null && !clock.first_shot && clock.shooter !== null
+      && clock.extensions_left[clock.shooter] > 0,
+  };
+  for (const button of document.querySelectorAll("#shot-clock-controls [data-clock]")) {
+    button.disabled = state.busy || !enabled[button.dataset.clock];
+  }
+}
+
+for (const button of document.querySelectorAll("#shot-clock-controls [data-clock]")) {
+  button.addEventListener("click", () => act({ action: button.dataset.clock }));
+}
+
+setInterval(() => {
+  const view = state.selected === null ? null : views().get(state.selected);
+  if (view && view.shot_clock && !$("shot-clock-controls").hidden) renderShotClockControls(view);
+}, 500);
