@@ -19,7 +19,10 @@
 //! - [`view`]: the committed view of a table, as screens, the API and the event log see it;
 //! - [`metrics`]: the Prometheus registry every stage counts into;
 //! - [`clock`]: the wall clock, read only at the edges;
-//! - [`qr`]: QR codes as SVG, for pairing links and LAN addresses.
+//! - [`qr`]: QR codes as SVG, for pairing links and LAN addresses;
+//! - [`pairing`]: players' phones paired with a table's match (codes, tokens, seats);
+//! - [`notices`]: announcements, requests to undo and players' messages, kept for a while;
+//! - [`limit`]: rate limits per address or phone.
 //!
 //! Around the flow:
 //!
@@ -38,7 +41,10 @@ pub mod sync;
 pub mod table;
 
 pub mod clock;
+pub mod limit;
 pub mod metrics;
+pub mod notices;
+pub mod pairing;
 pub mod qr;
 pub mod view;
 

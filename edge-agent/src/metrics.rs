@@ -54,6 +54,7 @@ pub struct Metrics {
     scoring_fallbacks: Family<Labels, Counter>,
     scoring_modes: Family<Labels, Counter>,
     layout_mismatches: Counter,
+    phone_refusals: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -177,6 +178,12 @@ impl Metrics {
             "Camera layouts at rest that disagreed with the pocket sensors (flagged to staff)",
             layout_mismatches.clone(),
         );
+        let phone_refusals = Family::<Labels, Counter>::default();
+        registry.register(
+            "phone_refusals",
+            "Phone requests refused, by reason (bad_code, rate_limited, not_paired, not_shooter)",
+            phone_refusals.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             accepted,
@@ -198,6 +205,7 @@ impl Metrics {
             scoring_fallbacks,
             scoring_modes,
             layout_mismatches,
+            phone_refusals,
         }
     }
 
@@ -225,6 +233,20 @@ impl Metrics {
     /// Counts a camera layout that disagreed with the pocket sensors.
     pub fn layout_mismatch(&self) {
         self.layout_mismatches.inc();
+    }
+
+    /// Counts a refused phone request (a wrong pairing code, a rate limit, a stranger's token).
+    pub fn phone_refused(&self, reason: &'static str) {
+        self.phone_refusals
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// Phone requests refused for `reason` so far.
+    pub fn phone_refused_count(&self, reason: &'static str) -> u64 {
+        self.phone_refusals
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get()
     }
 
     /// Counts an accepted event of `kind` (`pocket`, `button`, `staff`, …).

@@ -72,6 +72,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     if let Some(aside) = &recovered.moved_aside {
         tracing::error!(moved_to = %aside.display(), "a damaged database was moved aside; starting from an empty one");
     }
+    // The pairing secret lives beside the database (docs/decisions/0009-phone-pairing.md).
+    let pairing_secret =
+        crate::pairing::Secret::load_or_create(&config.data_dir).map_err(|source| {
+            store::StoreError::Io {
+                path: config.data_dir.join(crate::pairing::SECRET_FILE),
+                source,
+            }
+        })?;
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new();
     let (publish_hub, batch_metrics, stage_metrics) =
@@ -154,6 +162,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         staff_token: config.staff_token.clone(),
         venue: config.venue.clone(),
         cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
+        phones: Arc::new(api::Phones::new(pairing_secret)),
+        notices: crate::notices::Notices::new(),
     };
     if config.ws_direct_writes {
         api::spawn_direct_writers(&hub, &metrics);

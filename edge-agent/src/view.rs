@@ -34,6 +34,10 @@ pub struct ShotInProgress {
     pub first_contact: Option<u8>,
     /// The call for this shot, if one was made.
     pub called: Option<shared::rules::Call>,
+    /// The shooter declared this shot a push-out.
+    pub push_out: bool,
+    /// The shooter declared this shot a safety.
+    pub safety: bool,
 }
 
 /// A device reporting for a table.
@@ -78,6 +82,22 @@ pub struct MatchInfo {
     /// Registered players' ids per seat (cloud-sync's), when staff chose registered players.
     #[serde(skip_serializing_if = "no_ids")]
     pub player_ids: [Option<String>; 2],
+    /// Set when staff voided the match: it ended without a winner (status `finished`,
+    /// `match_winner` null) and counts for nobody. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voided: Option<Voided>,
+}
+
+/// A voided match: why, by whom, when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Voided {
+    /// Why, as staff gave it.
+    pub reason: String,
+    /// Who voided it (absent if unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<crate::table::Actor>,
+    /// When, ms since the Unix epoch (the input's receive time).
+    pub voided_ms: u64,
 }
 
 fn no_ids(ids: &[Option<String>; 2]) -> bool {
@@ -109,6 +129,8 @@ pub struct TableView {
     pub session: Option<SessionView>,
     /// How the table is scored (camera, sensors, manual) and what staff should check.
     pub scoring: crate::table::ScoringView,
+    /// The match's shot clock; `null` when its house rules have none (or no match yet).
+    pub shot_clock: Option<shared::rules::shot_clock::ClockReport>,
 }
 
 /// A committed view and its JSON, shared by every reader.
@@ -164,6 +186,7 @@ impl Published {
                 mode: crate::table::ScoringMode::Manual,
                 flags: Vec::new(),
             },
+            shot_clock: None,
         };
         Published::new(view, None)
     }

@@ -105,8 +105,11 @@ pub enum Record {
     RackFinished(RackFinished),
     /// A match ended.
     MatchFinished(MatchFinished),
-    /// An undo took back finished racks or the result: the cloud corrects what it holds.
+    /// An undo took back finished racks or the result, or staff corrected the score: the cloud
+    /// corrects what it holds.
     ResultCorrected(ResultCorrected),
+    /// Staff voided a match: it ended without a winner and counts for nobody.
+    MatchVoided(MatchVoided),
     /// A record the cloud once refused as invalid; the venue keeps the original in its dead
     /// letters, and this placeholder keeps the sequence without a gap.
     Rejected(Rejected),
@@ -193,6 +196,50 @@ pub struct ResultCorrected {
     pub racks_finished: u32,
     /// Whether the match is still over.
     pub match_finished: bool,
+    /// Who made the correction (absent from records of an undo sent before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Author>,
+    /// Why, as staff gave it (absent for an undo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `match_voided`: staff voided a match. Unlike a concession, nobody won: the match counts for
+/// nobody in results and statistics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchVoided {
+    /// The match.
+    pub match_id: String,
+    /// The table.
+    pub table: String,
+    /// Why, as staff gave it.
+    pub reason: String,
+    /// Who voided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Author>,
+    /// When (venue clock, Unix ms).
+    pub voided_ms: u64,
+}
+
+/// Who made a correction or a void, as the venue's event log records it (edge-agent's
+/// `table::Actor`, the same JSON): `{"role":"staff","name":…}`, `{"role":"player","seat":…}`,
+/// `{"role":"agent"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Author {
+    /// Venue staff, named when known.
+    Staff {
+        /// The staff member, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// A player of the match, from a paired phone.
+    Player {
+        /// The player's seat.
+        seat: u8,
+    },
+    /// The agent itself.
+    Agent {},
 }
 
 /// `rejected`.
@@ -213,6 +260,7 @@ impl Record {
             Record::RackFinished(_) => "rack_finished",
             Record::MatchFinished(_) => "match_finished",
             Record::ResultCorrected(_) => "result_corrected",
+            Record::MatchVoided(_) => "match_voided",
             Record::Rejected(_) => "rejected",
         }
     }
@@ -225,6 +273,7 @@ impl Record {
             Record::RackFinished(r) => Some(&r.match_id),
             Record::MatchFinished(r) => Some(&r.match_id),
             Record::ResultCorrected(r) => Some(&r.match_id),
+            Record::MatchVoided(r) => Some(&r.match_id),
             Record::Rejected(_) => None,
         }
     }
@@ -241,6 +290,7 @@ impl Record {
             Record::RackFinished(r) => serde_json::to_string(r),
             Record::MatchFinished(r) => serde_json::to_string(r),
             Record::ResultCorrected(r) => serde_json::to_string(r),
+            Record::MatchVoided(r) => serde_json::to_string(r),
             Record::Rejected(r) => serde_json::to_string(r),
         }
     }
@@ -322,6 +372,7 @@ impl Record {
             "result_corrected" => {
                 ResultCorrected::deserialize(payload).map(Record::ResultCorrected)
             }
+            "match_voided" => MatchVoided::deserialize(payload).map(Record::MatchVoided),
             "rejected" => Rejected::deserialize(payload).map(Record::Rejected),
             other => return Err(format!("unknown kind {other:?}")),
         };
@@ -345,6 +396,7 @@ impl Record {
                 (r.match_id.as_str(), Some(&r.table))
             }
             Record::ResultCorrected(r) => (r.match_id.as_str(), Some(&r.table)),
+            Record::MatchVoided(r) => (r.match_id.as_str(), Some(&r.table)),
             Record::Rejected(_) => (record_match_id, None),
         };
         if match_id != record_match_id {
@@ -549,6 +601,38 @@ mod tests {
         };
         assert_eq!(m.spec.players, ["Ann".to_owned(), "Bo".to_owned()]);
         assert_eq!(m.player_ids, [None, None]);
+    }
+
+    #[test]
+    fn a_void_and_a_correction_carry_who_and_why() {
+        let voided = Record::MatchVoided(MatchVoided {
+            match_id: "ab12cd34-7".into(),
+            table: "t1".into(),
+            reason: "players left".into(),
+            by: Some(Author::Staff {
+                name: Some("Kim".into()),
+            }),
+            voided_ms: 9,
+        });
+        let text = voided.payload_text().expect("serializes");
+        assert!(
+            text.contains(r#""by":{"role":"staff","name":"Kim"}"#),
+            "{text}"
+        );
+        assert_eq!(
+            Record::from_text(3, "match_voided", "ab12cd34-7", &text),
+            Ok(voided)
+        );
+        // A correction written before `by` and `reason` existed still parses.
+        let old = r#"{"match_id":"ab12cd34-7","table":"t1","score":[1,0],"rack":2,"racks_finished":1,"match_finished":false}"#;
+        let Ok(Record::ResultCorrected(r)) =
+            Record::from_text(4, "result_corrected", "ab12cd34-7", old)
+        else {
+            panic!("an old correction must parse");
+        };
+        assert_eq!((r.by, r.reason), (None, None));
+        let bad_table = r#"{"match_id":"ab12cd34-7","table":"a b","reason":"x","voided_ms":1}"#;
+        assert!(Record::from_text(5, "match_voided", "ab12cd34-7", bad_table).is_err());
     }
 
     #[test]

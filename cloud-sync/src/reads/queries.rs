@@ -74,7 +74,7 @@ const SUMMARY: &str = "jsonb_build_object(
     'id', m.id, 'venue_id', m.venue_id, 'venue_match_id', m.venue_match_id,
     'table', m.table_id, 'game', m.game, 'players', m.players, 'player_ids', m.player_ids,
     'race_to', m.race_to, 'score', m.score, 'winner', m.winner, 'finished', m.finished,
-    'started_ms', m.started_ms,
+    'voided', m.voided, 'started_ms', m.started_ms,
     'finished_ms', (extract(epoch FROM m.finished_at) * 1000)::int8)";
 
 /// A page of rows and the cursor after it: `{"<name>": [...], "next": "…" | null}`.
@@ -147,6 +147,15 @@ pub async fn match_detail(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
     let found: Option<Value> = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT {SUMMARY} || jsonb_build_object(
             'spec', m.spec,
+            'void', CASE WHEN m.voided THEN jsonb_build_object('reason', m.void_reason,
+                    'by', m.voided_by, 'voided_ms', m.voided_ms) END,
+            'corrections', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                    'score', c.payload->'score', 'match_finished', c.payload->'match_finished',
+                    'racks_finished', c.payload->'racks_finished', 'by', c.payload->'by',
+                    'reason', c.payload->'reason') ORDER BY c.received_at, c.seq)
+                FROM sync_records c
+                WHERE c.venue_id = m.venue_id AND c.match_id = m.venue_match_id
+                  AND c.kind = 'result_corrected'), '[]'),
             'inputs', (SELECT f.payload->'inputs' FROM sync_records f
                        WHERE f.venue_id = m.venue_id AND f.epoch = m.result_epoch
                          AND f.seq = m.result_seq),
@@ -195,7 +204,7 @@ pub async fn player(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
                 'innings', COALESCE(sum(s.innings), 0),
                 'high_run', COALESCE(max(s.high_run), 0))
              FROM match_player_stats s JOIN matches m ON m.id = s.match_id
-             WHERE s.player_id = $1)",
+             WHERE s.player_id = $1 AND NOT m.voided)",
     )
     .bind(id)
     .fetch_one(pool)
@@ -217,7 +226,7 @@ pub async fn player_matches(pool: &PgPool, id: &str, page: &Page) -> Result<Valu
     let after = page.after_id()?;
     let rows: Vec<(i64, Value)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT m.id, {SUMMARY} || jsonb_build_object('seat', s.seat,
-                'won', m.finished AND m.winner = s.seat,
+                'won', m.finished AND NOT m.voided AND m.winner IS NOT DISTINCT FROM s.seat,
                 'stats', jsonb_build_object('racks_won', s.racks_won,
                     'balls_pocketed', s.balls_pocketed, 'fouls', s.fouls,
                     'break_and_runs', s.break_and_runs, 'breaks_with_ball', s.breaks_with_ball,

@@ -18,6 +18,18 @@ pub enum ApiError {
     /// No staff token, the wrong one, or writes disabled (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated, but not allowed to do this (403): a phone that is not the shooter's, or
+    /// not paired with this table's match.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many tries from this address or phone (429, with `Retry-After` in seconds).
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was refused.
+        message: String,
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
     /// No such table or route (404).
     #[error("{0}")]
     NotFound(String),
@@ -39,6 +51,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -65,7 +79,8 @@ impl From<EngineError> for ApiError {
             EngineError::NoMatch(_)
             | EngineError::Busy(_)
             | EngineError::SessionRunning(_)
-            | EngineError::NoSession(_) => ApiError::Conflict(error.to_string()),
+            | EngineError::NoSession(_)
+            | EngineError::ShotClock(_) => ApiError::Conflict(error.to_string()),
             EngineError::BadTable(_) => ApiError::BadRequest(error.to_string()),
             EngineError::Rejected(_) => ApiError::Unprocessable(error.to_string()),
             EngineError::Store(ref detail) => {
@@ -80,6 +95,10 @@ impl From<EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
+        };
         let body = serde_json::json!({ "error": self.to_string() }).to_string();
         let mut response = (
             status,
@@ -90,6 +109,11 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -1,7 +1,8 @@
 //! The agent's HTTP side over axum: the REST API (`rest`), cloud sync as staff see it
 //! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
-//! (`pages`), a match's camera layouts and its rack replay page (`replay`), `/metrics` and
-//! `/healthz`. This module holds the routes and what every handler
+//! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
+//! players' messages (`room`), a match's camera layouts and its rack replay page (`replay`),
+//! `/metrics` and `/healthz`. This module holds the routes and what every handler
 //! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
 //! out) and `error` (every error is JSON), never on each other.
 //!
@@ -14,8 +15,11 @@ mod cloud;
 mod error;
 mod json;
 mod pages;
+mod phone;
 mod replay;
 mod rest;
+mod results;
+mod room;
 mod socket;
 mod ws;
 
@@ -28,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::ApiError;
+pub use phone::Phones;
 pub use ws::SEND_TIMEOUT;
 pub(crate) use ws::spawn_direct_writers;
 
@@ -58,6 +63,10 @@ pub struct AppState {
     pub venue: String,
     /// cloud-sync's URL when sync is on.
     pub cloud_url: Option<String>,
+    /// Players' phones: pairing codes, tokens, seats and the rate limits of strangers.
+    pub phones: Arc<phone::Phones>,
+    /// Announcements, requests to undo and players' messages (sent over `/ws` too).
+    pub notices: crate::notices::Notices,
 }
 
 impl AppState {
@@ -107,6 +116,45 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/matches/{match_id}/replay", get(replay::page))
         .route("/api/v1/matches/{match_id}/layouts", get(replay::layouts))
+        .route("/phone/{table}", get(pages::phone))
+        .route("/p/{code}", get(pages::phone_pairing))
+        .route("/tables/{table}/pairing.svg", get(phone::pairing_qr))
+        .route("/api/v1/tables/{table}/pairing", get(phone::pairing_code))
+        .route(
+            "/api/v1/tables/{table}/matches/current/racks",
+            get(phone::racks),
+        )
+        .route("/api/v1/phone/pair", post(phone::pair))
+        .route("/api/v1/phone/{table}/me", get(phone::me))
+        .route("/api/v1/phone/{table}/actions", post(phone::action))
+        .route(
+            "/api/v1/phone/{table}/undo-requests",
+            post(phone::request_undo),
+        )
+        .route(
+            "/api/v1/phone/{table}/undo-requests/{id}",
+            post(phone::answer_undo),
+        )
+        .route("/api/v1/phone/{table}/messages", post(room::send_message))
+        .route(
+            "/api/v1/tables/{table}/undo-requests/{id}",
+            post(phone::staff_answer_undo),
+        )
+        .route(
+            "/api/v1/tables/{table}/seats/{seat}/release",
+            post(phone::release_seat),
+        )
+        .route(
+            "/api/v1/announcements",
+            get(room::announcements).post(room::announce),
+        )
+        .route("/api/v1/announcements/{id}/withdraw", post(room::withdraw))
+        .route("/api/v1/messages", get(room::messages))
+        .route("/api/v1/messages/{id}/ack", post(room::acknowledge))
+        .route("/results", get(pages::results))
+        .route("/overlay/{table}", get(pages::overlay))
+        .route("/api/v1/results", get(results::list))
+        .route("/api/v1/results/{match_id}", get(results::one))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

@@ -1,5 +1,8 @@
 //! The venue's screens: a live overview of every table at `/`, a TV scoreboard per table at
-//! `/tables/{table}`, and the staff console at `/staff` (a tablet at the bar). Plain HTML, CSS and
+//! `/tables/{table}`, a table on a phone at `/phone/{table}` (and `/p/{code}`, what the TV's QR
+//! code opens), the staff console at `/staff` (a tablet at the bar), a stream overlay per table at
+//! `/overlay/{table}` and the day's results at `/results`. Assets are gzipped and tagged once, on
+//! first use. Plain HTML, CSS and
 //! JavaScript compiled into the binary with `include_str!`: the appliance serves them with no build
 //! step and no files to install. Every page follows `/ws` and reconnects by itself with
 //! `?since=<last seq>`.
@@ -7,9 +10,14 @@
 //! The staff page itself is public, like the others: it holds no secret. It asks for the staff
 //! token and sends it with each API call, so the API stays the only place that checks it.
 
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::OnceLock;
+
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sha2::Digest as _;
 
 use super::AppState;
 use super::error::ApiError;
@@ -23,6 +31,17 @@ const SCOREBOARD_JS: &str = include_str!("assets/scoreboard.js");
 const STAFF: &str = include_str!("assets/staff.html");
 const STAFF_CSS: &str = include_str!("assets/staff.css");
 const STAFF_JS: &str = include_str!("assets/staff.js");
+const STAFF_MANUAL_JS: &str = include_str!("assets/staff-manual.js");
+const PHONE: &str = include_str!("assets/phone.html");
+const PHONE_CSS: &str = include_str!("assets/phone.css");
+const PHONE_JS: &str = include_str!("assets/phone.js");
+const PAIRING_JS: &str = include_str!("assets/pairing.js");
+const ROOM_JS: &str = include_str!("assets/room.js");
+const OVERLAY: &str = include_str!("assets/overlay.html");
+const OVERLAY_CSS: &str = include_str!("assets/overlay.css");
+const OVERLAY_JS: &str = include_str!("assets/overlay.js");
+const RESULTS: &str = include_str!("assets/results.html");
+const RESULTS_JS: &str = include_str!("assets/results.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(super) fn escape_html(text: &str) -> String {
@@ -94,28 +113,195 @@ pub(crate) async fn staff(State(state): State<AppState>) -> Response {
     response
 }
 
-/// `GET /assets/{file}`.
-pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
-    let (content_type, body) = match file.as_str() {
-        "style.css" => ("text/css; charset=utf-8", STYLE),
-        "live.js" => ("text/javascript; charset=utf-8", LIVE_JS),
-        "overview.js" => ("text/javascript; charset=utf-8", OVERVIEW_JS),
-        "scoreboard.js" => ("text/javascript; charset=utf-8", SCOREBOARD_JS),
-        "staff.css" => ("text/css; charset=utf-8", STAFF_CSS),
-        "staff.js" => ("text/javascript; charset=utf-8", STAFF_JS),
-        "replay.js" => ("text/javascript; charset=utf-8", super::replay::REPLAY_JS),
-        "replay.css" => ("text/css; charset=utf-8", super::replay::REPLAY_CSS),
-        _ => return Err(ApiError::NotFound(format!("no asset {file:?}"))),
-    };
-    Ok((
-        StatusCode::OK,
+/// `GET /phone/{table}`: one table on a phone: read-only for spectators, with the player's
+/// controls once the phone is paired (the page keeps its token; it holds no other secret).
+pub(crate) async fn phone(
+    State(state): State<AppState>,
+    Path(table): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    phone_page(&state.venue, &table, "", &headers)
+}
+
+/// `GET /p/{code}`: what a TV's QR code opens: the phone page, pairing with `code` (checked by
+/// `POST /api/v1/phone/pair`, not here: the page says if it is wrong).
+pub(crate) async fn phone_pairing(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    // Only a code's characters reach the page, whatever the path held.
+    let code: String = (code.chars())
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    phone_page(&state.venue, "", &code, &headers)
+}
+
+fn phone_page(venue: &str, table: &str, code: &str, headers: &HeaderMap) -> Response {
+    let body = PHONE
+        .replace("{{VENUE}}", &escape_html(venue))
+        .replace("{{TABLE}}", &escape_html(table))
+        .replace("{{CODE}}", &escape_html(code));
+    let mut response = compressed(
+        "text/html; charset=utf-8",
+        body.as_bytes(),
+        accepts_gzip(headers),
+    );
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(STAFF_CSP),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// What the stream overlay and the results page may load: scripts, styles and connections from
+/// this agent only, no inline script. The overlay may be framed (a streaming tool may embed it).
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                        img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
+
+fn with_csp(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    response
+}
+
+/// `GET /overlay/{table}`: a lower-third scoreboard on a transparent page, for a stream (OBS's
+/// browser source); `?pos=` and `?scale=` are read by the page itself.
+pub(crate) async fn overlay(State(state): State<AppState>, Path(table): Path<String>) -> Response {
+    with_csp(page(OVERLAY, &state.venue, &table))
+}
+
+/// `GET /results`: the day's finished matches at the venue, with filters.
+pub(crate) async fn results(State(state): State<AppState>) -> Response {
+    with_csp(page(RESULTS, &state.venue, ""))
+}
+
+/// An asset as served: its type, its bytes, gzipped once, and its ETag.
+struct Asset {
+    content_type: &'static str,
+    body: &'static str,
+    gzip: Vec<u8>,
+    etag: HeaderValue,
+}
+
+/// Every asset, compressed and tagged once, on first use.
+fn assets() -> &'static HashMap<&'static str, Asset> {
+    static ASSETS: OnceLock<HashMap<&'static str, Asset>> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        let css = "text/css; charset=utf-8";
+        let js = "text/javascript; charset=utf-8";
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        body,
-    )
-        .into_response())
+            ("style.css", css, STYLE),
+            ("live.js", js, LIVE_JS),
+            ("overview.js", js, OVERVIEW_JS),
+            ("scoreboard.js", js, SCOREBOARD_JS),
+            ("staff.css", css, STAFF_CSS),
+            ("staff.js", js, STAFF_JS),
+            ("staff-manual.js", js, STAFF_MANUAL_JS),
+            ("phone.css", css, PHONE_CSS),
+            ("phone.js", js, PHONE_JS),
+            ("pairing.js", js, PAIRING_JS),
+            ("room.js", js, ROOM_JS),
+            ("overlay.css", css, OVERLAY_CSS),
+            ("overlay.js", js, OVERLAY_JS),
+            ("results.js", js, RESULTS_JS),
+            ("replay.js", js, super::replay::REPLAY_JS),
+            ("replay.css", css, super::replay::REPLAY_CSS),
+        ]
+        .into_iter()
+        .map(|(name, content_type, body)| {
+            let digest = sha2::Sha256::digest(body.as_bytes());
+            let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            let etag = HeaderValue::from_str(&format!("\"{tag}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+            let asset = Asset {
+                content_type,
+                body,
+                gzip: gzip(body.as_bytes()),
+                etag,
+            };
+            (name, asset)
+        })
+        .collect()
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    (headers.get_all(header::ACCEPT_ENCODING).iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// `body` as `content_type`, gzipped when the client takes it.
+fn compressed(content_type: &'static str, body: &[u8], gzipped: bool) -> Response {
+    if gzipped {
+        encoded(content_type, gzip(body), true)
+    } else {
+        encoded(content_type, body.to_vec(), false)
+    }
+}
+
+/// `bytes` as `content_type`, gzip-encoded already or not.
+fn encoded(content_type: &'static str, bytes: Vec<u8>, gzipped: bool) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzipped {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// `GET /assets/{file}`: gzipped when the client takes it, with an ETag: a screen revalidates
+/// (`no-cache`) and gets a 304 while the agent's version is the same, so an upgrade is never
+/// hidden behind a stale cache.
+pub(crate) async fn asset(
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(asset) = assets().get(file.as_str()) else {
+        return Err(ApiError::NotFound(format!("no asset {file:?}")));
+    };
+    let fresh = (headers.get_all(header::IF_NONE_MATCH).iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim().trim_start_matches("W/") == asset.etag);
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if accepts_gzip(&headers) {
+        encoded(asset.content_type, asset.gzip.clone(), true)
+    } else {
+        encoded(asset.content_type, asset.body.as_bytes().to_vec(), false)
+    };
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::ETAG, asset.etag.clone());
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -135,5 +321,41 @@ mod tests {
         assert!(OVERVIEW.contains("{{VENUE}}"));
         assert!(SCOREBOARD.contains("{{TABLE}}"));
         assert!(STAFF.contains("{{VENUE}}"));
+        assert!(PHONE.contains("{{TABLE}}") && PHONE.contains("{{CODE}}"));
+        assert!(OVERLAY.contains("{{TABLE}}"));
+        assert!(RESULTS.contains("{{VENUE}}"));
+    }
+
+    #[test]
+    fn gzip_is_taken_only_when_offered() {
+        let offer = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).expect("header"),
+            );
+            accepts_gzip(&headers)
+        };
+        assert!(offer("gzip, deflate, br"));
+        assert!(offer("br;q=1.0, gzip;q=0.8"));
+        assert!(offer("*"));
+        assert!(!offer("br"));
+        assert!(!offer("gzip;q=0"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn every_asset_is_gzipped_and_tagged() {
+        for (name, asset) in assets() {
+            assert!(asset.gzip.len() < asset.body.len(), "{name} compresses");
+            let mut back = String::new();
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(&asset.gzip[..]),
+                &mut back,
+            )
+            .expect("gunzip");
+            assert_eq!(back, asset.body, "{name}");
+            assert!(asset.etag.to_str().is_ok_and(|t| t.len() == 18), "{name}");
+        }
     }
 }

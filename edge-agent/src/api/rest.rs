@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use super::auth::Staff;
 use super::error::ApiError;
 use super::json::{body_bytes, json_response, parse};
 use crate::store::{DeadLetterPage, KeptDeadLetter};
-use crate::table::StaffAction;
+use crate::table::{Actor, StaffAction};
 use crate::view::Published;
 
 /// A committed view as the response body.
@@ -97,7 +97,7 @@ pub(crate) async fn start_match(
             *name = player.name;
         }
     }
-    spec.validate()
+    spec.validate_new()
         .map_err(|rejected| ApiError::Unprocessable(rejected.to_string()))?;
     let published = state
         .engine
@@ -111,15 +111,62 @@ pub(crate) async fn start_match(
 }
 
 /// `POST /api/v1/tables/{table}/matches/current/actions`: a staff action; 200 with the view.
+///
+/// The optional `X-Dojo-Staff` header names the staff member (the console sends the name staff
+/// typed in): it is logged with the action and travels with corrections to the cloud.
 pub(crate) async fn action(
     _staff: Staff,
     State(state): State<AppState>,
     Path(table): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let by = staff_actor(&headers)?;
     let action: StaffAction = parse(&body_bytes(body)?)?;
-    let published = state.engine.action(table, action).await?;
+    let published = state.engine.action_by(table, action, by).await?;
     Ok(view_response(StatusCode::OK, &published))
+}
+
+/// The header that names the staff member making an action.
+pub(crate) const STAFF_NAME_HEADER: &str = "x-dojo-staff";
+/// The longest staff name, in characters.
+const MAX_STAFF_NAME_CHARS: usize = 40;
+
+/// Who makes a staff action: the staff member the header names (percent-encoded UTF-8, as
+/// `encodeURIComponent` writes it), else unnamed staff.
+fn staff_actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
+    let Some(value) = headers.get(STAFF_NAME_HEADER) else {
+        return Ok(Actor::staff());
+    };
+    let name = percent_decode(value.as_bytes()).ok_or_else(|| {
+        ApiError::Unprocessable(format!("{STAFF_NAME_HEADER} must be percent-encoded UTF-8"))
+    })?;
+    let name = name.trim();
+    if name.chars().count() > MAX_STAFF_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable(format!(
+            "{STAFF_NAME_HEADER} must be a name of at most {MAX_STAFF_NAME_CHARS} characters"
+        )));
+    }
+    Ok(Actor::Staff {
+        name: (!name.is_empty()).then(|| name.to_owned()),
+    })
+}
+
+/// `%XX` escapes back to bytes, then UTF-8; `None` for a broken escape or invalid UTF-8.
+fn percent_decode(bytes: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = tail.get(2..)?;
+        } else {
+            out.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Dead letters per page when `limit` is not given.
@@ -322,5 +369,28 @@ mod tests {
         let counts_only = DeadLetterList::from(page(vec![], true));
         assert_eq!(counts_only.next_before, None);
         assert!(counts_only.dead_letters.is_empty());
+    }
+
+    #[test]
+    fn the_staff_name_header_is_percent_decoded_and_bounded() {
+        let named = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                STAFF_NAME_HEADER,
+                HeaderValue::from_str(value).expect("ascii"),
+            );
+            staff_actor(&headers)
+        };
+        assert_eq!(staff_actor(&HeaderMap::new()).ok(), Some(Actor::staff()));
+        assert_eq!(
+            named("Zo%C3%AB%20K").ok(),
+            Some(Actor::Staff {
+                name: Some("Zoë K".into())
+            })
+        );
+        assert_eq!(named("  ").ok(), Some(Actor::staff()), "blank is unnamed");
+        for bad in ["%ZZ", "%C3", "%0A", &"x".repeat(41)] {
+            assert!(named(bad).is_err(), "{bad:?} is refused");
+        }
     }
 }

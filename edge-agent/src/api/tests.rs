@@ -26,6 +26,8 @@ fn state(staff_token: Option<&str>) -> AppState {
         staff_token: staff_token.map(str::to_owned),
         venue: "Dojo <Downtown>".to_owned(),
         cloud_url: None,
+        phones: Arc::new(Phones::new(crate::pairing::Secret::random())),
+        notices: crate::notices::Notices::new(),
     }
 }
 

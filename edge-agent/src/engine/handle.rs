@@ -29,6 +29,9 @@ pub enum EngineError {
     /// No table-time session is running there.
     #[error("table {0} has no session running")]
     NoSession(String),
+    /// The shot clock refused the request (none in this match, not running, extension used…).
+    #[error("{0}")]
+    ShotClock(String),
     /// The store failed; the input was not applied.
     #[error("storage failure: {0}")]
     Store(String),

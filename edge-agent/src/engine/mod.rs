@@ -266,6 +266,9 @@ impl Engine {
                     Refused::Rules(rejected) => EngineError::Rejected(rejected),
                     Refused::SessionRunning => EngineError::SessionRunning(table_id.to_owned()),
                     Refused::NoSession => EngineError::NoSession(table_id.to_owned()),
+                    Refused::NoClock | Refused::Clock(_) => {
+                        EngineError::ShotClock(refused.to_string())
+                    }
                 };
                 self.metrics.rejected("rules");
                 if let Some(reply) = reply {
@@ -544,6 +547,9 @@ impl Engine {
             }
             if let Some(device) = table.camera_due(now, self.timing.camera_shot_timeout_ms) {
                 due.push((id.clone(), TableInput::CameraLost { device }));
+            }
+            if let Some(event) = table.clock_due(now) {
+                due.push((id.clone(), TableInput::ShotClock { event }));
             }
             for device in table.silent_devices(now, self.timing.presence_timeout_ms) {
                 due.push((

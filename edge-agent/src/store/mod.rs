@@ -17,13 +17,15 @@
 //! - `outbox`: the table's typed records as outbox rows (and `matches`, `racks`);
 //! - `sync`: what the sync task writes (acknowledgements, refusals, registered players);
 //! - `reader`: read-only queries for the API and the sync task, on their own connections;
-//! - `match_log`: one match's logged inputs, read back to replay it (the rack replay's layouts).
+//! - `match_log`: one match's logged inputs, read back to replay it (the rack replay's layouts);
+//! - `results`: the venue's finished matches, read back for the results API.
 
 mod checkpoint;
 mod match_log;
 mod open;
 mod outbox;
 mod reader;
+mod results;
 mod schema;
 mod sync;
 #[cfg(test)]
@@ -35,6 +37,7 @@ use std::path::{Path, PathBuf};
 pub use match_log::MatchLog;
 pub use open::{Recovered, RecoveredTable, open};
 pub use reader::{DeadLetterPage, KeptDeadLetter, Reader, Since, SyncDeadLetter, SyncStatus};
+pub use results::{MatchResult, RackResult, ResultsPage, ResultsQuery};
 pub use sync::SyncWrite;
 pub use writer::{Commit, DeadLetter, StoreTx, Write, spawn_writer};
 

@@ -63,6 +63,13 @@ pub(super) fn write(
                 .execute([id])?;
             }
         }
+        Record::MatchVoided(_) => {
+            // Over, won by nobody: no winner and no result (the record stays in the outbox).
+            conn.prepare_cached(
+                "UPDATE matches SET finished_seq = ?2, winner = NULL, result = NULL WHERE match_id = ?1",
+            )?
+            .execute(params![id, seq])?;
+        }
         Record::Rejected(_) => {}
     }
     Ok(())

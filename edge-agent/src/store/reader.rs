@@ -255,6 +255,18 @@ impl Reader {
         Ok(Since::Views(views))
     }
 
+    /// The finished racks of `match_id` in order, as (ordinal, winning seat): the racks so far
+    /// that a phone lists. Blocking.
+    pub fn racks(&self, match_id: &str) -> Result<Vec<(u64, u64)>, StoreError> {
+        let conn = self.connect()?;
+        let mut stmt =
+            conn.prepare("SELECT ordinal, winner FROM racks WHERE match_id = ?1 ORDER BY ordinal")?;
+        let rows = stmt.query_map([match_id], |row| {
+            Ok((to_u64(row.get(0)?), to_u64(row.get(1)?)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Dead letters older than `before` (every one if `None`), newest first, at most `limit`, with
     /// the count per reason. One read transaction, so the page and the counts agree even while the
     /// writer adds rows. Blocking: call it from `spawn_blocking`.

@@ -40,6 +40,48 @@ pub enum StaffAction {
         #[serde(default)]
         pocket: Option<u8>,
     },
+    /// A ball dropped, entered by hand into the shot in progress as a pocket sensor would report
+    /// it (ball 0 is the cue ball).
+    Pocket {
+        /// Ball.
+        ball: u8,
+        /// Pocket, where it matters.
+        #[serde(default)]
+        pocket: Option<u8>,
+    },
+    /// The cue ball dropped (a scratch), entered by hand into the shot in progress.
+    CueBall {},
+    /// A correction: one rack (14.1: one point) more or less for a player.
+    AdjustRack {
+        /// The seat whose score changes.
+        player: u8,
+        /// `1` or `-1`.
+        delta: i8,
+        /// Why (required).
+        reason: String,
+    },
+    /// A correction: the score set outright (one that reaches the race ends the match).
+    SetScore {
+        /// The score per seat.
+        score: [i32; 2],
+        /// Why (required).
+        reason: String,
+    },
+    /// Void the match: it ends with no winner and counts for nobody (unlike a concession).
+    Void {
+        /// Why (required).
+        reason: String,
+    },
+    /// Hold the shot clock (a referee's interruption).
+    ShotClockPause {},
+    /// Let the shot clock run again.
+    ShotClockResume {},
+    /// The shooter's extension for this rack (`player`, when given, must be the shooter).
+    ShotClockExtension {
+        /// Who asks.
+        #[serde(default)]
+        player: Option<u8>,
+    },
 }
 
 impl From<Button> for StaffAction {
@@ -139,6 +181,11 @@ pub enum TableInput {
     CameraLost {
         /// The camera.
         device: String,
+    },
+    /// The engine's timer on the shot clock: a warning, the time running out, or a restart.
+    ShotClock {
+        /// What the time changed.
+        event: super::ClockTick,
     },
 }
 

@@ -7,22 +7,32 @@
 //! - `input`: what a table takes, as the event log keeps it;
 //! - `shot`: shot assembly from sensor events;
 //! - `play`: the match in play, staff actions and ruling;
+//! - `manual`: balls entered by hand, and undo of the shot in progress entry by entry;
+//! - `correction`: score corrections and void, with who and why;
 //! - `records`: the venue → cloud records a match emits;
 //! - `presence`: the devices heard and whether each shows online;
 //! - `session`: table-time sessions;
 //! - `mode`: the scoring mode (camera, sensors, manual) derived from presence, and staff flags;
 //! - `fallback`: a lost camera hands its shot to the pocket sensors;
-//! - `layout`: the camera's at-rest layouts, checked against the pockets and kept per shot.
+//! - `layout`: the camera's at-rest layouts, checked against the pockets and kept per shot;
+//! - `clock`: the shot clock (a house option), following the shots and the engine's timer.
 
+mod clock;
+#[cfg(test)]
+mod clock_tests;
+mod correction;
 mod fallback;
 mod input;
 mod layout;
+mod manual;
 mod mode;
 mod play;
 mod presence;
 mod records;
 mod session;
 mod shot;
+#[cfg(test)]
+mod staff_tests;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +41,7 @@ use std::collections::BTreeMap;
 use shared::rules::{Match, Rejected, Report};
 use shared::sync::Record;
 
+pub use clock::ClockTick;
 pub use input::{Actor, StaffAction, TableInput};
 pub use layout::{ShotLayout, layouts_of};
 pub use mode::{ScoringFlag, ScoringMode, ScoringView};
@@ -56,6 +67,12 @@ pub enum Refused {
     /// No session is running.
     #[error("no session is running")]
     NoSession,
+    /// The match has no shot clock.
+    #[error("this match has no shot clock")]
+    NoClock,
+    /// The shot clock said no.
+    #[error(transparent)]
+    Clock(shared::rules::shot_clock::ClockRefused),
 }
 
 /// What applying an input changed, for the store.
@@ -89,6 +106,8 @@ pub struct Table {
     kept_flags: Vec<ScoringFlag>,
     /// The current match's camera-bracketed shots at rest.
     layouts: Vec<ShotLayout>,
+    /// The match's shot clock, when its house rules have one.
+    clock: Option<shared::rules::shot_clock::ShotClock>,
 }
 
 impl Table {
@@ -104,6 +123,7 @@ impl Table {
             seq: 0,
             kept_flags: Vec::new(),
             layouts: Vec::new(),
+            clock: None,
         }
     }
 
@@ -121,13 +141,20 @@ impl Table {
         received_ms: u64,
     ) -> Result<Applied, Refused> {
         let mut applied = Applied::default();
+        let before = self.clock_before();
         match input {
             TableInput::StartMatch {
                 match_id,
                 spec,
                 player_ids,
             } => self.start(match_id, spec, player_ids, received_ms, &mut applied)?,
-            TableInput::Staff { action, .. } => self.staff(action, &mut applied)?,
+            TableInput::Staff { action, by } => match self.clock_action(action, received_ms) {
+                Some(result) => result?,
+                None => self.staff(action, by.as_ref(), received_ms, &mut applied)?,
+            },
+            TableInput::ShotClock { event } => {
+                self.clock_tick(*event, received_ms, &mut applied)?;
+            }
             TableInput::Device { device, event, .. } => {
                 self.heard(device, received_ms, presence::kind_of(event));
                 self.before_camera_event(device, event, &mut applied);
@@ -151,6 +178,7 @@ impl Table {
             self.kept_flags.clear();
             self.layouts.clear();
         }
+        self.follow_clock(&before, received_ms);
         self.seq = seq;
         Ok(applied)
     }
@@ -175,11 +203,7 @@ impl Table {
 
     /// Whether the table's light should be on: a match in play or a session running.
     pub fn lit(&self) -> bool {
-        let playing = self
-            .game
-            .as_ref()
-            .is_some_and(|(_, game)| game.state().match_winner.is_none());
-        playing || self.session_running()
+        self.in_play() || self.session_running()
     }
 
     /// The view screens see.
@@ -187,7 +211,7 @@ impl Table {
         let (status, match_info, state) = match &self.game {
             None => (TableStatus::Idle, None, None),
             Some((info, game)) => {
-                let status = if game.state().match_winner.is_some() {
+                let status = if game.state().match_winner.is_some() || info.voided.is_some() {
                     TableStatus::Finished
                 } else {
                     TableStatus::Playing
@@ -207,6 +231,8 @@ impl Table {
                 cue_ball_pocketed: self.pending.cue_ball,
                 first_contact: self.pending.first_contact,
                 called: self.pending.called,
+                push_out: self.pending.push_out,
+                safety: self.pending.safety,
             },
             devices: self.devices.values().cloned().collect(),
             missing_events: self.missing_events,
@@ -216,6 +242,7 @@ impl Table {
                 elapsed_ms: stopped_ms.map(|stopped| stopped.saturating_sub(started_ms)),
             }),
             scoring: self.scoring_view(),
+            shot_clock: self.clock_report(),
         }
     }
 }

@@ -2,9 +2,12 @@
 //! definition. The store serializes them into outbox rows; nothing here knows of JSON or SQLite.
 
 use shared::rules::{Match, MatchSpec, State};
-use shared::sync::{MatchFinished, MatchStarted, RackFinished, Record, ResultCorrected};
+use shared::sync::{
+    Author, MatchFinished, MatchStarted, MatchVoided, RackFinished, Record, ResultCorrected,
+};
 
-use crate::view::MatchInfo;
+use super::Actor;
+use crate::view::{MatchInfo, Voided};
 
 /// The record of a match starting on `table`.
 pub(super) fn started(table: &str, info: &MatchInfo, spec: &MatchSpec, started_ms: u64) -> Record {
@@ -52,14 +55,47 @@ pub(super) fn finished(table: &str, info: &MatchInfo, game: &Match, before: &Sta
     if racks(after) < racks(before)
         || (before.match_winner.is_some() && after.match_winner.is_none())
     {
-        records.push(Record::ResultCorrected(ResultCorrected {
-            match_id: match_id.clone(),
-            table: table.to_owned(),
-            score: after.score,
-            rack: after.rack,
-            racks_finished: racks(after),
-            match_finished: after.match_winner.is_some(),
-        }));
+        records.push(corrected(table, info, after, None, None));
     }
     records
+}
+
+/// The result as it stands after a correction (or an undo that changed it), by whom and why.
+pub(super) fn corrected(
+    table: &str,
+    info: &MatchInfo,
+    after: &State,
+    by: Option<&Actor>,
+    reason: Option<String>,
+) -> Record {
+    Record::ResultCorrected(ResultCorrected {
+        match_id: info.match_id.clone(),
+        table: table.to_owned(),
+        score: after.score,
+        rack: after.rack,
+        racks_finished: after.stats.iter().map(|p| p.racks_won).sum(),
+        match_finished: after.match_winner.is_some(),
+        by: by.map(author),
+        reason,
+    })
+}
+
+/// The record of a voided match.
+pub(super) fn voided(table: &str, info: &MatchInfo, voided: &Voided) -> Record {
+    Record::MatchVoided(MatchVoided {
+        match_id: info.match_id.clone(),
+        table: table.to_owned(),
+        reason: voided.reason.clone(),
+        by: voided.by.as_ref().map(author),
+        voided_ms: voided.voided_ms,
+    })
+}
+
+/// Who made an input, as the sync contract spells it (the same JSON as the event log's `by`).
+pub(super) fn author(actor: &Actor) -> Author {
+    match actor {
+        Actor::Staff { name } => Author::Staff { name: name.clone() },
+        Actor::Player { seat } => Author::Player { seat: *seat },
+        Actor::Agent {} => Author::Agent {},
+    }
 }

@@ -29,6 +29,8 @@ pub(super) struct Pending {
     /// A lost camera handed the shot to the pocket sensors: it closes like a sensor-only shot,
     /// after the quiet period even with no ball down.
     pub(super) handed_over: bool,
+    /// The shot as it was before each entry, newest last, for undo (see `manual`).
+    pub(super) history: Vec<Pending>,
 }
 
 impl Pending {
@@ -53,24 +55,21 @@ impl Pending {
 
 impl Table {
     pub(super) fn device_event(&mut self, event: &DeviceEvent, at_ms: u64, applied: &mut Applied) {
-        if self.game.is_none() {
+        if self.game.is_none() || self.voided() {
             return;
         }
         let pending = &mut self.pending;
         match event {
-            DeviceEvent::Pocket { ball: 0, .. } | DeviceEvent::CueReturn => pending.cue_ball = true,
+            DeviceEvent::Pocket { ball: 0, .. } | DeviceEvent::CueReturn => {
+                pending.drop_ball(0, None);
+            }
             DeviceEvent::Pocket { ball, pocket } => {
-                if !pending.pocketed.iter().any(|p| p.ball == *ball) {
-                    pending.pocketed.push(Pocketed {
-                        ball: *ball,
-                        pocket: Some(*pocket),
-                    });
-                }
+                pending.drop_ball(*ball, Some(*pocket));
             }
             DeviceEvent::Button { button } => {
                 // A refused button press (e.g. pass when there is nothing to pass) is logged and
                 // ignored: buttons are pressed by people and cannot be answered with an error.
-                if let Err(error) = self.staff(&StaffAction::from(*button), applied) {
+                if let Err(error) = self.staff(&StaffAction::from(*button), None, at_ms, applied) {
                     applied.repaired = Some(format!("button {} ignored: {error}", button.as_str()));
                 }
                 return;

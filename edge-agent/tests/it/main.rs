@@ -4,11 +4,17 @@
 
 mod browser;
 mod cli;
+mod corrections;
 mod fallback;
 mod helpers;
+mod manual_console;
 mod outbox;
+mod phone;
 mod pipeline;
 mod restart;
+mod results;
 mod session;
+mod shot_clock;
 mod staff;
 mod sync;
+mod tv;

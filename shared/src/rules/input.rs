@@ -87,6 +87,8 @@ pub enum ActionKind {
     Concede,
     /// Take back the last accepted input.
     Undo,
+    /// The shooter ran out of time on the shot clock: a standard foul, ruled like `foul`.
+    TimeFoul,
 }
 
 /// An action line: `{"action":"concede","player":1}`.
@@ -100,7 +102,44 @@ pub struct Action {
     pub player: Option<u8>,
 }
 
-/// One line of input after the match line: `{"shot":{…}}` or `{"action":…}`.
+/// The longest reason a correction may give, in characters.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// A correction of the score by staff (a sensor missed a ball, a rack was scored by hand, the
+/// final result is entered), with the reason: a line of the match like any other, so a replay
+/// and an undo see it where it happened. It changes the score and nothing of the table in play.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Correction {
+    /// One rack (14.1: one point) more (`delta` 1) or less (`delta` -1) for `player`.
+    AdjustRack {
+        /// The seat whose score changes.
+        player: u8,
+        /// `1` or `-1`.
+        delta: i8,
+        /// Why, for people (required).
+        reason: String,
+    },
+    /// The score set outright; a score that reaches the race ends the match.
+    SetScore {
+        /// The score now, per seat.
+        score: [i32; 2],
+        /// Why, for people (required).
+        reason: String,
+    },
+}
+
+impl Correction {
+    /// Why the correction was made.
+    pub fn reason(&self) -> &str {
+        match self {
+            Correction::AdjustRack { reason, .. } | Correction::SetScore { reason, .. } => reason,
+        }
+    }
+}
+
+/// One line of input after the match line: `{"shot":{…}}`, `{"action":…}` or
+/// `{"correction":{…}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Input {
@@ -111,6 +150,11 @@ pub enum Input {
     },
     /// An action.
     Action(Action),
+    /// A staff correction of the score.
+    Correction {
+        /// What is corrected, and why.
+        correction: Correction,
+    },
 }
 
 impl Input {
@@ -140,8 +184,14 @@ impl Input {
             serde_json::from_value::<Action>(value)
                 .map(Input::Action)
                 .map_err(|error| format!("invalid action: {error}"))
+        } else if object.contains_key("correction") {
+            serde_json::from_value::<CorrectionLine>(value)
+                .map(|line| Input::Correction {
+                    correction: line.correction,
+                })
+                .map_err(|error| format!("invalid correction: {error}"))
         } else {
-            Err("an input needs a \"shot\" or an \"action\" key".to_owned())
+            Err("an input needs a \"shot\", an \"action\" or a \"correction\" key".to_owned())
         }
     }
 }
@@ -150,4 +200,10 @@ impl Input {
 #[serde(deny_unknown_fields)]
 struct ShotLine {
     shot: Shot,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrectionLine {
+    correction: Correction,
 }

@@ -6,19 +6,23 @@
 //!
 //! - [`spec`]: the match (game, players, race, break order, house options);
 //! - [`input`]: shots as observed (every field optional) and actions;
+//! - `correction`: staff corrections of the score (a line like any other, so undo and replay see it);
 //! - [`shot`]: a shot checked against the table — the only place impossible input is rejected;
 //! - [`eight_ball`], [`rotation`] (9- and 10-ball), [`straight_pool`]: what each game rules;
 //! - [`state`], [`stats`]: the consequences every game shares (innings, fouls, racks, statistics);
 //! - [`report`]: the public view of a state, the contract of `dojo-rules` and of the screens;
-//! - [`referee`]: the line-by-line session behind `dojo-rules`.
+//! - [`referee`]: the line-by-line session behind `dojo-rules`;
+//! - [`shot_clock`]: the shot clock (a house option), a fold of timed events beside the match.
 
 mod ball;
+mod correction;
 mod eight_ball;
 mod input;
 pub mod referee;
 mod report;
 mod rotation;
 mod shot;
+pub mod shot_clock;
 mod spec;
 mod state;
 mod stats;
@@ -27,8 +31,10 @@ mod straight_pool;
 use serde::{Deserialize, Serialize};
 
 pub use ball::{Ball, BallSet, Group, MAX_BALL, MAX_POCKET, Pocket};
-pub use input::{Action, ActionKind, Call, Input, Pocketed, Shot};
+pub use correction::check_reason;
+pub use input::{Action, ActionKind, Call, Correction, Input, MAX_REASON_CHARS, Pocketed, Shot};
 pub use report::Report;
+pub use shot_clock::ShotClockRules;
 pub use spec::{
     BreakRule, Concede, EightOnBreak, Game, HouseRules, MAX_RACE, MatchSpec, MoneyOnBreak,
 };
@@ -88,6 +94,9 @@ pub enum Rejected {
     /// Undo with nothing left to undo.
     #[error("nothing to undo")]
     NothingToUndo,
+    /// A correction that cannot be made (no reason, a score off the race).
+    #[error("invalid correction: {0}")]
+    InvalidCorrection(String),
 }
 
 /// Applies one input to a state. Pure: `prev` is untouched and a refused input returns why.
@@ -95,6 +104,9 @@ pub enum Rejected {
 pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Rejected> {
     if prev.match_winner.is_some() {
         return Err(Rejected::MatchOver);
+    }
+    if let Input::Correction { correction } = input {
+        return correction::correct(spec, prev, correction);
     }
     let mut state = prev.clone();
     state.last = LastLine::default();
@@ -127,8 +139,11 @@ pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Reje
                     state.rack_for_break(spec.game, state.shooter, false);
                 }
                 ActionKind::Rerack => return Err(Rejected::RerackNotAllowed),
-                ActionKind::Foul if state.break_shot => return Err(Rejected::FoulBeforeBreak),
+                ActionKind::Foul | ActionKind::TimeFoul if state.break_shot => {
+                    return Err(Rejected::FoulBeforeBreak);
+                }
                 ActionKind::Foul => play(spec, &mut state, &Observed::referee_foul()),
+                ActionKind::TimeFoul => play(spec, &mut state, &Observed::time_foul()),
                 ActionKind::Concede => {
                     let loser = match action.player {
                         None => state.shooter,
@@ -144,6 +159,7 @@ pub fn step(spec: &MatchSpec, prev: &State, input: &Input) -> Result<State, Reje
                 ActionKind::Undo => return Err(Rejected::NothingToUndo),
             }
         }
+        Input::Correction { .. } => {}
     }
     Ok(state)
 }

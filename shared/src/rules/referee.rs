@@ -61,5 +61,6 @@ impl Referee {
 fn start(text: &str) -> Result<Match, String> {
     let spec: MatchSpec =
         serde_json::from_str(text).map_err(|error| format!("invalid match line: {error}"))?;
+    spec.validate_new().map_err(|error| error.to_string())?;
     Match::new(spec).map_err(|error| error.to_string())
 }

@@ -29,6 +29,8 @@ pub(crate) struct Observed {
     pub safety: bool,
     pub break_rails: Option<u8>,
     pub referee_foul: bool,
+    /// The shot clock ran out.
+    pub time_foul: bool,
 }
 
 impl Observed {
@@ -109,6 +111,14 @@ impl Observed {
         }
     }
 
+    /// The shooter ran out of time, with nothing else observed.
+    pub(crate) fn time_foul() -> Observed {
+        Observed {
+            time_foul: true,
+            ..Observed::default()
+        }
+    }
+
     /// The ball the shooter is taken to have called: the call, or else the first ball that dropped.
     pub(crate) fn called_ball(&self) -> Option<Ball> {
         self.called.map(|call| call.ball).or(self.first_pocketed)
@@ -166,6 +176,9 @@ impl Observed {
         }
         if self.referee_foul {
             fouls.push(FoulReason::Referee);
+        }
+        if self.time_foul {
+            fouls.push(FoulReason::ShotClock);
         }
         fouls
     }

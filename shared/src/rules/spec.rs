@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Rejected;
 use super::ball::BallSet;
+use super::shot_clock::ShotClockRules;
 
 /// The games the engine referees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,6 +117,9 @@ pub struct HouseRules {
     pub three_foul_rule: Option<bool>,
     /// What `concede` gives away.
     pub concede: Concede,
+    /// The shot clock and its numbers; absent or `null`: no clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shot_clock: Option<ShotClockRules>,
 }
 
 impl HouseRules {
@@ -161,6 +165,35 @@ impl MatchSpec {
                 self.race_to
             )));
         }
+        if let Some(clock) = &self.rules.shot_clock {
+            clock.validate().map_err(Rejected::InvalidSpec)?;
+        }
         Ok(())
     }
+
+    /// Checks a match being created now: [`MatchSpec::validate`], and two players, each named,
+    /// who are not the same name twice (compared trimmed and ignoring case). Matches already
+    /// logged or synced are only [`validate`](MatchSpec::validate)d, so a log written before this
+    /// check still replays.
+    pub fn validate_new(&self) -> Result<(), Rejected> {
+        self.validate()?;
+        let [a, b] = &self.players;
+        if a.trim().is_empty() || b.trim().is_empty() {
+            return Err(Rejected::InvalidSpec(
+                "a match needs two players: give both names".to_owned(),
+            ));
+        }
+        if same_player(a, b) {
+            return Err(Rejected::InvalidSpec(format!(
+                "the two players must differ: {:?} is given twice",
+                b.trim()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether two player names name the same player: trimmed, case-insensitive.
+fn same_player(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
 }

@@ -33,6 +33,8 @@ pub enum FoulReason {
     BreakingFoul,
     /// The third consecutive foul (rack lost; 14.1: −15 more).
     ThirdConsecutiveFoul,
+    /// The shot clock ran out (WPA shot-clock regulation: a standard foul).
+    ShotClock,
 }
 
 /// What the incoming player's `pass` does, when the rules offer one.
@@ -233,10 +235,8 @@ impl State {
         if spec.game != Game::StraightPool {
             self.score[winner] += 1;
         }
-        let reached = match spec.game {
-            Game::StraightPool => self.score[winner] >= race(spec),
-            _ => self.stats[winner].racks_won >= spec.race_to,
-        };
+        // The score, not the racks won: a staff correction may have changed it.
+        let reached = self.score[winner] >= race(spec);
         if reached {
             self.end_match(winner);
         } else {

@@ -2,8 +2,10 @@
 //!
 //! - `scenarios`: WPA rulings written as data under `tests/scenarios/`, each citing its rule;
 //! - `properties`: invariants over random matches (proptest);
-//! - `cli`: the `dojo-rules` command as a referee runs it.
+//! - `cli`: the `dojo-rules` command as a referee runs it;
+//! - `shot_clock`: the shot clock as timed events and the states they lead to.
 
 mod cli;
 mod properties;
 mod scenarios;
+mod shot_clock;

@@ -34,11 +34,21 @@ pub fn chromium_path() -> PathBuf {
 }
 
 /// A headless Chromium with its own empty profile, killed on drop.
+#[allow(missing_debug_implementations)] // holds a child process and a CDP socket: nothing to print
 pub struct Browser {
     _child: Child,
     profile: PathBuf,
     cdp: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
+}
+
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("profile", &self.profile)
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Browser {
@@ -183,14 +193,6 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-impl std::fmt::Debug for Browser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Browser")
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
     }
 }
 

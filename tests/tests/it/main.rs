@@ -3,6 +3,7 @@
 
 mod bridge;
 mod cloud;
+mod corrections;
 mod delivery;
 mod demo;
 mod helpers;

@@ -1,11 +1,11 @@
 //! The pure part of the matches projection: records of one `(venue, epoch)` → one delta per match
-//! (what its start, racks, finish and corrections say, in `seq` order), with no I/O, so a chunk of
+//! (what its start, racks, finish, corrections and void say, in `seq` order), with no I/O, so a chunk of
 //! thousands of records becomes a few set-based statements in [`super::store`].
 
 use std::collections::{BTreeMap, HashMap};
 
 use shared::rules::{Game, PlayerStats};
-use shared::sync::{RackFinished, Record};
+use shared::sync::{MatchVoided, RackFinished, Record};
 
 use crate::projection::Stored;
 
@@ -32,6 +32,8 @@ pub(super) struct MatchDelta<'a> {
     pub(super) truncate_above: Option<u32>,
     /// Finished racks by ordinal, with the seq of the record that carried each.
     pub(super) racks: BTreeMap<u32, (i64, &'a RackFinished)>,
+    /// Staff voided the match: it is over, won by nobody.
+    pub(super) voided: Option<&'a MatchVoided>,
 }
 
 #[derive(Debug)]
@@ -107,6 +109,10 @@ pub(super) fn fold(records: &[Stored]) -> Vec<(String, MatchDelta<'_>)> {
                 if !r.match_finished {
                     delta.finish = Some(Finish::Cleared);
                 }
+            }
+            Record::MatchVoided(r) => {
+                delta.table = Some(r.table.clone());
+                delta.voided = Some(r);
             }
             Record::Rejected(_) => {}
         }

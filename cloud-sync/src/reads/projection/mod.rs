@@ -17,7 +17,7 @@ use shared::sync::Record;
 use sqlx::{Postgres, Row as _, Transaction};
 
 use self::fold::{MatchDelta, fold};
-use self::store::{small, store_matches, upsert_racks, upsert_stats};
+use self::store::{small, store_matches, upsert_racks, upsert_stats, void_matches};
 use crate::infra::cache::Scope;
 use crate::projection::{Effects, Projection, Stored};
 
@@ -105,6 +105,7 @@ async fn apply_records(
     }
     upsert_racks(tx, epoch, &with_id).await?;
     upsert_stats(tx, &with_id).await?;
+    void_matches(tx, &with_id).await?;
 
     let live = live_messages(venue, records, &cloud_ids);
     touched.sort_by_key(|s| format!("{s:?}"));
@@ -129,6 +130,10 @@ fn live_messages(venue: &str, records: &[Stored], cloud_ids: &HashMap<String, i6
                     "type": "rack_finished", "venue_id": venue, "match_id": match_id,
                     "venue_match_id": r.match_id, "table": r.table, "ordinal": r.ordinal,
                     "winner": r.winner, "score": r.score,
+                }),
+                Record::MatchVoided(r) => json!({
+                    "type": "match_voided", "venue_id": venue, "match_id": match_id,
+                    "venue_match_id": r.match_id, "table": r.table, "reason": r.reason,
                 }),
                 _ => return None,
             };

@@ -276,3 +276,40 @@ pub(super) async fn upsert_stats(
     .await?;
     Ok(())
 }
+
+/// Marks voided matches: over, with no winner, with why, by whom and when. Runs after
+/// [`store_matches`], so a void wins over what earlier records of the same chunk said.
+pub(super) async fn void_matches(
+    tx: &mut Transaction<'_, Postgres>,
+    matches: &[(i64, &MatchDelta<'_>)],
+) -> Result<(), sqlx::Error> {
+    let voids: Vec<(i64, &shared::sync::MatchVoided)> = matches
+        .iter()
+        .filter_map(|(id, d)| d.voided.map(|v| (*id, v)))
+        .collect();
+    if voids.is_empty() {
+        return Ok(());
+    }
+    let by =
+        |v: &shared::sync::MatchVoided| v.by.as_ref().and_then(|by| serde_json::to_string(by).ok());
+    sqlx::query(
+        "UPDATE matches m SET voided = true, finished = true, winner = NULL,
+            finished_at = COALESCE(m.finished_at, now()), void_reason = u.reason,
+            voided_by = u.by::jsonb, voided_ms = u.at, result_epoch = NULL, result_seq = NULL,
+            updated_at = now()
+         FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[]) AS u(id, reason, by, at)
+         WHERE m.id = u.id",
+    )
+    .bind(voids.iter().map(|v| v.0).collect::<Vec<_>>())
+    .bind(voids.iter().map(|v| v.1.reason.clone()).collect::<Vec<_>>())
+    .bind(voids.iter().map(|v| by(v.1)).collect::<Vec<_>>())
+    .bind(
+        voids
+            .iter()
+            .map(|v| i64::try_from(v.1.voided_ms).unwrap_or(i64::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -35,6 +35,7 @@ const FOUL_REASONS = {
   illegal_break: "Illegal break",
   breaking_foul: "Breaking foul (−2)",
   third_consecutive_foul: "Third foul in a row",
+  shot_clock: "Shot clock ran out",
 };
 
 const BALL_COLOURS = ["#f4f1e8", "#f5c400", "#1f4fd6", "#d42a2a", "#6b2fc4", "#f0700f", "#14864a", "#7d1f1f", "#111111"];
@@ -62,7 +63,7 @@ function offlineDevices(view) {
 
 /**
  * Follows /ws. options: tables (array or null = all), onChange(map of table → view),
- * onStatus("connecting" | "live" | "offline").
+ * onStatus("connecting" | "live" | "offline"), onNotice(message) for the other message types.
  */
 function dojoLive(options) {
   const tables = options.tables || null;
@@ -108,6 +109,9 @@ function dojoLive(options) {
     } else if (message.type === "update" && message.table) {
       lastSeq = Math.max(lastSeq, message.seq || 0);
       if (apply(message.table)) onChange(views);
+    } else if (options.onNotice && message.type !== "pong") {
+      // announcement, undo_request, player_message (docs/protocol.md): the page decides.
+      options.onNotice(message);
     }
   }
 
@@ -190,3 +194,11 @@ setInterval(() => {
     el.textContent = "Table time " + duration(Date.now() - Number(el.dataset.started));
   }
 }, 1000);
+
+/** Milliseconds left on a view's shot clock (its `shot_clock` field) by this screen's clock, or
+ *  null when no shot is being timed. A running clock counts down from `deadline_ms`. */
+function shotClockLeft(clock) {
+  if (!clock || clock.remaining_ms === null || clock.remaining_ms === undefined) return null;
+  if (clock.running && clock.deadline_ms) return Math.max(0, clock.deadline_ms - Date.now());
+  return clock.remaining_ms;
+}

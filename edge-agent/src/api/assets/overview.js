@@ -1,6 +1,7 @@
 "use strict";
 // The venue overview: one live card per table.
 
+const PHONE_SIZED = window.matchMedia("(max-width: 600px)");
 const STATUS_LABELS = { idle: "Open", playing: "Playing", finished: "Finished" };
 
 function playerRow(view, index) {
@@ -48,7 +49,9 @@ function card(view) {
   }
   if (warnings.length) children.push(h("div", { class: "warnings" }, warnings));
   const classes = "card " + status + (warnings.length ? " has-warning" : "");
-  return h("a", { class: classes, href: "/tables/" + encodeURIComponent(view.table) }, children);
+  // On a phone a card opens the table's phone view (read-only for spectators); elsewhere the TV page.
+  const base = PHONE_SIZED.matches ? "/phone/" : "/tables/";
+  return h("a", { class: classes, href: base + encodeURIComponent(view.table) }, children);
 }
 
 function render(views) {

@@ -27,9 +27,13 @@ function playerPanel(view, index) {
     h("div", { class: "player-score" }, score),
     h("div", { class: "player-meta" },
       group ? h("span", { class: "group " + group }, group === "solids" ? "Solids" : "Stripes") : null,
+      // The dots count fouls in a row (three lose the rack where the rule applies); the match's
+      // total is a separate number, so the two never read as one.
       h("span", { class: "fouls", title: "Fouls in a row" },
-        "Fouls ", h("b", {}, stats.fouls || 0), h("span", { class: "dots" }, foulDots)),
-      stats.high_run ? h("span", { class: "dim" }, `High run ${stats.high_run}`) : null));
+        "Fouls in a row", h("span", { class: "dots", "data-count": consecutive }, foulDots)),
+      h("span", { class: "fouls-total" }, "Total fouls ", h("b", {}, stats.fouls || 0)),
+      stats.high_run ? h("span", { class: "dim" }, `High run ${stats.high_run}`) : null,
+      extensionTag(view, index)));
 }
 
 function ballTray(view) {
@@ -62,42 +66,47 @@ function render(views) {
   const board = document.getElementById("board");
   const footer = document.getElementById("footer");
   const matchLine = document.getElementById("match-line");
+  shown = view || null;
+  document.body.dataset.tv = tvState(view);
   if (!view || !view.match) {
-    matchLine.replaceChildren(view ? sessionBadge(view) || "" : "");
-    board.replaceChildren(h("div", { class: "idle" },
-      h("div", { class: "idle-title" }, TABLE),
-      h("div", { class: "idle-sub" }, "Table open — rack ’em up")));
+    // replaceChildren() writes a null child as the text "null": only real nodes go in.
+    matchLine.replaceChildren(...present(view ? sessionBadge(view) : null));
+    board.replaceChildren(idleBoard(view));
   } else {
     const match = view.match;
     const unit = match.game === "straight-pool" ? " points" : "";
-    matchLine.replaceChildren(
+    matchLine.replaceChildren(...present(
       h("span", { class: "game" }, gameName(match.game)),
       h("span", { class: "race" }, `Race to ${match.race_to}${unit}`),
       view.rack ? h("span", { class: "rack" }, `Rack ${view.rack}`) : null,
-      sessionBadge(view));
+      sessionBadge(view)));
     const parts = [h("div", { class: "players" }, playerPanel(view, 0), h("div", { class: "vs" }, "vs"), playerPanel(view, 1))];
     const over = view.status === "finished" || (view.match_winner ?? null) !== null;
     if (over) {
-      const winner = match.players[view.match_winner];
-      parts.push(h("div", { class: "banner win" }, winner ? `${winner} wins the match!` : "Match over"));
+      parts.unshift(matchWonBoard(view));
     } else {
+      parts.push(shotClockPanel(view));
       parts.push(ballTray(view));
       const b = badges(view);
       if (b.length) parts.push(h("div", { class: "badges" }, b));
       if (view.foul) {
         parts.push(h("div", { class: "banner foul" }, "Foul — " + (foulText(view.foul_reasons) || "called")));
-      } else if ((view.rack_winner ?? null) !== null) {
-        parts.push(h("div", { class: "banner rack" }, `${match.players[view.rack_winner]} wins the rack`));
+      }
+      if ((view.rack_winner ?? null) !== null) {
+        parts.splice(1, 0, rackWonBoard(view));
       }
     }
-    board.replaceChildren(...parts);
+    board.replaceChildren(...present(...parts));
   }
   const warnings = view ? offlineDevices(view).map((d) => h("span", { class: "warning" }, `⚠ ${d.kind} ${d.device} is offline`)) : [];
   if (view && view.missing_events > 0) {
     warnings.push(h("span", { class: "warning" }, `⚠ ${view.missing_events} sensor event(s) lost — check the score`));
   }
+  document.body.classList.toggle("trouble", warnings.length > 0);
+  if (warnings.length) warnings.unshift(h("span", { class: "trouble-title" }, "Device trouble — staff, please check the table"));
   if (view && view.scoring) warnings.unshift(scoringMode(view.scoring));
   footer.replaceChildren(...warnings);
+  tickShotClock();
 }
 
 const SCORING_MODES = { camera: "Camera scoring", sensors: "Pocket sensors", manual: "Scored by staff" };
@@ -108,5 +117,105 @@ function scoringMode(scoring) {
     SCORING_MODES[scoring.mode] || scoring.mode);
 }
 
+// ---- TV states, the shot clock and the link (the screen across the room) ----
+
+/** The view on screen, for the shot clock's countdown between updates. */
+let shown = null;
+
+/** The non-null arguments: DOM methods would write `null` as text. */
+function present(...nodes) {
+  return nodes.filter((n) => n !== null && n !== undefined && n !== false && n !== "");
+}
+
+/** What the TV is showing: idle, playing, rack-won or match-won. */
+function tvState(view) {
+  if (!view || !view.match) return "idle";
+  if (view.status === "finished" || (view.match_winner ?? null) !== null) return "match-won";
+  if ((view.rack_winner ?? null) !== null) return "rack-won";
+  return "playing";
+}
+
+/** No match: the venue's name, the table, and what comes next. */
+function idleBoard(view) {
+  const venue = document.body.dataset.venue || "";
+  const running = view && view.session && (view.session.stopped_ms ?? null) === null;
+  return h("div", { class: "idle" },
+    venue ? h("div", { class: "idle-venue" }, venue) : null,
+    h("div", { class: "idle-title" }, TABLE),
+    h("div", { class: "idle-sub" }, "Table open — rack ’em up"),
+    h("div", { class: "idle-next" }, running ? "Next: your match — the table time is running" : "Next: ask at the bar to start a match"));
+}
+
+/** The rack just won: who, and the score now, large until the next break. */
+function rackWonBoard(view) {
+  const winner = view.match.players[view.rack_winner] || "";
+  const score = view.score || [0, 0];
+  return h("div", { class: "moment rack-won" },
+    h("div", { class: "moment-title" }, `${winner} wins the rack`),
+    h("div", { class: "moment-score" }, `${score[0]} – ${score[1]}`),
+    h("div", { class: "moment-sub" }, `${view.match.players[view.shooter] || ""} breaks next`));
+}
+
+/** The match won: the winner and the final score, until the next match starts. */
+function matchWonBoard(view) {
+  const match = view.match;
+  const winner = match.players[view.match_winner];
+  const score = view.score || [0, 0];
+  return h("div", { class: "moment match-won" },
+    h("div", { class: "banner win" }, winner ? `${winner} wins the match!` : "Match over"),
+    h("div", { class: "moment-score" }, `${score[0]} – ${score[1]}`),
+    h("div", { class: "moment-sub" }, `${gameName(match.game)} · race to ${match.race_to} · next: the table is open`));
+}
+
+/** The shot clock, large; its number counts down by tickShotClock(). Null without a clock. */
+function shotClockPanel(view) {
+  const clock = view.shot_clock;
+  if (!clock) return null;
+  return h("div", { id: "shot-clock", class: "shot-clock" },
+    h("span", { class: "sc-label" }, "Shot clock"),
+    h("span", { class: "sc-time" }, ""),
+    h("span", { class: "sc-note" }, ""));
+}
+
+/** "Extension" while the player still has this rack's extension. */
+function extensionTag(view, index) {
+  const clock = view.shot_clock;
+  if (!clock || !clock.extensions_left || !clock.extensions_left[index]) return null;
+  return h("span", { class: "extension", title: "Shot clock extension left in this rack" }, "Extension");
+}
+
+function tickShotClock() {
+  const el = document.getElementById("shot-clock");
+  if (!el) return;
+  const clock = shown && shown.shot_clock;
+  const left = shotClockLeft(clock);
+  el.classList.toggle("idle", left === null);
+  el.classList.toggle("warning", left !== null && (clock.warning || left <= clock.warning_ms));
+  el.classList.toggle("paused", !!(clock && clock.paused));
+  el.querySelector(".sc-time").textContent = left === null ? "—" : String(Math.ceil(left / 1000));
+  el.querySelector(".sc-note").textContent = !clock ? ""
+    : clock.paused ? "Paused"
+    : left === null ? "Waiting for the balls to stop"
+    : clock.first_shot ? "First shot after the break" : "";
+}
+
+/** The link to the agent: when it is down the board dims and says so, so stale scores never
+ *  pass for live ones. */
+let everLive = false;
+
+function tvLink(state) {
+  linkStatus(state);
+  everLive = everLive || state === "live";
+  document.body.classList.toggle("stale", state !== "live");
+  let note = document.getElementById("stale-note");
+  if (!note) {
+    note = h("div", { id: "stale-note", class: "stale-note", role: "status" });
+    document.body.append(note);
+  }
+  note.textContent = state === "live" ? "" : everLive ? "Reconnecting…" : "Connecting…";
+  note.hidden = state === "live";
+}
+
+setInterval(tickShotClock, 200);
 startClock();
-dojoLive({ tables: [TABLE], onChange: render, onStatus: linkStatus });
+dojoLive({ tables: [TABLE], onChange: (views) => { render(views); tvPairing(views); }, onStatus: tvLink, onNotice: tvNotice });

@@ -17,6 +17,8 @@ const STATUS_LABELS = { idle: "Open", playing: "Playing", finished: "Finished" }
 const ACTION_LABELS = {
   end_turn: "End turn", foul: "Foul", undo: "Undo", push_out: "Push-out", pass: "Pass",
   safety: "Safety", rerack: "Re-rack", concede: "Concede", call: "Call",
+  shot_clock_pause: "Pause the shot clock", shot_clock_resume: "Resume the shot clock",
+  shot_clock_extension: "Shot clock extension",
 };
 
 // What each dead-letter reason means (docs/protocol.md, "Refusals").
@@ -73,6 +75,9 @@ class ApiFailure extends Error {
 /** Calls the API with the staff token; resolves to the JSON body or throws an ApiFailure. */
 async function api(method, path, body) {
   const headers = { Authorization: "Bearer " + (state.token || "") };
+  // Who is acting: logged with the action and sent to the cloud with corrections.
+  const staffName = localStorage.getItem("dojo.staffName");
+  if (staffName) headers["X-Dojo-Staff"] = encodeURIComponent(staffName);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -132,7 +137,7 @@ async function unlock(token) {
   $("unlock-error").hidden = true;
   showDeadTotal(counts.total);
   startSync();
-  if (!state.live) state.live = dojoLive({ tables: null, onChange: render, onStatus: linkStatus });
+  if (!state.live) state.live = dojoLive({ tables: null, onChange: render, onStatus: linkStatus, onNotice: (m) => roomNotice(m) });
   render();
 }
 
@@ -244,6 +249,7 @@ function tableView(table, view) {
     if (status === "playing" && view.ball_in_hand) flags.push(h("span", { class: "flag hand" }, "Ball in hand"));
     if (status === "playing" && view.push_out_available) flags.push(h("span", { class: "flag" }, "Push-out available"));
     if (view.foul) flags.push(h("span", { class: "flag foul" }, "Foul: " + foulText(view.foul_reasons)));
+    if (match.voided) flags.push(h("span", { class: "flag foul voided" }, "Voided: " + match.voided.reason));
     const called = view.shot && view.shot.called;
     if (called) {
       const pocket = called.pocket ? ` in pocket ${called.pocket}` : "";
@@ -375,6 +381,8 @@ function render() {
   const view = views().get(table);
   $("table-view").replaceChildren(...tableView(table, view));
   renderActions(view);
+  if (typeof renderManual === "function") renderManual(view);
+  renderShotClockControls(view);
   renderStart(table, view);
 }
 
@@ -734,3 +742,32 @@ if (state.token) {
 } else {
   lock(null);
 }
+
+// ---- The shot clock (a house option of the match): staff pause, resume and grant the extension ----
+
+function renderShotClockControls(view) {
+  const clock = view && view.status === "playing" ? view.shot_clock : null;
+  $("shot-clock-controls").hidden = !clock;
+  if (!clock) return;
+  const left = shotClockLeft(clock);
+  $("staff-shot-clock").textContent = "Shot clock: " + (clock.paused ? "paused"
+    : left === null ? "waiting for the balls to stop" : `${Math.ceil(left / 1000)} s`);
+  const enabled = {
+    shot_clock_pause: !clock.paused,
+    shot_clock_resume: clock.paused,
+    shot_clock_extension: left !== null && !clock.first_shot && clock.shooter !== null
+      && clock.extensions_left[clock.shooter] > 0,
+  };
+  for (const button of document.querySelectorAll("#shot-clock-controls [data-clock]")) {
+    button.disabled = state.busy || !enabled[button.dataset.clock];
+  }
+}
+
+for (const button of document.querySelectorAll("#shot-clock-controls [data-clock]")) {
+  button.addEventListener("click", () => act({ action: button.dataset.clock }));
+}
+
+setInterval(() => {
+  const view = state.selected === null ? null : views().get(state.selected);
+  if (view && view.shot_clock && !$("shot-clock-controls").hidden) renderShotClockControls(view);
+}, 500);

@@ -30,6 +30,7 @@ use axum::response::Response;
 use futures_util::{FutureExt, SinkExt};
 use serde::Deserialize;
 use tokio::net::TcpStream;
+use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 
 use super::AppState;
@@ -220,6 +221,11 @@ impl Connection {
         since: Option<u64>,
         positions: bool,
     ) -> Result<End, End> {
+        // Notices (announcements, requests to undo, players' messages) come on a channel of their
+        // own beside the hub's; subscribed before the ones up now are read, so none is missed.
+        let mut notices = state.notices.subscribe();
+        let mut notices_open = true;
+        let notice_tables = tables.clone();
         // Subscribe first: from here on every commit reaches `subscription`.
         let outlet = (self.direct.clone()).map(|d| d as Arc<dyn Outlet>);
         let (snapshot, mut subscription) = state.hub.subscribe(tables.clone(), positions, outlet);
@@ -237,6 +243,11 @@ impl Connection {
             _ => self.send_snapshot(&snapshot, &subscription).await?,
         }
         drop(snapshot);
+        for notice in state.notices.active(crate::clock::now_ms()) {
+            if notice.for_tables(notice_tables.as_ref()) {
+                self.send(notice.json.to_string(), &subscription).await?;
+            }
+        }
 
         let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -279,6 +290,20 @@ impl Connection {
                     self.take_back(&subscription);
                     let written = timeout(SEND_TIMEOUT, self.write(Vec::new())).await;
                     self.stalled(written, &subscription)?;
+                }
+                notice = notices.recv(), if notices_open => {
+                    // The loop's top must hold the socket, whatever the notice.
+                    self.take_back(&subscription);
+                    match notice {
+                        Ok(notice) if notice.for_tables(notice_tables.as_ref()) => {
+                            self.send(notice.json.to_string(), &subscription).await?;
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::debug!(missed, "a screen fell behind on notices");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => notices_open = false,
+                    }
                 }
                 _ = ping.tick() => {
                     self.take_back(&subscription);
