@@ -10,7 +10,7 @@ use qrcode::render::svg;
 pub fn svg(text: &str) -> Option<String> {
     let code = QrCode::new(text.as_bytes()).ok()?;
     let image = code
-        .render::<svg::Color>()
+        .render::<svg::Color<'_>>()
         .dark_color(svg::Color("#000"))
         .light_color(svg::Color("#fff"))
         .quiet_zone(true)

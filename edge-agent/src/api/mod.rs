@@ -12,7 +12,9 @@ mod auth;
 mod cloud;
 mod error;
 mod json;
+mod network;
 mod pages;
+mod registry;
 mod rest;
 mod socket;
 mod ws;
@@ -23,7 +25,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 pub use error::ApiError;
 pub use ws::SEND_TIMEOUT;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub venue: String,
     /// cloud-sync's URL when sync is on.
     pub cloud_url: Option<String>,
+    /// Where HTTP listens and the URLs the venue's network can open (`GET /api/v1/network`).
+    pub reach: crate::network::Reach,
 }
 
 impl AppState {
@@ -98,6 +102,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync/dead-letters", get(cloud::dead_letters))
         .route("/api/v1/players", get(cloud::players))
         .route("/api/v1/dead-letters", get(rest::dead_letters))
+        .route("/api/v1/registry", get(registry::list))
+        .route("/api/v1/registry/{table}", put(registry::put))
+        .route("/api/v1/registry/{table}/retire", post(registry::retire))
+        .route("/api/v1/network", get(network::reach))
+        .route("/api/v1/network/qr", get(network::qr))
         .route("/api/v1/tables/{table}/sessions", post(rest::start_session))
         .route(
             "/api/v1/tables/{table}/sessions/current/stop",

@@ -23,6 +23,7 @@ const SCOREBOARD_JS: &str = include_str!("assets/scoreboard.js");
 const STAFF: &str = include_str!("assets/staff.html");
 const STAFF_CSS: &str = include_str!("assets/staff.css");
 const STAFF_JS: &str = include_str!("assets/staff.js");
+const VENUE_JS: &str = include_str!("assets/venue.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
 fn escape_html(text: &str) -> String {
@@ -103,6 +104,7 @@ pub(crate) async fn asset(Path(file): Path<String>) -> Result<Response, ApiError
         "scoreboard.js" => ("text/javascript; charset=utf-8", SCOREBOARD_JS),
         "staff.css" => ("text/css; charset=utf-8", STAFF_CSS),
         "staff.js" => ("text/javascript; charset=utf-8", STAFF_JS),
+        "venue.js" => ("text/javascript; charset=utf-8", VENUE_JS),
         _ => return Err(ApiError::NotFound(format!("no asset {file:?}"))),
     };
     Ok((

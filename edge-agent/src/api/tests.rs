@@ -26,6 +26,10 @@ fn state(staff_token: Option<&str>) -> AppState {
         staff_token: staff_token.map(str::to_owned),
         venue: "Dojo <Downtown>".to_owned(),
         cloud_url: None,
+        reach: crate::network::Reach::with_addresses(
+            "0.0.0.0:8080".parse().expect("addr"),
+            &[std::net::Ipv4Addr::new(192, 168, 1, 23)],
+        ),
     }
 }
 

@@ -9,9 +9,11 @@
 //! - `play`: the match in play, staff actions and ruling;
 //! - `records`: the venue → cloud records a match emits;
 //! - `presence`: the devices heard and whether each shows online;
-//! - `session`: table-time sessions.
+//! - `session`: table-time sessions;
+//! - `label`: the registry's name, position and retired flag, as the view shows them.
 
 mod input;
+mod label;
 mod play;
 mod presence;
 mod records;
@@ -72,6 +74,7 @@ pub struct Table {
     /// `(started_ms, stopped_ms)` of the running or last table-time session.
     session: Option<(u64, Option<u64>)>,
     seq: u64,
+    label: label::Label,
 }
 
 impl Table {
@@ -85,6 +88,7 @@ impl Table {
             missing_events: 0,
             session: None,
             seq: 0,
+            label: label::Label::default(),
         }
     }
 
@@ -107,7 +111,13 @@ impl Table {
                 match_id,
                 spec,
                 player_ids,
-            } => self.start(match_id, spec, player_ids, received_ms, &mut applied)?,
+                demo,
+            } => {
+                self.start(match_id, spec, player_ids, received_ms, &mut applied)?;
+                if let (true, Some((info, _))) = (*demo, &mut self.game) {
+                    info.demo = true;
+                }
+            }
             TableInput::Staff { action, .. } => self.staff(action, &mut applied)?,
             TableInput::Device { device, event, .. } => {
                 self.heard(device, received_ms, presence::kind_of(event));
@@ -120,6 +130,15 @@ impl Table {
             TableInput::Missing { events, .. } => self.missing_events += events,
             TableInput::SessionStart {} => self.start_session(received_ms)?,
             TableInput::SessionStop {} => self.stop_session(received_ms)?,
+            TableInput::Registry {
+                name,
+                position,
+                retired,
+            } => self.relabel(name, *position, *retired),
+        }
+        // Demo data never syncs: nothing a demo match makes leaves for the cloud.
+        if self.game.as_ref().is_some_and(|(info, _)| info.demo) {
+            applied.outbox.clear();
         }
         self.seq = seq;
         Ok(applied)
@@ -167,6 +186,9 @@ impl Table {
         };
         TableView {
             table: self.id.clone(),
+            name: self.label.name.clone().unwrap_or_else(|| self.id.clone()),
+            position: self.label.position,
+            retired: self.label.retired,
             seq: self.seq,
             status,
             match_info,

@@ -33,6 +33,7 @@ impl Table {
             race_to: spec.race_to,
             break_rule: spec.break_rule,
             player_ids: player_ids.clone(),
+            demo: false,
         };
         applied.match_start = true;
         applied

@@ -28,6 +28,7 @@ fn playing(game: &str) -> Table {
         match_id: "m1".into(),
         spec: spec(game),
         player_ids: Default::default(),
+        demo: false,
     };
     table.apply(&start, 1, 0).expect("start");
     table
@@ -53,6 +54,7 @@ fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
         match_id: "m1".into(),
         spec: spec("nine-ball"),
         player_ids: Default::default(),
+        demo: false,
     };
     table
         .apply(&start, 2, 3_000)
@@ -231,6 +233,7 @@ fn staff_requests_the_rules_refuse_change_nothing() {
                 match_id: "m1".into(),
                 spec: spec("eight-ball"),
                 player_ids: Default::default(),
+                demo: false,
             },
             2,
             0,
@@ -266,6 +269,7 @@ fn staff_requests_the_rules_refuse_change_nothing() {
         match_id: "m2".into(),
         spec: spec("nine-ball"),
         player_ids: Default::default(),
+        demo: false,
     };
     assert!(matches!(table.apply(&start, 3, 0), Err(Refused::Busy)));
 }
@@ -294,6 +298,7 @@ fn inputs_round_trip_through_the_log_format() {
             match_id: "m1".into(),
             spec: spec("ten-ball"),
             player_ids: Default::default(),
+            demo: false,
         },
         device(1, DeviceEvent::Pocket { ball: 0, pocket: 3 }),
         TableInput::Staff {

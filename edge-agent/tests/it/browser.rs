@@ -188,7 +188,6 @@ const STAFF: &str = r##"(() => {
   };
 })()"##;
 
-
 /// An expression that types `token` on the unlock form and submits it.
 fn unlock_with(token: &str) -> String {
     format!(

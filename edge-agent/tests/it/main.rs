@@ -7,6 +7,8 @@ mod cli;
 mod helpers;
 mod outbox;
 mod pipeline;
+mod process;
+mod registry;
 mod restart;
 mod session;
 mod staff;

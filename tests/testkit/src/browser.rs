@@ -34,6 +34,7 @@ pub fn chromium_path() -> PathBuf {
 }
 
 /// A headless Chromium with its own empty profile, killed on drop.
+#[derive(Debug)]
 pub struct Browser {
     _child: Child,
     profile: PathBuf,

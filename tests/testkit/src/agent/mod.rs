@@ -30,7 +30,30 @@ use crate::free_port;
 /// The staff token every test agent accepts.
 pub const TOKEN: &str = "staff-secret-1";
 
-/// The test configuration: no demo, HTTP on a free port, immediate shots, lights on, no cloud.
+/// The tables every test agent declares: the ids the tests use (`t1`…`t64`, `t01`…`t64`,
+/// `tv1`…`tv8`, `e1`…`e8`, `r1`…`r8`, `table-1`…`table-8`). Like a venue's agent, a test agent
+/// refuses writes to any other table; a test that needs one registers it
+/// (`PUT /api/v1/registry/{table}`) or declares it in its configuration.
+#[must_use]
+pub fn test_tables() -> Vec<String> {
+    let mut tables = Vec::new();
+    for n in 1..=64 {
+        tables.push(format!("t{n}"));
+        if n < 10 {
+            // `t01`…`t09` (the benchmarks' ids); from `t10` on they are the same.
+            tables.push(format!("t{n:02}"));
+        }
+    }
+    for n in 1..=8 {
+        for prefix in ["tv", "e", "r", "table-"] {
+            tables.push(format!("{prefix}{n}"));
+        }
+    }
+    tables
+}
+
+/// The test configuration: no demo, HTTP on a free port, immediate shots, lights on, no cloud, the
+/// [`test_tables`] declared.
 #[must_use]
 pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
     Config {
@@ -46,6 +69,7 @@ pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
         table_lights: true,
         cloud: None,
         ws_direct_writes: true,
+        tables: test_tables(),
     }
 }
 
