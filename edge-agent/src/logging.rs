@@ -3,11 +3,13 @@
 //! (journald and files get plain text), `RUST_LOG` over the default filter, and the embedded
 //! broker's known-benign error lines dropped.
 //!
-//! rumqttd 0.20 logs `router-drop` at ERROR whenever a client ends its connection with MQTT
-//! DISCONNECT (the router drops the link first, and the connection task reports the dropped link as
-//! a failure). The agent's own readiness probe does exactly that once per start, and every device
-//! that disconnects cleanly does it again; nothing is wrong in either case, so that one line is
-//! filtered out at its target. Every other rumqttd warning and error still shows.
+//! rumqttd 0.20 logs at ERROR when a client ends its connection politely, with MQTT DISCONNECT:
+//! the router drops the link first and the connection task reports the dropped link
+//! (`router-drop`), or the close that follows reaches the router as a second disconnection
+//! (`no-connection id N is already gone`), whichever wins the race. Nothing is wrong in either case
+//! (the agent's readiness probe closes without DISCONNECT for that reason, but any device may send
+//! one), so those two lines are filtered out at rumqttd's targets. Every other rumqttd warning and
+//! error still shows.
 
 use std::io::IsTerminal as _;
 
@@ -36,7 +38,7 @@ pub fn init() {
         .try_init();
 }
 
-/// Drops rumqttd's `router-drop` line (see the module doc); every other event passes.
+/// Drops rumqttd's two polite-disconnect lines (see the module doc); every other event passes.
 #[derive(Debug, Clone, Copy)]
 pub struct BenignBrokerLines;
 
@@ -46,7 +48,7 @@ impl<S: Subscriber> Layer<S> for BenignBrokerLines {
     }
 }
 
-/// Whether `event` is rumqttd's `router-drop` for a connection the client ended cleanly.
+/// Whether `event` is one of rumqttd's lines for a connection the client ended politely.
 fn is_benign_broker_line(event: &Event<'_>) -> bool {
     let meta = event.metadata();
     if !meta.target().starts_with("rumqttd") || *meta.level() != tracing::Level::ERROR {
@@ -57,19 +59,42 @@ fn is_benign_broker_line(event: &Event<'_>) -> bool {
     message.0
 }
 
-/// Records whether an event's message is `router-drop`.
+/// Records whether an event's message is one of the polite-disconnect lines.
 struct Message(bool);
 
-impl Visit for Message {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" && value == "router-drop" {
+impl Message {
+    fn check(&mut self, field: &Field, text: &str) {
+        if field.name() == "message" && is_polite_disconnect(text) {
             self.0 = true;
         }
     }
+}
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.check(field, value);
+    }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" && format!("{value:?}") == "router-drop" {
-            self.0 = true;
-        }
+        self.check(field, &format!("{value:?}"));
+    }
+}
+
+/// `router-drop`, or `no-connection id N is already gone`.
+fn is_polite_disconnect(message: &str) -> bool {
+    message == "router-drop"
+        || (message.starts_with("no-connection id ") && message.ends_with(" is already gone"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_polite_disconnect_lines_are_benign() {
+        assert!(is_polite_disconnect("router-drop"));
+        assert!(is_polite_disconnect("no-connection id 1 is already gone"));
+        assert!(!is_polite_disconnect("Server error - V4"));
+        assert!(!is_polite_disconnect("no space for new connection"));
     }
 }

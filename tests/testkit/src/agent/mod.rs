@@ -30,25 +30,21 @@ use crate::free_port;
 /// The staff token every test agent accepts.
 pub const TOKEN: &str = "staff-secret-1";
 
-/// The tables every test agent declares: the ids the tests use (`t1`…`t64`, `t01`…`t64`,
-/// `tv1`…`tv8`, `e1`…`e8`, `r1`…`r8`, `table-1`…`table-8`). Like a venue's agent, a test agent
-/// refuses writes to any other table; a test that needs one registers it
+/// The tables every test agent declares: the ids the tests use, 0…64 after `t`, `tv`, `e`, `r`,
+/// `s`, `k`, `c`, `d`, `w`, `bar`, `dl` and `table-`, and `t01`…`t09`. Like a venue's agent, a
+/// test agent refuses writes to any other table; a test that needs one registers it
 /// (`PUT /api/v1/registry/{table}`) or declares it in its configuration.
 #[must_use]
 pub fn test_tables() -> Vec<String> {
-    let mut tables = Vec::new();
-    for n in 1..=64 {
-        tables.push(format!("t{n}"));
-        if n < 10 {
-            // `t01`…`t09` (the benchmarks' ids); from `t10` on they are the same.
-            tables.push(format!("t{n:02}"));
-        }
-    }
-    for n in 1..=8 {
-        for prefix in ["tv", "e", "r", "table-"] {
-            tables.push(format!("{prefix}{n}"));
-        }
-    }
+    let prefixes = [
+        "t", "tv", "e", "r", "s", "k", "c", "d", "w", "bar", "dl", "table-",
+    ];
+    let mut tables: Vec<String> = prefixes
+        .iter()
+        .flat_map(|prefix| (0..=64).map(move |n| format!("{prefix}{n}")))
+        .collect();
+    // The benchmarks' `t01`…`t09`; from `t10` on they are the same.
+    tables.extend((1..10).map(|n| format!("t{n:02}")));
     tables
 }
 
