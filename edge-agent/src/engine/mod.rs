@@ -203,7 +203,11 @@ impl Engine {
         if !self.unsaved.is_empty() {
             let entries = std::mem::take(&mut self.unsaved);
             tracing::info!(tables = entries.len(), "declared tables registered");
-            if let Err(error) = self.store.send(Write::Registry(entries)).await {
+            let write = Write::Registry {
+                entries,
+                done: None,
+            };
+            if let Err(error) = self.store.send(write).await {
                 tracing::error!(%error, "cannot save the declared tables");
             }
         }
@@ -628,42 +632,42 @@ impl Engine {
             let _ = reply.send(Err(EngineError::InUse(table_id)));
             return;
         }
+        // Any change shows on the table's view (made if new), except retiring a table that never
+        // had one: then the registry row alone is committed.
+        let shown = !entry.retired || self.tables.contains_key(&table_id);
         let (saved_tx, saved) = oneshot::channel();
-        let write = Write::Registry(vec![entry.clone()]);
+        let write = Write::Registry {
+            entries: vec![entry.clone()],
+            done: (!shown).then_some(saved_tx),
+        };
         if self.store.send(write).await.is_err() {
             let _ = reply.send(Err(EngineError::ShuttingDown));
             return;
         }
         self.registry.apply(entry.clone());
-        // A retired table that never had a view gets none; any other change shows on its view.
-        if !entry.retired || self.tables.contains_key(&table_id) {
-            let input = TableInput::Registry {
-                name: entry.name.clone(),
-                position: entry.position,
-                retired: entry.retired,
-            };
-            let (store_reply, committed) = oneshot::channel();
-            let _ = self
-                .commit(
-                    &table_id,
-                    input,
-                    crate::clock::now_ms(),
-                    Source::Staff(store_reply),
-                )
-                .await;
+        if !shown {
             tokio::spawn(async move {
-                let answer = match committed.await {
-                    Ok(Ok(_)) => Ok(entry),
-                    Ok(Err(error)) => Err(error),
-                    Err(_) => Err(EngineError::ShuttingDown),
-                };
-                let _ = saved_tx.send(answer);
+                let answer = saved.await.map(|()| entry);
+                let _ = reply.send(answer.map_err(|_| EngineError::ShuttingDown));
             });
-        } else {
-            let _ = saved_tx.send(Ok(entry));
+            return;
         }
+        let input = TableInput::Registry {
+            name: entry.name.clone(),
+            position: entry.position,
+            retired: entry.retired,
+        };
+        let (view_tx, committed) = oneshot::channel();
+        let now = crate::clock::now_ms();
+        let _ = self
+            .commit(&table_id, input, now, Source::Staff(view_tx))
+            .await;
         tokio::spawn(async move {
-            let answer = saved.await.unwrap_or(Err(EngineError::ShuttingDown));
+            let answer = match committed.await {
+                Ok(Ok(_)) => Ok(entry),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(EngineError::ShuttingDown),
+            };
             let _ = reply.send(answer);
         });
     }

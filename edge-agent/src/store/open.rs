@@ -134,7 +134,9 @@ fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    let mut registry = conn.prepare("SELECT table_id, name, position, retired FROM registry")?;
+    let mut registry = conn.prepare(
+        "SELECT table_id, name, position, retired FROM registry ORDER BY position, table_id",
+    )?;
     let registry = registry
         .query_map([], |r| {
             Ok(crate::registry::Entry {

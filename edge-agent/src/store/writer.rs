@@ -64,8 +64,14 @@ pub enum Write {
     Device(DeviceMark),
     /// A refused input.
     DeadLetter(DeadLetter),
-    /// Table registry entries, written before the events queued after them.
-    Registry(Vec<crate::registry::Entry>),
+    /// Table registry entries, written before the events queued after them; `done` (if any) is
+    /// told after the commit.
+    Registry {
+        /// The entries, new or changed.
+        entries: Vec<crate::registry::Entry>,
+        /// Told once they are committed.
+        done: Option<oneshot::Sender<()>>,
+    },
     /// Sync bookkeeping; `done` is told after the commit.
     Sync {
         /// What to write.
@@ -177,7 +183,12 @@ fn writer(
                 Write::Sync { done, .. } => {
                     let _ = done.send(());
                 }
-                Write::Device(_) | Write::DeadLetter(_) | Write::Registry(_) => {}
+                Write::Registry { done, .. } => {
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
+                Write::Device(_) | Write::DeadLetter(_) => {}
             }
         }
     }
@@ -243,7 +254,7 @@ pub(super) fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result
                     ])?;
                 }
                 Write::Sync { write, .. } => sync_write(&tx, write)?,
-                Write::Registry(entries) => {
+                Write::Registry { entries, .. } => {
                     for entry in entries {
                         upsert_registry(&tx, entry)?;
                     }

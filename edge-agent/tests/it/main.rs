@@ -13,3 +13,4 @@ mod restart;
 mod session;
 mod staff;
 mod sync;
+mod venue;
