@@ -112,7 +112,8 @@ async fn the_venue_tab_shows_lan_urls_and_registers_names_and_retires_tables_in_
     browser.eval(&page, &rename).await;
     let shown = browser
         .wait_for(&page, VENUE, "the rename", |v| {
-            row(v, "lounge-2").is_some_and(|r| r["name"] == hostile) && v["notice"].is_string()
+            row(v, "lounge-2").is_some_and(|r| r["name"] == hostile)
+                && v["notice"].as_str().is_some_and(|n| n.contains(hostile))
         })
         .await;
     assert_eq!(shown["bold"], 0, "never markup: {shown:#}");
