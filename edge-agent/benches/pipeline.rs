@@ -133,7 +133,7 @@ enum Kind {
     InProcess {
         runtime: tokio::runtime::Runtime,
         shutdown: CancellationToken,
-        running: edge_agent::Running,
+        running: Box<edge_agent::Running>,
     },
 }
 
@@ -166,6 +166,14 @@ fn agent_binary() -> Option<PathBuf> {
     }
 }
 
+/// The tables the agent declares (its registry refuses any other): `t01`…`t99` and the probe's.
+fn bench_tables() -> Vec<String> {
+    (1..=99)
+        .map(|t| format!("t{t:02}"))
+        .chain([PROBE_TABLE.to_owned()])
+        .collect()
+}
+
 impl Agent {
     fn start(dir: &Path, direct: Option<bool>) -> Agent {
         let data_dir = dir.join("data");
@@ -175,8 +183,9 @@ impl Agent {
                 let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
                 let config = dir.join("bench.toml");
                 let toml = format!(
-                    "data_dir = {:?}\nhttp_addr = \"{http}\"\nmqtt_addr = \"{mqtt}\"\nstaff_token = \"{TOKEN}\"\nvenue = \"Bench Hall\"\nshot_quiet_ms = 0\npresence_timeout_ms = 60000\n",
-                    data_dir.display().to_string()
+                    "data_dir = {:?}\nhttp_addr = \"{http}\"\nmqtt_addr = \"{mqtt}\"\nstaff_token = \"{TOKEN}\"\nvenue = \"Bench Hall\"\nshot_quiet_ms = 0\npresence_timeout_ms = 60000\ntables = {:?}\n",
+                    data_dir.display().to_string(),
+                    bench_tables()
                 );
                 std::fs::write(&config, toml).expect("write the agent's config");
                 let log = std::fs::File::create(dir.join("agent.log")).expect("agent log");
@@ -235,6 +244,7 @@ impl Agent {
                     cloud: None,
                     ws_direct_writes: direct.unwrap_or(true),
                     camera_shot_timeout_ms: 20_000,
+                    tables: bench_tables(),
                 };
                 let shutdown = CancellationToken::new();
                 let running = runtime
@@ -245,7 +255,7 @@ impl Agent {
                     kind: Kind::InProcess {
                         runtime,
                         shutdown,
-                        running,
+                        running: Box::new(running),
                     },
                     mqtt,
                     data_dir,

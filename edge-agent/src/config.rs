@@ -52,6 +52,10 @@ pub struct Flags {
     /// This venue's key at cloud-sync (printed once by `cloud-sync venue create`).
     #[arg(long, env = "DOJO_VENUE_KEY", hide_env_values = true)]
     pub venue_key: Option<String>,
+    /// Tables to register at start-up if the registry does not know them yet (comma-separated ids,
+    /// e.g. `t1,t2,t3`); staff name, order and retire them in the console.
+    #[arg(long, env = "DOJO_TABLES", value_delimiter = ',')]
+    pub tables: Vec<String>,
     /// Write WebSocket updates straight into idle screens' sockets from a few writer threads
     /// (`on`), or only from each screen's own task (`off`) [default: on].
     #[arg(long, env = "DOJO_WS_DIRECT_WRITES", value_enum)]
@@ -97,6 +101,7 @@ struct FileConfig {
     sync_keep_days: Option<u32>,
     ws_direct_writes: Option<Switch>,
     camera_shot_timeout_ms: Option<u64>,
+    tables: Option<Vec<String>>,
 }
 
 /// Where the agent gets its MQTT (`crate::mqtt` connects accordingly).
@@ -143,6 +148,8 @@ pub struct Config {
     pub ws_direct_writes: bool,
     /// A camera silent this long mid-shot hands the shot to the pocket sensors; 0 = never.
     pub camera_shot_timeout_ms: u64,
+    /// Tables registered at start-up if the registry does not know them (`--tables`, `tables`).
+    pub tables: Vec<String>,
 }
 
 /// How to reach cloud-sync.
@@ -315,7 +322,19 @@ impl Config {
         if presence_timeout_ms < 1000 {
             return Err(bad("presence_timeout_ms", "must be at least 1000"));
         }
+        let tables = if flags.tables.is_empty() {
+            file.tables.unwrap_or_default()
+        } else {
+            flags.tables
+        };
+        if let Some(bad_id) = tables.iter().find(|t| !shared::protocol::valid_id(t)) {
+            return Err(bad(
+                "tables",
+                format!("{bad_id:?} is not a table id (1-32 letters, digits, '-' or '_')"),
+            ));
+        }
         Ok(Config {
+            tables,
             demo,
             demo_tables,
             data_dir: flags
@@ -354,8 +373,13 @@ impl std::fmt::Display for Config {
         };
         write!(
             f,
-            "venue {:?}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; camera shot timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
+            "venue {:?}; tables declared {}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; camera shot timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
             self.venue,
+            if self.tables.is_empty() {
+                "none".to_owned()
+            } else {
+                self.tables.join(",")
+            },
             self.data_dir.display(),
             self.http_addr,
             if self.staff_token.is_some() {
@@ -414,6 +438,20 @@ mod tests {
         assert!(Flags::try_parse_from(["edge-agent", "--ws-direct-writes", "maybe"]).is_err());
         let file: FileConfig = toml::from_str("ws_direct_writes = \"off\"").expect("valid TOML");
         assert_eq!(file.ws_direct_writes, Some(Switch::Off));
+    }
+
+    #[test]
+    fn tables_are_declared_by_flag_or_file() {
+        let flags = Flags::try_parse_from(["edge-agent", "--tables", "t1,t2"]);
+        let config = Config::load(flags.expect("valid flags")).expect("valid");
+        assert_eq!(config.tables, ["t1", "t2"]);
+        let file: FileConfig = toml::from_str("tables = [\"bar-1\"]").expect("valid TOML");
+        assert_eq!(file.tables, Some(vec!["bar-1".to_owned()]));
+        let flags = Flags::try_parse_from(["edge-agent", "--tables", "t 1"]);
+        let field = Config::load(flags.expect("valid flags"))
+            .err()
+            .map(|e| e.field);
+        assert_eq!(field, Some("tables"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`mqtt`]: the inbound stream of `dojo/v1/...` messages and the command path, from the embedded
 //!   broker (rumqttd, on its own threads) or an external one;
 //! - [`ingest`]: validation, dead letters, per-device dedupe and gap detection;
+//! - [`registry`]: the venue's tables: which ids take writes, their names and their order;
 //! - [`table`]: one table's runtime: shot assembly and the match, a pure fold of its inputs;
 //! - [`engine`]: the single owner of every table; turns inputs into commits;
 //! - [`store`]: SQLite, one writer thread, group commit: event log + state + outbox in one transaction;
@@ -22,11 +23,14 @@
 //! - [`qr`]: QR codes as SVG, for pairing links and LAN addresses;
 //! - [`pairing`]: players' phones paired with a table's match (codes, tokens, seats);
 //! - [`notices`]: announcements, requests to undo and players' messages, kept for a while;
-//! - [`limit`]: rate limits per address or phone.
+//! - [`limit`]: rate limits per address or phone;
+//! - [`network`]: the URLs the venue's phones and TVs can open the agent at.
 //!
 //! Around the flow:
 //!
 //! - [`startup`]: the composition root: [`start`] wires the stages together into a [`Running`] agent;
+//! - [`lock`]: one agent per data folder;
+//! - [`logging`]: logs on standard error, coloured on a terminal only, the broker's benign noise out;
 //! - `demo` (cargo feature `demo`, on by default): simulated tables played by firmware-bridge's
 //!   simulator over pseudo-terminals and its bridge, the same serial → MQTT path as a venue's.
 
@@ -36,6 +40,7 @@ pub mod engine;
 pub mod hub;
 pub mod ingest;
 pub mod mqtt;
+pub mod registry;
 pub mod store;
 pub mod sync;
 pub mod table;
@@ -43,6 +48,7 @@ pub mod table;
 pub mod clock;
 pub mod limit;
 pub mod metrics;
+pub mod network;
 pub mod notices;
 pub mod pairing;
 pub mod qr;
@@ -50,6 +56,8 @@ pub mod view;
 
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod lock;
+pub mod logging;
 pub mod startup;
 
 pub use startup::{Running, StartError, start};

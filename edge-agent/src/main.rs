@@ -1,20 +1,24 @@
 //! `edge-agent`: parses the configuration, starts the agent and waits for Ctrl-C or SIGTERM.
+//!
+//! Standard output carries only what the program says to whoever started it (where to open it);
+//! logs go to standard error ([`edge_agent::logging`]). On the first signal the agent stops
+//! gracefully, for at most [`SHUTDOWN_GRACE`]: should something not stop in time (a store writer
+//! stuck on a locked or failing disk), the process exits anyway with status 1 and says why. A
+//! second signal exits at once.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use edge_agent::config::{Config, Flags};
 use edge_agent::start;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
+
+/// How long a graceful stop may take before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn")),
-        )
-        .init();
+    edge_agent::logging::init();
     let flags = Flags::parse();
     let check_only = flags.check_config;
     let config = match Config::load(flags) {
@@ -35,44 +39,76 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let shutdown = CancellationToken::new();
-        let running = match start(config, shutdown.clone()).await {
-            Ok(running) => running,
-            Err(error) => {
-                eprintln!("edge-agent: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        println!(
-            "edge-agent: open http://{}/ to watch the tables",
-            running.http_addr
-        );
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        shutdown.cancel();
-        let _ = running.stopped.await;
-        ExitCode::SUCCESS
-    })
+    let code = runtime.block_on(run(config));
+    // A task stuck in a blocking call (the store writer) must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+async fn run(config: Config) -> ExitCode {
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("edge-agent: cannot listen for signals: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let running = match start(config, shutdown.clone()).await {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("edge-agent: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "edge-agent: open http://{}/ to watch the tables",
+        running.http_addr
+    );
+    for url in &running.reach.lan_urls {
+        println!("edge-agent: on the venue's network: {url}");
+    }
+    signals.next().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    tokio::select! {
+        _ = running.stopped => ExitCode::SUCCESS,
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::error!(
+                grace_secs = SHUTDOWN_GRACE.as_secs(),
+                "did not stop within the grace period: the store writer is stuck (the database locked by another process, or the disk failing); exiting without it, inputs not yet committed are dropped"
+            );
+            ExitCode::FAILURE
+        }
+        () = signals.next() => {
+            tracing::warn!("second signal: exiting at once");
+            ExitCode::FAILURE
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+}
+
+/// Ctrl-C and (on Unix) SIGTERM.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    /// The next Ctrl-C or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -5,6 +5,10 @@
 //!
 //! Shutdown is one `CancellationToken`: every task stops on it, then [`Running::stopped`] finishes
 //! once the engine, HTTP and sync have stopped and the store writer has drained its queue.
+//!
+//! Before anything else the data folder is locked ([`crate::lock`]) until `stopped` finishes. In
+//! `--demo`, taken HTTP and MQTT ports move to free ones (said in the log and in [`Running`]), and
+//! cloud sync is off whatever the configuration says: demo data never syncs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,17 +16,23 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::config::MqttMode;
 #[cfg(feature = "demo")]
 use crate::demo;
 use crate::engine::{Engine, EngineHandle, Timing};
 use crate::hub::Hub;
+use crate::lock::LockError;
 use crate::metrics::Metrics;
+use crate::network::Reach;
 use crate::store::Reader;
-use crate::{api, mqtt, store, sync};
+use crate::{api, lock, mqtt, store, sync};
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Another agent holds the data folder.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// SQLite could not be opened.
     #[error(transparent)]
     Store(#[from] store::StoreError),
@@ -47,6 +57,10 @@ pub enum StartError {
 pub struct Running {
     /// Where HTTP is served (the real port when 0 was asked for).
     pub http_addr: SocketAddr,
+    /// Where the embedded broker listens (`None` with an external broker).
+    pub mqtt_addr: Option<SocketAddr>,
+    /// The URLs the venue's network can open.
+    pub reach: Reach,
     /// Staff requests, as the API makes them.
     pub engine: EngineHandle,
     /// The fan-out hub.
@@ -61,7 +75,11 @@ pub struct Running {
 
 /// Starts everything: SQLite (replaying the log), MQTT, the engine, HTTP and, with `demo`, the
 /// simulated tables. Returns once HTTP is listening.
-pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let data_lock = lock::lock(&config.data_dir)?;
+    if config.demo && config.cloud.take().is_some() {
+        tracing::warn!("--demo: cloud sync is off, demo data never syncs (drop --demo to sync)");
+    }
     let data_dir = config.data_dir.clone();
     let (conn, recovered) = tokio::task::spawn_blocking(move || store::open(&data_dir))
         .await
@@ -128,14 +146,23 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             None
         }
     };
-    let link = mqtt::connect(&config.mqtt, shutdown.clone()).await?;
+    let link = match mqtt::connect(&config.mqtt, shutdown.clone()).await {
+        Err(mqtt::MqttError::AddrInUse { addr }) if config.demo => {
+            let free = free_port(addr)?;
+            tracing::warn!(taken = %addr, moved_to = %free, "--demo: the MQTT port is taken; the embedded broker listens on a free one");
+            config.mqtt = MqttMode::Embedded { listen: free };
+            mqtt::connect(&config.mqtt, shutdown.clone()).await?
+        }
+        connected => connected?,
+    };
     let timing = Timing {
         shot_quiet_ms: config.shot_quiet_ms,
         presence_timeout_ms: config.presence_timeout_ms,
         table_lights: config.table_lights,
         camera_shot_timeout_ms: config.camera_shot_timeout_ms,
+        demo: config.demo,
     };
-    let (engine, handle, views) = Engine::recover(
+    let (mut engine, handle, views) = Engine::recover(
         recovered,
         store_tx,
         hub.clone(),
@@ -144,16 +171,34 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         timing,
     );
     hub.publish(&views);
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|source| StartError::Http {
+    let mut declared = config.tables.clone();
+    if config.demo {
+        declared.extend(demo_tables(&config));
+    }
+    engine.declare(&declared);
+    let listener = match tokio::net::TcpListener::bind(config.http_addr).await {
+        Err(error) if config.demo && error.kind() == std::io::ErrorKind::AddrInUse => {
+            let mut free = config.http_addr;
+            free.set_port(0);
+            let listener = tokio::net::TcpListener::bind(free)
+                .await
+                .map_err(|source| StartError::Http { addr: free, source })?;
+            if let Ok(moved) = listener.local_addr() {
+                tracing::warn!(taken = %config.http_addr, moved_to = %moved, "--demo: the HTTP port is taken; serving on a free one");
+            }
+            listener
+        }
+        bound => bound.map_err(|source| StartError::Http {
             addr: config.http_addr,
             source,
-        })?;
+        })?,
+    };
     let http_addr = listener.local_addr().map_err(|source| StartError::Http {
         addr: config.http_addr,
         source,
     })?;
+    let reach = Reach::of(http_addr);
+    tracing::info!("{}", reach.advice());
     let state = api::AppState {
         engine: handle.clone(),
         hub: hub.clone(),
@@ -164,6 +209,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
         phones: Arc::new(api::Phones::new(pairing_secret)),
         notices: crate::notices::Notices::new(),
+        reach: reach.clone(),
     };
     if config.ws_direct_writes {
         api::spawn_direct_writers(&hub, &metrics);
@@ -176,9 +222,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         tokio::spawn(demo::run(
             broker,
             handle.clone(),
-            (1..=config.demo_tables)
-                .map(|n| format!("table-{n}"))
-                .collect(),
+            demo_tables(&config),
             shutdown.clone(),
         ));
     }
@@ -192,14 +236,43 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         }
         // The engine and the sync task dropped its store sender; the writer drains what is queued and exits.
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        // Only now may another agent open the folder.
+        drop(data_lock);
     });
     tracing::info!(%http_addr, "edge-agent serving");
+    let mqtt_addr = match &config.mqtt {
+        MqttMode::Embedded { listen } => Some(*listen),
+        MqttMode::External { .. } => None,
+    };
     Ok(Running {
         http_addr,
+        mqtt_addr,
+        reach,
         engine: handle,
         hub,
         metrics,
         reader,
         stopped,
     })
+}
+
+/// A free port on `addr`'s address (the system picks it), for the embedded broker in `--demo`.
+fn free_port(addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    let mut any = addr;
+    any.set_port(0);
+    std::net::TcpListener::bind(any)
+        .and_then(|probe| probe.local_addr())
+        .map_err(|source| {
+            StartError::Mqtt(mqtt::MqttError::Other(format!(
+                "cannot find a free port for the embedded broker on {}: {source}",
+                addr.ip()
+            )))
+        })
+}
+
+/// The demo's tables: `table-1`, `table-2`, …
+fn demo_tables(config: &Config) -> Vec<String> {
+    (1..=config.demo_tables)
+        .map(|n| format!("table-{n}"))
+        .collect()
 }

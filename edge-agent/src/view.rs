@@ -86,6 +86,9 @@ pub struct MatchInfo {
     /// `match_winner` null) and counts for nobody. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voided: Option<Voided>,
+    /// A demo match (`--demo`): shown as such, never synced. Present only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 /// A voided match: why, by whom, when.
@@ -109,6 +112,13 @@ fn no_ids(ids: &[Option<String>; 2]) -> bool {
 pub struct TableView {
     /// Table id (from the MQTT topic or the API path).
     pub table: String,
+    /// Display name from the table registry (the id until staff name it).
+    pub name: String,
+    /// Position in the venue's order, from the registry (ascending; 0: not registered).
+    pub position: u32,
+    /// Retired from the registry: kept, but off the overview. Present only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
     /// The event-log sequence number of the last change to this table.
     pub seq: u64,
     /// Idle, playing or finished.
@@ -174,6 +184,9 @@ impl Published {
     pub(crate) fn idle(table: &str, seq: u64) -> Published {
         let view = TableView {
             table: table.to_owned(),
+            name: table.to_owned(),
+            position: 0,
+            retired: false,
             seq,
             status: TableStatus::Idle,
             match_info: None,

@@ -96,6 +96,7 @@ fn match_inputs(match_id: &str, spec: &MatchSpec, device: &str, dseq: &mut u64) 
         match_id: match_id.to_owned(),
         spec: spec.clone(),
         player_ids: Default::default(),
+        demo: false,
     }];
     let mut device_event = |event| {
         *dseq += 1;

@@ -76,7 +76,16 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         match error {
+            EngineError::UnknownTable(_) => ApiError::NotFound(error.to_string()),
+            EngineError::Registry(crate::registry::RegistryError::Unknown(_)) => {
+                ApiError::NotFound(error.to_string())
+            }
+            EngineError::Registry(crate::registry::RegistryError::BadTable(_)) => {
+                ApiError::BadRequest(error.to_string())
+            }
+            EngineError::Registry(_) => ApiError::Unprocessable(error.to_string()),
             EngineError::NoMatch(_)
+            | EngineError::InUse(_)
             | EngineError::Busy(_)
             | EngineError::SessionRunning(_)
             | EngineError::NoSession(_)

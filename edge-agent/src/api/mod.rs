@@ -14,8 +14,10 @@ mod auth;
 mod cloud;
 mod error;
 mod json;
+mod network;
 mod pages;
 mod phone;
+mod registry;
 mod replay;
 mod rest;
 mod results;
@@ -29,7 +31,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 pub use error::ApiError;
 pub use phone::Phones;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub phones: Arc<phone::Phones>,
     /// Announcements, requests to undo and players' messages (sent over `/ws` too).
     pub notices: crate::notices::Notices,
+    /// Where HTTP listens and the URLs the venue's network can open (`GET /api/v1/network`).
+    pub reach: crate::network::Reach,
 }
 
 impl AppState {
@@ -109,6 +113,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync/dead-letters", get(cloud::dead_letters))
         .route("/api/v1/players", get(cloud::players))
         .route("/api/v1/dead-letters", get(rest::dead_letters))
+        .route("/api/v1/registry", get(registry::list))
+        .route("/api/v1/registry/{table}", put(registry::put))
+        .route("/api/v1/registry/{table}/retire", post(registry::retire))
+        .route("/api/v1/network", get(network::reach))
+        .route("/api/v1/network/qr", get(network::qr))
         .route("/api/v1/tables/{table}/sessions", post(rest::start_session))
         .route(
             "/api/v1/tables/{table}/sessions/current/stop",

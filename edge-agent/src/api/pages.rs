@@ -42,6 +42,7 @@ const OVERLAY_CSS: &str = include_str!("assets/overlay.css");
 const OVERLAY_JS: &str = include_str!("assets/overlay.js");
 const RESULTS: &str = include_str!("assets/results.html");
 const RESULTS_JS: &str = include_str!("assets/results.js");
+const VENUE_JS: &str = include_str!("assets/venue.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(super) fn escape_html(text: &str) -> String {
@@ -208,6 +209,7 @@ fn assets() -> &'static HashMap<&'static str, Asset> {
             ("staff.css", css, STAFF_CSS),
             ("staff.js", js, STAFF_JS),
             ("staff-manual.js", js, STAFF_MANUAL_JS),
+            ("venue.js", js, VENUE_JS),
             ("phone.css", css, PHONE_CSS),
             ("phone.js", js, PHONE_JS),
             ("pairing.js", js, PAIRING_JS),

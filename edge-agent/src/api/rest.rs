@@ -33,9 +33,11 @@ fn view_response(status: StatusCode, published: &Published) -> Response {
     json_response(status, published.json.to_string())
 }
 
-/// `GET /api/v1/tables`: every table's view, sorted by table.
+/// `GET /api/v1/tables`: every table's view, sorted by table; retired tables are left out (each
+/// view carries the registry's `name` and `position` for display order).
 pub(crate) async fn list_tables(State(state): State<AppState>) -> Response {
-    let latest = state.hub.latest();
+    let mut latest = state.hub.latest();
+    latest.retain(|published| !published.view.retired);
     let mut body =
         String::with_capacity(2 + latest.iter().map(|p| p.json.len() + 1).sum::<usize>());
     body.push('[');

@@ -28,6 +28,10 @@ fn state(staff_token: Option<&str>) -> AppState {
         cloud_url: None,
         phones: Arc::new(Phones::new(crate::pairing::Secret::random())),
         notices: crate::notices::Notices::new(),
+        reach: crate::network::Reach::with_addresses(
+            "0.0.0.0:8080".parse().expect("addr"),
+            &[std::net::Ipv4Addr::new(192, 168, 1, 23)],
+        ),
     }
 }
 

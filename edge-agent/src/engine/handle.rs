@@ -5,6 +5,7 @@
 use shared::rules::MatchSpec;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::registry::{Change, Entry, Listing};
 use crate::table::{Actor, StaffAction};
 use crate::view::Published;
 
@@ -32,6 +33,17 @@ pub enum EngineError {
     /// The shot clock refused the request (none in this match, not running, extension used…).
     #[error("{0}")]
     ShotClock(String),
+    /// The table is not in the registry (or is retired).
+    #[error(
+        "no table {0:?} in the registry: staff register it first (console, Venue tab, or PUT /api/v1/registry/{0})"
+    )]
+    UnknownTable(String),
+    /// The registry refused the change.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// The table is in use (a match in play or a session running).
+    #[error("table {0} is in use (a match in play or a session running); finish it first")]
+    InUse(String),
     /// The store failed; the input was not applied.
     #[error("storage failure: {0}")]
     Store(String),
@@ -60,6 +72,13 @@ pub(super) enum Request {
         table: String,
         start: bool,
         reply: Reply,
+    },
+    Register {
+        change: Change,
+        reply: oneshot::Sender<Result<Entry, EngineError>>,
+    },
+    Registry {
+        reply: oneshot::Sender<Listing>,
     },
 }
 
@@ -136,6 +155,26 @@ impl EngineHandle {
             reply,
         })
         .await
+    }
+
+    /// Registers, updates or retires a table; resolves once the entry is committed.
+    pub async fn register(&self, change: Change) -> Result<Entry, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request::Register { change, reply })
+            .await
+            .map_err(|_| EngineError::ShuttingDown)?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// The registry with the devices announcing each table, and those announcing unknown ones.
+    pub async fn registry(&self) -> Result<Listing, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request::Registry { reply })
+            .await
+            .map_err(|_| EngineError::ShuttingDown)?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)
     }
 
     async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Published, EngineError> {

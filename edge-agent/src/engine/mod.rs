@@ -25,6 +25,7 @@ use crate::hub::Hub;
 use crate::ingest::{DeviceMark, Ingest, Step, Verdict};
 use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
+use crate::registry::{Announcement, Change, Entry, Registry};
 use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
 use crate::table::{Applied, Refused, Table, TableInput};
 use crate::view::Published;
@@ -82,6 +83,8 @@ pub struct Timing {
     /// A camera that opened a shot and says nothing more for this long hands the shot to the
     /// pocket sensors (0 = never).
     pub camera_shot_timeout_ms: u64,
+    /// `--demo`: every match started is a demo match (its records never enter the outbox).
+    pub demo: bool,
 }
 
 /// The engine before it runs.
@@ -102,6 +105,12 @@ pub struct Engine {
     newest_frame: HashMap<String, u64>,
     /// The last scoring mode reported per table.
     modes: scoring::Modes,
+    /// Which tables take writes, their names and order.
+    registry: Registry,
+    /// Registry entries not yet handed to the store (tables the configuration declares).
+    unsaved: Vec<Entry>,
+    /// Per device, the table its retained status names.
+    announced: BTreeMap<String, Announcement>,
 }
 
 /// A decoded device message, as `ingest` holds it until the device's earlier seqs are in.
@@ -127,8 +136,10 @@ impl Engine {
     ) -> (Engine, EngineHandle, Vec<Published>) {
         let mut tables = BTreeMap::new();
         let mut views = Vec::new();
+        let registry = Registry::new(recovered.registry);
         for logged in recovered.tables {
             let mut table = Table::new(&logged.table);
+            table.seed_label(registry.get(&logged.table));
             table.seed_devices(&logged.view);
             table.seed_session(&logged.view);
             for (seq, received_ms, input) in &logged.events {
@@ -166,12 +177,49 @@ impl Engine {
             reject_log: RejectLog::default(),
             newest_frame: HashMap::new(),
             modes,
+            registry,
+            unsaved: Vec::new(),
+            announced: BTreeMap::new(),
         };
         (engine, EngineHandle { tx }, views)
     }
 
+    /// Registers the tables the configuration declares that the registry does not know yet (a
+    /// retired one stays retired: staff retired it). They are saved when the engine starts running.
+    pub fn declare(&mut self, tables: &[String]) {
+        for table in tables {
+            if self.registry.get(table).is_some() {
+                continue;
+            }
+            let change = Change::Put {
+                table: table.clone(),
+                name: None,
+                position: None,
+            };
+            match self.registry.plan(&change) {
+                Ok(Some(entry)) => {
+                    self.registry.apply(entry.clone());
+                    self.unsaved.push(entry);
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%table, %error, "a declared table is not registered"),
+            }
+        }
+    }
+
     /// Runs until `shutdown`; then drops its store sender so the writer drains and stops.
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+        if !self.unsaved.is_empty() {
+            let entries = std::mem::take(&mut self.unsaved);
+            tracing::info!(tables = entries.len(), "declared tables registered");
+            let write = Write::Registry {
+                entries,
+                done: None,
+            };
+            if let Err(error) = self.store.send(write).await {
+                tracing::error!(%error, "cannot save the declared tables");
+            }
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -189,6 +237,11 @@ impl Engine {
 
     async fn request(&mut self, request: Request) {
         let (table, input, reply) = match request {
+            Request::Register { change, reply } => return self.register(change, reply).await,
+            Request::Registry { reply } => {
+                let _ = reply.send(self.registry.listing(self.announced.values()));
+                return;
+            }
             Request::Start {
                 table,
                 spec,
@@ -202,6 +255,7 @@ impl Engine {
                     match_id,
                     spec,
                     player_ids,
+                    demo: self.timing.demo,
                 };
                 (table, input, reply)
             }
@@ -233,6 +287,10 @@ impl Engine {
             let _ = reply.send(Err(EngineError::BadTable(table)));
             return;
         }
+        if !self.registry.accepts(&table) {
+            let _ = reply.send(Err(EngineError::UnknownTable(table)));
+            return;
+        }
         if let Err(error) = self
             .commit(&table, input, crate::clock::now_ms(), Source::Staff(reply))
             .await
@@ -251,10 +309,7 @@ impl Engine {
         source: Source,
     ) -> Result<(), EngineError> {
         let (device_mark, received, reply) = source.into_parts();
-        let table = self
-            .tables
-            .entry(table_id.to_owned())
-            .or_insert_with(|| Table::new(table_id));
+        let table = table_entry(&mut self.tables, &self.registry, table_id);
         let seq = self.seq + 1;
         let was_lit = table.lit();
         let applied: Applied = match table.apply(&input, seq, received_ms) {
@@ -371,6 +426,9 @@ impl Engine {
     }
 
     async fn device_message(&mut self, table: &str, channel: Channel, message: Inbound) {
+        if !self.registry.accepts(table) {
+            return self.unknown_table(&message, table).await;
+        }
         let decoded = match protocol::decode(channel, &message.payload) {
             Ok(decoded) => decoded,
             Err(reject) => {
@@ -473,10 +531,7 @@ impl Engine {
             // stored event carries it).
             DeviceEvent::Frame { .. } => {}
             DeviceEvent::Heartbeat => {
-                let table_entry = self
-                    .tables
-                    .entry(table.to_owned())
-                    .or_insert_with(|| Table::new(table));
+                let table_entry = table_entry(&mut self.tables, &self.registry, table);
                 if table_entry.heartbeat(&decoded.device, now, kind) {
                     let input = TableInput::Presence {
                         device: decoded.device.clone(),
@@ -519,6 +574,19 @@ impl Engine {
         let Some(table) = table.filter(|t| protocol::valid_id(t)) else {
             return;
         };
+        if status.table.is_some() {
+            let announcement = Announcement {
+                device: device.to_owned(),
+                table: table.clone(),
+                kind: status.kind.clone(),
+                online: status.status == Presence::Online,
+                received_ms: message.received_ms,
+            };
+            self.announced.insert(device.to_owned(), announcement);
+        }
+        if !self.registry.accepts(&table) {
+            return self.unknown_table(&message, &table).await;
+        }
         let online = status.status == Presence::Online;
         let shown = self
             .tables
@@ -536,6 +604,86 @@ impl Engine {
                 .commit(&table, input, message.received_ms, source)
                 .await;
         }
+    }
+
+    /// A device message for a table that is not registered (or is retired): a dead letter.
+    async fn unknown_table(&mut self, message: &Inbound, table: &str) {
+        let detail = format!(
+            "table {table:?} is not registered{}: register it in the staff console (Venue tab) if it is real",
+            if self.registry.get(table).is_some() {
+                " (retired)"
+            } else {
+                ""
+            }
+        );
+        self.reject(message, "unknown_table", detail).await;
+    }
+
+    /// A registry change from staff: saved, then shown on the table's view, then answered.
+    async fn register(
+        &mut self,
+        change: Change,
+        reply: oneshot::Sender<Result<crate::registry::Entry, EngineError>>,
+    ) {
+        let planned = match self.registry.plan(&change) {
+            Ok(planned) => planned,
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+                return;
+            }
+        };
+        let table_id = match &change {
+            Change::Put { table, .. } | Change::Retire { table } => table.clone(),
+        };
+        let Some(entry) = planned else {
+            // Nothing changes: answer with the entry as it is.
+            let known = self.registry.get(&table_id).cloned();
+            let _ = reply.send(known.ok_or(EngineError::UnknownTable(table_id)));
+            return;
+        };
+        let in_use = self.tables.get(&table_id).is_some_and(Table::lit);
+        if entry.retired && in_use {
+            let _ = reply.send(Err(EngineError::InUse(table_id)));
+            return;
+        }
+        // Any change shows on the table's view (made if new), except retiring a table that never
+        // had one: then the registry row alone is committed.
+        let shown = !entry.retired || self.tables.contains_key(&table_id);
+        let (saved_tx, saved) = oneshot::channel();
+        let write = Write::Registry {
+            entries: vec![entry.clone()],
+            done: (!shown).then_some(saved_tx),
+        };
+        if self.store.send(write).await.is_err() {
+            let _ = reply.send(Err(EngineError::ShuttingDown));
+            return;
+        }
+        self.registry.apply(entry.clone());
+        if !shown {
+            tokio::spawn(async move {
+                let answer = saved.await.map(|()| entry);
+                let _ = reply.send(answer.map_err(|_| EngineError::ShuttingDown));
+            });
+            return;
+        }
+        let input = TableInput::Registry {
+            name: entry.name.clone(),
+            position: entry.position,
+            retired: entry.retired,
+        };
+        let (view_tx, committed) = oneshot::channel();
+        let now = crate::clock::now_ms();
+        let _ = self
+            .commit(&table_id, input, now, Source::Staff(view_tx))
+            .await;
+        tokio::spawn(async move {
+            let answer = match committed.await {
+                Ok(Ok(_)) => Ok(entry),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(EngineError::ShuttingDown),
+            };
+            let _ = reply.send(answer);
+        });
     }
 
     async fn timers(&mut self) {
@@ -567,4 +715,17 @@ impl Engine {
         let steps = self.ingest.expire(now);
         self.steps(steps, now).await;
     }
+}
+
+/// The table `id`, made (labelled from the registry) if it is new.
+fn table_entry<'a>(
+    tables: &'a mut BTreeMap<String, Table>,
+    registry: &Registry,
+    id: &str,
+) -> &'a mut Table {
+    tables.entry(id.to_owned()).or_insert_with(|| {
+        let mut table = Table::new(id);
+        table.seed_label(registry.get(id));
+        table
+    })
 }

@@ -164,7 +164,10 @@ pub fn start_broker(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
 }
 
 /// Waits until the broker answers an MQTT CONNECT on `listen` (the wildcard address is probed on
-/// loopback). A real handshake, ended with DISCONNECT, so the broker logs no aborted connection.
+/// loopback). A real handshake, then the socket is closed without DISCONNECT: rumqttd 0.20 takes a
+/// DISCONNECT followed by the close as two disconnections and logs the second at ERROR
+/// ("no-connection id 1 is already gone") at every start, while a plain close is an ordinary
+/// `info` "disconnected" (see `crate::logging`).
 fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
     let mut probe = listen;
     if probe.ip().is_unspecified() {
@@ -188,7 +191,7 @@ fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
     }
 }
 
-/// CONNECT (MQTT 3.1.1, clean session, client id `dojo-ready-probe`), expect CONNACK, DISCONNECT.
+/// CONNECT (MQTT 3.1.1, clean session, client id `dojo-ready-probe`), expect CONNACK, close.
 fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
     use std::io::{Read, Write};
     const ID: &[u8] = b"dojo-ready-probe";
@@ -217,7 +220,7 @@ fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
     if connack[0] != 0x20 || connack[3] != 0 {
         return Err(std::io::Error::other("unexpected CONNACK"));
     }
-    stream.write_all(&[0xE0, 0x00])
+    Ok(())
 }
 
 /// Embedded mode: local link → `inbound`.

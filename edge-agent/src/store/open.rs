@@ -32,6 +32,8 @@ pub struct Recovered {
     pub tables: Vec<RecoveredTable>,
     /// Every device's dedupe mark.
     pub devices: Vec<DeviceMark>,
+    /// The table registry.
+    pub registry: Vec<crate::registry::Entry>,
     /// Where a damaged database was moved, if one was.
     pub moved_aside: Option<PathBuf>,
 }
@@ -132,11 +134,25 @@ fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let mut registry = conn.prepare(
+        "SELECT table_id, name, position, retired FROM registry ORDER BY position, table_id",
+    )?;
+    let registry = registry
+        .query_map([], |r| {
+            Ok(crate::registry::Entry {
+                table: r.get(0)?,
+                name: r.get(1)?,
+                position: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(u32::MAX),
+                retired: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     Ok(Recovered {
         epoch,
         last_seq: last_seq.map_or(0, to_u64),
         tables,
         devices,
+        registry,
         moved_aside: None,
     })
 }

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The newest schema version; `migrate` brings older files up to it.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,6 +112,20 @@ CREATE TABLE sync_sent (
 CREATE INDEX sync_sent_by_age ON sync_sent (acked_ms);
 ";
 
+/// Version 4: the table registry. Every table a database already has is registered as it is
+/// (named by its id, in id order), so an upgrade refuses nothing that worked before.
+const SCHEMA_V4: &str = "
+-- The venue's tables (crate::registry): only registered, unretired tables take writes.
+CREATE TABLE registry (
+    table_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    retired INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO registry (table_id, name, position, retired)
+    SELECT table_id, table_id, ROW_NUMBER() OVER (ORDER BY table_id), 0 FROM tables;
+";
+
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > SCHEMA_VERSION {
@@ -138,6 +152,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_V3)?;
         tx.pragma_update(None, "user_version", 3)?;
+        tx.commit()?;
+    }
+    if version < 4 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V4)?;
+        tx.pragma_update(None, "user_version", 4)?;
         tx.commit()?;
     }
     Ok(())

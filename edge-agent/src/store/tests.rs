@@ -312,3 +312,35 @@ fn outbox_batches_are_bounded_by_bytes_but_never_empty_and_can_start_after_a_seq
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn upgrading_to_the_registry_registers_every_table_the_database_has() {
+    let dir = temp_dir("registry-upgrade");
+    let (conn, _) = open(&dir).expect("a new database");
+    // Back to version 3, as a database written before the registry, with two tables.
+    conn.execute_batch(
+        "DROP TABLE registry;
+         INSERT INTO tables (table_id, seq, view) VALUES ('t2', 2, '{}'), ('t1', 1, '{}');
+         PRAGMA user_version = 3;",
+    )
+    .expect("downgrade");
+    drop(conn);
+    let (conn, recovered) = open(&dir).expect("upgrades");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+    let registered: Vec<(String, String, u32, bool)> = recovered
+        .registry
+        .iter()
+        .map(|e| (e.table.clone(), e.name.clone(), e.position, e.retired))
+        .collect();
+    assert_eq!(
+        registered,
+        vec![
+            ("t1".to_owned(), "t1".to_owned(), 1, false),
+            ("t2".to_owned(), "t2".to_owned(), 2, false),
+        ]
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -64,6 +64,14 @@ pub enum Write {
     Device(DeviceMark),
     /// A refused input.
     DeadLetter(DeadLetter),
+    /// Table registry entries, written before the events queued after them; `done` (if any) is
+    /// told after the commit.
+    Registry {
+        /// The entries, new or changed.
+        entries: Vec<crate::registry::Entry>,
+        /// Told once they are committed.
+        done: Option<oneshot::Sender<()>>,
+    },
     /// Sync bookkeeping; `done` is told after the commit.
     Sync {
         /// What to write.
@@ -175,6 +183,11 @@ fn writer(
                 Write::Sync { done, .. } => {
                     let _ = done.send(());
                 }
+                Write::Registry { done, .. } => {
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
                 Write::Device(_) | Write::DeadLetter(_) => {}
             }
         }
@@ -241,6 +254,11 @@ pub(super) fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result
                     ])?;
                 }
                 Write::Sync { write, .. } => sync_write(&tx, write)?,
+                Write::Registry { entries, .. } => {
+                    for entry in entries {
+                        upsert_registry(&tx, entry)?;
+                    }
+                }
             }
         }
         let mut table = tx.prepare_cached(
@@ -268,5 +286,20 @@ fn upsert_device(conn: &Connection, mark: &DeviceMark) -> rusqlite::Result<()> {
            missing = excluded.missing, last_seen_ms = excluded.last_seen_ms",
     )?
     .execute(params![mark.device, mark.table, to_i64(mark.last_seq), missing, to_i64(mark.last_seen_ms)])?;
+    Ok(())
+}
+
+fn upsert_registry(conn: &Connection, entry: &crate::registry::Entry) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO registry (table_id, name, position, retired) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (table_id) DO UPDATE SET name = excluded.name, position = excluded.position,
+           retired = excluded.retired",
+    )?
+    .execute(params![
+        entry.table,
+        entry.name,
+        entry.position,
+        entry.retired
+    ])?;
     Ok(())
 }

@@ -182,6 +182,7 @@ mod tests {
             match_id: "m1".into(),
             spec,
             player_ids: Default::default(),
+            demo: false,
         };
         table.apply(&start, 1, 0).expect("start");
         table

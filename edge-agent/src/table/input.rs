@@ -155,6 +155,10 @@ pub enum TableInput {
         /// Registered players' ids per seat, if any (logged only when there are some).
         #[serde(default, skip_serializing_if = "no_ids")]
         player_ids: [Option<String>; 2],
+        /// Started by an agent running `--demo`: its records never enter the outbox (demo data
+        /// never syncs), even after a restart without `--demo`. Logged only when true.
+        #[serde(default, skip_serializing_if = "is_false")]
+        demo: bool,
     },
     /// The quiet period closed the shot in progress.
     QuietClose,
@@ -187,6 +191,15 @@ pub enum TableInput {
         /// What the time changed.
         event: super::ClockTick,
     },
+    /// Staff changed the table's registry entry (`crate::registry`): its name, position, retired.
+    Registry {
+        /// Display name.
+        name: String,
+        /// Position in the venue's order.
+        position: u32,
+        /// Retired.
+        retired: bool,
+    },
 }
 
 impl TableInput {
@@ -197,6 +210,10 @@ impl TableInput {
             _ => None,
         }
     }
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 fn no_ids(ids: &[Option<String>; 2]) -> bool {

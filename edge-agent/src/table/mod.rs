@@ -16,6 +16,7 @@
 //! - `fallback`: a lost camera hands its shot to the pocket sensors;
 //! - `layout`: the camera's at-rest layouts, checked against the pockets and kept per shot;
 //! - `clock`: the shot clock (a house option), following the shots and the engine's timer.
+//! - `label`: the registry's name, position and retired flag, as the view shows them.
 
 mod clock;
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod clock_tests;
 mod correction;
 mod fallback;
 mod input;
+mod label;
 mod layout;
 mod manual;
 mod mode;
@@ -108,6 +110,7 @@ pub struct Table {
     layouts: Vec<ShotLayout>,
     /// The match's shot clock, when its house rules have one.
     clock: Option<shared::rules::shot_clock::ShotClock>,
+    label: label::Label,
 }
 
 impl Table {
@@ -124,6 +127,7 @@ impl Table {
             kept_flags: Vec::new(),
             layouts: Vec::new(),
             clock: None,
+            label: label::Label::default(),
         }
     }
 
@@ -147,7 +151,13 @@ impl Table {
                 match_id,
                 spec,
                 player_ids,
-            } => self.start(match_id, spec, player_ids, received_ms, &mut applied)?,
+                demo,
+            } => {
+                self.start(match_id, spec, player_ids, received_ms, &mut applied)?;
+                if let (true, Some((info, _))) = (*demo, &mut self.game) {
+                    info.demo = true;
+                }
+            }
             TableInput::Staff { action, by } => match self.clock_action(action, received_ms) {
                 Some(result) => result?,
                 None => self.staff(action, by.as_ref(), received_ms, &mut applied)?,
@@ -173,6 +183,15 @@ impl Table {
             TableInput::Missing { events, .. } => self.missing_events += events,
             TableInput::SessionStart {} => self.start_session(received_ms)?,
             TableInput::SessionStop {} => self.stop_session(received_ms)?,
+            TableInput::Registry {
+                name,
+                position,
+                retired,
+            } => self.relabel(name, *position, *retired),
+        }
+        // Demo data never syncs: nothing a demo match makes leaves for the cloud.
+        if self.game.as_ref().is_some_and(|(info, _)| info.demo) {
+            applied.outbox.clear();
         }
         if applied.match_start {
             self.kept_flags.clear();
@@ -221,6 +240,9 @@ impl Table {
         };
         TableView {
             table: self.id.clone(),
+            name: self.label.name.clone().unwrap_or_else(|| self.id.clone()),
+            position: self.label.position,
+            retired: self.label.retired,
             seq: self.seq,
             status,
             match_info,

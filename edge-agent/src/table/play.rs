@@ -30,6 +30,7 @@ impl Table {
             break_rule: spec.break_rule,
             player_ids: player_ids.clone(),
             voided: None,
+            demo: false,
         };
         applied.match_start = true;
         applied

@@ -35,6 +35,7 @@ impl Logged {
             match_id: "m1".into(),
             spec: spec(game, race_to),
             player_ids: Default::default(),
+            demo: false,
         };
         logged.input(start).expect("starts");
         logged
@@ -296,6 +297,7 @@ fn a_voided_match_ends_without_a_winner_and_takes_nothing_more() {
         match_id: "m2".into(),
         spec: spec("eight-ball", 3),
         player_ids: Default::default(),
+        demo: false,
     };
     t.input(next).expect("a new match can start");
     assert_eq!(t.table.view().status, TableStatus::Playing);

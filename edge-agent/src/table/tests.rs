@@ -28,6 +28,7 @@ fn playing(game: &str) -> Table {
         match_id: "m1".into(),
         spec: spec(game),
         player_ids: Default::default(),
+        demo: false,
     };
     table.apply(&start, 1, 0).expect("start");
     table
@@ -53,6 +54,7 @@ fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
         match_id: "m1".into(),
         spec: spec("nine-ball"),
         player_ids: Default::default(),
+        demo: false,
     };
     table
         .apply(&start, 2, 3_000)
@@ -231,6 +233,7 @@ fn staff_requests_the_rules_refuse_change_nothing() {
                 match_id: "m1".into(),
                 spec: spec("eight-ball"),
                 player_ids: Default::default(),
+                demo: false,
             },
             2,
             0,
@@ -266,6 +269,7 @@ fn staff_requests_the_rules_refuse_change_nothing() {
         match_id: "m2".into(),
         spec: spec("nine-ball"),
         player_ids: Default::default(),
+        demo: false,
     };
     assert!(matches!(table.apply(&start, 3, 0), Err(Refused::Busy)));
 }
@@ -294,6 +298,7 @@ fn inputs_round_trip_through_the_log_format() {
             match_id: "m1".into(),
             spec: spec("ten-ball"),
             player_ids: Default::default(),
+            demo: false,
         },
         device(1, DeviceEvent::Pocket { ball: 0, pocket: 3 }),
         TableInput::Staff {
@@ -325,4 +330,74 @@ fn inputs_round_trip_through_the_log_format() {
             "{logged}"
         );
     }
+}
+
+#[test]
+fn a_demo_match_leaves_nothing_for_the_outbox_and_says_so_in_its_view_and_log() {
+    let mut table = Table::new("t1");
+    let start = TableInput::StartMatch {
+        match_id: "m1".into(),
+        spec: spec("nine-ball"),
+        player_ids: Default::default(),
+        demo: true,
+    };
+    let logged = serde_json::to_value(&start).expect("JSON");
+    assert_eq!(logged["demo"], true);
+    let applied = table.apply(&start, 1, 0).expect("start");
+    assert!(applied.outbox.is_empty(), "no match_started record");
+    assert_eq!(
+        serde_json::to_value(table.view()).expect("JSON")["match"]["demo"],
+        true
+    );
+    let concede = TableInput::Staff {
+        action: StaffAction::Concede { player: None },
+        by: None,
+    };
+    let applied = table.apply(&concede, 2, 10).expect("conceded");
+    assert!(applied.outbox.is_empty(), "no rack or match record either");
+    // A real match after it is synced as ever, and logs without the flag.
+    let real = TableInput::StartMatch {
+        match_id: "m2".into(),
+        spec: spec("nine-ball"),
+        player_ids: Default::default(),
+        demo: false,
+    };
+    assert!(
+        serde_json::to_value(&real)
+            .expect("JSON")
+            .get("demo")
+            .is_none()
+    );
+    let applied = table.apply(&real, 3, 20).expect("start");
+    assert_eq!(applied.outbox.len(), 1);
+}
+
+#[test]
+fn the_registry_label_shows_on_the_view_and_a_rename_is_a_logged_input() {
+    let mut table = Table::new("t1");
+    assert_eq!(
+        (table.view().name, table.view().position),
+        ("t1".to_owned(), 0)
+    );
+    let entry = crate::registry::Entry {
+        table: "t1".into(),
+        name: "Window".into(),
+        position: 3,
+        retired: false,
+    };
+    table.seed_label(Some(&entry));
+    assert_eq!(table.view().name, "Window");
+    let rename = TableInput::Registry {
+        name: "Bar".into(),
+        position: 1,
+        retired: true,
+    };
+    let logged: TableInput =
+        serde_json::from_value(serde_json::to_value(&rename).expect("JSON")).expect("read back");
+    table.apply(&logged, 1, 0).expect("applies");
+    let view = table.view();
+    assert_eq!(
+        (view.name.as_str(), view.position, view.retired),
+        ("Bar", 1, true)
+    );
 }

@@ -191,14 +191,15 @@ async fn the_external_broker_mode_works_against_mosquitto() {
         "this test needs Mosquitto on 127.0.0.1:1883 (.ci/run starts it)"
     );
     let dir = data_dir("external");
+    // A table id of its own: Mosquitto is shared with other tests and programs.
+    let table = format!("ext{}", free_port());
     let agent = Agent::start_with(&dir, |config| {
         config.mqtt = edge_agent::mqtt::MqttMode::External {
             url: "mqtt://127.0.0.1:1883".into(),
         };
+        config.tables.push(table.clone());
     })
     .await;
-    // A table id of its own: Mosquitto is shared with other tests and programs.
-    let table = format!("ext{}", free_port());
     let mut screen = ws(&agent, &format!("?tables={table}")).await;
     agent.start_match(&table, "nine-ball", 1).await;
     let mut ctl = Device::connect(mosquitto, &format!("ctl-{table}")).await;

@@ -18,6 +18,17 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+/** The tables to show, in the venue's order: retired ones left out, by registry position, then id. */
+function venueOrder(views) {
+  return [...views].filter((v) => !v.retired).sort((a, b) =>
+    (a.position || 0) - (b.position || 0) || a.table.localeCompare(b.table, undefined, { numeric: true }));
+}
+
+/** A table's display name (the registry's, else its id). */
+function tableName(view) {
+  return view.name || view.table;
+}
+
 const GAMES = {
   "eight-ball": "8-Ball",
   "nine-ball": "9-Ball",

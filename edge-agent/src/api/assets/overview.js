@@ -21,7 +21,7 @@ function card(view) {
   const status = view.status || "idle";
   const children = [
     h("div", { class: "card-head" },
-      h("span", { class: "card-table" }, view.table),
+      h("span", { class: "card-table" }, tableName(view)),
       sessionBadge(view),
       h("span", { class: "pill " + status }, STATUS_LABELS[status] || status)),
   ];
@@ -56,8 +56,7 @@ function card(view) {
 
 function render(views) {
   const grid = document.getElementById("tables");
-  const sorted = [...views.values()].sort((a, b) =>
-    a.table.localeCompare(b.table, undefined, { numeric: true }));
+  const sorted = venueOrder(views.values());
   grid.replaceChildren(...sorted.map(card));
   document.getElementById("empty").hidden = sorted.length > 0;
 }

@@ -29,6 +29,7 @@ const REASONS = {
   invalid: "a field missing, mistyped or out of range, or a bad device id",
   unknown_topic: "not a dojo/v1 table or device topic",
   wrong_channel: "a camera message on a controller topic, or the reverse",
+  unknown_table: "a table that is not registered (Venue tab: register it if it is real)",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -205,7 +206,7 @@ function tableItem(view) {
     "data-table": view.table,
   },
   h("span", { class: "item-head" },
-    h("span", { class: "item-table" }, view.table),
+    h("span", { class: "item-table" }, tableName(view)),
     h("span", { class: "pill " + status }, STATUS_LABELS[status] || status)),
   h("span", { class: "item-line" }, line),
   offlineDevices(view).length || view.missing_events > 0 || (view.scoring && view.scoring.flags.length)
@@ -366,8 +367,7 @@ function renderList(all) {
 }
 
 function render() {
-  const all = [...views().values()].sort((a, b) =>
-    a.table.localeCompare(b.table, undefined, { numeric: true }));
+  const all = venueOrder(views().values());
   renderList(all);
   $("no-tables").hidden = all.length > 0;
   const table = state.selected;

@@ -30,7 +30,28 @@ use crate::free_port;
 /// The staff token every test agent accepts.
 pub const TOKEN: &str = "staff-secret-1";
 
-/// The test configuration: no demo, HTTP on a free port, immediate shots, lights on, no cloud.
+/// The tables every test agent declares: the ids the tests use, 0…64 after `t`, `tv`, `e`, `r`,
+/// `s`, `k`, `c`, `d`, `w`, `bar`, `dl`, `table-`, `p`, `v`, `ov`, `rp`, `sc`, `hand` and `score`,
+/// and `t01`…`t09`. Like a venue's agent, a
+/// test agent refuses writes to any other table; a test that needs one registers it
+/// (`PUT /api/v1/registry/{table}`) or declares it in its configuration.
+#[must_use]
+pub fn test_tables() -> Vec<String> {
+    let prefixes = [
+        "t", "tv", "e", "r", "s", "k", "c", "d", "w", "bar", "dl", "table-", "p", "v", "ov", "rp",
+        "sc", "hand", "score",
+    ];
+    let mut tables: Vec<String> = prefixes
+        .iter()
+        .flat_map(|prefix| (0..=64).map(move |n| format!("{prefix}{n}")))
+        .collect();
+    // The benchmarks' `t01`…`t09`; from `t10` on they are the same.
+    tables.extend((1..10).map(|n| format!("t{n:02}")));
+    tables
+}
+
+/// The test configuration: no demo, HTTP on a free port, immediate shots, lights on, no cloud, the
+/// [`test_tables`] declared.
 #[must_use]
 pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
     Config {
@@ -47,6 +68,7 @@ pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
         cloud: None,
         ws_direct_writes: true,
         camera_shot_timeout_ms: 20_000,
+        tables: test_tables(),
     }
 }
 

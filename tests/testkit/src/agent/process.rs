@@ -90,6 +90,8 @@ impl Process {
             format!("127.0.0.1:{mqtt}"),
             "--staff-token".to_owned(),
             TOKEN.to_owned(),
+            "--tables".to_owned(),
+            super::test_tables().join(","),
         ];
         args.extend_from_slice(flags);
         let mut child = program
