@@ -184,14 +184,20 @@ async fn phone_routes_let_only_the_paired_players_in() {
     assert_eq!(status, 403);
     let (status, _, view) = call(&agent, "POST", &answer, Some(&ann), Some(confirm.clone())).await;
     assert_eq!(status, 200, "{view}");
-    assert_eq!(view["shooter"], 0, "Ann's miss is taken back: {view}");
+    // Undo takes back the last input first: Bo's call (his turn stays his).
+    assert_eq!(
+        view["shot"]["called"],
+        Value::Null,
+        "Bo's call is taken back: {view}"
+    );
+    assert_eq!(view["shooter"], 1, "{view}");
     let heard = next_of(&mut feed, "undo_request").await;
     assert_eq!(heard["status"], "confirmed");
     // A safety is the shooter's call too.
     let safety = json!({"action": "safety"});
-    let (status, _, _) = call(&agent, "POST", actions, Some(&bo), Some(safety.clone())).await;
+    let (status, _, _) = call(&agent, "POST", actions, Some(&ann), Some(safety.clone())).await;
     assert_eq!(status, 403);
-    let (status, _, view) = call(&agent, "POST", actions, Some(&ann), Some(safety)).await;
+    let (status, _, view) = call(&agent, "POST", actions, Some(&bo), Some(safety)).await;
     assert_eq!(status, 200, "{view}");
     let (status, _, _) = call(&agent, "POST", &answer, Some(&ann), Some(confirm.clone())).await;
     assert_eq!(status, 404, "a request is answered once");

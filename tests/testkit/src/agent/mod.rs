@@ -31,7 +31,7 @@ use crate::free_port;
 pub const TOKEN: &str = "staff-secret-1";
 
 /// The tables every test agent declares: the ids the tests use, 0…64 after `t`, `tv`, `e`, `r`,
-/// `s`, `k`, `c`, `d`, `w`, `bar`, `dl`, `table-`, `p`, `v`, `ov`, `rp`, `sc`, `hand` and `score`,
+/// `s`, `k`, `c`, `d`, `w`, `bar`, `dl`, `table-`, `p`, `v`, `ov`, `rp`, `sc`, `hand`, `score` and `f`,
 /// and `t01`…`t09`. Like a venue's agent, a
 /// test agent refuses writes to any other table; a test that needs one registers it
 /// (`PUT /api/v1/registry/{table}`) or declares it in its configuration.
@@ -39,7 +39,7 @@ pub const TOKEN: &str = "staff-secret-1";
 pub fn test_tables() -> Vec<String> {
     let prefixes = [
         "t", "tv", "e", "r", "s", "k", "c", "d", "w", "bar", "dl", "table-", "p", "v", "ov", "rp",
-        "sc", "hand", "score",
+        "sc", "hand", "score", "f",
     ];
     let mut tables: Vec<String> = prefixes
         .iter()
