@@ -100,7 +100,12 @@ const STAFF_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'
 
 /// `GET /staff`: the staff console.
 pub(crate) async fn staff(State(state): State<AppState>) -> Response {
-    let mut response = page(STAFF, &state.venue, "");
+    locked_down(page(STAFF, &state.venue, ""))
+}
+
+/// The staff console's policy, no framing and no referrer: for the pages that act (the console,
+/// a paired phone).
+fn locked_down(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -149,18 +154,10 @@ fn phone_page(venue: &str, table: &str, code: &str, headers: &HeaderMap) -> Resp
         body.as_bytes(),
         accepts_gzip(headers),
     );
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(STAFF_CSP),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
     response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    locked_down(response)
 }
 
 /// What the stream overlay and the results page may load: scripts, styles and connections from
