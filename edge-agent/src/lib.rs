@@ -6,6 +6,7 @@
 //! - [`config`]: flags, `DOJO_*` environment, TOML file → one validated `Config`;
 //! - [`mqtt`]: the inbound stream of `dojo/v1/...` messages and the command path, from the embedded
 //!   broker (rumqttd, on its own threads) or an external one;
+//! - [`devices`]: provisioned devices (MQTT username and secret hash), who may speak for which table;
 //! - [`ingest`]: validation, dead letters, per-device dedupe and gap detection;
 //! - [`registry`]: the venue's tables: which ids take writes, their names and their order;
 //! - [`table`]: one table's runtime: shot assembly and the match, a pure fold of its inputs;
@@ -36,6 +37,7 @@
 
 pub mod api;
 pub mod config;
+pub mod devices;
 pub mod engine;
 pub mod hub;
 pub mod ingest;
