@@ -294,8 +294,8 @@ impl Config {
             }
         };
         let staff_token = flags.staff_token.or(file.staff_token);
-        if staff_token.as_deref().is_some_and(|t| t.len() < 8) {
-            return Err(bad("staff-token", "must be at least 8 characters"));
+        if let Some(problem) = staff_token.as_deref().and_then(staff_token_problem) {
+            return Err(bad("staff-token", problem));
         }
         let demo_tables = file.demo_tables.unwrap_or(4);
         if !(1..=64).contains(&demo_tables) {
@@ -412,9 +412,72 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(&text).map_err(|e| bad("config", format!("{}: {}", path.display(), e.message())))
 }
 
+/// The shortest staff token accepted.
+pub const MIN_STAFF_TOKEN_CHARS: usize = 16;
+/// The fewest different characters a staff token must have.
+pub const MIN_STAFF_TOKEN_DISTINCT: usize = 8;
+
+/// Why a staff token is too weak to guard the venue's writes, or `None`: it must be at least
+/// [`MIN_STAFF_TOKEN_CHARS`] printable ASCII characters without spaces (what an `Authorization`
+/// header carries), not all digits, with at least [`MIN_STAFF_TOKEN_DISTINCT`] different ones.
+pub fn staff_token_problem(token: &str) -> Option<String> {
+    const HOW: &str =
+        "make one with `openssl rand -base64 24` (or 16+ random letters, digits and signs)";
+    let problem = if !token.chars().all(|c| c.is_ascii_graphic()) {
+        "must be printable ASCII characters without spaces"
+    } else if token.len() < MIN_STAFF_TOKEN_CHARS {
+        "is too short: it must be at least 16 characters"
+    } else if token.chars().all(|c| c.is_ascii_digit()) {
+        "is all digits, which is quick to guess"
+    } else if token
+        .chars()
+        .collect::<std::collections::HashSet<char>>()
+        .len()
+        < MIN_STAFF_TOKEN_DISTINCT
+    {
+        "repeats too few characters: it needs at least 8 different ones"
+    } else {
+        return None;
+    };
+    Some(format!("too weak: the token {problem}; {HOW}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_staff_tokens_are_refused_with_how_to_make_a_good_one() {
+        for weak in [
+            "12345678",
+            "1234567890123456789",
+            "short-Token1",
+            "abababababababababab",
+            "with spaces in the token",
+            "ünïcödé-tökén-123456",
+        ] {
+            let problem = staff_token_problem(weak);
+            assert!(
+                problem
+                    .as_deref()
+                    .is_some_and(|p| p.contains("openssl rand")),
+                "{weak}: {problem:?}"
+            );
+        }
+        for good in [
+            "staff-secret-for-tests",
+            "q3V9+xk2LmP0aZr7",
+            "0f3a9c1e77d24b5a",
+        ] {
+            assert_eq!(staff_token_problem(good), None, "{good}");
+        }
+        let flags = Flags::try_parse_from(["edge-agent", "--staff-token", "12345678"]);
+        let error = Config::load(flags.expect("valid flags")).err();
+        assert!(
+            error.is_some_and(|e| e.field == "staff-token" && e.problem.contains("16")),
+            "a weak token is a configuration error"
+        );
+    }
 
     #[test]
     fn defaults_are_the_embedded_appliance() {

@@ -24,11 +24,19 @@
 //! Each fan-out starts at a random client: with hundreds of screens the last one written to
 //! waits milliseconds longer than the first, and that should not always be the same screen.
 //!
+//! **What clients are owed, bounded.** A client costs at most one view per table in its queue,
+//! and the views are shared, not copied. The one thing that costs bytes per client is a log replay
+//! to a screen reconnecting with `?since=` (`api::ws`): it needs a [`ReplayPermit`] for its bytes
+//! from the hub's replay budget ([`Hub::reserve_replay`], [`REPLAY_BUDGET`] in all), or it gets a
+//! fresh snapshot instead, so however many screens reconnect at once the replays in flight hold at
+//! most that much.
+//!
 //! Lock order: the hub's state, then a client's queue, then the courier's own locks. `publish`
 //! holds the hub lock for O(clients) work and never awaits or delivers; it calls the courier after
 //! releasing it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::Notify;
@@ -38,6 +46,9 @@ use crate::view::Published;
 /// After this many views of a table replaced older ones in a client's queue since it last read, the
 /// client is treated as stalled and gets a fresh snapshot instead of its queue.
 const CONFLATION_LIMIT: u32 = 1024;
+
+/// The bytes of log replays in flight to reconnecting clients, all together (see the module doc).
+pub const REPLAY_BUDGET: usize = 4 * 1024 * 1024;
 
 /// The fan-out point. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +61,28 @@ struct Inner {
     state: Mutex<HubState>,
     /// Delivers for the clients that handed delivery over; without one, every task delivers.
     courier: OnceLock<Arc<dyn Courier>>,
+    /// Bytes reserved by the [`ReplayPermit`]s alive.
+    replaying: Arc<AtomicUsize>,
+}
+
+/// Bytes of the hub's replay budget held by one replay; given back when dropped.
+#[derive(Debug)]
+pub struct ReplayPermit {
+    bytes: usize,
+    replaying: Arc<AtomicUsize>,
+}
+
+impl ReplayPermit {
+    /// The bytes reserved.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for ReplayPermit {
+    fn drop(&mut self) {
+        self.replaying.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -359,6 +392,26 @@ impl Hub {
         }
     }
 
+    /// Reserves `bytes` of the replay budget for one client's log replay; `None` while the
+    /// replays in flight hold too much of it (the client gets a fresh snapshot instead).
+    pub fn reserve_replay(&self, bytes: usize) -> Option<ReplayPermit> {
+        let replaying = &self.inner.replaying;
+        (replaying.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+            held.checked_add(bytes)
+                .filter(|&total| total <= REPLAY_BUDGET)
+        }))
+        .ok()?;
+        Some(ReplayPermit {
+            bytes,
+            replaying: replaying.clone(),
+        })
+    }
+
+    /// Bytes of the replay budget held now.
+    pub fn replaying(&self) -> usize {
+        self.inner.replaying.load(Ordering::Acquire)
+    }
+
     /// Connected clients.
     pub fn clients(&self) -> usize {
         lock(&self.inner.state).clients.len()
@@ -619,6 +672,30 @@ mod tests {
         assert_eq!(
             seqs(&hub.latest()),
             vec![("t1".to_owned(), 4), ("t2".to_owned(), 2)]
+        );
+    }
+
+    #[test]
+    fn replays_share_a_bounded_budget_given_back_on_drop() {
+        let hub = Hub::new();
+        let quarter = REPLAY_BUDGET / 4;
+        let permits: Vec<ReplayPermit> = (0..4)
+            .map(|_| hub.reserve_replay(quarter).expect("within the budget"))
+            .collect();
+        assert_eq!(hub.replaying(), REPLAY_BUDGET);
+        assert!(hub.reserve_replay(1).is_none(), "the budget is spent");
+        assert!(hub.reserve_replay(usize::MAX).is_none());
+        drop(permits);
+        assert_eq!(hub.replaying(), 0);
+        assert!(hub.reserve_replay(REPLAY_BUDGET + 1).is_none());
+        assert_eq!(
+            hub.reserve_replay(quarter).map(|p| p.bytes()),
+            Some(quarter)
+        );
+        assert_eq!(
+            hub.replaying(),
+            0,
+            "a permit dropped at once gives its bytes back"
         );
     }
 

@@ -55,6 +55,8 @@ pub struct Metrics {
     scoring_modes: Family<Labels, Counter>,
     layout_mismatches: Counter,
     phone_refusals: Family<Labels, Counter>,
+    staff_auth: Family<Labels, Counter>,
+    ws_replays: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -184,6 +186,18 @@ impl Metrics {
             "Phone requests refused, by reason (bad_code, rate_limited, not_paired, not_shooter)",
             phone_refusals.clone(),
         );
+        let staff_auth = Family::<Labels, Counter>::default();
+        registry.register(
+            "staff_auth",
+            "Staff-token checks that did not pass, by outcome (failed: a wrong token; limited: refused with 429 before comparing; alerted: an alert raised for staff)",
+            staff_auth.clone(),
+        );
+        let ws_replays = Family::<Labels, Counter>::default();
+        registry.register(
+            "ws_replays",
+            "WebSocket reconnections with ?since=, by outcome (replayed; snapshot: too far behind, too many bytes, or the replay budget busy)",
+            ws_replays.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             accepted,
@@ -206,6 +220,8 @@ impl Metrics {
             scoring_modes,
             layout_mismatches,
             phone_refusals,
+            staff_auth,
+            ws_replays,
         }
     }
 
@@ -246,6 +262,35 @@ impl Metrics {
     pub fn phone_refused_count(&self, reason: &'static str) -> u64 {
         self.phone_refusals
             .get_or_create(&vec![("reason", reason.to_owned())])
+            .get()
+    }
+
+    /// Counts a staff-token check that did not pass (`failed`, `limited`) or an alert (`alerted`).
+    pub fn staff_auth(&self, outcome: &'static str) {
+        self.staff_auth
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+
+    /// Staff-token checks with `outcome` so far.
+    pub fn staff_auth_count(&self, outcome: &'static str) -> u64 {
+        self.staff_auth
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get()
+    }
+
+    /// Counts a `?since=` reconnection by `outcome` (`replayed`, `too_far_behind`, `too_large`,
+    /// `busy`).
+    pub fn ws_replay(&self, outcome: &'static str) {
+        self.ws_replays
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+
+    /// `?since=` reconnections with `outcome` so far.
+    pub fn ws_replay_count(&self, outcome: &'static str) -> u64 {
+        self.ws_replays
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
             .get()
     }
 

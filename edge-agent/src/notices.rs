@@ -1,6 +1,7 @@
 //! What the room says besides the score: staff announcements (venue-wide or for one table), a
 //! player's request to undo (open until the opponent or staff answers it, or it expires), and
-//! players' short messages to staff ("need a referee").
+//! players' short messages to staff ("need a referee"), and alerts for staff (a burst of wrong staff
+//! tokens: `api::auth`).
 //!
 //! None of it is match state: it is kept in memory for a set time, never logged, and lost on a
 //! restart. [`Board`] is the pure part (time is an input); [`Notices`] shares it between the
@@ -32,6 +33,10 @@ pub const MAX_MESSAGE_CHARS: usize = 140;
 const MAX_ANNOUNCEMENTS: usize = 32;
 /// Player messages kept at once (the oldest goes first).
 const MAX_MESSAGES: usize = 256;
+/// How long an alert for staff stays up.
+pub const ALERT_TTL_MS: u64 = 30 * 60_000;
+/// Alerts for staff kept at once (the oldest goes first).
+const MAX_ALERTS: usize = 32;
 
 /// Why a notice was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +126,19 @@ pub struct PlayerMessage {
     pub acknowledged: bool,
 }
 
+/// An alert for staff (someone is guessing the staff token): shown on the staff console.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaffAlert {
+    /// Id (unique while the agent runs).
+    pub id: u64,
+    /// What happened, in words, for staff.
+    pub text: String,
+    /// Raised, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// Dropped, ms since the Unix epoch.
+    pub expires_ms: u64,
+}
+
 /// A notice as `/ws` sends it: the table it concerns (`None`: every client) and its JSON.
 #[derive(Clone, Debug)]
 pub struct Notice {
@@ -185,6 +203,22 @@ impl Notice {
     }
 }
 
+impl Notice {
+    fn alert(alert: &StaffAlert, now_ms: u64) -> Notice {
+        // No text: it is for staff, and anyone on the venue network can follow `/ws`; the console
+        // reads it with the staff token.
+        let json = json!({
+            "type": "staff_alert",
+            "id": alert.id,
+            "ttl_ms": alert.expires_ms.saturating_sub(now_ms),
+        });
+        Notice {
+            table: None,
+            json: json.to_string().into(),
+        }
+    }
+}
+
 /// A text as staff or a player typed it, checked: trimmed, not empty, at most `max` characters,
 /// one line.
 pub fn plain_text(text: &str, max: usize) -> Result<String, NoticeError> {
@@ -209,6 +243,7 @@ pub struct Board {
     /// The open request to undo per table (a new one replaces it).
     undo: HashMap<String, UndoRequest>,
     messages: Vec<PlayerMessage>,
+    alerts: Vec<StaffAlert>,
 }
 
 impl Board {
@@ -222,6 +257,7 @@ impl Board {
         self.announcements.retain(|a| a.expires_ms > now_ms);
         self.undo.retain(|_, r| r.expires_ms > now_ms);
         self.messages.retain(|m| m.expires_ms > now_ms);
+        self.alerts.retain(|a| a.expires_ms > now_ms);
     }
 
     /// Posts an announcement for `ttl_ms`.
@@ -359,6 +395,28 @@ impl Board {
         self.messages.clone()
     }
 
+    /// Raises an alert for staff.
+    pub fn alert(&mut self, text: String, now_ms: u64) -> StaffAlert {
+        self.expire(now_ms);
+        let alert = StaffAlert {
+            id: self.id(),
+            text,
+            at_ms: now_ms,
+            expires_ms: now_ms.saturating_add(ALERT_TTL_MS),
+        };
+        if self.alerts.len() >= MAX_ALERTS {
+            self.alerts.remove(0);
+        }
+        self.alerts.push(alert.clone());
+        alert
+    }
+
+    /// The alerts for staff up at `now_ms`, oldest first.
+    pub fn alerts(&mut self, now_ms: u64) -> Vec<StaffAlert> {
+        self.expire(now_ms);
+        self.alerts.clone()
+    }
+
     /// What a client connecting at `now_ms` is sent after its snapshot: what is up.
     pub fn active(&mut self, now_ms: u64) -> Vec<Notice> {
         self.expire(now_ms);
@@ -373,6 +431,7 @@ impl Board {
                 .filter(|m| !m.acknowledged)
                 .map(|m| Notice::message(m, now_ms)),
         );
+        notices.extend(self.alerts.iter().map(|a| Notice::alert(a, now_ms)));
         notices
     }
 }
@@ -485,6 +544,18 @@ impl Notices {
     /// The players' messages kept.
     pub fn messages(&self, now_ms: u64) -> Vec<PlayerMessage> {
         self.board().messages(now_ms)
+    }
+
+    /// Raises an alert for staff; every screen hears that one is up (not its text).
+    pub fn alert(&self, text: String, now_ms: u64) -> StaffAlert {
+        let alert = self.board().alert(text, now_ms);
+        self.send(Notice::alert(&alert, now_ms));
+        alert
+    }
+
+    /// The alerts for staff up.
+    pub fn alerts(&self, now_ms: u64) -> Vec<StaffAlert> {
+        self.board().alerts(now_ms)
     }
 
     fn send(&self, notice: Notice) {
@@ -600,6 +671,23 @@ mod tests {
             board.acknowledge(message.id, MESSAGE_TTL_MS),
             Err(NoticeError::NoSuchMessage)
         );
+    }
+
+    #[test]
+    fn alerts_are_bounded_expire_and_say_nothing_on_the_feed() {
+        let mut board = Board::default();
+        for i in 0..(MAX_ALERTS + 5) {
+            board.alert(format!("alert {i}"), 0);
+        }
+        let alerts = board.alerts(0);
+        assert_eq!(alerts.len(), MAX_ALERTS);
+        assert_eq!(alerts[0].text, "alert 5", "the oldest went first");
+        let active = board.active(0);
+        let json: serde_json::Value = serde_json::from_str(&active[0].json).expect("JSON");
+        assert_eq!(json["type"], "staff_alert");
+        assert!(json.get("text").is_none(), "the text is for staff only");
+        assert!(active[0].for_tables(Some(&["t1".to_owned()].into())));
+        assert!(board.alerts(ALERT_TTL_MS).is_empty());
     }
 
     #[test]

@@ -205,6 +205,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Ru
         reader: reader.clone(),
         metrics: metrics.clone(),
         staff_token: config.staff_token.clone(),
+        staff_guard: Arc::default(),
         venue: config.venue.clone(),
         cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
         phones: Arc::new(api::Phones::new(pairing_secret)),

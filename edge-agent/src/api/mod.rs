@@ -33,6 +33,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 
+pub use auth::StaffGuard;
 pub use error::ApiError;
 pub use phone::Phones;
 pub use ws::SEND_TIMEOUT;
@@ -61,6 +62,8 @@ pub struct AppState {
     /// Token required for writes and dead letters; `None` refuses them all with 401 (start the
     /// agent with `--staff-token` to allow them). Table reads are open.
     pub staff_token: Option<String>,
+    /// Failed staff-token attempts per address: 429 past a burst, alerts for staff.
+    pub staff_guard: Arc<StaffGuard>,
     /// Venue name for pages.
     pub venue: String,
     /// cloud-sync's URL when sync is on.
@@ -160,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/announcements/{id}/withdraw", post(room::withdraw))
         .route("/api/v1/messages", get(room::messages))
         .route("/api/v1/messages/{id}/ack", post(room::acknowledge))
+        .route("/api/v1/alerts", get(room::alerts))
         .route("/results", get(pages::results))
         .route("/overlay/{table}", get(pages::overlay))
         .route("/api/v1/results", get(results::list))
@@ -170,6 +174,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(pages::security_headers))
         .with_state(state)
 }
 

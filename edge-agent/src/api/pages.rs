@@ -7,6 +7,8 @@
 //! step and no files to install. Every page follows `/ws` and reconnects by itself with
 //! `?since=<last seq>`.
 //!
+//! Every response gets the same security headers ([`security_headers`], a layer on the router).
+//!
 //! The staff page itself is public, like the others: it holds no secret. It asks for the staff
 //! token and sends it with each API call, so the API stays the only place that checks it.
 
@@ -90,33 +92,44 @@ pub(crate) async fn scoreboard(
     page(SCOREBOARD, &state.venue, &table)
 }
 
-/// What the staff console may load and where it may be shown. Its buttons start matches and its
-/// dead-letter list shows bytes anyone could have published, so: scripts, styles and connections
-/// from this agent only (`'self'` covers the same-origin WebSocket), no inline script, and no
-/// framing by another page that could trick a tap onto a button.
-const STAFF_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-                         img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
-                         base-uri 'none'; form-action 'none'";
+/// What every page may load, for every response (pages, assets, JSON, errors; see
+/// [`security_headers`]): scripts, styles and connections from this agent only (`'self'` covers
+/// the same-origin WebSocket), no inline script or style, no plugins, no `<base>`, no form posted
+/// anywhere (the pages' forms are handled by their scripts), and no framing. The pages' texts come
+/// from anyone (names, announcements, the dead letters' bytes), so a script slipped into one must
+/// not run; and the staff console's and a paired phone's buttons must not be framed by a page
+/// that could trick a tap onto them.
+///
+/// The stream overlay gets the same `frame-ancestors 'none'`: OBS's browser source (and
+/// Streamlabs', both CEF) open it as a top-level page, which frame ancestors do not restrict, and
+/// nothing in the venue embeds it in a frame. A tool that must frame it can take the page's
+/// data from `/ws` instead.
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                              img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+                              frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Adds the security headers to every response the router makes, unless a route set its own:
+/// [`CSP`], `X-Content-Type-Options: nosniff` (a text or JSON body is never run as a script or
+/// shown as HTML by guessing), `X-Frame-Options: DENY` (browsers without `frame-ancestors`) and
+/// `Referrer-Policy: no-referrer` (a paired phone's pairing link does not leave in a `Referer`).
+pub(crate) async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+    response
+}
 
 /// `GET /staff`: the staff console.
 pub(crate) async fn staff(State(state): State<AppState>) -> Response {
-    locked_down(page(STAFF, &state.venue, ""))
-}
-
-/// The staff console's policy, no framing and no referrer: for the pages that act (the console,
-/// a paired phone).
-fn locked_down(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(STAFF_CSP),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
+    page(STAFF, &state.venue, "")
 }
 
 /// `GET /phone/{table}`: one table on a phone: read-only for spectators, with the player's
@@ -157,31 +170,18 @@ fn phone_page(venue: &str, table: &str, code: &str, headers: &HeaderMap) -> Resp
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    locked_down(response)
-}
-
-/// What the stream overlay and the results page may load: scripts, styles and connections from
-/// this agent only, no inline script. The overlay may be framed (a streaming tool may embed it).
-const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-                        img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
-
-fn with_csp(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
     response
 }
 
 /// `GET /overlay/{table}`: a lower-third scoreboard on a transparent page, for a stream (OBS's
 /// browser source); `?pos=` and `?scale=` are read by the page itself.
 pub(crate) async fn overlay(State(state): State<AppState>, Path(table): Path<String>) -> Response {
-    with_csp(page(OVERLAY, &state.venue, &table))
+    page(OVERLAY, &state.venue, &table)
 }
 
 /// `GET /results`: the day's finished matches at the venue, with filters.
 pub(crate) async fn results(State(state): State<AppState>) -> Response {
-    with_csp(page(RESULTS, &state.venue, ""))
+    page(RESULTS, &state.venue, "")
 }
 
 /// An asset as served: its type, its bytes, gzipped once, and its ETag.

@@ -147,3 +147,10 @@ pub(crate) async fn acknowledge(
         .map_err(|error| ApiError::NotFound(error.to_string()))?;
     Ok(json_response(StatusCode::OK, json!(message).to_string()))
 }
+
+/// `GET /api/v1/alerts` — **staff**: the alerts for staff up (30 minutes; a burst of wrong staff
+/// tokens), oldest first. `/ws` says only that one was raised (`staff_alert`).
+pub(crate) async fn alerts(_staff: Staff, State(state): State<AppState>) -> Response {
+    let list = state.notices.alerts(now_ms());
+    json_response(StatusCode::OK, json!(list).to_string())
+}

@@ -24,6 +24,7 @@ fn state(staff_token: Option<&str>) -> AppState {
         reader: Reader::new(std::path::PathBuf::from("/nonexistent/edge.sqlite3")),
         metrics: Arc::new(Metrics::new()),
         staff_token: staff_token.map(str::to_owned),
+        staff_guard: Arc::default(),
         venue: "Dojo <Downtown>".to_owned(),
         cloud_url: None,
         phones: Arc::new(Phones::new(crate::pairing::Secret::random())),

@@ -55,8 +55,10 @@ pub struct Reader {
 pub enum Since {
     /// Every view committed after the seq (filtered), in seq order, as JSON.
     Views(Vec<Arc<str>>),
-    /// More than the limit: send a fresh snapshot instead.
+    /// More views than the limit: send a fresh snapshot instead.
     TooFarBehind,
+    /// More bytes than the limit: send a fresh snapshot instead.
+    TooLarge,
 }
 
 /// One kept dead letter, as [`Reader::dead_letters`] reads it back.
@@ -225,22 +227,27 @@ impl Reader {
         }))
     }
 
-    /// Views committed after `seq` for `tables` (all if `None`), at most `limit`. Blocking: call it
-    /// from `spawn_blocking`.
+    /// Views committed after `seq` for `tables` (all if `None`), at most `limit` views and
+    /// `max_bytes` of their JSON: beyond either, [`Since::TooFarBehind`] or [`Since::TooLarge`]
+    /// without reading further. Blocking: call it from `spawn_blocking`.
     pub fn since(
         &self,
         seq: u64,
         tables: Option<&[String]>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Since, StoreError> {
         let conn = self.connect()?;
+        // A reconnecting screen reads each page once: a small page cache is enough, and several
+        // replays at once then cost little memory (SQLite's default is about 2 MB a connection).
+        conn.pragma_update(None, "cache_size", -256)?;
         let mut stmt =
             conn.prepare("SELECT table_id, view FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         // Over-fetch by one to know whether the client is too far behind.
         let cap = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let mut views = Vec::new();
         let mut rows = stmt.query(params![to_i64(seq), cap])?;
-        let mut seen = 0usize;
+        let (mut seen, mut bytes) = (0usize, 0usize);
         while let Some(row) = rows.next()? {
             seen += 1;
             if seen > limit {
@@ -249,6 +256,10 @@ impl Reader {
             let table: String = row.get(0)?;
             if tables.is_none_or(|wanted| wanted.contains(&table)) {
                 let view: String = row.get(1)?;
+                bytes = bytes.saturating_add(view.len());
+                if bytes > max_bytes {
+                    return Ok(Since::TooLarge);
+                }
                 views.push(Arc::from(view));
             }
         }

@@ -21,3 +21,4 @@ mod staff;
 mod sync;
 mod tv;
 mod venue;
+mod web;

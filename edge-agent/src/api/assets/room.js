@@ -1,8 +1,9 @@
 "use strict";
 // The staff console's part of the room (loaded after staff.js, whose api(), notice() and failed()
 // it uses): announcements to the TVs and phones, the players' messages to acknowledge, and the
-// players' requests to undo to confirm or decline. It hears of each over /ws (roomNotice) and
-// reads the texts with the staff token. Every text is shown with textContent.
+// players' requests to undo to confirm or decline, and alerts for staff (a burst of wrong staff
+// tokens). It hears of each over /ws (roomNotice) and reads the texts with the staff token. Every
+// text is shown with textContent.
 
 const roomUndo = new Map(); // table → {id, seat, expires}
 
@@ -20,6 +21,8 @@ function roomNotice(message) {
     loadPlayerMessages();
   } else if (message.type === "announcement") {
     loadAnnouncements();
+  } else if (message.type === "staff_alert") {
+    loadStaffAlerts();
   }
 }
 
@@ -45,7 +48,8 @@ function renderRoomUndo() {
   }
   $("room-undo").replaceChildren(...rows);
   $("room").hidden = !$("room-undo").children.length && !$("room-messages").children.length
-    && !$("room-announcements").children.length && $("room").dataset.open !== "1";
+    && !$("room-announcements").children.length && !$("room-alerts").children.length
+    && $("room").dataset.open !== "1";
 }
 
 async function loadPlayerMessages() {
@@ -77,6 +81,23 @@ async function loadPlayerMessages() {
     return row;
   });
   $("room-messages").replaceChildren(...rows);
+  renderRoomUndo();
+}
+
+async function loadStaffAlerts() {
+  if (!state.token) return;
+  let list;
+  try {
+    list = await api("GET", "/api/v1/alerts");
+  } catch (failure) {
+    failed("Loading the alerts", failure);
+    return;
+  }
+  $("room-alerts").replaceChildren(...list.slice().reverse().map((alert) => {
+    const at = new Date(alert.at_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return h("div", { class: "room-row staff-alert" }, h("b", {}, "Alert"), " ",
+      h("span", { class: "dim" }, at), " ", h("span", { class: "alert-text" }, alert.text));
+  }));
   renderRoomUndo();
 }
 

@@ -9,6 +9,12 @@
 //! or dead screen costs one view per table and cannot hold up the writer or other screens. A send
 //! that takes longer than [`SEND_TIMEOUT`] makes the client's next message a fresh snapshot.
 //!
+//! What a screen that never reads can make the agent hold is bounded: a log replay is sent one
+//! message at a time, within [`SINCE_LIMIT`] views and [`SINCE_BYTES`] reserved from the hub's
+//! replay budget (beyond either, or with the budget held by other replays, a fresh snapshot);
+//! tungstenite's buffers are small and the kernel's send buffer is fixed
+//! ([`SOCKET_SEND_BUFFER`]); three stalled sends in a row end the connection, which frees it all.
+//!
 //! While a client's task has nothing of its own to write, it hands the socket to the direct
 //! writers ([`direct`], when switched on) and sleeps until the screen sends something, a ping is
 //! due, or the hub needs it (a socket that would block, a snapshot, shutdown). At the top of the
@@ -54,10 +60,18 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// At most this many logged views are replayed to a reconnecting client; beyond, it gets a snapshot.
 const SINCE_LIMIT: usize = 2_000;
+/// At most this many bytes of logged views are replayed to a reconnecting client; beyond, it gets
+/// a snapshot. Reserved from the hub's replay budget ([`crate::hub::REPLAY_BUDGET`]) for the
+/// replay's time: with none left, the client gets a snapshot too.
+pub(crate) const SINCE_BYTES: usize = 512 * 1024;
 /// Largest message a client may send (they only send pings).
 const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
 /// At most this many tables in `?tables=`.
 const MAX_FILTER_TABLES: usize = 256;
+/// The kernel's send buffer asked for a screen's socket. Left to itself, Linux grows a socket's
+/// send buffer up to megabytes for a client that does not read (memory the kernel holds for us);
+/// this is dozens of updates or a venue's snapshot, and a screen that reads keeps it empty.
+const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 
 /// `/ws` query parameters.
 #[derive(Debug, Deserialize)]
@@ -82,6 +96,12 @@ pub(crate) async fn upgrade(
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let tables = parse_tables(query.tables.as_deref())?;
     let (since, positions) = (query.since, query.positions);
+    if let Some(Extension(ConnectInfo(Socket(stream)))) = &socket
+        && let Err(error) =
+            socket2::SockRef::from(&**stream).set_send_buffer_size(SOCKET_SEND_BUFFER)
+    {
+        tracing::debug!(%error, "cannot size a screen's send buffer");
+    }
     // Without direct writers (`--ws-direct-writes off`) the task keeps its socket to itself.
     let direct_writes = state.hub.has_courier();
     // Small socket buffers: a venue has hundreds of screens that mostly listen, and tungstenite's
@@ -232,7 +252,9 @@ impl Connection {
         let snapshot_seq = snapshot.iter().map(Published::seq).max().unwrap_or(0);
         match since {
             Some(since) if since > 0 && since < snapshot_seq => {
-                if !self.replay(state, since, tables).await? {
+                let outcome = self.replay(state, since, tables).await?;
+                state.metrics.ws_replay(outcome);
+                if outcome != "replayed" {
                     self.send_snapshot(&snapshot, &subscription).await?;
                 }
             }
@@ -352,46 +374,60 @@ impl Connection {
         self.sent.values().copied().max().unwrap_or(0)
     }
 
-    /// Sends what the client missed since `since` from the log. `false`: send a snapshot instead.
+    /// Sends what the client missed since `since` from the log, one message at a time, within
+    /// [`SINCE_LIMIT`] views and [`SINCE_BYTES`] reserved from the hub's replay budget. The outcome,
+    /// as counted: `replayed`, or why a snapshot must be sent instead (`busy`: the budget is held
+    /// by other replays; `too_far_behind`; `too_large`; `unreadable`).
     async fn replay(
         &mut self,
         state: &AppState,
         since: u64,
         tables: Option<HashSet<String>>,
-    ) -> Result<bool, End> {
+    ) -> Result<&'static str, End> {
+        let Some(permit) = state.hub.reserve_replay(SINCE_BYTES) else {
+            return Ok("busy");
+        };
         let reader = state.reader.clone();
         let filter: Option<Vec<String>> = tables.as_ref().map(|t| {
             let mut t: Vec<String> = t.iter().cloned().collect();
             t.sort();
             t
         });
+        let max_bytes = permit.bytes();
         let found = tokio::task::spawn_blocking(move || {
-            reader.since(since, filter.as_deref(), SINCE_LIMIT)
+            reader.since(since, filter.as_deref(), SINCE_LIMIT, max_bytes)
         })
         .await;
         let views = match found {
             Ok(Ok(Since::Views(views))) => views,
-            Ok(Ok(Since::TooFarBehind)) => return Ok(false),
+            Ok(Ok(Since::TooFarBehind)) => return Ok("too_far_behind"),
+            Ok(Ok(Since::TooLarge)) => return Ok("too_large"),
             Ok(Err(error)) => {
                 tracing::warn!(%error, since, "cannot read the log for a reconnecting client");
-                return Ok(false);
+                return Ok("unreadable");
             }
             Err(error) => {
                 tracing::warn!(%error, since, "log reader task failed");
-                return Ok(false);
+                return Ok("unreadable");
             }
         };
-        let Some(messages) = replay_messages(since, &views, tables.as_ref(), &mut self.sent) else {
-            tracing::warn!(
-                since,
-                "unreadable view in the log; sending a snapshot instead"
-            );
-            return Ok(false);
-        };
-        for message in messages {
-            self.send_text(message).await?;
+        // One message at a time: a replay holds its views (within the permit) and one message.
+        for json in views {
+            match replay_message(since, &json, tables.as_ref(), &mut self.sent) {
+                Ok(Some(message)) => self.send_text(message).await?,
+                Ok(None) => {}
+                Err(()) => {
+                    // What was sent is replaced by the snapshot that follows.
+                    tracing::warn!(
+                        since,
+                        "unreadable view in the log; sending a snapshot instead"
+                    );
+                    return Ok("unreadable");
+                }
+            }
         }
-        Ok(true)
+        drop(permit);
+        Ok("replayed")
     }
 
     async fn forward(&mut self, next: Next, subscription: &Subscription) -> Result<(), End> {
@@ -574,25 +610,23 @@ fn already_sent(sent: &HashMap<String, u64>, table: &str, seq: u64) -> bool {
     sent.get(table).is_some_and(|&newest| newest >= seq)
 }
 
-/// The update messages for views read from the log after `since`, recording each in `sent` so the
-/// same views arriving from the hub are skipped. `None`: a logged view is unreadable.
-fn replay_messages(
+/// The update message for a view read from the log after `since`, recording it in `sent` so the
+/// same view arriving from the hub is skipped; `Ok(None)` if the client does not want it or has it.
+/// `Err`: the logged view is unreadable.
+fn replay_message(
     since: u64,
-    views: &[Arc<str>],
+    json: &str,
     tables: Option<&HashSet<String>>,
     sent: &mut HashMap<String, u64>,
-) -> Option<Vec<String>> {
-    let mut messages = Vec::with_capacity(views.len());
-    for json in views {
-        let head = serde_json::from_str::<ViewHead>(json).ok()?;
-        let wanted = tables.is_none_or(|t| t.contains(&head.table));
-        if !wanted || head.seq <= since || already_sent(sent, &head.table, head.seq) {
-            continue;
-        }
-        messages.push(update_message(head.seq, json));
-        sent.insert(head.table, head.seq);
+) -> Result<Option<String>, ()> {
+    let head = serde_json::from_str::<ViewHead>(json).map_err(|_| ())?;
+    let wanted = tables.is_none_or(|t| t.contains(&head.table));
+    if !wanted || head.seq <= since || already_sent(sent, &head.table, head.seq) {
+        return Ok(None);
     }
-    Some(messages)
+    let message = update_message(head.seq, json);
+    sent.insert(head.table, head.seq);
+    Ok(Some(message))
 }
 
 #[cfg(test)]
@@ -630,21 +664,20 @@ mod tests {
             .collect();
         let mut sent = HashMap::new();
         let filter = HashSet::from(["t1".to_owned(), "t2".to_owned()]);
-        let messages = replay_messages(5, &log, Some(&filter), &mut sent).expect("readable");
-        let seqs: Vec<u64> = messages
-            .iter()
-            .map(|m| {
-                let m: serde_json::Value = serde_json::from_str(m).expect("JSON");
-                m["seq"].as_u64().expect("seq")
-            })
-            .collect();
+        let mut seqs = Vec::new();
+        for json in &log {
+            let message = replay_message(5, json, Some(&filter), &mut sent).expect("readable");
+            if let Some(message) = message {
+                let m: serde_json::Value = serde_json::from_str(&message).expect("JSON");
+                seqs.push(m["seq"].as_u64().expect("seq"));
+            }
+        }
         assert_eq!(seqs, [6, 7]);
         // The hub then delivers t1@7 (committed while the log was read): skipped; t1@9 is new.
         assert!(already_sent(&sent, "t1", 7));
         assert!(!already_sent(&sent, "t1", 9));
         assert!(!already_sent(&sent, "t3", 8));
-        let broken: Vec<Arc<str>> = vec!["{oops".into()];
-        assert!(replay_messages(0, &broken, None, &mut sent).is_none());
+        assert!(replay_message(0, "{oops", None, &mut sent).is_err());
     }
 
     #[test]

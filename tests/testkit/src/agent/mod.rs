@@ -28,7 +28,7 @@ pub use screen::{Ws, next_json, until, until_within, ws};
 use crate::free_port;
 
 /// The staff token every test agent accepts.
-pub const TOKEN: &str = "staff-secret-1";
+pub const TOKEN: &str = "staff-secret-for-tests";
 
 /// The tables every test agent declares: the ids the tests use, 0…64 after `t`, `tv`, `e`, `r`,
 /// `s`, `k`, `c`, `d`, `w`, `bar`, `dl`, `table-`, `p`, `v`, `ov`, `rp`, `sc`, `hand`, `score` and `f`,
