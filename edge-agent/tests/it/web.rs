@@ -437,7 +437,7 @@ async fn screens_that_reconnect_with_since_and_never_read_cannot_pin_the_agents_
                 }
                 sent_last += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if sent_last % 10 == 0 {
+                if sent_last.is_multiple_of(10) {
                     newest.store(newest_seq(&http).await, Ordering::Relaxed);
                 }
             }
