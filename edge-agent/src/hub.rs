@@ -31,6 +31,9 @@
 //! fresh snapshot instead, so however many screens reconnect at once the replays in flight hold at
 //! most that much.
 //!
+//! Screens are admitted ([`Hub::admit`]) within [`MAX_SCREENS`] in all and
+//! [`MAX_SCREENS_PER_ADDRESS`] from one address, so one device cannot take every connection.
+//!
 //! Lock order: the hub's state, then a client's queue, then the courier's own locks. `publish`
 //! holds the hub lock for O(clients) work and never awaits or delivers; it calls the courier after
 //! releasing it.
@@ -50,6 +53,50 @@ const CONFLATION_LIMIT: u32 = 1024;
 /// The bytes of log replays in flight to reconnecting clients, all together (see the module doc).
 pub const REPLAY_BUDGET: usize = 4 * 1024 * 1024;
 
+/// Screens connected at once, in all (the agent's file descriptors are shared with the broker's
+/// devices: the default limit is 1,024).
+pub const MAX_SCREENS: usize = 768;
+/// Screens connected at once from one address other than the appliance's own (`127.0.0.1`,
+/// `::1`: a kiosk browser on the appliance, or the benchmarks).
+pub const MAX_SCREENS_PER_ADDRESS: usize = 32;
+
+/// Why a screen was not admitted ([`Hub::admit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// [`MAX_SCREENS`] are connected.
+    Agent,
+    /// [`MAX_SCREENS_PER_ADDRESS`] are connected from this address.
+    Address,
+}
+
+/// A connected screen, counted until dropped.
+#[derive(Debug)]
+pub struct Admission {
+    address: Option<String>,
+    screens: Arc<Mutex<Screens>>,
+}
+
+#[derive(Debug, Default)]
+struct Screens {
+    total: usize,
+    by_address: HashMap<String, usize>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut screens = lock(&self.screens);
+        screens.total = screens.total.saturating_sub(1);
+        if let Some(address) = &self.address
+            && let Some(count) = screens.by_address.get_mut(address)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                screens.by_address.remove(address);
+            }
+        }
+    }
+}
+
 /// The fan-out point. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Hub {
@@ -63,6 +110,8 @@ struct Inner {
     courier: OnceLock<Arc<dyn Courier>>,
     /// Bytes reserved by the [`ReplayPermit`]s alive.
     replaying: Arc<AtomicUsize>,
+    /// Screens admitted, in all and per address.
+    screens: Arc<Mutex<Screens>>,
 }
 
 /// Bytes of the hub's replay budget held by one replay; given back when dropped.
@@ -407,6 +456,28 @@ impl Hub {
         })
     }
 
+    /// Admits one more screen from `address` (`None`: the appliance itself, or not known), within
+    /// [`MAX_SCREENS`] and [`MAX_SCREENS_PER_ADDRESS`]; it counts until the [`Admission`] drops.
+    pub fn admit(&self, address: Option<String>) -> Result<Admission, Full> {
+        let mut screens = lock(&self.inner.screens);
+        if screens.total >= MAX_SCREENS {
+            return Err(Full::Agent);
+        }
+        if let Some(address) = &address {
+            let count = screens.by_address.entry(address.clone()).or_default();
+            if *count >= MAX_SCREENS_PER_ADDRESS {
+                return Err(Full::Address);
+            }
+            *count += 1;
+        }
+        screens.total += 1;
+        drop(screens);
+        Ok(Admission {
+            address,
+            screens: self.inner.screens.clone(),
+        })
+    }
+
     /// Bytes of the replay budget held now.
     pub fn replaying(&self) -> usize {
         self.inner.replaying.load(Ordering::Acquire)
@@ -697,6 +768,29 @@ mod tests {
             0,
             "a permit dropped at once gives its bytes back"
         );
+    }
+
+    #[test]
+    fn screens_are_admitted_within_the_limits_per_address_and_in_all() {
+        let hub = Hub::new();
+        let from = |a: &str| Some(a.to_owned());
+        let mine: Vec<Admission> = (0..MAX_SCREENS_PER_ADDRESS)
+            .map(|_| hub.admit(from("10.0.0.7")).expect("admitted"))
+            .collect();
+        assert_eq!(hub.admit(from("10.0.0.7")).err(), Some(Full::Address));
+        assert!(hub.admit(from("10.0.0.8")).is_ok(), "another address");
+        drop(mine);
+        assert!(
+            hub.admit(from("10.0.0.7")).is_ok(),
+            "counted out when they leave"
+        );
+        let local: Vec<Admission> = (0..MAX_SCREENS)
+            .map(|_| hub.admit(None).expect("the appliance's own"))
+            .collect();
+        assert_eq!(hub.admit(from("10.0.0.9")).err(), Some(Full::Agent));
+        drop(local);
+        assert!(lock(&hub.inner.screens).by_address.is_empty());
+        assert_eq!(lock(&hub.inner.screens).total, 0);
     }
 
     #[test]

@@ -293,6 +293,52 @@ fn a_weak_staff_token_is_refused_at_start_with_how_to_make_a_good_one() {
 
 // ---- Defect 6: screens that never read ----------------------------------------------------------
 
+#[tokio::test]
+async fn one_address_cannot_take_every_screen_connection() {
+    let dir = data_dir("web-screens-per-address");
+    let agent = Agent::start(&dir).await;
+    let connect = |ip: [u8; 4]| {
+        let url = agent.url("/ws").replace("http://", "ws://");
+        let server = agent.running.http_addr;
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind((Ipv4Addr::from(ip), 0).into())
+                .expect("bind a loopback address");
+            let stream = socket.connect(server).await.expect("TCP connects");
+            tokio_tungstenite::client_async(url, stream).await
+        }
+    };
+    let mut held = Vec::new();
+    for _ in 0..edge_agent::hub::MAX_SCREENS_PER_ADDRESS {
+        held.push(connect([127, 0, 0, 2]).await.expect("admitted").0);
+    }
+    match connect([127, 0, 0, 2]).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!(
+            "one screen too many was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // Other addresses are not affected, and a screen that leaves frees its place.
+    assert!(connect([127, 0, 0, 3]).await.is_ok());
+    drop(held.pop());
+    let mut admitted = false;
+    for _ in 0..50 {
+        if connect([127, 0, 0, 2]).await.is_ok() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(admitted, "the place of a screen that left is free again");
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// The agent's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -533,10 +579,12 @@ async fn screens_that_reconnect_with_since_and_never_read_cannot_pin_the_agents_
         table["seq"].as_u64(),
         "the honest screen ends on the table's newest view"
     );
-    assert_eq!(
-        updates.len() as u32,
-        rounds,
-        "one update per event on the honest screen's table"
+    // One update per event, but for events committed together (a group commit publishes only
+    // a table's newest view): on a loaded machine a few are, never many.
+    let received = u32::try_from(updates.len()).unwrap_or(u32::MAX);
+    assert!(
+        received <= rounds && received * 4 >= rounds * 3,
+        "the honest screen got {received} updates for {rounds} events"
     );
     drop(agent);
     std::fs::remove_dir_all(dir).ok();

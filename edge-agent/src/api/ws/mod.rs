@@ -24,6 +24,7 @@ mod direct;
 mod frame;
 
 use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +43,9 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use super::AppState;
 use super::error::ApiError;
 use super::socket::Socket;
-use crate::hub::{Next, Outlet, Subscription};
+use crate::hub::{
+    Admission, Full, MAX_SCREENS, MAX_SCREENS_PER_ADDRESS, Next, Outlet, Subscription,
+};
 use crate::metrics::Metrics;
 use crate::store::Since;
 use crate::view::{Published, update_message};
@@ -96,6 +99,23 @@ pub(crate) async fn upgrade(
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let tables = parse_tables(query.tables.as_deref())?;
     let (since, positions) = (query.since, query.positions);
+    // Counted from before the upgrade until the connection ends.
+    let address = (socket.as_ref())
+        .and_then(|Extension(ConnectInfo(Socket(stream)))| stream.peer_addr().ok())
+        .map(|addr| addr.ip().to_canonical())
+        .filter(|ip| *ip != Ipv4Addr::LOCALHOST && *ip != Ipv6Addr::LOCALHOST)
+        .map(|ip| super::auth::address_key(Some(ip)));
+    let admission = state.hub.admit(address).map_err(|full| match full {
+        Full::Agent => ApiError::Unavailable(format!(
+            "{MAX_SCREENS} screens are connected: try again later"
+        )),
+        Full::Address => ApiError::TooManyRequests {
+            message: format!(
+                "{MAX_SCREENS_PER_ADDRESS} screens are connected from this address already"
+            ),
+            retry_after_s: 5,
+        },
+    })?;
     if let Some(Extension(ConnectInfo(Socket(stream)))) = &socket
         && let Err(error) =
             socket2::SockRef::from(&**stream).set_send_buffer_size(SOCKET_SEND_BUFFER)
@@ -115,7 +135,7 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |ws| {
             let direct = (socket.filter(|_| direct_writes))
                 .map(|Extension(ConnectInfo(Socket(stream)))| DirectSocket::new(stream));
-            serve_client(ws, direct, state, tables, since, positions)
+            serve_client(ws, direct, state, tables, since, positions, admission)
         }))
 }
 
@@ -212,6 +232,7 @@ async fn serve_client(
     tables: Option<HashSet<String>>,
     since: Option<u64>,
     positions: bool,
+    _admission: Admission,
 ) {
     state.metrics.ws_clients(1);
     let _count = ClientCount(state.metrics.clone());
