@@ -263,6 +263,57 @@ async fn wrong_staff_tokens_are_slowed_per_address_and_staff_are_alerted() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[tokio::test]
+async fn the_staff_console_shows_the_alert_of_a_guessing_burst_in_chromium() {
+    use dojo_testkit::browser::Browser;
+    let dir = data_dir("web-alert-console");
+    let agent = Agent::start(&dir).await;
+    let mut browser = Browser::launch().await;
+    let page = browser.open(&agent.url("/staff")).await;
+    let ready = "document.readyState === 'complete' && !!document.getElementById('unlock-form')";
+    browser
+        .wait_for(&page, ready, "the console loaded", |v| v == &json!(true))
+        .await;
+    let unlock = format!(
+        "document.getElementById('token').value = {TOKEN:?}; \
+         document.getElementById('unlock-form').requestSubmit(); true"
+    );
+    browser.eval(&page, &unlock).await;
+    let live = "document.getElementById('link')?.textContent ?? ''";
+    browser
+        .wait_for(&page, live, "the console live", |v| {
+            v.as_str().is_some_and(|t| t.contains("Live"))
+        })
+        .await;
+    // Someone else on the network guesses until their address is made to wait.
+    let attacker = client_from([127, 0, 0, 4]);
+    let mut status = 401;
+    for guess in 0..20 {
+        status = announce(&attacker, &agent, Some(&format!("guess-{guess:012}")))
+            .await
+            .status()
+            .as_u16();
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(status, 429);
+    let alert = "document.querySelector('#room-alerts .staff-alert')?.textContent ?? null";
+    browser
+        .wait_for(&page, alert, "the alert on the console", |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("127.0.0.4") && t.contains("staff token"))
+        })
+        .await;
+    let shown = "!document.getElementById('room').hidden";
+    browser
+        .wait_for(&page, shown, "the room panel shown", |v| v == &json!(true))
+        .await;
+    drop(browser);
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn a_weak_staff_token_is_refused_at_start_with_how_to_make_a_good_one() {
     let dir = data_dir("web-weak-token");
