@@ -28,6 +28,8 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rumqttd::Notification;
@@ -37,7 +39,9 @@ use shared::protocol::{MAX_PAYLOAD, SUBSCRIBE_ALL};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::guard::Guard;
 use super::{Inbound, MqttError, Outbound, is_own_command};
+use crate::devices::Directory;
 
 /// The client id of the agent's own in-process link.
 pub const LINK_ID: &str = "dojo-edge-agent";
@@ -75,6 +79,10 @@ pub fn config(listen: SocketAddr) -> Config {
         // Publishes to topics nobody subscribed to are accepted (and dropped) instead of
         // disconnecting the client.
         dynamic_filters: true,
+        // Set by `guard` (start_broker).
+        connect_filter: None,
+        publish_filter: None,
+        subscribe_filter: None,
     };
     let server = ServerSettings {
         name: "dojo-mqtt-v4".to_owned(),
@@ -106,26 +114,96 @@ pub fn config(listen: SocketAddr) -> Config {
 /// As [`start_broker`]; [`MqttError::Other`] if the start task fails.
 pub(super) async fn connect(
     listen: SocketAddr,
+    directory: Directory,
     inbound: mpsc::Sender<Inbound>,
     outbound: mpsc::Receiver<Outbound>,
     shutdown: CancellationToken,
 ) -> Result<(), MqttError> {
-    let (link_tx, link_rx) = tokio::task::spawn_blocking(move || start_broker(listen))
-        .await
+    let refused = inbound.clone();
+    let (link_tx, link_rx) =
+        tokio::task::spawn_blocking(move || start_broker(listen, directory, refused))
+            .await
         .map_err(|e| MqttError::Other(format!("broker start task failed: {e}")))??;
     tokio::spawn(pump_local(link_rx, inbound, shutdown.clone()));
     tokio::spawn(publish_local(link_tx, outbound, shutdown));
     Ok(())
 }
 
-/// Starts the embedded broker on `listen` and returns the agent's in-process link, already
-/// subscribed to `dojo/v1/#`. Returns once the listener accepts connections.
+/// Puts `guard` on every connection of `config`'s listeners: the LINK_ID rule always; with
+/// authentication also the login, the client-id rule, and the publish and subscribe checks.
+/// Refused publishes go to `refused` as [`Inbound`]s to dead-letter (dropped, and counted in the
+/// log, when that channel is full).
+pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Sender<Inbound>) {
+    let servers = config.v4.iter_mut().flat_map(|m| m.values_mut());
+    for server in servers {
+        let connections = &mut server.connections;
+        let g = guard.clone();
+        connections.connect_filter = Some(Arc::new(move |c: &rumqttd::ConnectInfo<'_>| {
+            let will = c.will_topic.map(|t| (t, c.will_payload));
+            let verdict = g.connect(c.client_id, c.username, will);
+            if let Err(code) = &verdict {
+                tracing::warn!(client_id = %c.client_id, username = ?c.username, ?code, "MQTT CONNECT refused");
+            }
+            verdict
+        }));
+        if guard.anonymous() {
+            continue;
+        }
+        let g = guard.clone();
+        connections.set_auth_handler(move |_client_id, username: String, password: String| {
+            let allowed = g.login(&username, &password);
+            if !allowed {
+                tracing::warn!(%username, "MQTT login refused");
+            }
+            std::future::ready(allowed)
+        });
+        let g = guard.clone();
+        let refused = refused.clone();
+        let lost = Arc::new(AtomicU64::new(0));
+        connections.publish_filter = Some(Arc::new(move |p: &rumqttd::PublishInfo<'_>| {
+            let Some(username) = p.username else {
+                return false;
+            };
+            let Err(refusal) = g.publish(username, p.topic, p.payload) else {
+                return true;
+            };
+            let mut message = Inbound::now(
+                String::from_utf8_lossy(p.topic).into_owned(),
+                p.payload.to_vec(),
+            );
+            message.refused = Some(refusal);
+            if refused.try_send(message).is_err() {
+                let n = lost.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        lost = n,
+                        "refused MQTT publishes not dead-lettered: the inbound queue is full"
+                    );
+                }
+            }
+            false
+        }));
+        let g = guard.clone();
+        connections.subscribe_filter =
+            Some(Arc::new(move |_client_id: &str, username: Option<&str>, filter: &str| {
+                g.subscribe(username, filter)
+            }));
+    }
+}
+
+/// Starts the embedded broker on `listen`, screening devices by `directory` ([`guard`]), and
+/// returns the agent's in-process link, already subscribed to `dojo/v1/#`. Publishes the broker
+/// refuses go to `refused` to be dead-lettered. Returns once the listener accepts connections.
 ///
 /// # Errors
 ///
 /// [`MqttError::AddrInUse`] if the address is taken; [`MqttError::Other`] if it cannot be bound
 /// for another reason, the link is refused or the listener does not come up.
-pub fn start_broker(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
+pub fn start_broker(
+    listen: SocketAddr,
+    directory: Directory,
+    refused: mpsc::Sender<Inbound>,
+) -> Result<(LinkTx, LinkRx), MqttError> {
     // rumqttd binds inside its server thread and only logs a failure, so check first.
     match TcpListener::bind(listen) {
         Ok(probe) => drop(probe),
@@ -139,7 +217,9 @@ pub fn start_broker(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
         }
     }
 
-    let mut broker = Broker::new(config(listen));
+    let mut config = config(listen);
+    install_guard(&mut config, Arc::new(Guard::new(directory)), refused);
+    let mut broker = Broker::new(config);
     let (mut link_tx, link_rx) = broker
         .link(LINK_ID)
         .map_err(|e| MqttError::Other(format!("embedded broker refused the agent's link: {e}")))?;
@@ -191,7 +271,8 @@ fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
     }
 }
 
-/// CONNECT (MQTT 3.1.1, clean session, client id `dojo-ready-probe`), expect CONNACK, close.
+/// CONNECT (MQTT 3.1.1, clean session, client id `dojo-ready-probe`), expect a CONNACK (accepted
+/// or refused), close.
 fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
     use std::io::{Read, Write};
     const ID: &[u8] = b"dojo-ready-probe";
@@ -217,7 +298,9 @@ fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
     stream.write_all(&connect)?;
     let mut connack = [0u8; 4];
     stream.read_exact(&mut connack)?;
-    if connack[0] != 0x20 || connack[3] != 0 {
+    // Any CONNACK will do: with authentication the probe (no credentials) is refused, and that
+    // answer too says the broker is up.
+    if connack[0] != 0x20 {
         return Err(std::io::Error::other("unexpected CONNACK"));
     }
     Ok(())
