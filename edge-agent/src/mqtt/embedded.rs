@@ -1,11 +1,27 @@
-//! Embedded mode: the MQTT broker (rumqttd 0.20) on its own threads, read through its in-process
-//! link.
+//! Embedded mode: the MQTT broker (rumqttd 0.20, patched: vendor/rumqttd/PATCHES.md, decision
+//! 0012) on its own threads, read through its in-process link.
 //!
 //! [`start_broker`] checks that the listen address is free, builds a trimmed configuration
-//! ([`config`]), registers the agent's own in-process link (subscribed to [`SUBSCRIBE_ALL`]) and
-//! starts the broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread. Two tasks then join the
-//! link to the agent: one pumps the link into the inbound channel, one publishes queued commands on
-//! it.
+//! ([`config`]), puts the agent's checks on it ([`install_guard`], over the device `Directory`:
+//! see [`super::guard`]), registers the agent's own in-process link (subscribed to
+//! [`SUBSCRIBE_ALL`]) and starts the broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread.
+//! Two tasks then join the link to the agent: one pumps the link into the inbound channel, one
+//! publishes queued commands on it.
+//!
+//! Who may do what (the patched hooks):
+//!
+//! - Every CONNECT: the agent's own client id [`LINK_ID`] is refused (CONNACK 2), whatever the
+//!   credentials, so nobody can take over the agent's link.
+//! - With authentication (`Directory::anonymous()` false): the username/password must pass
+//!   `Directory::login` (CONNACK 4 if not, 5 without credentials); the client id must be the
+//!   username or `username-…` (CONNACK 2), so one device cannot take over another's session; a
+//!   last-will must be a publish the device could make (CONNACK 5). Each PUBLISH is checked before
+//!   it is routed; a refused one is acknowledged (QoS 1), not routed, and sent to the inbound
+//!   channel marked `refused` for the engine to dead-letter and count. SUBSCRIBE only to command
+//!   topics (else a SUBACK of failures).
+//! - At [`MAX_CONNECTIONS`] (the agent's own link is one of them) a new CONNECT is answered
+//!   CONNACK 3 (server unavailable) and closed; connected devices and the agent carry on, and the
+//!   client id can connect once there is room (0.20 panicked there for good: PATCHES.md, 1).
 //!
 //! Things to know about rumqttd 0.20 (the reference notes on edge sync, §3):
 //!
@@ -24,7 +40,8 @@
 //! - rumqttd never sets `TCP_NODELAY` on accepted sockets. The agent's own consumer does not suffer
 //!   (it reads through the in-process link), but remote subscribers of the embedded broker see
 //!   Nagle delays under load; devices should set no-delay on their side.
-//! - No console, no Prometheus exporter, no TLS, no websocket (`default-features = false`).
+//! - No console, no Prometheus exporter, no TLS, no websocket (`default-features = false`; how a
+//!   venue would add TLS: docs/operations.md, "Embedded broker: authentication, limits and TLS").
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -33,6 +50,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rumqttd::Notification;
+use rumqttd::protocol::ConnectReturnCode;
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use shared::protocol::{MAX_PAYLOAD, SUBSCRIBE_ALL};
@@ -53,6 +71,9 @@ pub const BROKER_MAX_PAYLOAD: usize = 4 * MAX_PAYLOAD;
 
 /// Most simultaneous client connections.
 pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Open files the agent wants: a full broker's sockets, plus SQLite, HTTP clients and screens.
+pub const WANTED_OPEN_FILES: u64 = MAX_CONNECTIONS as u64 + 1024;
 
 /// How long [`start_broker`] waits for the listener to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -138,7 +159,7 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
     for server in servers {
         let connections = &mut server.connections;
         let g = guard.clone();
-        connections.connect_filter = Some(Arc::new(move |c: &rumqttd::ConnectInfo<'_>| {
+        connections.connect_filter = Some(connect_filter(move |c| {
             let will = c.will_topic.map(|t| (t, c.will_payload));
             let verdict = g.connect(c.client_id, c.username, will);
             if let Err(code) = &verdict {
@@ -160,7 +181,7 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
         let g = guard.clone();
         let refused = refused.clone();
         let lost = Arc::new(AtomicU64::new(0));
-        connections.publish_filter = Some(Arc::new(move |p: &rumqttd::PublishInfo<'_>| {
+        connections.publish_filter = Some(publish_filter(move |p| {
             let Some(username) = p.username else {
                 return false;
             };
@@ -184,11 +205,31 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
             false
         }));
         let g = guard.clone();
-        connections.subscribe_filter =
-            Some(Arc::new(move |_client_id: &str, username: Option<&str>, filter: &str| {
-                g.subscribe(username, filter)
-            }));
+        connections.subscribe_filter = Some(subscribe_filter(move |_client_id, username, filter| {
+            g.subscribe(username, filter)
+        }));
     }
+}
+
+/// `f` as rumqttd's connect hook (the bound gives the closure its higher-ranked signature).
+fn connect_filter(
+    f: impl Fn(&rumqttd::ConnectInfo<'_>) -> Result<(), ConnectReturnCode> + Send + Sync + 'static,
+) -> rumqttd::ConnectFilter {
+    Arc::new(f)
+}
+
+/// `f` as rumqttd's publish hook.
+fn publish_filter(
+    f: impl Fn(&rumqttd::PublishInfo<'_>) -> bool + Send + Sync + 'static,
+) -> rumqttd::PublishFilter {
+    Arc::new(f)
+}
+
+/// `f` as rumqttd's subscribe hook: (client id, username, filter).
+fn subscribe_filter(
+    f: impl Fn(&str, Option<&str>, &str) -> bool + Send + Sync + 'static,
+) -> rumqttd::SubscribeFilter {
+    Arc::new(f)
 }
 
 /// Starts the embedded broker on `listen`, screening devices by `directory` ([`guard`]), and
@@ -217,6 +258,7 @@ pub fn start_broker(
         }
     }
 
+    raise_open_files();
     let mut config = config(listen);
     install_guard(&mut config, Arc::new(Guard::new(directory)), refused);
     let mut broker = Broker::new(config);
@@ -241,6 +283,41 @@ pub fn start_broker(
     wait_listening(listen)?;
     tracing::info!(%listen, "embedded MQTT broker listening");
     Ok((link_tx, link_rx))
+}
+
+/// Raises the soft limit of open files towards [`WANTED_OPEN_FILES`] (never above the hard
+/// limit, never lower than it was). With the common soft default of 1,024, a broker filled by
+/// clients would run the whole process out of descriptors (no HTTP, no SQLite) before its own
+/// connection limit refused anyone.
+fn raise_open_files() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(current) = limit.current else {
+        return; // unlimited
+    };
+    if current >= WANTED_OPEN_FILES {
+        return;
+    }
+    let wanted = limit
+        .maximum
+        .map_or(WANTED_OPEN_FILES, |max| max.min(WANTED_OPEN_FILES));
+    if wanted > current {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "cannot raise the limit of open files");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if now.is_some_and(|n| n < WANTED_OPEN_FILES) {
+        tracing::warn!(
+            open_files = now,
+            wanted = WANTED_OPEN_FILES,
+            "the limit of open files is below what a full MQTT broker needs; raise it (systemd: LimitNOFILE=)"
+        );
+    }
 }
 
 /// Waits until the broker answers an MQTT CONNECT on `listen` (the wildcard address is probed on
