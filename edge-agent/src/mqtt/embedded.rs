@@ -50,8 +50,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rumqttd::Notification;
-use rumqttd::protocol::ConnectReturnCode;
 use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::protocol::ConnectReturnCode;
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use shared::protocol::{MAX_PAYLOAD, SUBSCRIBE_ALL};
 use tokio::sync::mpsc;
@@ -144,7 +144,7 @@ pub(super) async fn connect(
     let (link_tx, link_rx) =
         tokio::task::spawn_blocking(move || start_broker(listen, directory, refused))
             .await
-        .map_err(|e| MqttError::Other(format!("broker start task failed: {e}")))??;
+            .map_err(|e| MqttError::Other(format!("broker start task failed: {e}")))??;
     tokio::spawn(pump_local(link_rx, inbound, shutdown.clone()));
     tokio::spawn(publish_local(link_tx, outbound, shutdown));
     Ok(())
@@ -205,9 +205,10 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
             false
         }));
         let g = guard.clone();
-        connections.subscribe_filter = Some(subscribe_filter(move |_client_id, username, filter| {
-            g.subscribe(username, filter)
-        }));
+        connections.subscribe_filter =
+            Some(subscribe_filter(move |_client_id, username, filter| {
+                g.subscribe(username, filter)
+            }));
     }
 }
 

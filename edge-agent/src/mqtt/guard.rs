@@ -164,7 +164,7 @@ impl Guard {
                     Ok(DeviceStatus {
                         table: Some(table), ..
                     }) => {
-                        if !tables.iter().any(|t| *t == table) {
+                        if !tables.contains(&table) {
                             return Err(Refusal::table(username, &table));
                         }
                         self.speak_for(username, device)
@@ -245,6 +245,7 @@ pub fn client_id_of(client_id: &str, username: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use sha2::{Digest, Sha256};
 
@@ -344,7 +345,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.reason, "unauthorized_table");
         // Garbage on its own table is ingest's to dead-letter.
-        assert_eq!(g.publish("bridge-b", b"dojo/v1/tables/t3/events", b"{"), Ok(()));
+        assert_eq!(
+            g.publish("bridge-b", b"dojo/v1/tables/t3/events", b"{"),
+            Ok(())
+        );
     }
 
     #[test]
@@ -398,9 +402,13 @@ mod tests {
             "not_this_device"
         );
         assert_eq!(
-            g.publish("bridge-b", b"dojo/v1/devices/ctl-8/status", &status(Some("t1")))
-                .unwrap_err()
-                .reason,
+            g.publish(
+                "bridge-b",
+                b"dojo/v1/devices/ctl-8/status",
+                &status(Some("t1"))
+            )
+            .unwrap_err()
+            .reason,
             "unauthorized_table"
         );
         assert_eq!(
@@ -410,9 +418,13 @@ mod tests {
             "not_this_device"
         );
         assert_eq!(
-            g.publish("bridge-a", b"dojo/v1/devices/bridge-b/status", &status(Some("t1")))
-                .unwrap_err()
-                .reason,
+            g.publish(
+                "bridge-a",
+                b"dojo/v1/devices/bridge-b/status",
+                &status(Some("t1"))
+            )
+            .unwrap_err()
+            .reason,
             "not_this_device"
         );
     }

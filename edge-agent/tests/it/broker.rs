@@ -191,7 +191,8 @@ impl Raw {
 
 /// Starts a nine-ball match on `table` of the agent at `base` (`http://…`).
 async fn start_match(base: &str, table: &str) {
-    let spec = json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 3, "break": "alternate"});
+    let spec =
+        json!({"game": "nine-ball", "players": ["Ann", "Bo"], "race_to": 3, "break": "alternate"});
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/tables/{table}/matches"))
         .bearer_auth(TOKEN)
@@ -565,8 +566,11 @@ async fn a_device_speaks_only_for_itself_and_its_tables() {
         br#"{"status":"offline","table":"t45"}"#,
     )
     .await;
-    a.publish("dojo/v1/devices/ctl-t45/cmd", br#"{"type":"lights","on":false}"#)
-        .await;
+    a.publish(
+        "dojo/v1/devices/ctl-t45/cmd",
+        br#"{"type":"lights","on":false}"#,
+    )
+    .await;
     // Subscriptions: commands only.
     assert_eq!(a.subscribe("dojo/v1/#").await, 0x80);
     assert_eq!(a.subscribe("dojo/v1/devices/+/cmd").await, 1);
@@ -614,7 +618,10 @@ async fn a_device_speaks_only_for_itself_and_its_tables() {
         "only bridge-b's own events for its controller"
     );
     assert_eq!(
-        sql_count(&dir, "SELECT COUNT(*) FROM events WHERE device = 'bridge-b'"),
+        sql_count(
+            &dir,
+            "SELECT COUNT(*) FROM events WHERE device = 'bridge-b'"
+        ),
         0
     );
     std::fs::remove_dir_all(dir).ok();
