@@ -159,11 +159,14 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
     for server in servers {
         let connections = &mut server.connections;
         let g = guard.clone();
+        let throttle = Throttle::default();
         connections.connect_filter = Some(connect_filter(move |c| {
             let will = c.will_topic.map(|t| (t, c.will_payload));
             let verdict = g.connect(c.client_id, c.username, will);
-            if let Err(code) = &verdict {
-                tracing::warn!(client_id = %c.client_id, username = ?c.username, ?code, "MQTT CONNECT refused");
+            if let Err(code) = &verdict
+                && let Some(suppressed) = throttle.allow()
+            {
+                tracing::warn!(client_id = %c.client_id, username = ?c.username, ?code, suppressed, "MQTT CONNECT refused");
             }
             verdict
         }));
@@ -171,16 +174,17 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
             continue;
         }
         let g = guard.clone();
+        let throttle = Arc::new(Throttle::default());
         connections.set_auth_handler(move |_client_id, username: String, password: String| {
             let allowed = g.login(&username, &password);
-            if !allowed {
-                tracing::warn!(%username, "MQTT login refused");
+            if !allowed && let Some(suppressed) = throttle.allow() {
+                tracing::warn!(%username, suppressed, "MQTT login refused");
             }
             std::future::ready(allowed)
         });
         let g = guard.clone();
         let refused = refused.clone();
-        let lost = Arc::new(AtomicU64::new(0));
+        let lost = Throttle::default();
         connections.publish_filter = Some(publish_filter(move |p| {
             let Some(username) = p.username else {
                 return false;
@@ -193,14 +197,13 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
                 p.payload.to_vec(),
             );
             message.refused = Some(refusal);
-            if refused.try_send(message).is_err() {
-                let n = lost.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(
-                        lost = n,
-                        "refused MQTT publishes not dead-lettered: the inbound queue is full"
-                    );
-                }
+            if refused.try_send(message).is_err()
+                && let Some(suppressed) = lost.allow()
+            {
+                tracing::warn!(
+                    suppressed,
+                    "a refused MQTT publish was not dead-lettered: the inbound queue is full"
+                );
             }
             false
         }));
@@ -209,6 +212,34 @@ pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Send
             Some(subscribe_filter(move |_client_id, username, filter| {
                 g.subscribe(username, filter)
             }));
+    }
+}
+
+/// At most one log line per [`Throttle::EVERY_MS`] for something an attacker can repeat at will
+/// (refused CONNECTs and logins); the next line says how many were left out.
+#[derive(Debug, Default)]
+struct Throttle {
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl Throttle {
+    const EVERY_MS: u64 = 10_000;
+
+    /// `Some(lines left out since the last one)` if this one may be logged.
+    fn allow(&self) -> Option<u64> {
+        let now = crate::clock::now_ms();
+        let last = self.last_ms.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= Self::EVERY_MS)
+            && self
+                .last_ms
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
     }
 }
 
@@ -443,6 +474,16 @@ async fn publish_local(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throttle_lets_one_line_through_then_counts() {
+        let t = Throttle::default();
+        assert_eq!(t.allow(), Some(0));
+        assert_eq!(t.allow(), None);
+        assert_eq!(t.allow(), None);
+        t.last_ms.store(1, Ordering::Relaxed); // long ago
+        assert_eq!(t.allow(), Some(2));
+    }
 
     #[test]
     fn config_is_trimmed_and_complete() {
