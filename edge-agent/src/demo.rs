@@ -492,9 +492,13 @@ mod tests {
             .local_addr()
             .unwrap();
         let shutdown = CancellationToken::new();
-        let mut link = crate::mqtt::connect(&MqttMode::Embedded { listen: addr }, shutdown.clone())
-            .await
-            .unwrap();
+        let mut link = crate::mqtt::connect(
+            &MqttMode::Embedded { listen: addr },
+            &crate::devices::Directory::new(true),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
         let engine = FakeEngine::default();
         let demo = tokio::spawn(run_tables(
             DemoBroker::from(addr),

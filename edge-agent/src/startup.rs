@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::config::MqttMode;
 #[cfg(feature = "demo")]
 use crate::demo;
+use crate::devices::Directory;
 use crate::engine::{Engine, EngineHandle, Timing};
 use crate::hub::Hub;
 use crate::lock::LockError;
@@ -75,7 +76,20 @@ pub struct Running {
 
 /// Starts everything: SQLite (replaying the log), MQTT, the engine, HTTP and, with `demo`, the
 /// simulated tables. Returns once HTTP is listening.
-pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+///
+/// The embedded broker is open to anonymous devices until provisioning is wired in (issue 16,
+/// `--allow-anonymous-devices`); [`start_with_directory`] takes the devices to let in.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    start_with_directory(config, Directory::new(true), shutdown).await
+}
+
+/// [`start`], with the embedded broker letting in and screening devices by `directory`
+/// (`mqtt::guard`).
+pub async fn start_with_directory(
+    mut config: Config,
+    directory: Directory,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
     let data_lock = lock::lock(&config.data_dir)?;
     if config.demo && config.cloud.take().is_some() {
         tracing::warn!("--demo: cloud sync is off, demo data never syncs (drop --demo to sync)");
@@ -146,12 +160,12 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Ru
             None
         }
     };
-    let link = match mqtt::connect(&config.mqtt, shutdown.clone()).await {
+    let link = match mqtt::connect(&config.mqtt, &directory, shutdown.clone()).await {
         Err(mqtt::MqttError::AddrInUse { addr }) if config.demo => {
             let free = free_port(addr)?;
             tracing::warn!(taken = %addr, moved_to = %free, "--demo: the MQTT port is taken; the embedded broker listens on a free one");
             config.mqtt = MqttMode::Embedded { listen: free };
-            mqtt::connect(&config.mqtt, shutdown.clone()).await?
+            mqtt::connect(&config.mqtt, &directory, shutdown.clone()).await?
         }
         connected => connected?,
     };

@@ -401,7 +401,11 @@ impl Engine {
         }
     }
 
-    async fn inbound(&mut self, message: Inbound) {
+    async fn inbound(&mut self, mut message: Inbound) {
+        // Refused by the embedded broker (mqtt::guard): never routed, only dead-lettered.
+        if let Some(refusal) = message.refused.take() {
+            return self.reject(&message, refusal.reason, refusal.detail).await;
+        }
         let Some(topic) = protocol::parse_topic(&message.topic) else {
             return self
                 .reject(

@@ -1,11 +1,27 @@
-//! Embedded mode: the MQTT broker (rumqttd 0.20) on its own threads, read through its in-process
-//! link.
+//! Embedded mode: the MQTT broker (rumqttd 0.20, patched: vendor/rumqttd/PATCHES.md, decision
+//! 0012) on its own threads, read through its in-process link.
 //!
 //! [`start_broker`] checks that the listen address is free, builds a trimmed configuration
-//! ([`config`]), registers the agent's own in-process link (subscribed to [`SUBSCRIBE_ALL`]) and
-//! starts the broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread. Two tasks then join the
-//! link to the agent: one pumps the link into the inbound channel, one publishes queued commands on
-//! it.
+//! ([`config`]), puts the agent's checks on it ([`install_guard`], over the device `Directory`:
+//! see [`super::guard`]), registers the agent's own in-process link (subscribed to
+//! [`SUBSCRIBE_ALL`]) and starts the broker's v4 (MQTT 3.1.1) listener on a dedicated OS thread.
+//! Two tasks then join the link to the agent: one pumps the link into the inbound channel, one
+//! publishes queued commands on it.
+//!
+//! Who may do what (the patched hooks):
+//!
+//! - Every CONNECT: the agent's own client id [`LINK_ID`] is refused (CONNACK 2), whatever the
+//!   credentials, so nobody can take over the agent's link.
+//! - With authentication (`Directory::anonymous()` false): the username/password must pass
+//!   `Directory::login` (CONNACK 4 if not, 5 without credentials); the client id must be the
+//!   username or `username-…` (CONNACK 2), so one device cannot take over another's session; a
+//!   last-will must be a publish the device could make (CONNACK 5). Each PUBLISH is checked before
+//!   it is routed; a refused one is acknowledged (QoS 1), not routed, and sent to the inbound
+//!   channel marked `refused` for the engine to dead-letter and count. SUBSCRIBE only to command
+//!   topics (else a SUBACK of failures).
+//! - At [`MAX_CONNECTIONS`] (the agent's own link is one of them) a new CONNECT is answered
+//!   CONNACK 3 (server unavailable) and closed; connected devices and the agent carry on, and the
+//!   client id can connect once there is room (0.20 panicked there for good: PATCHES.md, 1).
 //!
 //! Things to know about rumqttd 0.20 (the reference notes on edge sync, §3):
 //!
@@ -24,20 +40,26 @@
 //! - rumqttd never sets `TCP_NODELAY` on accepted sockets. The agent's own consumer does not suffer
 //!   (it reads through the in-process link), but remote subscribers of the embedded broker see
 //!   Nagle delays under load; devices should set no-delay on their side.
-//! - No console, no Prometheus exporter, no TLS, no websocket (`default-features = false`).
+//! - No console, no Prometheus exporter, no TLS, no websocket (`default-features = false`; how a
+//!   venue would add TLS: docs/operations.md, "Embedded broker: authentication, limits and TLS").
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::protocol::ConnectReturnCode;
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use shared::protocol::{MAX_PAYLOAD, SUBSCRIBE_ALL};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::guard::Guard;
 use super::{Inbound, MqttError, Outbound, is_own_command};
+use crate::devices::Directory;
 
 /// The client id of the agent's own in-process link.
 pub const LINK_ID: &str = "dojo-edge-agent";
@@ -49,6 +71,9 @@ pub const BROKER_MAX_PAYLOAD: usize = 4 * MAX_PAYLOAD;
 
 /// Most simultaneous client connections.
 pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Open files the agent wants: a full broker's sockets, plus SQLite, HTTP clients and screens.
+pub const WANTED_OPEN_FILES: u64 = MAX_CONNECTIONS as u64 + 1024;
 
 /// How long [`start_broker`] waits for the listener to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,6 +100,10 @@ pub fn config(listen: SocketAddr) -> Config {
         // Publishes to topics nobody subscribed to are accepted (and dropped) instead of
         // disconnecting the client.
         dynamic_filters: true,
+        // Set by `guard` (start_broker).
+        connect_filter: None,
+        publish_filter: None,
+        subscribe_filter: None,
     };
     let server = ServerSettings {
         name: "dojo-mqtt-v4".to_owned(),
@@ -106,26 +135,152 @@ pub fn config(listen: SocketAddr) -> Config {
 /// As [`start_broker`]; [`MqttError::Other`] if the start task fails.
 pub(super) async fn connect(
     listen: SocketAddr,
+    directory: Directory,
     inbound: mpsc::Sender<Inbound>,
     outbound: mpsc::Receiver<Outbound>,
     shutdown: CancellationToken,
 ) -> Result<(), MqttError> {
-    let (link_tx, link_rx) = tokio::task::spawn_blocking(move || start_broker(listen))
-        .await
-        .map_err(|e| MqttError::Other(format!("broker start task failed: {e}")))??;
+    let refused = inbound.clone();
+    let (link_tx, link_rx) =
+        tokio::task::spawn_blocking(move || start_broker(listen, directory, refused))
+            .await
+            .map_err(|e| MqttError::Other(format!("broker start task failed: {e}")))??;
     tokio::spawn(pump_local(link_rx, inbound, shutdown.clone()));
     tokio::spawn(publish_local(link_tx, outbound, shutdown));
     Ok(())
 }
 
-/// Starts the embedded broker on `listen` and returns the agent's in-process link, already
-/// subscribed to `dojo/v1/#`. Returns once the listener accepts connections.
+/// Puts `guard` on every connection of `config`'s listeners: the LINK_ID rule always; with
+/// authentication also the login, the client-id rule, and the publish and subscribe checks.
+/// Refused publishes go to `refused` as [`Inbound`]s to dead-letter (dropped, and counted in the
+/// log, when that channel is more than half full, so that refusals never crowd out devices'
+/// messages).
+pub fn install_guard(config: &mut Config, guard: Arc<Guard>, refused: mpsc::Sender<Inbound>) {
+    let servers = config.v4.iter_mut().flat_map(|m| m.values_mut());
+    for server in servers {
+        let connections = &mut server.connections;
+        let g = guard.clone();
+        let throttle = Throttle::default();
+        connections.connect_filter = Some(connect_filter(move |c| {
+            let will = c.will_topic.map(|t| (t, c.will_payload));
+            let verdict = g.connect(c.client_id, c.username, will);
+            if let Err(code) = &verdict
+                && let Some(suppressed) = throttle.allow()
+            {
+                tracing::warn!(client_id = %c.client_id, username = ?c.username, ?code, suppressed, "MQTT CONNECT refused");
+            }
+            verdict
+        }));
+        if guard.anonymous() {
+            continue;
+        }
+        let g = guard.clone();
+        let throttle = Arc::new(Throttle::default());
+        connections.set_auth_handler(move |_client_id, username: String, password: String| {
+            let allowed = g.login(&username, &password);
+            if !allowed && let Some(suppressed) = throttle.allow() {
+                tracing::warn!(%username, suppressed, "MQTT login refused");
+            }
+            std::future::ready(allowed)
+        });
+        let g = guard.clone();
+        let refused = refused.clone();
+        let lost = Throttle::default();
+        connections.publish_filter = Some(publish_filter(move |p| {
+            let Some(username) = p.username else {
+                return false;
+            };
+            let Err(refusal) = g.publish(username, p.topic, p.payload) else {
+                return true;
+            };
+            let mut message = Inbound::now(
+                String::from_utf8_lossy(p.topic).into_owned(),
+                p.payload.to_vec(),
+            );
+            message.refused = Some(refusal);
+            // Refusals may take at most half of the inbound queue: a device flooding what it
+            // may not say must not delay what the others may.
+            let room = refused.capacity() > super::INBOUND_CAPACITY / 2;
+            if !(room && refused.try_send(message).is_ok())
+                && let Some(suppressed) = lost.allow()
+            {
+                tracing::warn!(
+                    suppressed,
+                    "a refused MQTT publish was not dead-lettered: the inbound queue is busy"
+                );
+            }
+            false
+        }));
+        let g = guard.clone();
+        connections.subscribe_filter =
+            Some(subscribe_filter(move |_client_id, username, filter| {
+                g.subscribe(username, filter)
+            }));
+    }
+}
+
+/// At most one log line per [`Throttle::EVERY_MS`] for something an attacker can repeat at will
+/// (refused CONNECTs and logins); the next line says how many were left out.
+#[derive(Debug, Default)]
+struct Throttle {
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl Throttle {
+    const EVERY_MS: u64 = 10_000;
+
+    /// `Some(lines left out since the last one)` if this one may be logged.
+    fn allow(&self) -> Option<u64> {
+        let now = crate::clock::now_ms();
+        let last = self.last_ms.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= Self::EVERY_MS)
+            && self
+                .last_ms
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
+/// `f` as rumqttd's connect hook (the bound gives the closure its higher-ranked signature).
+fn connect_filter(
+    f: impl Fn(&rumqttd::ConnectInfo<'_>) -> Result<(), ConnectReturnCode> + Send + Sync + 'static,
+) -> rumqttd::ConnectFilter {
+    Arc::new(f)
+}
+
+/// `f` as rumqttd's publish hook.
+fn publish_filter(
+    f: impl Fn(&rumqttd::PublishInfo<'_>) -> bool + Send + Sync + 'static,
+) -> rumqttd::PublishFilter {
+    Arc::new(f)
+}
+
+/// `f` as rumqttd's subscribe hook: (client id, username, filter).
+fn subscribe_filter(
+    f: impl Fn(&str, Option<&str>, &str) -> bool + Send + Sync + 'static,
+) -> rumqttd::SubscribeFilter {
+    Arc::new(f)
+}
+
+/// Starts the embedded broker on `listen`, screening devices by `directory` ([`guard`]), and
+/// returns the agent's in-process link, already subscribed to `dojo/v1/#`. Publishes the broker
+/// refuses go to `refused` to be dead-lettered. Returns once the listener accepts connections.
 ///
 /// # Errors
 ///
 /// [`MqttError::AddrInUse`] if the address is taken; [`MqttError::Other`] if it cannot be bound
 /// for another reason, the link is refused or the listener does not come up.
-pub fn start_broker(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
+pub fn start_broker(
+    listen: SocketAddr,
+    directory: Directory,
+    refused: mpsc::Sender<Inbound>,
+) -> Result<(LinkTx, LinkRx), MqttError> {
     // rumqttd binds inside its server thread and only logs a failure, so check first.
     match TcpListener::bind(listen) {
         Ok(probe) => drop(probe),
@@ -139,7 +294,10 @@ pub fn start_broker(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
         }
     }
 
-    let mut broker = Broker::new(config(listen));
+    raise_open_files();
+    let mut config = config(listen);
+    install_guard(&mut config, Arc::new(Guard::new(directory)), refused);
+    let mut broker = Broker::new(config);
     let (mut link_tx, link_rx) = broker
         .link(LINK_ID)
         .map_err(|e| MqttError::Other(format!("embedded broker refused the agent's link: {e}")))?;
@@ -161,6 +319,41 @@ pub fn start_broker(listen: SocketAddr) -> Result<(LinkTx, LinkRx), MqttError> {
     wait_listening(listen)?;
     tracing::info!(%listen, "embedded MQTT broker listening");
     Ok((link_tx, link_rx))
+}
+
+/// Raises the soft limit of open files towards [`WANTED_OPEN_FILES`] (never above the hard
+/// limit, never lower than it was). With the common soft default of 1,024, a broker filled by
+/// clients would run the whole process out of descriptors (no HTTP, no SQLite) before its own
+/// connection limit refused anyone.
+fn raise_open_files() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(current) = limit.current else {
+        return; // unlimited
+    };
+    if current >= WANTED_OPEN_FILES {
+        return;
+    }
+    let wanted = limit
+        .maximum
+        .map_or(WANTED_OPEN_FILES, |max| max.min(WANTED_OPEN_FILES));
+    if wanted > current {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "cannot raise the limit of open files");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if now.is_some_and(|n| n < WANTED_OPEN_FILES) {
+        tracing::warn!(
+            open_files = now,
+            wanted = WANTED_OPEN_FILES,
+            "the limit of open files is below what a full MQTT broker needs; raise it (systemd: LimitNOFILE=)"
+        );
+    }
 }
 
 /// Waits until the broker answers an MQTT CONNECT on `listen` (the wildcard address is probed on
@@ -191,7 +384,8 @@ fn wait_listening(listen: SocketAddr) -> Result<(), MqttError> {
     }
 }
 
-/// CONNECT (MQTT 3.1.1, clean session, client id `dojo-ready-probe`), expect CONNACK, close.
+/// CONNECT (MQTT 3.1.1, clean session, client id `dojo-ready-probe`), expect a CONNACK (accepted
+/// or refused), close.
 fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
     use std::io::{Read, Write};
     const ID: &[u8] = b"dojo-ready-probe";
@@ -217,7 +411,9 @@ fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
     stream.write_all(&connect)?;
     let mut connack = [0u8; 4];
     stream.read_exact(&mut connack)?;
-    if connack[0] != 0x20 || connack[3] != 0 {
+    // Any CONNACK will do: with authentication the probe (no credentials) is refused, and that
+    // answer too says the broker is up.
+    if connack[0] != 0x20 {
         return Err(std::io::Error::other("unexpected CONNACK"));
     }
     Ok(())
@@ -282,6 +478,16 @@ async fn publish_local(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throttle_lets_one_line_through_then_counts() {
+        let t = Throttle::default();
+        assert_eq!(t.allow(), Some(0));
+        assert_eq!(t.allow(), None);
+        assert_eq!(t.allow(), None);
+        t.last_ms.store(1, Ordering::Relaxed); // long ago
+        assert_eq!(t.allow(), Some(2));
+    }
 
     #[test]
     fn config_is_trimmed_and_complete() {

@@ -24,6 +24,7 @@
 
 pub mod embedded;
 pub mod external;
+pub mod guard;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -33,7 +34,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::config::MqttMode;
+use crate::devices::Directory;
 pub use external::{nodelay, parse_url, unique_client_id};
+pub use guard::Refusal;
 
 /// Capacity of the inbound channel.
 pub const INBOUND_CAPACITY: usize = 4096;
@@ -52,6 +55,9 @@ pub struct Inbound {
     pub received_ms: u64,
     /// Receive instant, for latency measurement.
     pub received: Instant,
+    /// Set when the embedded broker refused the publish ([`guard`]): it was not routed and is
+    /// only to be dead-lettered, for this reason.
+    pub refused: Option<Refusal>,
 }
 
 impl Inbound {
@@ -61,6 +67,7 @@ impl Inbound {
             payload,
             received_ms: crate::clock::now_ms(),
             received: Instant::now(),
+            refused: None,
         }
     }
 }
@@ -124,7 +131,9 @@ pub struct MqttLink {
     pub commands: Commands,
 }
 
-/// Starts the embedded broker (if asked) and subscribes to `dojo/v1/#`.
+/// Starts the embedded broker (if asked) and subscribes to `dojo/v1/#`. The embedded broker lets
+/// in and screens devices by `directory` ([`guard`]); an external broker does its own
+/// authentication and `directory` is not used.
 ///
 /// Must be called inside a tokio runtime. The background tasks stop when `shutdown` is cancelled
 /// (the embedded broker's own threads cannot be stopped; see [`embedded`]).
@@ -133,12 +142,16 @@ pub struct MqttLink {
 ///
 /// [`MqttError::AddrInUse`] when the embedded broker's address is taken; [`MqttError::Other`] for
 /// a bad `--mqtt-url` or a broker that cannot start.
-pub async fn connect(mode: &MqttMode, shutdown: CancellationToken) -> Result<MqttLink, MqttError> {
+pub async fn connect(
+    mode: &MqttMode,
+    directory: &Directory,
+    shutdown: CancellationToken,
+) -> Result<MqttLink, MqttError> {
     let (in_tx, inbound) = mpsc::channel(INBOUND_CAPACITY);
     let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAPACITY);
     match mode {
         MqttMode::Embedded { listen } => {
-            embedded::connect(*listen, in_tx, out_rx, shutdown).await?;
+            embedded::connect(*listen, directory.clone(), in_tx, out_rx, shutdown).await?;
         }
         MqttMode::External { url } => external::connect(url, in_tx, out_rx, shutdown)?,
     }

@@ -65,9 +65,13 @@ async fn expect(link: &mut MqttLink, topic: &str, payload: &[u8]) {
 async fn embedded_broker_delivers_device_publishes() {
     let addr = free_port();
     let shutdown = CancellationToken::new();
-    let mut link = connect(&MqttMode::Embedded { listen: addr }, shutdown.clone())
-        .await
-        .unwrap();
+    let mut link = connect(
+        &MqttMode::Embedded { listen: addr },
+        &Directory::new(true),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
     let payload = br#"{"device":"ctl-t1","seq":1,"type":"rack"}"#.to_vec();
     publish_once(
         "127.0.0.1",
@@ -136,6 +140,7 @@ async fn taken_port_is_addr_in_use() {
     let addr = taken.local_addr().unwrap();
     let err = connect(
         &MqttMode::Embedded { listen: addr },
+        &Directory::new(true),
         CancellationToken::new(),
     )
     .await
@@ -157,6 +162,7 @@ async fn bad_url_is_other() {
         &MqttMode::External {
             url: "http://x".into(),
         },
+        &Directory::new(true),
         CancellationToken::new(),
     )
     .await
@@ -180,6 +186,7 @@ async fn external_broker_delivers_publishes() {
         &MqttMode::External {
             url: "mqtt://127.0.0.1:1883".into(),
         },
+        &Directory::new(true),
         shutdown.clone(),
     )
     .await

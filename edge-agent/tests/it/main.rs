@@ -2,6 +2,7 @@
 //! directory, driven the way devices and screens drive it (MQTT publishes, HTTP, WebSocket, a real
 //! headless browser).
 
+mod broker;
 mod browser;
 mod cli;
 mod corrections;

@@ -51,6 +51,49 @@ pub type AuthHandler = Arc<
         + Sync,
 >;
 
+// DOJO PATCH (hooks): what a CONNECT, PUBLISH or SUBSCRIBE from a remote client carries, handed
+// to the embedder's hooks before the broker acts on it.
+
+/// A remote client's CONNECT, as [`ConnectFilter`] sees it (after authentication).
+#[derive(Debug)]
+pub struct ConnectInfo<'a> {
+    /// The client id as sent (empty if the client asked the broker to assign one).
+    pub client_id: &'a str,
+    /// The username, if the client sent one.
+    pub username: Option<&'a str>,
+    /// The last-will topic, if the client set one.
+    pub will_topic: Option<&'a [u8]>,
+    /// The last-will payload (empty without a will).
+    pub will_payload: &'a [u8],
+}
+
+/// A PUBLISH from a remote client, as [`PublishFilter`] sees it, before it is routed.
+#[derive(Debug)]
+pub struct PublishInfo<'a> {
+    /// The publishing client's id.
+    pub client_id: &'a str,
+    /// The username it connected with, if any.
+    pub username: Option<&'a str>,
+    /// Topic.
+    pub topic: &'a [u8],
+    /// Payload.
+    pub payload: &'a [u8],
+    /// Retain flag.
+    pub retain: bool,
+}
+
+/// Decides a remote CONNECT: `Err(code)` refuses it with that CONNACK code.
+pub type ConnectFilter =
+    Arc<dyn Fn(&ConnectInfo<'_>) -> Result<(), protocol::ConnectReturnCode> + Send + Sync>;
+
+/// Decides a remote PUBLISH: `false` drops it unrouted (a QoS 1 publish is still acknowledged, so
+/// the client does not resend it; a refused QoS 2 publish closes the connection).
+pub type PublishFilter = Arc<dyn Fn(&PublishInfo<'_>) -> bool + Send + Sync>;
+
+/// Decides one filter of a remote SUBSCRIBE, given (client id, username, filter): `false` refuses
+/// the whole SUBSCRIBE (a SUBACK with a failure code for each of its filters).
+pub type SubscribeFilter = Arc<dyn Fn(&str, Option<&str>, &str) -> bool + Send + Sync>;
+
 #[derive(Debug, Default, Serialize, Deserialize, Clone)]
 pub struct Config {
     pub id: usize,
@@ -152,6 +195,15 @@ pub struct ConnectionSettings {
     pub external_auth: Option<AuthHandler>,
     #[serde(default)]
     pub dynamic_filters: bool,
+    /// DOJO PATCH (hooks): checks every remote CONNECT, with or without authentication.
+    #[serde(skip)]
+    pub connect_filter: Option<ConnectFilter>,
+    /// DOJO PATCH (hooks): checks every remote PUBLISH before it is routed.
+    #[serde(skip)]
+    pub publish_filter: Option<PublishFilter>,
+    /// DOJO PATCH (hooks): checks every filter of a remote SUBSCRIBE.
+    #[serde(skip)]
+    pub subscribe_filter: Option<SubscribeFilter>,
 }
 
 impl ConnectionSettings {
@@ -177,6 +229,9 @@ impl fmt::Debug for ConnectionSettings {
             .field("auth", &self.auth)
             .field("external_auth", &self.external_auth.is_some())
             .field("dynamic_filters", &self.dynamic_filters)
+            .field("connect_filter", &self.connect_filter.is_some())
+            .field("publish_filter", &self.publish_filter.is_some())
+            .field("subscribe_filter", &self.subscribe_filter.is_some())
             .finish()
     }
 }

@@ -2,9 +2,13 @@ use crate::link::local::{LinkError, LinkRx, LinkTx};
 use crate::link::network;
 use crate::link::network::Network;
 use crate::local::LinkBuilder;
-use crate::protocol::{ConnAck, Connect, ConnectReturnCode, Login, Packet, Protocol};
+use crate::protocol::{
+    ConnAck, Connect, ConnectReturnCode, Login, Packet, Protocol, PubAck, PubAckReason, QoS,
+    SubAck, SubscribeReasonCode,
+};
 use crate::router::{Event, Notification};
-use crate::{ConnectionId, ConnectionSettings};
+use crate::{ConnectInfo, ConnectionId, ConnectionSettings, PublishFilter, PublishInfo};
+use crate::{SubscribeFilter};
 
 use flume::{RecvError, SendError, Sender, TrySendError};
 use std::cmp::min;
@@ -47,6 +51,12 @@ pub enum Error {
     TrySend(#[from] TrySendError<(ConnectionId, Event)>),
     #[error("Link error = {0}")]
     Link(#[from] LinkError),
+    /// DOJO PATCH (hooks): the connect filter refused the CONNECT (a CONNACK with the code was sent).
+    #[error("Connection refused: {0:?}")]
+    Refused(ConnectReturnCode),
+    /// DOJO PATCH (hooks): a refused QoS 2 publish (it cannot be acknowledged without routing).
+    #[error("Refused QoS 2 publish")]
+    RefusedQoS2,
 }
 
 /// Orchestrates between Router and Network.
@@ -58,6 +68,11 @@ pub struct RemoteLink<P> {
     link_rx: LinkRx,
     notifications: VecDeque<Notification>,
     pub(crate) will_delay_interval: u32,
+    /// DOJO PATCH (hooks): the client's id and username, and the hooks that screen its packets.
+    client_id: String,
+    username: Option<String>,
+    publish_filter: Option<PublishFilter>,
+    subscribe_filter: Option<SubscribeFilter>,
 }
 
 impl<P: Protocol> RemoteLink<P> {
@@ -66,12 +81,15 @@ impl<P: Protocol> RemoteLink<P> {
         tenant_id: Option<String>,
         mut network: Network<P>,
         connect_packet: Packet,
-        dynamic_filters: bool,
+        config: &ConnectionSettings,
         assigned_client_id: Option<String>,
     ) -> Result<RemoteLink<P>, Error> {
-        let Packet::Connect(connect, props, lastwill, lastwill_props, _) = connect_packet else {
+        let dynamic_filters = config.dynamic_filters;
+        let Packet::Connect(connect, props, lastwill, lastwill_props, login) = connect_packet else {
             return Err(Error::NotConnectPacket(connect_packet));
         };
+        // DOJO PATCH (hooks): keep who this is for the publish and subscribe filters.
+        let username = login.map(|l| l.username);
 
         // Register this connection with the router. Router replys with ack which if ok will
         // start the link. Router can sometimes reject the connection (ex max connection limit)
@@ -93,14 +111,29 @@ impl<P: Protocol> RemoteLink<P> {
         // the Will Delay Interval has passed or the Session ends, whichever happens first
         let will_delay_interval = min(session_expiry, delay_interval);
 
-        let (link_tx, link_rx, notification) = LinkBuilder::new(client_id, router_tx)
+        let built = LinkBuilder::new(client_id, router_tx)
             .tenant_id(tenant_id)
             .clean_session(clean_session)
             .last_will(lastwill)
             .last_will_properties(lastwill_props)
             .dynamic_filters(dynamic_filters)
             .topic_alias_max(topic_alias_max.unwrap_or(0))
-            .build()?;
+            .build();
+        // DOJO PATCH (refuse cleanly): the router drops a connection it has no room for (its
+        // `max_connections`) without an answer; tell the client with a CONNACK "server
+        // unavailable" instead of a bare close, so it backs off like for any refusal.
+        let (link_tx, link_rx, notification) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                let ack = ConnAck {
+                    session_present: false,
+                    code: ConnectReturnCode::ServiceUnavailable,
+                };
+                network.write(Packet::ConnAck(ack, None)).await.ok();
+                return Err(e.into());
+            }
+        };
+        let client_id = client_id.to_owned();
 
         let id = link_rx.id();
         Span::current().record("connection_id", id);
@@ -122,7 +155,77 @@ impl<P: Protocol> RemoteLink<P> {
             link_rx,
             notifications: VecDeque::with_capacity(100),
             will_delay_interval,
+            client_id,
+            username,
+            publish_filter: config.publish_filter.clone(),
+            subscribe_filter: config.subscribe_filter.clone(),
         })
+    }
+
+    /// DOJO PATCH (hooks): passes on the packets the filters allow; answers the refused ones
+    /// itself (a PUBACK for a refused QoS 1 publish, a SUBACK of failures for a refused
+    /// SUBSCRIBE) so the client does not resend them.
+    fn screen(&self, packets: &mut VecDeque<Packet>) -> Result<VecDeque<Packet>, Error> {
+        let mut answers = VecDeque::new();
+        if self.publish_filter.is_none() && self.subscribe_filter.is_none() {
+            return Ok(answers);
+        }
+        let mut kept = VecDeque::with_capacity(packets.len());
+        for packet in packets.drain(..) {
+            match &packet {
+                Packet::Publish(publish, _) => {
+                    if let Some(filter) = &self.publish_filter {
+                        let info = PublishInfo {
+                            client_id: &self.client_id,
+                            username: self.username.as_deref(),
+                            topic: &publish.topic,
+                            payload: &publish.payload,
+                            retain: publish.retain,
+                        };
+                        if !filter(&info) {
+                            match publish.qos {
+                                QoS::AtMostOnce => {}
+                                QoS::AtLeastOnce => answers.push_back(Packet::PubAck(
+                                    PubAck {
+                                        pkid: publish.pkid,
+                                        reason: PubAckReason::NotAuthorized,
+                                    },
+                                    None,
+                                )),
+                                QoS::ExactlyOnce => return Err(Error::RefusedQoS2),
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Packet::Subscribe(subscribe, _) => {
+                    if let Some(filter) = &self.subscribe_filter {
+                        let refused = subscribe.filters.iter().any(|f| {
+                            !filter(&self.client_id, self.username.as_deref(), &f.path)
+                        });
+                        if refused {
+                            let return_codes = subscribe
+                                .filters
+                                .iter()
+                                .map(|_| SubscribeReasonCode::Failure)
+                                .collect();
+                            answers.push_back(Packet::SubAck(
+                                SubAck {
+                                    pkid: subscribe.pkid,
+                                    return_codes,
+                                },
+                                None,
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            kept.push_back(packet);
+        }
+        *packets = kept;
+        Ok(answers)
     }
 
     pub async fn start(&mut self) -> Result<(), Error> {
@@ -134,10 +237,21 @@ impl<P: Protocol> RemoteLink<P> {
             select! {
                 o = self.network.read() => {
                     let packet = o?;
+                    // DOJO PATCH (hooks): read into a local batch, screen it, then hand the
+                    // allowed packets to the router.
+                    let mut batch = VecDeque::new();
+                    batch.push_back(packet);
+                    self.network.readv(&mut batch)?;
+                    let answers = self.screen(&mut batch)?;
+                    if !answers.is_empty() {
+                        self.network.writev(answers).await?;
+                    }
+                    if batch.is_empty() {
+                        continue;
+                    }
                     let len = {
                         let mut buffer = self.link_tx.buffer();
-                        buffer.push_back(packet);
-                        self.network.readv(&mut buffer)?;
+                        buffer.extend(batch);
                         buffer.len()
                     };
 
@@ -195,7 +309,43 @@ where
 
     Span::current().record("client_id", &connect.client_id);
 
-    handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
+    // DOJO PATCH (refuse cleanly): a refused login gets a CONNACK saying so, not a bare close.
+    if let Err(e) = handle_auth(config.clone(), login.as_ref(), &connect.client_id).await {
+        let code = if login.is_some() {
+            ConnectReturnCode::BadUserNamePassword
+        } else {
+            ConnectReturnCode::NotAuthorized
+        };
+        let ack = ConnAck {
+            session_present: false,
+            code,
+        };
+        network.write(Packet::ConnAck(ack, None)).await.ok();
+        return Err(e);
+    }
+
+    // DOJO PATCH (hooks): the embedder decides every CONNECT (reserved client ids, client id
+    // against username, last-will topic), authenticated or not.
+    if let Some(filter) = &config.connect_filter {
+        let will = match &packet {
+            Packet::Connect(_, _, will, _, _) => will.as_ref(),
+            _ => None,
+        };
+        let info = ConnectInfo {
+            client_id: &connect.client_id,
+            username: login.as_ref().map(|l| l.username.as_str()),
+            will_topic: will.map(|w| w.topic.as_ref()),
+            will_payload: will.map(|w| w.message.as_ref()).unwrap_or_default(),
+        };
+        if let Err(code) = filter(&info) {
+            let ack = ConnAck {
+                session_present: false,
+                code,
+            };
+            network.write(Packet::ConnAck(ack, None)).await.ok();
+            return Err(Error::Refused(code));
+        }
+    }
 
     // When keep_alive feature is disabled client can live forever, which is not good in
     // distributed broker context so currenlty we don't allow it.
@@ -283,6 +433,9 @@ mod tests {
             auth: None,
             external_auth: None,
             dynamic_filters: false,
+            connect_filter: None,
+            publish_filter: None,
+            subscribe_filter: None,
         }
     }
 

@@ -504,10 +504,15 @@ async fn remote<P: Protocol>(
         protocol,
     );
 
-    let dynamic_filters = config.dynamic_filters;
-
-    let connect_packet = match mqtt_connect(config, &mut network).await {
+    let connect_packet = match mqtt_connect(config.clone(), &mut network).await {
         Ok(p) => p,
+        // DOJO PATCH (refuse cleanly): a refused CONNECT (bad credentials, a client id or will
+        // the embedder's filter refuses) was answered with a CONNACK; it is the embedder's to
+        // log, not a broker error.
+        Err(e @ (remote::Error::InvalidAuth | remote::Error::Refused(_))) => {
+            info!(error=?e, "MQTT connect refused");
+            return;
+        }
         Err(e) => {
             error!(error=?e, "Error while handling MQTT connect packet");
             return;
@@ -535,20 +540,29 @@ async fn remote<P: Protocol>(
         client_id = format!("{tenant_id}.{client_id}");
     }
 
-    if let Some(sender) = will_handlers.lock().unwrap().remove(&client_id) {
+    // DOJO PATCH (will handlers): 0.20 did `try_send(..).unwrap()` here while holding the lock.
+    // The previous connection of this client id may be gone without ever taking its will
+    // receiver (a link the router refused, e.g. at its connection limit): the send then fails,
+    // the unwrap panicked and poisoned the mutex, and every later CONNECT panicked on
+    // `lock().unwrap()`. Now: take the old sender out under the lock, drop the lock, then tell it;
+    // a receiver that is gone needs no telling. The lock is never unwrapped (a poisoned map is
+    // still a valid map: every critical section is a single insert or remove).
+    let previous = lock_will_handlers(&will_handlers).remove(&client_id);
+    if let Some(sender) = previous {
         let awaiting_will = if clean_session {
             AwaitingWill::Fire
         } else {
             AwaitingWill::Cancel
         };
-        sender.try_send(awaiting_will).unwrap();
+        if sender.try_send(awaiting_will).is_err() {
+            info!("previous connection of this client id is already gone");
+        }
     }
 
     let (will_tx, will_rx) = flume::bounded::<AwaitingWill>(1);
-    will_handlers
-        .lock()
-        .unwrap()
-        .insert(client_id.clone(), will_tx);
+    // A weak handle, so that the receiver still learns when the map lets go of the sender.
+    let will_tx_weak = will_tx.downgrade();
+    lock_will_handlers(&will_handlers).insert(client_id.clone(), will_tx);
 
     // Start the link
     let mut link = match RemoteLink::new(
@@ -556,13 +570,16 @@ async fn remote<P: Protocol>(
         tenant_id.clone(),
         network,
         connect_packet,
-        dynamic_filters,
+        &config,
         assigned_client_id,
     )
     .await
     {
         Ok(l) => l,
         Err(e) => {
+            // DOJO PATCH (will handlers): the link never started, so nobody will wait for its
+            // will: forget our handler (unless a newer connection of this id replaced it).
+            remove_will_handler(&will_handlers, &client_id, &will_tx_weak);
             error!(error=?e, "Remote link error");
             return;
         }
@@ -611,7 +628,9 @@ async fn remote<P: Protocol>(
         Ok(w) => w.is_ok_and(|k| k == AwaitingWill::Fire),
         Err(_) => {
             // no need to keep the sender after timeout
-            will_handlers.lock().unwrap().remove(&client_id);
+            // DOJO PATCH (will handlers): never unwrap the lock, and remove only our own sender
+            // (a newer connection of this client id may have put its own there).
+            remove_will_handler(&will_handlers, &client_id, &will_tx_weak);
             // as will delay interval has passed, publish the will message
             true
         }
@@ -625,5 +644,30 @@ async fn remote<P: Protocol>(
         // It won't matter in this case as we don't use it
         // but might affect logs?
         router_tx.send((connection_id, message)).ok();
+    }
+}
+
+/// DOJO PATCH (will handlers): the map of will handlers, even if a thread panicked holding it
+/// (each critical section is one insert or remove, so the map is always consistent).
+fn lock_will_handlers(
+    handlers: &Mutex<HashMap<String, Sender<AwaitingWill>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Sender<AwaitingWill>>> {
+    handlers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// DOJO PATCH (will handlers): removes `client_id`'s handler if it is still `ours`.
+fn remove_will_handler(
+    handlers: &Mutex<HashMap<String, Sender<AwaitingWill>>>,
+    client_id: &str,
+    ours: &flume::WeakSender<AwaitingWill>,
+) {
+    let Some(ours) = ours.upgrade() else {
+        return; // the map no longer holds our sender
+    };
+    let mut map = lock_will_handlers(handlers);
+    if map.get(client_id).is_some_and(|s| s.same_channel(&ours)) {
+        map.remove(client_id);
     }
 }
