@@ -47,6 +47,7 @@
 //! With `DOJO_SOAK_ASSERT=1` the test fails unless the hostile run meets the targets (0 honest
 //! events lost, peak RSS ≤ 96 MB, no foreign event applied to an honest table); it always fails if
 //! the baseline loses an honest event or commits none (the harness would be measuring nothing).
+//! `DOJO_SOAK_KEEP=1` keeps each run's data directory (database, agent log) and says where.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -468,7 +469,11 @@ async fn start_honest(
             .send()
             .await
             .expect("the agent answers");
-        assert_eq!(response.status().as_u16(), 201, "start the match on {table}");
+        assert_eq!(
+            response.status().as_u16(),
+            201,
+            "start the match on {table}"
+        );
         let link = dir.join(format!("ttyCTL-{table}"));
         let plugged = Plugged::plug(Controller::new(opts), &link);
         let id = bridge_id(&table);
@@ -546,7 +551,9 @@ fn device_marks(agent: &AgentProc) -> BTreeMap<String, u64> {
         return BTreeMap::new();
     };
     statement
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
         .map(|rows| {
             rows.filter_map(Result::ok)
                 .map(|(d, s)| (d, u64::try_from(s).unwrap_or(0)))
@@ -615,18 +622,33 @@ fn hostile_client(
     (client, poll)
 }
 
-/// Calls `tick` every `every` until `stop`.
-async fn paced(stop: &CancellationToken, every: Duration, mut tick: impl AsyncFnMut(u64)) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut n = 0u64;
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            _ = interval.tick() => {}
+/// Ticks every `every` until `stop`: a hostile part's pace.
+struct Ticker {
+    interval: tokio::time::Interval,
+    stop: CancellationToken,
+    n: u64,
+}
+
+impl Ticker {
+    fn new(stop: &CancellationToken, every: Duration) -> Ticker {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Ticker {
+            interval,
+            stop: stop.clone(),
+            n: 0,
         }
-        tick(n).await;
-        n += 1;
+    }
+
+    /// The next tick's number, or `None` once stopped.
+    async fn next(&mut self) -> Option<u64> {
+        tokio::select! {
+            () = self.stop.cancelled() => None,
+            _ = self.interval.tick() => {
+                self.n += 1;
+                Some(self.n - 1)
+            }
+        }
     }
 }
 
@@ -638,7 +660,8 @@ fn events_topic(table: &str) -> String {
 /// the events topics of real tables (honest ones included) and on made-up topics.
 async fn garbage(mqtt: SocketAddr, stop: CancellationToken, offered: Arc<Offered>) {
     let (client, poll) = hostile_client(mqtt, "soak-garbage", 64, &stop);
-    paced(&stop, Duration::from_millis(50), async |n| {
+    let mut ticker = Ticker::new(&stop, Duration::from_millis(50));
+    while let Some(n) = ticker.next().await {
         let (payload, topic) = {
             let mut rng = rand::rng();
             let table = honest_table(rng.random_range(0..REAL_TABLES));
@@ -648,7 +671,9 @@ async fn garbage(mqtt: SocketAddr, stop: CancellationToken, offered: Arc<Offered
                 2 => json!({"device": "x", "seq": "one", "type": "pocket"})
                     .to_string()
                     .into_bytes(),
-                _ => (0..rng.random_range(1..200)).map(|_| rng.random()).collect(),
+                _ => (0..rng.random_range(1..200))
+                    .map(|_| rng.random())
+                    .collect(),
             };
             let topic = if n % 5 == 4 {
                 format!("dojo/v1/tables/{}/junk", rng.random::<u32>())
@@ -665,8 +690,7 @@ async fn garbage(mqtt: SocketAddr, stop: CancellationToken, offered: Arc<Offered
             add(&offered.garbage, 1);
             add(&offered.garbage_60k, u64::from(big));
         }
-    })
-    .await;
+    }
     let _ = poll.await;
 }
 
@@ -674,7 +698,8 @@ async fn garbage(mqtt: SocketAddr, stop: CancellationToken, offered: Arc<Offered
 /// ids (up to 50,000 of them), one in five for a real table.
 async fn unknown(mqtt: SocketAddr, stop: CancellationToken, offered: Arc<Offered>) {
     let (client, poll) = hostile_client(mqtt, "soak-unknown", 64, &stop);
-    paced(&stop, Duration::from_millis(20), async |n| {
+    let mut ticker = Ticker::new(&stop, Duration::from_millis(20));
+    while let Some(n) = ticker.next().await {
         let table = if n % 5 == 4 {
             UNKNOWN_DEVICE_TABLE.to_owned()
         } else {
@@ -692,16 +717,17 @@ async fn unknown(mqtt: SocketAddr, stop: CancellationToken, offered: Arc<Offered
         {
             add(&offered.unknown, 1);
         }
-    })
-    .await;
+    }
     let _ = poll.await;
 }
 
 /// 40 heartbeats/s from `ids` distinct device ids in turn, on one real table.
 async fn heartbeats(mqtt: SocketAddr, ids: u64, stop: CancellationToken, offered: Arc<Offered>) {
     let (client, poll) = hostile_client(mqtt, "soak-heartbeats", 64, &stop);
-    paced(&stop, Duration::from_millis(25), async |n| {
-        let event = json!({"device": format!("hb-{}", n % ids), "seq": n / ids + 1, "type": "heartbeat"});
+    let mut ticker = Ticker::new(&stop, Duration::from_millis(25));
+    while let Some(n) = ticker.next().await {
+        let event =
+            json!({"device": format!("hb-{}", n % ids), "seq": n / ids + 1, "type": "heartbeat"});
         if client
             .try_publish(
                 events_topic(HEARTBEAT_TABLE),
@@ -713,8 +739,7 @@ async fn heartbeats(mqtt: SocketAddr, ids: u64, stop: CancellationToken, offered
         {
             add(&offered.heartbeats, 1);
         }
-    })
-    .await;
+    }
     let _ = poll.await;
 }
 
@@ -768,15 +793,17 @@ async fn flood(
         tasks.push(tokio::spawn(async move {
             let per_tick = (rate / 2 / 100).max(1);
             let mut seq = 0u64;
-            paced(&stop, Duration::from_millis(10), async |_| {
+            let mut ticker = Ticker::new(&stop, Duration::from_millis(10));
+            while ticker.next().await.is_some() {
                 let t = started.elapsed();
                 let bursting = t >= first && (t - first).as_secs() % 30 < 10;
                 if !bursting {
-                    return;
+                    continue;
                 }
                 for _ in 0..per_tick {
                     seq += 1;
-                    let event = json!({"device": format!("flood-{k}"), "seq": seq, "type": "heartbeat"});
+                    let event =
+                        json!({"device": format!("flood-{k}"), "seq": seq, "type": "heartbeat"});
                     if client
                         .try_publish(
                             events_topic(FLOOD_TABLE),
@@ -791,8 +818,7 @@ async fn flood(
                         add(&offered.flood_not_queued, 1);
                     }
                 }
-            })
-            .await;
+            }
         }));
     }
     for task in tasks {
@@ -807,7 +833,8 @@ async fn takeover(mqtt: SocketAddr, run: Duration, stop: CancellationToken, offe
         () = stop.cancelled() => return,
         () = tokio::time::sleep(run / 3) => {}
     }
-    paced(&stop, Duration::from_secs(30), async |_| {
+    let mut ticker = Ticker::new(&stop, Duration::from_secs(30));
+    while ticker.next().await.is_some() {
         add(&offered.takeovers, 1);
         let mut options = MqttOptions::new(AGENT_CLIENT_ID, mqtt.ip().to_string(), mqtt.port());
         options.set_keep_alive(Duration::from_secs(5));
@@ -822,14 +849,14 @@ async fn takeover(mqtt: SocketAddr, run: Duration, stop: CancellationToken, offe
         }
         let _ = client.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
-    })
-    .await;
+    }
 }
 
 /// 100 staff-token guesses/s on a staff route.
 async fn guess(http: String, stop: CancellationToken, offered: Arc<Offered>) {
     let client = http_client();
-    paced(&stop, Duration::from_millis(10), async |n| {
+    let mut ticker = Ticker::new(&stop, Duration::from_millis(10));
+    while let Some(n) = ticker.next().await {
         let response = client
             .get(format!("{http}/api/v1/dead-letters"))
             .bearer_auth(format!("guess-{n:08}"))
@@ -842,8 +869,7 @@ async fn guess(http: String, stop: CancellationToken, offered: Arc<Offered>) {
             _ => &offered.guess_other,
         };
         add(counter, 1);
-    })
-    .await;
+    }
 }
 
 fn start_hostile(
@@ -914,6 +940,7 @@ struct Figures {
     counters: BTreeMap<String, f64>,
     metrics_answered: bool,
     log_lines: BTreeMap<&'static str, usize>,
+    panics: Vec<String>,
 }
 
 impl Figures {
@@ -926,7 +953,15 @@ impl Figures {
 /// labels.
 fn refusal_counters(text: &str) -> BTreeMap<String, f64> {
     const WORDS: [&str; 10] = [
-        "reject", "refus", "trim", "limit", "dropped", "dead", "unauthor", "missing", "duplicate",
+        "reject",
+        "refus",
+        "trim",
+        "limit",
+        "dropped",
+        "dead",
+        "unauthor",
+        "missing",
+        "duplicate",
         "resnapshot",
     ];
     text.lines()
@@ -942,19 +977,34 @@ fn refusal_counters(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// Lines of the agent's log worth knowing about.
-fn log_lines(path: &Path) -> BTreeMap<&'static str, usize> {
+/// Lines of the agent's log worth knowing about: counts, and the first few distinct panics (where
+/// and what). (An agent run as this test binary has no log subscriber: only panics reach its
+/// standard error.)
+fn log_lines(path: &Path) -> (BTreeMap<&'static str, usize>, Vec<String>) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let patterns: [(&str, &str); 4] = [
-        ("link closed", "embedded MQTT link closed"),
+        ("link closed", "inbound stops"),
         ("panicked", "panicked"),
         ("ERROR", "ERROR"),
         ("WARN", "WARN"),
     ];
-    patterns
+    let counts = patterns
         .iter()
         .map(|(label, needle)| (*label, text.lines().filter(|l| l.contains(needle)).count()))
-        .collect()
+        .collect();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut panics: Vec<String> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(at) = line.find("panicked at ") {
+            let place = &line[at..];
+            let message = lines.get(i + 1).copied().unwrap_or("");
+            let panic = format!("{place} {message}");
+            if !panics.contains(&panic) && panics.len() < 3 {
+                panics.push(panic);
+            }
+        }
+    }
+    (counts, panics)
 }
 
 #[derive(Clone, Debug)]
@@ -1092,11 +1142,18 @@ async fn run_once(params: &Params, setup: &Setup, hostile: bool) -> Figures {
     }
     let log = agent.log.clone();
     agent.stop().await;
-    figures.log_lines = log_lines(&log);
+    (figures.log_lines, figures.panics) = log_lines(&log);
     if hostile {
         print_offered(&offered);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("DOJO_SOAK_KEEP").is_some() {
+        println!(
+            "  {name}: data, agent log and config kept in {}",
+            dir.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     figures
 }
 
@@ -1146,7 +1203,11 @@ fn report(params: &Params, setup: &Setup, base: &Figures, host: &Figures) -> Str
             "\nsoak: {HONEST} honest tables (simulated controllers on pseudo-terminals → firmware-bridge → MQTT, a shot every {} ms), {} s per run, devices {}, hostile mix: {}\n\n",
             params.shot_gap.as_millis(),
             params.run.as_secs(),
-            if setup.auth { "authenticated" } else { "anonymous" },
+            if setup.auth {
+                "authenticated"
+            } else {
+                "anonymous"
+            },
             params.mix.join(", ")
         ),
     );
@@ -1226,7 +1287,9 @@ fn report(params: &Params, setup: &Setup, base: &Figures, host: &Figures) -> Str
     for (figure, b, h, r, t) in rows {
         out.push_str(&format!("| {figure} | {b} | {h} | {r} | {t} |\n"));
     }
-    out.push_str("\nrefusals, trims, duplicates and gaps counted in /metrics (baseline → hostile):\n");
+    out.push_str(
+        "\nrefusals, trims, duplicates and gaps counted in /metrics (baseline → hostile):\n",
+    );
     let names: std::collections::BTreeSet<&String> =
         base.counters.keys().chain(host.counters.keys()).collect();
     for name in names {
@@ -1244,6 +1307,11 @@ fn report(params: &Params, setup: &Setup, base: &Figures, host: &Figures) -> Str
         out.push_str(&format!(" {label:?} {b} → {h};"));
     }
     out.push('\n');
+    for (run, figures) in [("baseline", base), ("hostile", host)] {
+        for panic in &figures.panics {
+            out.push_str(&format!("  {run} run, agent {panic}\n"));
+        }
+    }
     out
 }
 
@@ -1275,10 +1343,7 @@ async fn soak_measure() {
     println!("soak: {params:?}\n      {setup:?}");
     let _ = std::io::stdout().flush();
     let base = run_once(&params, &setup, false).await;
-    println!(
-        "  baseline done: {} honest events lost",
-        base.honest_lost
-    );
+    println!("  baseline done: {} honest events lost", base.honest_lost);
     let host = run_once(&params, &setup, true).await;
     let table = report(&params, &setup, &base, &host);
     println!("{table}");
@@ -1292,8 +1357,14 @@ async fn soak_measure() {
         "the baseline (no hostile traffic) lost honest events"
     );
     if params.assert_targets {
-        assert_eq!(host.honest_lost, 0, "honest events lost under the hostile mix");
-        assert_eq!(host.foreign_rows, 0, "other devices' events applied to honest tables");
+        assert_eq!(
+            host.honest_lost, 0,
+            "honest events lost under the hostile mix"
+        );
+        assert_eq!(
+            host.foreign_rows, 0,
+            "other devices' events applied to honest tables"
+        );
         assert!(
             host.peak_rss_kb <= 96 * 1024,
             "agent peak RSS {} kB over 96 MB",
