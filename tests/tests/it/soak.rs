@@ -16,7 +16,8 @@
 //! 1. **Honest tables**: 32 firmware-bridge simulators (`firmware_bridge::simulator::Controller`,
 //!    a 9-ball match race to 1000, a shot every `DOJO_SOAK_SHOT_MS`) on real pseudo-terminals, each
 //!    read by a firmware-bridge of its own (in this process, `firmware_bridge::run`; or the binary
-//!    at `DOJO_SOAK_BRIDGE`, needed to give it `--mqtt-password`), publishing to the agent's
+//!    at `DOJO_SOAK_BRIDGE`, or beside this test binary, which authenticated devices need for
+//!    `--mqtt-password`), publishing to the agent's
 //!    embedded broker as a venue's bridges do: QoS 1, seqs, answering replay requests. The same
 //!    match is started on the agent for each table.
 //! 2. **Hostile mix** (the hostile run only; all over real sockets on loopback, each part bounded
@@ -269,7 +270,12 @@ impl AgentProgram {
                 .output()
                 .expect("edge-agent device add runs");
             let stdout = String::from_utf8_lossy(&output.stdout);
-            let secret = stdout.lines().rev().find(|l| !l.trim().is_empty());
+            // The test harness's own lines ("running 1 test", "test … ok", "test result: …")
+            // follow what the agent printed when it runs as this test binary.
+            let secret = stdout.lines().rev().find(|l| {
+                let l = l.trim();
+                !l.is_empty() && !l.starts_with("running ") && !l.starts_with("test ")
+            });
             if output.status.success()
                 && let Some(secret) = secret
             {
@@ -1321,19 +1327,38 @@ fn report(params: &Params, setup: &Setup, base: &Figures, host: &Figures) -> Str
 async fn soak_measure() {
     let params = Params::from_env();
     let program = AgentProgram::from_env();
-    let auth = match std::env::var("DOJO_SOAK_AUTH").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => program.knows_device_add(),
-    };
-    let bridge_binary = std::env::var("DOJO_SOAK_BRIDGE")
+    let forced = std::env::var("DOJO_SOAK_AUTH").ok();
+    let explicit_bridge = std::env::var("DOJO_SOAK_BRIDGE")
         .ok()
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
-    assert!(
-        !auth || bridge_binary.is_some(),
-        "authenticated devices need firmware-bridge as a process (its --mqtt-password): set DOJO_SOAK_BRIDGE to the binary"
-    );
+    let bridge_binary = explicit_bridge.clone().or_else(|| {
+        // Beside this test binary (`target/<profile>/deps/it-…`), when it was built.
+        let exe = std::env::current_exe().ok()?;
+        let binary = exe.parent()?.parent()?.join("firmware-bridge");
+        binary.exists().then_some(binary)
+    });
+    let auth = match forced.as_deref() {
+        Some("1") => {
+            assert!(
+                bridge_binary.is_some(),
+                "authenticated devices need firmware-bridge as a process (its --mqtt-password): set DOJO_SOAK_BRIDGE to the binary"
+            );
+            true
+        }
+        Some("0") => false,
+        _ => {
+            let knows = program.knows_device_add();
+            if knows && bridge_binary.is_none() {
+                println!(
+                    "soak: the agent has `device add`, but no firmware-bridge binary was found (DOJO_SOAK_BRIDGE): devices stay anonymous"
+                );
+            }
+            knows && bridge_binary.is_some()
+        }
+    };
+    // Anonymous devices: the bridges of this build, in this process, unless one is named.
+    let bridge_binary = if auth { bridge_binary } else { explicit_bridge };
     let setup = Setup {
         anonymous_flag: !auth && program.knows_anonymous_flag(),
         program,
