@@ -40,7 +40,8 @@
 //!
 //! Authentication: when the agent has `device add` (issue 16's provisioning, detected on the
 //! binary, or forced with `DOJO_SOAK_AUTH=1`), each honest device is provisioned with
-//! `edge-agent device add DEVICE --table T` (the secret is the last line of its standard output)
+//! `edge-agent device add DEVICE --table T --config FILE` (before the agent starts, or once it runs
+//! if that fails; the secret is the last line of its standard output)
 //! and its bridge runs as a process with `--mqtt-password`; otherwise, the agent runs with
 //! `--allow-anonymous-devices` when it knows that flag (before issue 16 it has no other mode).
 //! `DOJO_SOAK_AUTH=0` forces the anonymous mode.
@@ -239,8 +240,8 @@ impl AgentProgram {
     }
 
     /// `device add DEVICE --table TABLE` on the agent's configuration: the secret (the last line
-    /// of standard output).
-    fn device_add(&self, config: &Path, device: &str, table: &str) -> String {
+    /// of standard output), or what it said on standard error.
+    fn device_add(&self, config: &Path, device: &str, table: &str) -> Result<String, String> {
         let config = config.display().to_string();
         let attempts: [Vec<String>; 2] = [
             vec![
@@ -279,11 +280,13 @@ impl AgentProgram {
             if output.status.success()
                 && let Some(secret) = secret
             {
-                return secret.trim().to_owned();
+                return Ok(secret.trim().to_owned());
             }
             errors.push(String::from_utf8_lossy(&output.stderr).into_owned());
         }
-        panic!("edge-agent device add {device} --table {table} failed: {errors:?}");
+        Err(format!(
+            "edge-agent device add {device} --table {table} failed: {errors:?}"
+        ))
     }
 }
 
@@ -308,7 +311,9 @@ impl Drop for AgentProc {
 }
 
 impl AgentProc {
-    async fn start(program: &AgentProgram, dir: &Path, anonymous_flag: bool) -> AgentProc {
+    /// Writes the agent's configuration (free ports, its own data directory) in `dir`: its path,
+    /// HTTP port and MQTT port. Devices can be provisioned on it before the agent starts.
+    fn configure(dir: &Path) -> (PathBuf, u16, u16) {
         let (http_port, mqtt_port) = (free_port(), free_port());
         let data_dir = dir.join("data");
         std::fs::create_dir_all(&data_dir).expect("data dir");
@@ -319,6 +324,16 @@ impl AgentProc {
             data_dir.display().to_string(),
         );
         std::fs::write(&config, toml).expect("agent config");
+        (config, http_port, mqtt_port)
+    }
+
+    async fn start(
+        program: &AgentProgram,
+        dir: &Path,
+        (config, http_port, mqtt_port): (PathBuf, u16, u16),
+        anonymous_flag: bool,
+    ) -> AgentProc {
+        let data_dir = dir.join("data");
         let mut args = vec!["--config".to_owned(), config.display().to_string()];
         if anonymous_flag {
             args.push("--allow-anonymous-devices".into());
@@ -1021,17 +1036,34 @@ struct Setup {
     anonymous_flag: bool,
 }
 
+/// `device add` for every honest bridge: its secret by bridge id.
+fn provision(
+    setup: &Setup,
+    config: &Path,
+    secrets: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
+    for i in 0..HONEST {
+        let table = honest_table(i);
+        let id = bridge_id(&table);
+        let secret = setup.program.device_add(config, &id, &table)?;
+        secrets.insert(id, secret);
+    }
+    Ok(())
+}
+
 async fn run_once(params: &Params, setup: &Setup, hostile: bool) -> Figures {
     let name = if hostile { "hostile" } else { "baseline" };
     let dir = temp_dir(&format!("soak-{name}"));
-    let agent = AgentProc::start(&setup.program, &dir, setup.anonymous_flag).await;
+    let configured = AgentProc::configure(&dir);
+    // Devices are provisioned before the agent starts (a command on its data folder) or, should
+    // the command need the running agent, once it runs.
     let mut secrets = BTreeMap::new();
-    if setup.auth {
-        for i in 0..HONEST {
-            let table = honest_table(i);
-            let id = bridge_id(&table);
-            let secret = setup.program.device_add(&agent.config, &id, &table);
-            secrets.insert(id, secret);
+    let early = setup.auth && provision(setup, &configured.0, &mut secrets).is_ok();
+    let agent = AgentProc::start(&setup.program, &dir, configured, setup.anonymous_flag).await;
+    if setup.auth && !early {
+        secrets.clear();
+        if let Err(error) = provision(setup, &agent.config, &mut secrets) {
+            panic!("{error}");
         }
     }
     let honest = start_honest(
