@@ -7,3 +7,4 @@ mod corrections;
 mod delivery;
 mod demo;
 mod helpers;
+mod soak;
