@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::config::MqttMode;
 #[cfg(feature = "demo")]
 use crate::demo;
+use crate::devices::{self, Devices};
 use crate::engine::{Engine, EngineHandle, Timing};
 use crate::hub::Hub;
 use crate::lock::LockError;
@@ -39,6 +40,9 @@ pub enum StartError {
     /// MQTT could not be started or reached.
     #[error(transparent)]
     Mqtt(#[from] mqtt::MqttError),
+    /// The device book could not be opened.
+    #[error(transparent)]
+    Devices(#[from] devices::DeviceError),
     /// The HTTP client for cloud sync could not be built.
     #[error("cannot set up cloud sync: {0}")]
     Cloud(reqwest::Error),
@@ -69,6 +73,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Read access to SQLite.
     pub reader: Reader,
+    /// Provisioned devices: the broker's directory, kept equal to the device book.
+    pub devices: Devices,
     /// Finishes when everything has stopped after `shutdown` (the store writer has drained).
     pub stopped: tokio::task::JoinHandle<()>,
 }
@@ -146,6 +152,40 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Ru
             None
         }
     };
+    let embedded = matches!(config.mqtt, MqttMode::Embedded { .. });
+    // The demo's simulated devices get fresh credentials each run, in memory only.
+    #[cfg(feature = "demo")]
+    let (demo_devices, demo_logins) = if config.demo && embedded {
+        demo::provision(&demo_tables(&config))
+    } else {
+        (Vec::new(), demo::Logins::default())
+    };
+    #[cfg(not(feature = "demo"))]
+    let demo_devices = Vec::new();
+    let (devices_dir, anonymous) = (config.data_dir.clone(), config.allow_anonymous_devices);
+    let devices = tokio::task::spawn_blocking(move || {
+        Devices::load(&devices_dir, anonymous, embedded, demo_devices)
+    })
+    .await
+    .map_err(|e| store::StoreError::Io {
+        path: config.data_dir.clone(),
+        source: std::io::Error::other(e),
+    })??;
+    match (embedded, anonymous) {
+        (true, true) => tracing::warn!(
+            "--allow-anonymous-devices: the embedded broker lets ANY device connect without credentials and speak for any table; a lab bench only, never a venue's network"
+        ),
+        (true, false) => tracing::info!(
+            devices = devices.directory().ids().len(),
+            "the embedded broker lets in provisioned devices only (edge-agent device add DEVICE --table T)"
+        ),
+        (false, _) => tracing::info!(
+            "external broker: it decides which devices connect; the device book is not used"
+        ),
+    }
+    tokio::spawn(devices.clone().watch(shutdown.clone()));
+    // lead: pass directory to mqtt::connect (`devices.directory().clone()`; h-broker's
+    // `mqtt::connect` takes it for `login` at CONNECT and `tables` on each publish).
     let link = match mqtt::connect(&config.mqtt, shutdown.clone()).await {
         Err(mqtt::MqttError::AddrInUse { addr }) if config.demo => {
             let free = free_port(addr)?;
@@ -210,6 +250,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Ru
         phones: Arc::new(api::Phones::new(pairing_secret)),
         notices: crate::notices::Notices::new(),
         reach: reach.clone(),
+        devices: devices.clone(),
     };
     if config.ws_direct_writes {
         api::spawn_direct_writers(&hub, &metrics);
@@ -218,7 +259,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Ru
     let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
     #[cfg(feature = "demo")]
     if config.demo {
-        let broker = demo::DemoBroker::for_mode(&config.mqtt)?;
+        let broker = demo::DemoBroker::for_mode(&config.mqtt)?.with_logins(demo_logins);
         tokio::spawn(demo::run(
             broker,
             handle.clone(),
@@ -252,6 +293,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> Result<Ru
         hub,
         metrics,
         reader,
+        devices,
         stopped,
     })
 }

@@ -5,6 +5,7 @@
 mod browser;
 mod cli;
 mod corrections;
+mod devices;
 mod fallback;
 mod helpers;
 mod manual_console;
