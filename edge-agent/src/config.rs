@@ -476,8 +476,16 @@ mod tests {
     fn device_subcommands_take_the_agent_s_data_dir_before_or_after() {
         use crate::devices::cli::{Command, DeviceCommand};
         let flags = Flags::try_parse_from([
-            "edge-agent", "--data-dir", "/d", "device", "add", "bridge-a", "--table", "t1",
-            "--table", "t2",
+            "edge-agent",
+            "--data-dir",
+            "/d",
+            "device",
+            "add",
+            "bridge-a",
+            "--table",
+            "t1",
+            "--table",
+            "t2",
         ])
         .expect("valid");
         assert_eq!(flags.data_dir, Some(PathBuf::from("/d")));

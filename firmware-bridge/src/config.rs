@@ -352,9 +352,19 @@ mod tests {
         )
         .expect("parses");
         let c = BridgeConfig::resolve(file.clone(), Overrides::default()).expect("valid");
-        assert_eq!(c.username(), "bridge-a", "the username defaults to the bridge id");
-        assert_eq!(c.mqtt_password.as_ref().map(Password::expose), Some("dpd_from-file"));
-        assert!(!format!("{c:?} {file:?}").contains("dpd_"), "never in Debug");
+        assert_eq!(
+            c.username(),
+            "bridge-a",
+            "the username defaults to the bridge id"
+        );
+        assert_eq!(
+            c.mqtt_password.as_ref().map(Password::expose),
+            Some("dpd_from-file")
+        );
+        assert!(
+            !format!("{c:?} {file:?}").contains("dpd_"),
+            "never in Debug"
+        );
         let c = BridgeConfig::resolve(
             file.clone(),
             Overrides {
@@ -365,7 +375,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(c.username(), "other");
-        assert_eq!(c.mqtt_password.as_ref().map(Password::expose), Some("dpd_from-flag"));
+        assert_eq!(
+            c.mqtt_password.as_ref().map(Password::expose),
+            Some("dpd_from-flag")
+        );
         // An empty flag or variable (`DOJO_MQTT_PASSWORD=`) is no password: the file's counts.
         let c = BridgeConfig::resolve(
             file.clone(),
@@ -375,7 +388,10 @@ mod tests {
             },
         )
         .expect("valid");
-        assert_eq!(c.mqtt_password.as_ref().map(Password::expose), Some("dpd_from-file"));
+        assert_eq!(
+            c.mqtt_password.as_ref().map(Password::expose),
+            Some("dpd_from-file")
+        );
         let bad = BridgeConfig::resolve(
             file,
             Overrides {

@@ -41,7 +41,12 @@ struct BridgeArgs {
     mqtt_username: Option<String>,
     /// MQTT password (the secret `edge-agent device add` printed). On a shared machine prefer
     /// DOJO_MQTT_PASSWORD or the file's `mqtt_password`: a command line shows in `ps`.
-    #[arg(long, env = "DOJO_MQTT_PASSWORD", hide_env_values = true, value_name = "SECRET")]
+    #[arg(
+        long,
+        env = "DOJO_MQTT_PASSWORD",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
     mqtt_password: Option<String>,
     /// A TOML file (ports, mqtt_url, baud, bridge_id, heartbeat_timeout_ms, buffer, metrics_addr,
     /// mqtt_username, mqtt_password); flags win.

@@ -141,7 +141,10 @@ impl Book {
         let secret = secret::generate();
         let digest = secret::hash(&secret);
         let tables_json = serde_json::to_string(&tables).map_err(|e| self.err(e))?;
-        let tx = self.conn.transaction().map_err(|e| DeviceError::store(&self.path, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| DeviceError::store(&self.path, e))?;
         let active: Option<Option<i64>> = tx
             .query_row(
                 "SELECT revoked_ms FROM devices WHERE device = ?1",
@@ -269,7 +272,10 @@ impl Book {
         if seen.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction().map_err(|e| DeviceError::store(&self.path, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| DeviceError::store(&self.path, e))?;
         for (device, at) in seen {
             tx.execute(
                 "UPDATE devices SET last_seen_ms = ?2 WHERE device = ?1 AND (last_seen_ms IS NULL OR last_seen_ms < ?2)",
@@ -372,7 +378,9 @@ mod tests {
             book.revoke("nobody", 1),
             Err(DeviceError::Unknown(_))
         ));
-        let (_, again) = book.add("bridge-a", &["t3".into()], 5000).expect("re-added");
+        let (_, again) = book
+            .add("bridge-a", &["t3".into()], 5000)
+            .expect("re-added");
         assert_ne!(again, secret);
         let mut seen = HashMap::new();
         seen.insert("bridge-a".to_owned(), 6000);

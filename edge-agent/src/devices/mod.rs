@@ -143,7 +143,11 @@ impl Directory {
 
     /// The tables `device` may publish for; `None` if it is not provisioned.
     pub fn tables(&self, device: &str) -> Option<Vec<String>> {
-        self.devices.read().ok()?.get(device).map(|d| d.tables.clone())
+        self.devices
+            .read()
+            .ok()?
+            .get(device)
+            .map(|d| d.tables.clone())
     }
 }
 
@@ -171,7 +175,9 @@ pub enum DeviceError {
     #[error("no device {0} is provisioned")]
     Unknown(String),
     /// The device book was written by a newer edge-agent.
-    #[error("the device book's schema version {0} is newer than this edge-agent; upgrade the agent")]
+    #[error(
+        "the device book's schema version {0} is newer than this edge-agent; upgrade the agent"
+    )]
     TooNew(i64),
     /// SQLite or the file system said no.
     #[error("device book {path}: {message}")]

@@ -26,7 +26,12 @@ fn stdout(output: &std::process::Output) -> String {
 #[test]
 fn device_add_prints_the_secret_once_alone_on_the_last_line_and_list_never_shows_it() {
     let dir = data_dir("device-cli");
-    let added = cli(&dir, &["device", "add", "bridge-a", "--table", "t1", "--table", "t2"]);
+    let added = cli(
+        &dir,
+        &[
+            "device", "add", "bridge-a", "--table", "t1", "--table", "t2",
+        ],
+    );
     assert!(added.status.success(), "{added:?}");
     let text = stdout(&added);
     let secret = text.lines().last().expect("a last line").to_owned();
@@ -40,21 +45,35 @@ fn device_add_prints_the_secret_once_alone_on_the_last_line_and_list_never_shows
     assert!(String::from_utf8_lossy(&again.stderr).contains("already provisioned"));
     assert!(!stdout(&again).contains("dpd_"));
     // Bad ids and no table are refused.
-    assert_eq!(cli(&dir, &["device", "add", "bad id", "--table", "t1"]).status.code(), Some(1));
-    assert_eq!(cli(&dir, &["device", "add", "cam-1"]).status.code(), Some(2));
+    assert_eq!(
+        cli(&dir, &["device", "add", "bad id", "--table", "t1"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        cli(&dir, &["device", "add", "cam-1"]).status.code(),
+        Some(2)
+    );
 
     let listed = cli(&dir, &["device", "list"]);
     assert!(listed.status.success());
     let list = stdout(&listed);
-    assert!(list.contains("bridge-a") && list.contains("t1,t2"), "{list}");
+    assert!(
+        list.contains("bridge-a") && list.contains("t1,t2"),
+        "{list}"
+    );
     // Neither the secret nor its hash (hex or raw) is ever shown.
     let hash: String = edge_agent::devices::secret::hash(&secret)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert!(!list.contains(&secret) && !list.contains(&hash[..16]), "{list}");
-    let json: Value = serde_json::from_str(&stdout(&cli(&dir, &["device", "list", "--json"])))
-        .expect("JSON");
+    assert!(
+        !list.contains(&secret) && !list.contains(&hash[..16]),
+        "{list}"
+    );
+    let json: Value =
+        serde_json::from_str(&stdout(&cli(&dir, &["device", "list", "--json"]))).expect("JSON");
     assert_eq!(json[0]["device"], "bridge-a");
     assert_eq!(json[0]["tables"], json!(["t1", "t2"]));
     assert_eq!(json[0]["revoked_ms"], Value::Null);
@@ -62,13 +81,19 @@ fn device_add_prints_the_secret_once_alone_on_the_last_line_and_list_never_shows
 
     let revoked = cli(&dir, &["device", "revoke", "bridge-a"]);
     assert!(revoked.status.success(), "{revoked:?}");
-    let json: Value = serde_json::from_str(&stdout(&cli(&dir, &["device", "list", "--json"])))
-        .expect("JSON");
+    let json: Value =
+        serde_json::from_str(&stdout(&cli(&dir, &["device", "list", "--json"]))).expect("JSON");
     assert!(json[0]["revoked_ms"].as_u64().is_some(), "{json}");
-    assert_eq!(cli(&dir, &["device", "revoke", "nobody"]).status.code(), Some(1));
+    assert_eq!(
+        cli(&dir, &["device", "revoke", "nobody"]).status.code(),
+        Some(1)
+    );
     // The agent's own flags still run the agent (and the device flags did not break them).
     let checked = cli(&dir, &["--check-config"]);
-    assert!(stdout(&checked).contains("provisioned devices only"), "{checked:?}");
+    assert!(
+        stdout(&checked).contains("provisioned devices only"),
+        "{checked:?}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -90,7 +115,10 @@ async fn a_running_agent_lets_in_what_the_cli_adds_and_drops_what_it_revokes() {
     assert!(revoked.status.success(), "{revoked:?}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while directory.login("cam-d5", &secret) {
-        assert!(Instant::now() < deadline, "still let in 5 s after the revoke");
+        assert!(
+            Instant::now() < deadline,
+            "still let in 5 s after the revoke"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The broker is told whose connection to cut.
@@ -103,7 +131,13 @@ async fn a_running_agent_lets_in_what_the_cli_adds_and_drops_what_it_revokes() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-async fn staff(agent: &Agent, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, String) {
+async fn staff(
+    agent: &Agent,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, String) {
     let client = reqwest::Client::new();
     let mut request = match method {
         "POST" => client.post(agent.url(path)),
@@ -127,13 +161,41 @@ async fn the_devices_api_needs_the_staff_token_and_shows_a_secret_only_in_the_po
     let agent = Agent::start_authenticated(&dir).await;
     let body = json!({"device": "ctl-d6", "tables": ["d6"]});
     for token in [None, Some("wrong-token-123456")] {
-        assert_eq!(staff(&agent, "GET", "/api/v1/devices", token, None).await.0, 401);
-        assert_eq!(staff(&agent, "POST", "/api/v1/devices", token, Some(body.clone())).await.0, 401);
-        assert_eq!(staff(&agent, "DELETE", "/api/v1/devices/ctl-d6", token, None).await.0, 401);
+        assert_eq!(
+            staff(&agent, "GET", "/api/v1/devices", token, None).await.0,
+            401
+        );
+        assert_eq!(
+            staff(&agent, "POST", "/api/v1/devices", token, Some(body.clone()))
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            staff(&agent, "DELETE", "/api/v1/devices/ctl-d6", token, None)
+                .await
+                .0,
+            401
+        );
     }
-    assert!(!agent.running.devices.directory().ids().contains(&"ctl-d6".to_owned()), "a refused POST adds nothing");
+    assert!(
+        !agent
+            .running
+            .devices
+            .directory()
+            .ids()
+            .contains(&"ctl-d6".to_owned()),
+        "a refused POST adds nothing"
+    );
 
-    let (status, text) = staff(&agent, "POST", "/api/v1/devices", Some(TOKEN), Some(body.clone())).await;
+    let (status, text) = staff(
+        &agent,
+        "POST",
+        "/api/v1/devices",
+        Some(TOKEN),
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(status, 201, "{text}");
     let added: Value = serde_json::from_str(&text).expect("JSON");
     let secret = added["secret"].as_str().expect("the secret").to_owned();
@@ -143,28 +205,59 @@ async fn the_devices_api_needs_the_staff_token_and_shows_a_secret_only_in_the_po
     assert!(agent.running.devices.directory().login("ctl-d6", &secret));
     let (status, text) = staff(&agent, "POST", "/api/v1/devices", Some(TOKEN), Some(body)).await;
     assert_eq!(status, 409, "{text}");
-    let (status, text) = staff(&agent, "POST", "/api/v1/devices", Some(TOKEN), Some(json!({"device": "x y", "tables": ["d6"]}))).await;
+    let (status, text) = staff(
+        &agent,
+        "POST",
+        "/api/v1/devices",
+        Some(TOKEN),
+        Some(json!({"device": "x y", "tables": ["d6"]})),
+    )
+    .await;
     assert_eq!(status, 422, "{text}");
 
     let (status, text) = staff(&agent, "GET", "/api/v1/devices", Some(TOKEN), None).await;
     assert_eq!(status, 200, "{text}");
-    assert!(!text.contains(&secret) && !text.contains("secret"), "{text}");
+    assert!(
+        !text.contains(&secret) && !text.contains("secret"),
+        "{text}"
+    );
     let listing: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(listing["anonymous"], false);
     assert_eq!(listing["embedded"], true);
     assert_eq!(listing["devices"][0]["device"], "ctl-d6");
 
-    let (status, text) = staff(&agent, "DELETE", "/api/v1/devices/ctl-d6", Some(TOKEN), None).await;
+    let (status, text) = staff(
+        &agent,
+        "DELETE",
+        "/api/v1/devices/ctl-d6",
+        Some(TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{text}");
     assert!(!text.contains(&secret));
     assert!(!agent.running.devices.directory().login("ctl-d6", &secret));
-    assert_eq!(staff(&agent, "DELETE", "/api/v1/devices/nobody", Some(TOKEN), None).await.0, 404);
+    assert_eq!(
+        staff(
+            &agent,
+            "DELETE",
+            "/api/v1/devices/nobody",
+            Some(TOKEN),
+            None
+        )
+        .await
+        .0,
+        404
+    );
     agent.stop().await;
 
     // An agent open to anonymous devices says so, for the console's warning.
     let open = Agent::start(&data_dir("device-api-open")).await;
     let (_, text) = staff(&open, "GET", "/api/v1/devices", Some(TOKEN), None).await;
-    assert_eq!(serde_json::from_str::<Value>(&text).expect("JSON")["anonymous"], true);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).expect("JSON")["anonymous"],
+        true
+    );
     open.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
@@ -202,15 +295,25 @@ async fn connack(agent: &Agent, username: &str, password: Option<&str>) -> Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs h-broker"]
-async fn an_unprovisioned_device_or_a_wrong_password_is_refused_at_connect_and_a_provisioned_one_is_heard() {
+async fn an_unprovisioned_device_or_a_wrong_password_is_refused_at_connect_and_a_provisioned_one_is_heard()
+ {
     let dir = data_dir("device-connect");
     let agent = Agent::start_authenticated(&dir).await;
     let secret = EDGE_AGENT.provision(&dir, "ctl-d7", &["d7"]);
     provisioned(&agent, "ctl-d7", &secret).await;
 
-    assert!(connack(&agent, "ctl-d7", None).await.is_err(), "no password");
-    assert!(connack(&agent, "ctl-d7", Some("dpd_wrong")).await.is_err(), "wrong password");
-    assert!(connack(&agent, "ctl-d8", Some(&secret)).await.is_err(), "unprovisioned device");
+    assert!(
+        connack(&agent, "ctl-d7", None).await.is_err(),
+        "no password"
+    );
+    assert!(
+        connack(&agent, "ctl-d7", Some("dpd_wrong")).await.is_err(),
+        "wrong password"
+    );
+    assert!(
+        connack(&agent, "ctl-d8", Some(&secret)).await.is_err(),
+        "unprovisioned device"
+    );
     assert!(connack(&agent, "anyone", None).await.is_err(), "anonymous");
     assert_eq!(connack(&agent, "ctl-d7", Some(&secret)).await, Ok(()));
 
@@ -229,7 +332,10 @@ async fn an_unprovisioned_device_or_a_wrong_password_is_refused_at_connect_and_a
         .map(|r| (r.status().as_u16(), ()))
         .expect("HTTP answers");
     assert_eq!(status, 200);
-    assert!(connack(&agent, "ctl-d7", Some(&secret)).await.is_err(), "revoked");
+    assert!(
+        connack(&agent, "ctl-d7", Some(&secret)).await.is_err(),
+        "revoked"
+    );
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use firmware_bridge::config::Password;
 use firmware_bridge::simulator::Controller;
 
-use crate::helpers::{Mosquitto, Plugged, Subscriber, bridge_config, sim_options, temp_dir, wait_for};
+use crate::helpers::{
+    Mosquitto, Plugged, Subscriber, bridge_config, sim_options, temp_dir, wait_for,
+};
 
 const SECRET: &str = "dpd_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
 
@@ -30,7 +32,10 @@ async fn a_bridge_gets_in_with_its_password_and_is_refused_without() {
         wait_for("events to queue", 10, || state.queued() > 3).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let snapshot = state.snapshot();
-        assert!(!snapshot.mqtt_connected, "{password:?} let in: {snapshot:?}");
+        assert!(
+            !snapshot.mqtt_connected,
+            "{password:?} let in: {snapshot:?}"
+        );
         assert_eq!(snapshot.stats.mqtt_connects, 0, "{snapshot:?}");
         assert_eq!(snapshot.stats.published, 0, "{snapshot:?}");
         bridge.stop().await;

@@ -81,7 +81,10 @@ impl Mosquitto {
         };
         broker.resume().await;
         let locked: SocketAddr = format!("127.0.0.1:{locked}").parse().expect("addr");
-        wait_for("the locked listener", 10, || TcpStream::connect(locked).is_ok()).await;
+        wait_for("the locked listener", 10, || {
+            TcpStream::connect(locked).is_ok()
+        })
+        .await;
         (broker, locked)
     }
 

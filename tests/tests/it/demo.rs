@@ -139,7 +139,10 @@ async fn the_demo_flag_shows_live_tables_at_human_pace() {
         directory.tables(edge_agent::demo::DEMO_BRIDGE_ID),
         Some(vec!["table-1".to_owned(), "table-2".to_owned()])
     );
-    assert_eq!(directory.tables("cam-table-2"), Some(vec!["table-2".to_owned()]));
+    assert_eq!(
+        directory.tables("cam-table-2"),
+        Some(vec!["table-2".to_owned()])
+    );
     let book = rusqlite::Connection::open(dir.join("devices.sqlite3")).expect("the device book");
     let stored: i64 = book
         .query_row("SELECT COUNT(*) FROM devices", [], |r| r.get(0))

@@ -95,7 +95,8 @@ pub fn provision(dir: &Path, device: &str, tables: &[&str]) -> String {
     for table in tables {
         args.extend(["--table".to_owned(), (*table).to_owned()]);
     }
-    let mut flags = edge_agent::config::Flags::try_parse_from(args).expect("a device command line");
+    let mut flags = <edge_agent::config::Flags as clap::Parser>::try_parse_from(args)
+        .expect("a device command line");
     let Some(edge_agent::devices::cli::Command::Device(command)) = flags.command.take() else {
         panic!("not a device command");
     };
