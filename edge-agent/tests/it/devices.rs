@@ -339,3 +339,109 @@ async fn an_unprovisioned_device_or_a_wrong_password_is_refused_at_connect_and_a
     agent.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// What the console's devices panel shows, read off the rendered DOM.
+const PANEL: &str = r##"(() => {
+  const text = (el) => el ? el.textContent.trim() : null;
+  return {
+    ready: document.readyState === "complete",
+    unlocked: !document.getElementById("console").hidden,
+    banner: !document.getElementById("anonymous-devices").hidden,
+    rows: [...document.querySelectorAll("#devices-list .registry-row")].map((row) => ({
+      device: row.dataset.device,
+      revoked: row.classList.contains("revoked"),
+      text: text(row),
+    })),
+    secret_shown: !document.getElementById("device-secret").hidden,
+    secret: text(document.getElementById("device-secret-text")),
+  };
+})()"##;
+
+async fn console(browser: &mut dojo_testkit::browser::Browser, agent: &Agent) -> String {
+    let page = browser.open(&agent.url("/staff")).await;
+    browser
+        .wait_for(&page, PANEL, "the page", |v| v["ready"] == true)
+        .await;
+    let unlock = format!(
+        "document.getElementById('token').value = {TOKEN:?}; \
+         document.getElementById('unlock-form').requestSubmit(); true"
+    );
+    browser.eval(&page, &unlock).await;
+    browser
+        .wait_for(&page, PANEL, "unlocked", |v| v["unlocked"] == true)
+        .await;
+    page
+}
+
+#[tokio::test]
+async fn the_console_adds_a_device_showing_its_secret_once_revokes_it_and_warns_when_anonymous() {
+    use dojo_testkit::browser::{Browser, click};
+    let dir = data_dir("device-console");
+    let agent = Agent::start_authenticated(&dir).await;
+    let mut browser = Browser::launch().await;
+    let page = console(&mut browser, &agent).await;
+    browser.eval(&page, &click("#tab-venue")).await;
+    let add = "document.getElementById('device-id').value = 'bridge-bar'; \
+               document.getElementById('device-tables').value = 'bar1, bar2'; \
+               document.getElementById('device-form').requestSubmit(); true";
+    browser.eval(&page, add).await;
+    let shown = browser
+        .wait_for(&page, PANEL, "the new device and its secret", |v| {
+            v["secret_shown"] == true && v["rows"].as_array().is_some_and(|r| r.len() == 1)
+        })
+        .await;
+    let secret = shown["secret"].as_str().expect("the secret").to_owned();
+    assert!(
+        agent
+            .running
+            .devices
+            .directory()
+            .login("bridge-bar", &secret),
+        "{shown:#}"
+    );
+    assert_eq!(
+        agent.running.devices.directory().tables("bridge-bar"),
+        Some(vec!["bar1".to_owned(), "bar2".to_owned()])
+    );
+    assert_eq!(shown["banner"], false, "{shown:#}");
+    assert!(
+        !shown["rows"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&secret)
+    );
+    browser.eval(&page, &click("#device-secret-done")).await;
+    browser
+        .wait_for(&page, PANEL, "the secret hidden", |v| {
+            v["secret_shown"] == false && v["secret"] == ""
+        })
+        .await;
+    browser
+        .eval(&page, "window.confirm = () => true; true")
+        .await;
+    browser
+        .eval(&page, &click("#devices-list [data-revoke=bridge-bar]"))
+        .await;
+    browser
+        .wait_for(&page, PANEL, "revoked", |v| v["rows"][0]["revoked"] == true)
+        .await;
+    assert!(
+        !agent
+            .running
+            .devices
+            .directory()
+            .login("bridge-bar", &secret)
+    );
+    agent.stop().await;
+
+    // An agent open to anonymous devices: the banner over every tab.
+    let open = Agent::start(&data_dir("device-console-open")).await;
+    let page = console(&mut browser, &open).await;
+    browser
+        .wait_for(&page, PANEL, "the anonymous banner", |v| {
+            v["banner"] == true
+        })
+        .await;
+    open.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
