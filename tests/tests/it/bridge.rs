@@ -20,9 +20,9 @@ async fn a_match_played_on_the_controller_ends_on_edge_agent() {
     agent.start_match_spec("t1", &opts.spec()).await;
     let mut ws = ws(&agent, "?tables=t1").await;
     let link = dir.join("ttyCTL-t1");
-    let plugged = Plugged::plug(Controller::new(opts), &link);
     let config = bridge_config(vec![link.clone()], agent.mqtt);
     let config = provisioned_bridge(config, &agent, &dir.join("agent"), &["t1"]).await;
+    let plugged = Plugged::plug(Controller::new(opts), &link);
     let bridge = firmware_bridge::run(config);
 
     let view = until_within(&mut ws, "t1", 60, |v| v["status"] == "finished").await;
@@ -65,10 +65,10 @@ async fn unplug_and_replug_recovers_without_disturbing_other_ports() {
     let mut ws1 = ws(&agent, "?tables=t1").await;
     let mut ws2 = ws(&agent, "?tables=t2").await;
     let (link1, link2) = (dir.join("ttyCTL-t1"), dir.join("ttyCTL-t2"));
+    let config = bridge_config(vec![link1.clone(), link2.clone()], agent.mqtt);
+    let config = provisioned_bridge(config, &agent, &dir.join("agent"), &["t1", "t2"]).await;
     let plugged1 = Plugged::plug(Controller::new(opts1), &link1);
     let plugged2 = Plugged::plug(Controller::new(opts2), &link2);
-    let config = bridge_config(vec![link1.clone(), link2], agent.mqtt);
-    let config = provisioned_bridge(config, &agent, &dir.join("agent"), &["t1", "t2"]).await;
     let bridge = firmware_bridge::run(config);
 
     // Some shots in, unplug table 1's controller.
