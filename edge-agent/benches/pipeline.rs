@@ -245,6 +245,8 @@ impl Agent {
                     ws_direct_writes: direct.unwrap_or(true),
                     camera_shot_timeout_ms: 20_000,
                     tables: bench_tables(),
+                    // The bench's devices publish without credentials.
+                    allow_anonymous_devices: true,
                 };
                 let shutdown = CancellationToken::new();
                 let running = runtime

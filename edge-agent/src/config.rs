@@ -18,14 +18,17 @@ use serde::Deserialize;
     about = "DojoPool venue agent: tables over MQTT → rules → SQLite → screens"
 )]
 pub struct Flags {
+    /// `device add|list|revoke`; none runs the agent.
+    #[command(subcommand)]
+    pub command: Option<crate::devices::cli::Command>,
     /// TOML configuration file; flags and DOJO_* variables override it.
-    #[arg(long, env = "DOJO_CONFIG")]
+    #[arg(long, env = "DOJO_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Run simulated tables too, so the screens show live games at once.
     #[arg(long, env = "DOJO_DEMO")]
     pub demo: bool,
     /// Where SQLite lives [default: ./dojo-data].
-    #[arg(long, env = "DOJO_DATA_DIR")]
+    #[arg(long, env = "DOJO_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// HTTP listen address for the API, WebSocket and pages [default: 127.0.0.1:8080].
     #[arg(long, env = "DOJO_HTTP_ADDR")]
@@ -64,6 +67,10 @@ pub struct Flags {
     /// pocket sensors; 0 = wait for the camera [default: 20000].
     #[arg(long, env = "DOJO_CAMERA_SHOT_TIMEOUT_MS")]
     pub camera_shot_timeout_ms: Option<u64>,
+    /// Let any device connect to the embedded broker without credentials, as before devices were
+    /// provisioned: a lab bench only (warned in the log and on the console).
+    #[arg(long, env = "DOJO_ALLOW_ANONYMOUS_DEVICES")]
+    pub allow_anonymous_devices: bool,
     /// Only check the configuration and print it (systemd runs this as ExecStartPre).
     #[arg(long)]
     pub check_config: bool,
@@ -102,6 +109,7 @@ struct FileConfig {
     ws_direct_writes: Option<Switch>,
     camera_shot_timeout_ms: Option<u64>,
     tables: Option<Vec<String>>,
+    allow_anonymous_devices: Option<bool>,
 }
 
 /// Where the agent gets its MQTT (`crate::mqtt` connects accordingly).
@@ -150,6 +158,8 @@ pub struct Config {
     pub camera_shot_timeout_ms: u64,
     /// Tables registered at start-up if the registry does not know them (`--tables`, `tables`).
     pub tables: Vec<String>,
+    /// The embedded broker lets devices in without credentials (`--allow-anonymous-devices`).
+    pub allow_anonymous_devices: bool,
 }
 
 /// How to reach cloud-sync.
@@ -335,6 +345,8 @@ impl Config {
         }
         Ok(Config {
             tables,
+            allow_anonymous_devices: flags.allow_anonymous_devices
+                || file.allow_anonymous_devices.unwrap_or(false),
             demo,
             demo_tables,
             data_dir: flags
@@ -373,7 +385,7 @@ impl std::fmt::Display for Config {
         };
         write!(
             f,
-            "venue {:?}; tables declared {}; data in {}; HTTP on {}; MQTT {mqtt}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; camera shot timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
+            "venue {:?}; tables declared {}; data in {}; HTTP on {}; MQTT {mqtt}, {}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; camera shot timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
             self.venue,
             if self.tables.is_empty() {
                 "none".to_owned()
@@ -382,6 +394,12 @@ impl std::fmt::Display for Config {
             },
             self.data_dir.display(),
             self.http_addr,
+            match (&self.mqtt, self.allow_anonymous_devices) {
+                (MqttMode::External { .. }, _) => "devices authenticated by that broker",
+                (MqttMode::Embedded { .. }, false) => "provisioned devices only",
+                (MqttMode::Embedded { .. }, true) =>
+                    "ANONYMOUS DEVICES ALLOWED (--allow-anonymous-devices: a lab bench only)",
+            },
             if self.staff_token.is_some() {
                 "set"
             } else {
@@ -501,6 +519,53 @@ mod tests {
         assert!(Flags::try_parse_from(["edge-agent", "--ws-direct-writes", "maybe"]).is_err());
         let file: FileConfig = toml::from_str("ws_direct_writes = \"off\"").expect("valid TOML");
         assert_eq!(file.ws_direct_writes, Some(Switch::Off));
+    }
+
+    #[test]
+    fn anonymous_devices_only_when_asked_by_flag_or_file() {
+        let config = Config::load(Flags::default()).expect("valid");
+        assert!(!config.allow_anonymous_devices);
+        assert!(config.to_string().contains("provisioned devices only"));
+        let flags = Flags::try_parse_from(["edge-agent", "--allow-anonymous-devices"]);
+        let config = Config::load(flags.expect("valid flags")).expect("valid");
+        assert!(config.allow_anonymous_devices);
+        assert!(config.to_string().contains("ANONYMOUS DEVICES ALLOWED"));
+        let file: FileConfig =
+            toml::from_str("allow_anonymous_devices = true").expect("valid TOML");
+        assert_eq!(file.allow_anonymous_devices, Some(true));
+    }
+
+    #[test]
+    fn device_subcommands_take_the_agent_s_data_dir_before_or_after() {
+        use crate::devices::cli::{Command, DeviceCommand};
+        let flags = Flags::try_parse_from([
+            "edge-agent",
+            "--data-dir",
+            "/d",
+            "device",
+            "add",
+            "bridge-a",
+            "--table",
+            "t1",
+            "--table",
+            "t2",
+        ])
+        .expect("valid");
+        assert_eq!(flags.data_dir, Some(PathBuf::from("/d")));
+        assert_eq!(
+            flags.command,
+            Some(Command::Device(DeviceCommand::Add {
+                device: "bridge-a".into(),
+                tables: vec!["t1".into(), "t2".into()],
+            }))
+        );
+        let flags = Flags::try_parse_from(["edge-agent", "device", "list", "--data-dir", "/e"])
+            .expect("valid");
+        assert_eq!(flags.data_dir, Some(PathBuf::from("/e")));
+        assert!(Flags::try_parse_from(["edge-agent", "device", "add", "x"]).is_err());
+        // The agent's own flags still run the agent.
+        let flags = Flags::try_parse_from(["edge-agent", "--data-dir", "/d"]).expect("valid");
+        assert_eq!(flags.command, None);
     }
 
     #[test]

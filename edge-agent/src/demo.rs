@@ -20,12 +20,19 @@
 //! all (`manual`): the demo plays them through the engine as staff would (as `Actor::Agent`), a
 //! shot ended with `end_turn` every few seconds until one player concedes.
 //!
+//! The demo provisions its devices itself ([`provision`]): `demo-bridge` for every table with a
+//! controller and each `cam-{table}` for its table, with fresh secrets each run, kept in memory only
+//! (the agent's directory and the [`DemoBroker`]'s [`Logins`]), so the demo runs against a broker
+//! that lets in provisioned devices only, as a venue's does.
+//!
 //! Nothing here panics or gives up: errors are logged and retried.
 
 pub mod camera;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use firmware_bridge::config::BridgeConfig;
@@ -50,6 +57,54 @@ pub struct DemoBroker {
     pub host: String,
     /// Port.
     pub port: u16,
+    /// The simulated devices' credentials (none: connect without, to a broker open to anyone).
+    pub logins: Logins,
+}
+
+/// Device id → secret, for the demo's simulated devices. `Debug` shows the ids only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Logins(Arc<HashMap<String, String>>);
+
+impl fmt::Debug for Logins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// The devices of the demo's `tables` (by their place, as [`run`] plays them) with fresh secrets:
+/// what the agent's directory takes, and the simulated devices' logins.
+#[must_use]
+pub fn provision(tables: &[String]) -> (Vec<crate::devices::Device>, Logins) {
+    let mut bridge_tables = Vec::new();
+    let mut devices: Vec<(String, Vec<String>)> = Vec::new();
+    for (index, table) in tables.iter().enumerate() {
+        match Role::of(index) {
+            Role::Manual => {}
+            Role::Sensors => bridge_tables.push(table.clone()),
+            Role::Camera => {
+                bridge_tables.push(table.clone());
+                devices.push((camera::camera_device_id(table), vec![table.clone()]));
+            }
+        }
+    }
+    if !bridge_tables.is_empty() {
+        devices.push((DEMO_BRIDGE_ID.to_owned(), bridge_tables));
+    }
+    let mut logins = HashMap::new();
+    let devices = devices
+        .into_iter()
+        .map(|(id, tables)| {
+            let secret = crate::devices::secret::generate();
+            let device = crate::devices::Device {
+                id: id.clone(),
+                tables,
+                secret_sha256: crate::devices::secret::hash(&secret),
+            };
+            logins.insert(id, secret);
+            device
+        })
+        .collect();
+    (devices, Logins(Arc::new(logins)))
 }
 
 impl DemoBroker {
@@ -64,9 +119,28 @@ impl DemoBroker {
             MqttMode::Embedded { listen } => Ok(DemoBroker::from(*listen)),
             MqttMode::External { url } => {
                 let (host, port) = parse_url(url)?;
-                Ok(DemoBroker { host, port })
+                Ok(DemoBroker {
+                    host,
+                    port,
+                    logins: Logins::default(),
+                })
             }
         }
+    }
+
+    /// The same broker, the simulated devices logging in with `logins`.
+    #[must_use]
+    pub fn with_logins(self, logins: Logins) -> DemoBroker {
+        DemoBroker { logins, ..self }
+    }
+
+    /// `device`'s username and password, if it has any.
+    #[must_use]
+    pub fn login(&self, device: &str) -> Option<(String, String)> {
+        self.logins
+            .0
+            .get(device)
+            .map(|secret| (device.to_owned(), secret.clone()))
     }
 }
 
@@ -80,6 +154,7 @@ impl From<SocketAddr> for DemoBroker {
         DemoBroker {
             host,
             port: addr.port(),
+            logins: Logins::default(),
         }
     }
 }
@@ -252,6 +327,10 @@ async fn run_tables<E: Referee>(
         broker.port,
     );
     config.bridge_id = DEMO_BRIDGE_ID.to_owned();
+    if let Some((username, password)) = broker.login(DEMO_BRIDGE_ID) {
+        config.mqtt_username = Some(username);
+        config.mqtt_password = Some(password.into());
+    }
     let bridge = firmware_bridge::run(config);
     for (table, pty, role) in ptys {
         let (mut controller, players) = Controller::idle(sim_options(&table, options));

@@ -62,4 +62,4 @@ pub mod lock;
 pub mod logging;
 pub mod startup;
 
-pub use startup::{Running, StartError, start, start_with_directory};
+pub use startup::{Running, StartError, start, start_with_devices};

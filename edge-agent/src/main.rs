@@ -5,12 +5,17 @@
 //! gracefully, for at most [`SHUTDOWN_GRACE`]: should something not stop in time (a store writer
 //! stuck on a locked or failing disk), the process exits anyway with status 1 and says why. A
 //! second signal exits at once.
+//!
+//! `edge-agent device add|list|revoke` (with the agent's `--data-dir`/`--config`) manages
+//! provisioned devices instead and exits: 0, 1 when refused (the reason on standard error), 2 for a
+//! bad configuration.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use edge_agent::config::{Config, Flags};
+use edge_agent::devices::{self, cli::Command};
 use edge_agent::start;
 use tokio_util::sync::CancellationToken;
 
@@ -19,8 +24,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     edge_agent::logging::init();
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
     let check_only = flags.check_config;
+    let command = flags.command.take();
     let config = match Config::load(flags) {
         Ok(config) => config,
         Err(error) => {
@@ -28,6 +34,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Device(command)) = command {
+        return match devices::cli::run(&command, &config.data_dir, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("edge-agent: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if check_only {
         println!("edge-agent: configuration ok: {config}");
         return ExitCode::SUCCESS;

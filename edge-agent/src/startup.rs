@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::config::MqttMode;
 #[cfg(feature = "demo")]
 use crate::demo;
-use crate::devices::Directory;
+use crate::devices::{self, Device, Devices};
 use crate::engine::{Engine, EngineHandle, Timing};
 use crate::hub::Hub;
 use crate::lock::LockError;
@@ -40,6 +40,9 @@ pub enum StartError {
     /// MQTT could not be started or reached.
     #[error(transparent)]
     Mqtt(#[from] mqtt::MqttError),
+    /// The device book could not be opened.
+    #[error(transparent)]
+    Devices(#[from] devices::DeviceError),
     /// The HTTP client for cloud sync could not be built.
     #[error("cannot set up cloud sync: {0}")]
     Cloud(reqwest::Error),
@@ -70,6 +73,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Read access to SQLite.
     pub reader: Reader,
+    /// Provisioned devices: the broker's directory, kept equal to the device book.
+    pub devices: Devices,
     /// Finishes when everything has stopped after `shutdown` (the store writer has drained).
     pub stopped: tokio::task::JoinHandle<()>,
 }
@@ -77,17 +82,17 @@ pub struct Running {
 /// Starts everything: SQLite (replaying the log), MQTT, the engine, HTTP and, with `demo`, the
 /// simulated tables. Returns once HTTP is listening.
 ///
-/// The embedded broker is open to anonymous devices until provisioning is wired in (issue 16,
-/// `--allow-anonymous-devices`); [`start_with_directory`] takes the devices to let in.
+/// The embedded broker lets in the devices of the device book (`DATA_DIR/devices.sqlite3`), or
+/// anyone with `--allow-anonymous-devices`.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
-    start_with_directory(config, Directory::new(true), shutdown).await
+    start_with_devices(config, Vec::new(), shutdown).await
 }
 
-/// [`start`], with the embedded broker letting in and screening devices by `directory`
-/// (`mqtt::guard`).
-pub async fn start_with_directory(
+/// [`start`], letting in `extra` devices besides the book's, kept in memory only (as the demo's
+/// simulated devices are): for tests of the authenticated broker in this process.
+pub async fn start_with_devices(
     mut config: Config,
-    directory: Directory,
+    extra: Vec<Device>,
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
     let data_lock = lock::lock(&config.data_dir)?;
@@ -160,6 +165,41 @@ pub async fn start_with_directory(
             None
         }
     };
+    let embedded = matches!(config.mqtt, MqttMode::Embedded { .. });
+    // The demo's simulated devices get fresh credentials each run, in memory only.
+    #[cfg(feature = "demo")]
+    let (demo_devices, demo_logins) = if config.demo && embedded {
+        demo::provision(&demo_tables(&config))
+    } else {
+        (Vec::new(), demo::Logins::default())
+    };
+    #[cfg(not(feature = "demo"))]
+    let demo_devices = Vec::new();
+    let mut extra = extra;
+    extra.extend(demo_devices);
+    let (devices_dir, anonymous) = (config.data_dir.clone(), config.allow_anonymous_devices);
+    let devices = tokio::task::spawn_blocking(move || {
+        Devices::load(&devices_dir, anonymous, embedded, extra)
+    })
+    .await
+    .map_err(|e| store::StoreError::Io {
+        path: config.data_dir.clone(),
+        source: std::io::Error::other(e),
+    })??;
+    match (embedded, anonymous) {
+        (true, true) => tracing::warn!(
+            "--allow-anonymous-devices: the embedded broker lets ANY device connect without credentials and speak for any table; a lab bench only, never a venue's network"
+        ),
+        (true, false) => tracing::info!(
+            devices = devices.directory().ids().len(),
+            "the embedded broker lets in provisioned devices only (edge-agent device add DEVICE --table T)"
+        ),
+        (false, _) => tracing::info!(
+            "external broker: it decides which devices connect; the device book is not used"
+        ),
+    }
+    tokio::spawn(devices.clone().watch(shutdown.clone()));
+    let directory = devices.directory().clone();
     let link = match mqtt::connect(&config.mqtt, &directory, shutdown.clone()).await {
         Err(mqtt::MqttError::AddrInUse { addr }) if config.demo => {
             let free = free_port(addr)?;
@@ -225,6 +265,7 @@ pub async fn start_with_directory(
         phones: Arc::new(api::Phones::new(pairing_secret)),
         notices: crate::notices::Notices::new(),
         reach: reach.clone(),
+        devices: devices.clone(),
     };
     if config.ws_direct_writes {
         api::spawn_direct_writers(&hub, &metrics);
@@ -233,7 +274,7 @@ pub async fn start_with_directory(
     let http_task = tokio::spawn(api::serve(listener, state, shutdown.clone()));
     #[cfg(feature = "demo")]
     if config.demo {
-        let broker = demo::DemoBroker::for_mode(&config.mqtt)?;
+        let broker = demo::DemoBroker::for_mode(&config.mqtt)?.with_logins(demo_logins);
         tokio::spawn(demo::run(
             broker,
             handle.clone(),
@@ -267,6 +308,7 @@ pub async fn start_with_directory(
         hub,
         metrics,
         reader,
+        devices,
         stopped,
     })
 }

@@ -8,7 +8,13 @@
 //! heartbeat_timeout_ms = 10000  # optional: a silent controller is offline after this
 //! buffer = 10000                # optional: events kept while the broker is unreachable
 //! metrics_addr = "127.0.0.1:9464"  # optional: serve Prometheus metrics on /metrics
+//! mqtt_username = "bridge-hall-a"   # optional, default: the bridge id
+//! mqtt_password = "dpd_…"           # printed by `edge-agent device add bridge-hall-a --table …`
 //! ```
+//!
+//! The MQTT password comes from `--mqtt-password`, else `DOJO_MQTT_PASSWORD`, else
+//! `mqtt_password`; a service keeps it in the file (a command line is visible to every user in
+//! `ps`). It is never logged or printed: [`Password`]'s `Debug` hides it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -71,6 +77,55 @@ pub struct FileConfig {
     pub buffer: Option<usize>,
     /// Where to serve `GET /metrics` (Prometheus), e.g. `127.0.0.1:9464`.
     pub metrics_addr: Option<String>,
+    /// MQTT username (default: the bridge id, which is what edge-agent provisions).
+    pub mqtt_username: Option<String>,
+    /// MQTT password: the secret `edge-agent device add` printed.
+    pub mqtt_password: Option<Password>,
+}
+
+/// A secret that never shows in `Debug` (logs, `--check-config`, panics).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    /// The password itself, for the MQTT CONNECT only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Password {
+    fn from(secret: String) -> Password {
+        Password(secret)
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(hidden)")
+    }
+}
+
+/// What the command line (with its environment variables) says; each `None` or empty falls back
+/// to the file, then the default.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--port` (repeatable).
+    pub ports: Vec<PathBuf>,
+    /// `--mqtt-url` / `DOJO_MQTT_URL`.
+    pub mqtt_url: Option<String>,
+    /// `--baud`.
+    pub baud: Option<u32>,
+    /// `--bridge-id`.
+    pub bridge_id: Option<String>,
+    /// `--metrics-addr`.
+    pub metrics_addr: Option<String>,
+    /// `--mqtt-username`.
+    pub mqtt_username: Option<String>,
+    /// `--mqtt-password` / `DOJO_MQTT_PASSWORD`.
+    pub mqtt_password: Option<Password>,
 }
 
 impl FileConfig {
@@ -106,9 +161,19 @@ pub struct BridgeConfig {
     pub buffer: usize,
     /// Where to serve `GET /metrics`; `None`: no metrics endpoint.
     pub metrics_addr: Option<SocketAddr>,
+    /// MQTT username; `None`: the bridge id ([`BridgeConfig::username`]).
+    pub mqtt_username: Option<String>,
+    /// MQTT password; `None`: connect without credentials (a broker open to anonymous devices).
+    pub mqtt_password: Option<Password>,
 }
 
 impl BridgeConfig {
+    /// The MQTT username: `mqtt_username`, else the bridge id.
+    #[must_use]
+    pub fn username(&self) -> &str {
+        self.mqtt_username.as_deref().unwrap_or(&self.bridge_id)
+    }
+
     /// A configuration with the defaults, for `ports` and the broker at `host:port`.
     pub fn new(ports: Vec<PathBuf>, mqtt_host: &str, mqtt_port: u16) -> BridgeConfig {
         BridgeConfig {
@@ -120,18 +185,22 @@ impl BridgeConfig {
             heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             buffer: DEFAULT_BUFFER,
             metrics_addr: None,
+            mqtt_username: None,
+            mqtt_password: None,
         }
     }
 
     /// Merges flags over a file over defaults.
-    pub fn resolve(
-        file: FileConfig,
-        ports: Vec<PathBuf>,
-        mqtt_url: Option<String>,
-        baud: Option<u32>,
-        bridge_id: Option<String>,
-        metrics_addr: Option<String>,
-    ) -> Result<BridgeConfig, ConfigError> {
+    pub fn resolve(file: FileConfig, flags: Overrides) -> Result<BridgeConfig, ConfigError> {
+        let Overrides {
+            ports,
+            mqtt_url,
+            baud,
+            bridge_id,
+            metrics_addr,
+            mqtt_username,
+            mqtt_password,
+        } = flags;
         let ports = if ports.is_empty() { file.ports } else { ports };
         if ports.is_empty() {
             return Err(ConfigError::Invalid(
@@ -177,6 +246,18 @@ impl BridgeConfig {
                 })
             })
             .transpose()?;
+        let mqtt_username = mqtt_username.or(file.mqtt_username);
+        if let Some(username) = &mqtt_username
+            && !shared::protocol::valid_id(username)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "MQTT username {username:?} must be 1-32 characters of A-Z a-z 0-9 _ - (a device id)"
+            )));
+        }
+        let mqtt_password = mqtt_password
+            .filter(|p| !p.expose().is_empty())
+            .or(file.mqtt_password)
+            .filter(|p| !p.expose().is_empty());
         Ok(BridgeConfig {
             ports,
             mqtt_host,
@@ -186,6 +267,8 @@ impl BridgeConfig {
             heartbeat_timeout,
             buffer,
             metrics_addr,
+            mqtt_username,
+            mqtt_password,
         })
     }
 }
@@ -232,7 +315,7 @@ mod tests {
             "ports = [\"/dev/a\"]\nmqtt_url = \"mqtt://h:1\"\nbaud = 9600\nbuffer = 5\nheartbeat_timeout_ms = 500\nmetrics_addr = \"127.0.0.1:9464\"",
         )
         .expect("parses");
-        let c = BridgeConfig::resolve(file.clone(), vec![], None, None, None, None).expect("valid");
+        let c = BridgeConfig::resolve(file.clone(), Overrides::default()).expect("valid");
         assert_eq!(c.ports, vec![PathBuf::from("/dev/a")]);
         assert_eq!((c.mqtt_host.as_str(), c.mqtt_port, c.baud), ("h", 1, 9600));
         assert_eq!(c.buffer, 5);
@@ -240,20 +323,82 @@ mod tests {
         assert_eq!(c.metrics_addr, "127.0.0.1:9464".parse().ok());
         let c = BridgeConfig::resolve(
             file.clone(),
-            vec!["/dev/b".into()],
-            None,
-            Some(57600),
-            None,
-            Some("0.0.0.0:9500".into()),
+            Overrides {
+                ports: vec!["/dev/b".into()],
+                baud: Some(57600),
+                metrics_addr: Some("0.0.0.0:9500".into()),
+                ..Overrides::default()
+            },
         )
         .expect("valid");
         assert_eq!((c.ports[0].to_str(), c.baud), (Some("/dev/b"), 57600));
         assert_eq!(c.metrics_addr, "0.0.0.0:9500".parse().ok());
-        let bad = BridgeConfig::resolve(file, vec![], None, None, None, Some("nowhere".into()));
-        assert!(bad.is_err());
-        assert!(
-            BridgeConfig::resolve(FileConfig::default(), vec![], None, None, None, None).is_err()
+        let bad = BridgeConfig::resolve(
+            file,
+            Overrides {
+                metrics_addr: Some("nowhere".into()),
+                ..Overrides::default()
+            },
         );
+        assert!(bad.is_err());
+        assert!(BridgeConfig::resolve(FileConfig::default(), Overrides::default()).is_err());
         assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+    }
+
+    #[test]
+    fn the_credential_comes_from_the_flag_else_the_file_and_never_shows() {
+        let file: FileConfig = toml::from_str(
+            "ports = [\"/dev/a\"]\nbridge_id = \"bridge-a\"\nmqtt_password = \"dpd_from-file\"",
+        )
+        .expect("parses");
+        let c = BridgeConfig::resolve(file.clone(), Overrides::default()).expect("valid");
+        assert_eq!(
+            c.username(),
+            "bridge-a",
+            "the username defaults to the bridge id"
+        );
+        assert_eq!(
+            c.mqtt_password.as_ref().map(Password::expose),
+            Some("dpd_from-file")
+        );
+        assert!(
+            !format!("{c:?} {file:?}").contains("dpd_"),
+            "never in Debug"
+        );
+        let c = BridgeConfig::resolve(
+            file.clone(),
+            Overrides {
+                mqtt_username: Some("other".into()),
+                mqtt_password: Some(Password::from("dpd_from-flag".to_owned())),
+                ..Overrides::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(c.username(), "other");
+        assert_eq!(
+            c.mqtt_password.as_ref().map(Password::expose),
+            Some("dpd_from-flag")
+        );
+        // An empty flag or variable (`DOJO_MQTT_PASSWORD=`) is no password: the file's counts.
+        let c = BridgeConfig::resolve(
+            file.clone(),
+            Overrides {
+                mqtt_password: Some(Password::from(String::new())),
+                ..Overrides::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(
+            c.mqtt_password.as_ref().map(Password::expose),
+            Some("dpd_from-file")
+        );
+        let bad = BridgeConfig::resolve(
+            file,
+            Overrides {
+                mqtt_username: Some("no spaces".into()),
+                ..Overrides::default()
+            },
+        );
+        assert!(bad.is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use firmware_bridge::config::{BridgeConfig, FileConfig};
+use firmware_bridge::config::{BridgeConfig, FileConfig, Overrides, Password};
 use firmware_bridge::simulator::{Controller, SimOptions, pty};
 
 /// Serial table controllers to MQTT (dojo/v1 topics, edge-agent payloads).
@@ -36,8 +36,20 @@ struct BridgeArgs {
     /// Serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9464 (default: off).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<String>,
-    /// A TOML file (ports, mqtt_url, baud, bridge_id, heartbeat_timeout_ms, buffer, metrics_addr);
-    /// flags win.
+    /// MQTT username (default: the bridge id, as `edge-agent device add` provisions it).
+    #[arg(long, value_name = "NAME")]
+    mqtt_username: Option<String>,
+    /// MQTT password (the secret `edge-agent device add` printed). On a shared machine prefer
+    /// DOJO_MQTT_PASSWORD or the file's `mqtt_password`: a command line shows in `ps`.
+    #[arg(
+        long,
+        env = "DOJO_MQTT_PASSWORD",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    mqtt_password: Option<String>,
+    /// A TOML file (ports, mqtt_url, baud, bridge_id, heartbeat_timeout_ms, buffer, metrics_addr,
+    /// mqtt_username, mqtt_password); flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Only check the configuration and print it (systemd runs this as ExecStartPre).
@@ -92,23 +104,39 @@ fn main() -> anyhow::Result<()> {
         None => {
             let args = cli.bridge;
             let file = match &args.config {
-                Some(path) => FileConfig::load(path)?,
+                Some(path) => {
+                    let file = FileConfig::load(path)?;
+                    if file.mqtt_password.is_some() {
+                        warn_if_world_readable(path);
+                    }
+                    file
+                }
                 None => FileConfig::default(),
             };
             let config = BridgeConfig::resolve(
                 file,
-                args.ports,
-                args.mqtt_url,
-                args.baud,
-                args.bridge_id,
-                args.metrics_addr,
+                Overrides {
+                    ports: args.ports,
+                    mqtt_url: args.mqtt_url,
+                    baud: args.baud,
+                    bridge_id: args.bridge_id,
+                    metrics_addr: args.metrics_addr,
+                    mqtt_username: args.mqtt_username,
+                    mqtt_password: args.mqtt_password.map(Password::from),
+                },
             )?;
             if args.check_config {
                 println!(
-                    "firmware-bridge: configuration ok: ports {:?}; MQTT {}:{}; bridge id {}; baud {}; heartbeat timeout {} ms; buffer {}; metrics {}",
+                    "firmware-bridge: configuration ok: ports {:?}; MQTT {}:{} as {} ({}); bridge id {}; baud {}; heartbeat timeout {} ms; buffer {}; metrics {}",
                     config.ports,
                     config.mqtt_host,
                     config.mqtt_port,
+                    config.username(),
+                    if config.mqtt_password.is_some() {
+                        "password set"
+                    } else {
+                        "no password: only a broker open to anonymous devices lets it in"
+                    },
                     config.bridge_id,
                     config.baud,
                     config.heartbeat_timeout.as_millis(),
@@ -120,7 +148,7 @@ fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             runtime.block_on(async {
-                tracing::info!(ports = ?config.ports, host = %config.mqtt_host, port = config.mqtt_port, "firmware-bridge starting");
+                tracing::info!(ports = ?config.ports, host = %config.mqtt_host, port = config.mqtt_port, username = config.username(), password = config.mqtt_password.is_some(), "firmware-bridge starting");
                 let metrics = match config.metrics_addr {
                     Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
                         format!("cannot listen for metrics on {addr}; choose another --metrics-addr")
@@ -192,6 +220,20 @@ async fn simulate(
         controller.winner()
     );
     result.context("the pseudo-terminal failed")
+}
+
+/// A configuration file holding the MQTT password should be readable by the bridge's user and
+/// group only (systemd/firmware-bridge.service: `root:dojopool`, mode 0640).
+fn warn_if_world_readable(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o004 != 0
+        {
+            tracing::warn!(file = %path.display(), "the configuration file holds mqtt_password and every user can read it: chmod 640 (owner root, group dojopool)");
+        }
+    }
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM (what systemd sends).

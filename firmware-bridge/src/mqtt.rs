@@ -1,7 +1,8 @@
 //! The bridge's one MQTT connection (rumqttc): publishes the outbox in order, keeps a window of
 //! publishes in flight, and hands commands to [`Bridge::command`].
 //!
-//! - Client id `{bridge_id}-{pid}`, clean session, `TCP_NODELAY`, keep-alive 5 s, and a retained
+//! - Client id `{username}-{pid}` (the username defaults to the bridge id; with the password, the
+//!   credential edge-agent provisioned, docs/operations.md "Provisioning devices"), clean session, `TCP_NODELAY`, keep-alive 5 s, and a retained
 //!   last-will `{"status":"offline","kind":"bridge",…}` on `dojo/v1/devices/{bridge_id}/status`.
 //! - On every CONNACK: subscribe to `dojo/v1/devices/+/cmd` (QoS 1), then publish every status
 //!   (the bridge's `online`, each controller's current one), then the events in outbox order.
@@ -47,8 +48,12 @@ fn nodelay() -> NetworkOptions {
 /// Runs the MQTT side until `stop` turns true, then publishes every status as offline (for at
 /// most 2 s) and disconnects.
 pub async fn run(bridge: Arc<Bridge>, config: BridgeConfig, mut stop: watch::Receiver<bool>) {
-    let client_id = format!("{}-{}", config.bridge_id, std::process::id());
+    let client_id = format!("{}-{}", config.username(), std::process::id());
     let mut options = MqttOptions::new(client_id, config.mqtt_host.clone(), config.mqtt_port);
+    if let Some(password) = &config.mqtt_password {
+        options.set_credentials(config.username(), password.expose());
+    }
+    let mut refusal_told = false;
     options
         .set_clean_session(true)
         .set_keep_alive(Duration::from_secs(5))
@@ -139,8 +144,17 @@ pub async fn run(bridge: Arc<Bridge>, config: BridgeConfig, mut stop: watch::Rec
                 Err(error) => {
                     if connected {
                         tracing::warn!(%error, in_flight = window.len(), queued = bridge.queued(), "MQTT connection lost");
+                    } else if matches!(error, rumqttc::ConnectionError::ConnectionRefused(_)) {
+                        // Said once per spell: a wrong or revoked credential, retried with backoff.
+                        if !refusal_told {
+                            tracing::error!(%error, username = config.username(), password = config.mqtt_password.is_some(), "the broker refused this bridge's MQTT credentials; check mqtt_password (edge-agent device list)");
+                            refusal_told = true;
+                        }
                     } else {
                         tracing::debug!(%error, "MQTT connect failed");
+                    }
+                    if connected {
+                        refusal_told = false;
                     }
                     connected = false;
                     bridge.mqtt_connected(false);

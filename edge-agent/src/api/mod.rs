@@ -2,6 +2,7 @@
 //! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
 //! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
 //! players' messages (`room`), a match's camera layouts and its rack replay page (`replay`),
+//! provisioned devices (`devices`),
 //! `/metrics` and `/healthz`. This module holds the routes and what every handler
 //! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
 //! out) and `error` (every error is JSON), never on each other.
@@ -12,6 +13,7 @@
 
 mod auth;
 mod cloud;
+mod devices;
 mod error;
 mod json;
 mod network;
@@ -31,7 +33,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub use auth::StaffGuard;
 pub use error::ApiError;
@@ -74,6 +76,8 @@ pub struct AppState {
     pub notices: crate::notices::Notices,
     /// Where HTTP listens and the URLs the venue's network can open (`GET /api/v1/network`).
     pub reach: crate::network::Reach,
+    /// Provisioned devices (`/api/v1/devices`).
+    pub devices: crate::devices::Devices,
 }
 
 impl AppState {
@@ -119,6 +123,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/registry", get(registry::list))
         .route("/api/v1/registry/{table}", put(registry::put))
         .route("/api/v1/registry/{table}/retire", post(registry::retire))
+        .route("/api/v1/devices", get(devices::list).post(devices::add))
+        .route("/api/v1/devices/{device}", delete(devices::revoke))
         .route("/api/v1/network", get(network::reach))
         .route("/api/v1/network/qr", get(network::qr))
         .route("/api/v1/tables/{table}/sessions", post(rest::start_session))

@@ -33,6 +33,12 @@ fn state(staff_token: Option<&str>) -> AppState {
             "0.0.0.0:8080".parse().expect("addr"),
             &[std::net::Ipv4Addr::new(192, 168, 1, 23)],
         ),
+        devices: crate::devices::Devices::new(
+            std::path::Path::new("/nonexistent"),
+            false,
+            true,
+            Vec::new(),
+        ),
     }
 }
 

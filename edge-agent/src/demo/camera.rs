@@ -58,6 +58,9 @@ pub async fn run(
         broker.port,
     );
     options.set_keep_alive(Duration::from_secs(5));
+    if let Some((username, password)) = broker.login(&device) {
+        options.set_credentials(username, password);
+    }
     options.set_last_will(LastWill::new(
         protocol::status_topic(&device),
         status(Presence::Offline),

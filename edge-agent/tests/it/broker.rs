@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use edge_agent::devices::{Device as Provisioned, Directory};
+use edge_agent::devices::Device as Provisioned;
 use edge_agent::mqtt::MqttMode;
 use edge_agent::mqtt::embedded::{LINK_ID, MAX_CONNECTIONS};
 use serde_json::{Value, json};
@@ -402,15 +402,15 @@ fn provisioned(id: &str, tables: &[&str], secret: &str) -> Provisioned {
 /// An agent in this process whose broker lets in only `bridge-a` (tables t43, t44, secret
 /// `secret-a`) and `bridge-b` (t45, `secret-b`).
 async fn authenticated_agent(dir: &std::path::Path) -> Agent {
-    let directory = Directory::new(false);
-    directory.replace(vec![
+    let devices = vec![
         provisioned("bridge-a", &["t43", "t44"], "secret-a"),
         provisioned("bridge-b", &["t45"], "secret-b"),
-    ]);
+    ];
     let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let config = config(dir, MqttMode::Embedded { listen });
+    let mut config = config(dir, MqttMode::Embedded { listen });
+    config.allow_anonymous_devices = false;
     let shutdown = CancellationToken::new();
-    let running = edge_agent::start_with_directory(config, directory, shutdown.clone())
+    let running = edge_agent::start_with_devices(config, devices, shutdown.clone())
         .await
         .expect("the agent starts");
     Agent {

@@ -6,6 +6,7 @@ mod broker;
 mod browser;
 mod cli;
 mod corrections;
+mod devices;
 mod fallback;
 mod helpers;
 mod manual_console;

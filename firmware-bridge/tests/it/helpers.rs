@@ -46,6 +46,48 @@ impl Mosquitto {
         broker
     }
 
+    /// A broker with two loopback listeners: `addr` open to anyone (for the tests' subscribers) and
+    /// the returned one letting in only `user` with `password` (Mosquitto's own password file,
+    /// made with `mosquitto_passwd`).
+    pub(crate) async fn start_with_login(
+        dir: &Path,
+        user: &str,
+        password: &str,
+    ) -> (Mosquitto, SocketAddr) {
+        let (open, locked) = (free_port(), free_port());
+        let passwords = dir.join("passwords");
+        let made = Command::new("mosquitto_passwd")
+            .arg("-c")
+            .arg("-b")
+            .arg(&passwords)
+            .arg(user)
+            .arg(password)
+            .status()
+            .expect("mosquitto_passwd runs (apt-get install mosquitto)");
+        assert!(made.success(), "mosquitto_passwd failed");
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "per_listener_settings true\nlistener {open} 127.0.0.1\nallow_anonymous true\nlistener {locked} 127.0.0.1\nallow_anonymous false\npassword_file {}\nuser root\n",
+                passwords.display()
+            ),
+        )
+        .expect("mosquitto.conf");
+        let mut broker = Mosquitto {
+            addr: format!("127.0.0.1:{open}").parse().expect("addr"),
+            conf,
+            child: None,
+        };
+        broker.resume().await;
+        let locked: SocketAddr = format!("127.0.0.1:{locked}").parse().expect("addr");
+        wait_for("the locked listener", 10, || {
+            TcpStream::connect(locked).is_ok()
+        })
+        .await;
+        (broker, locked)
+    }
+
     /// Starts the broker again (same port, same persistence).
     pub(crate) async fn resume(&mut self) {
         let child = Command::new("mosquitto")

@@ -1,5 +1,6 @@
 //! firmware-bridge between a simulated controller on a real pseudo-terminal and an in-process edge-agent
-//! (embedded broker on a free port): a match played on the controller ends on edge-agent's
+//! (embedded broker on a free port, provisioned devices only: the bridge logs in with the secret
+//! `edge-agent device add` printed): a match played on the controller ends on edge-agent's
 //! WebSocket, and a port that is unplugged and plugged back in recovers without disturbing another.
 
 use std::time::Duration;
@@ -7,19 +8,22 @@ use std::time::Duration;
 use firmware_bridge::simulator::Controller;
 
 use crate::helpers::{
-    Agent, Plugged, bridge_config, device_online, sim_options, temp_dir, until_within, wait_for, ws,
+    Agent, Plugged, bridge_config, device_online, provisioned_bridge, sim_options, temp_dir,
+    until_within, wait_for, ws,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_played_on_the_controller_ends_on_edge_agent() {
     let dir = temp_dir("match");
-    let agent = Agent::start(&dir.join("agent")).await;
+    let agent = Agent::start_authenticated(&dir.join("agent")).await;
     let opts = sim_options("t1", 7);
     agent.start_match_spec("t1", &opts.spec()).await;
     let mut ws = ws(&agent, "?tables=t1").await;
     let link = dir.join("ttyCTL-t1");
+    let config = bridge_config(vec![link.clone()], agent.mqtt);
+    let config = provisioned_bridge(config, &agent, &dir.join("agent"), &["t1"]).await;
     let plugged = Plugged::plug(Controller::new(opts), &link);
-    let bridge = firmware_bridge::run(bridge_config(vec![link.clone()], agent.mqtt));
+    let bridge = firmware_bridge::run(config);
 
     let view = until_within(&mut ws, "t1", 60, |v| v["status"] == "finished").await;
     let controller = plugged.unplug().await;
@@ -53,7 +57,7 @@ async fn a_match_played_on_the_controller_ends_on_edge_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unplug_and_replug_recovers_without_disturbing_other_ports() {
     let dir = temp_dir("replug");
-    let agent = Agent::start(&dir.join("agent")).await;
+    let agent = Agent::start_authenticated(&dir.join("agent")).await;
     let (opts1, mut opts2) = (sim_options("t1", 3), sim_options("t2", 4));
     opts2.race_to = 3;
     agent.start_match_spec("t1", &opts1.spec()).await;
@@ -61,9 +65,11 @@ async fn unplug_and_replug_recovers_without_disturbing_other_ports() {
     let mut ws1 = ws(&agent, "?tables=t1").await;
     let mut ws2 = ws(&agent, "?tables=t2").await;
     let (link1, link2) = (dir.join("ttyCTL-t1"), dir.join("ttyCTL-t2"));
+    let config = bridge_config(vec![link1.clone(), link2.clone()], agent.mqtt);
+    let config = provisioned_bridge(config, &agent, &dir.join("agent"), &["t1", "t2"]).await;
     let plugged1 = Plugged::plug(Controller::new(opts1), &link1);
     let plugged2 = Plugged::plug(Controller::new(opts2), &link2);
-    let bridge = firmware_bridge::run(bridge_config(vec![link1.clone(), link2], agent.mqtt));
+    let bridge = firmware_bridge::run(config);
 
     // Some shots in, unplug table 1's controller.
     let state = bridge.bridge.clone();

@@ -101,9 +101,11 @@ async fn demo_matches_play_through_the_bridge_to_their_end_and_the_next_starts()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_flag_shows_live_tables_at_human_pace() {
     let dir = temp_dir("demo-flag");
+    // Provisioned devices only: the demo provisions its own (fresh secrets, in memory).
     let agent = Agent::start_with(&dir, |config| {
         config.demo = true;
         config.demo_tables = 2;
+        config.allow_anonymous_devices = false;
     })
     .await;
     let url = agent.url("/api/v1/tables");
@@ -132,6 +134,20 @@ async fn the_demo_flag_shows_live_tables_at_human_pace() {
         done,
         "both demo tables play with their controller online: {tables}"
     );
+    let directory = agent.running.devices.directory();
+    assert_eq!(
+        directory.tables(edge_agent::demo::DEMO_BRIDGE_ID),
+        Some(vec!["table-1".to_owned(), "table-2".to_owned()])
+    );
+    assert_eq!(
+        directory.tables("cam-table-2"),
+        Some(vec!["table-2".to_owned()])
+    );
+    let book = rusqlite::Connection::open(dir.join("devices.sqlite3")).expect("the device book");
+    let stored: i64 = book
+        .query_row("SELECT COUNT(*) FROM devices", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(stored, 0, "the demo's devices are kept in memory only");
     agent.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,6 +7,7 @@
 pub(crate) use dojo_testkit::agent::*;
 pub(crate) use dojo_testkit::serial::{Plugged, bridge_config, sim_options};
 pub(crate) use dojo_testkit::{free_port, temp_dir, wait_for};
+use firmware_bridge::config::BridgeConfig;
 use serde_json::Value;
 
 /// The machine's PostgreSQL (`.ci/run` starts it), without a database.
@@ -44,6 +45,21 @@ pub(crate) async fn cloud_with_venue(
         .await
         .expect("venue");
     (cloud, pool, venue, key)
+}
+
+/// `config` logging in as its bridge id, provisioned for `tables` on the agent in `dir` (running
+/// as `agent`) through edge-agent's command line in a process of its own (`edge-agent device add`),
+/// once the agent lets it in.
+pub(crate) async fn provisioned_bridge(
+    mut config: BridgeConfig,
+    agent: &Agent,
+    dir: &std::path::Path,
+    tables: &[&str],
+) -> BridgeConfig {
+    let secret = EDGE_AGENT.provision(dir, &config.bridge_id, tables);
+    provisioned(agent, &config.bridge_id, &secret).await;
+    config.mqtt_password = Some(secret.into());
+    config
 }
 
 /// Whether `device` shows online on a table's view (`None`: not on it).

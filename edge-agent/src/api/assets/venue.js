@@ -1,8 +1,9 @@
 "use strict";
 // The staff console's Venue tab: how phones and TVs reach this agent (its LAN URLs, each with a QR
-// code to scan) and the table registry (name, order, retire, and one tap to register a table a
-// device announces). Loaded after staff.js and uses its `api`, `failed`, `notice` and `$`; every
-// value is shown as text, never as markup.
+// code to scan), the table registry (name, order, retire, and one tap to register a table a
+// device announces) and the provisioned devices (add, showing the secret once; revoke). A banner
+// over every tab warns while the broker lets anonymous devices in. Loaded after staff.js and uses
+// its `api`, `failed`, `notice`, `state` and `$`; every value is shown as text, never as markup.
 
 const venue = { busy: false };
 
@@ -44,12 +45,82 @@ function unknownRow(announcement) {
     register);
 }
 
+function when(ms) {
+  return ms ? new Date(ms).toLocaleString() : "never";
+}
+
+function deviceRow(device) {
+  const revoked = device.revoked_ms !== null && device.revoked_ms !== undefined;
+  const revoke = revoked ? null : h("button", { class: "btn danger", type: "button", "data-revoke": device.device }, "Revoke");
+  if (revoke) revoke.addEventListener("click", () => revokeDevice(device.device));
+  const facts = revoked
+    ? `revoked ${when(device.revoked_ms)}`
+    : `added ${when(device.created_ms)} · last connected ${when(device.last_seen_ms)}`;
+  return h("div", { class: "registry-row" + (revoked ? " revoked" : ""), "data-device": device.device },
+    h("span", { class: "reg-id" }, device.device),
+    h("span", null, (device.tables || []).join(", ")),
+    h("span", { class: "reg-devices dim" }, facts),
+    revoke);
+}
+
+function showDevices(listing) {
+  $("anonymous-devices").hidden = !(listing.anonymous && listing.embedded);
+  $("devices-external").hidden = listing.embedded;
+  $("devices-list").replaceChildren(...listing.devices.map(deviceRow));
+  $("devices-empty").hidden = listing.devices.length > 0;
+}
+
+/** The banner over every tab: asked once unlocked, then every 30 s (quietly: a lock is staff.js's). */
+async function checkAnonymous() {
+  if (!state.token) return;
+  try {
+    const listing = await api("GET", "/api/v1/devices");
+    $("anonymous-devices").hidden = !(listing.anonymous && listing.embedded);
+  } catch (_) {
+    // Shown by whatever staff.js asks next.
+  }
+}
+
+async function addDevice(device, tables) {
+  if (venue.busy) return;
+  venue.busy = true;
+  try {
+    const added = await api("POST", "/api/v1/devices", { device, tables });
+    $("device-secret-id").textContent = added.device;
+    $("device-secret-text").textContent = added.secret;
+    $("device-secret").hidden = false;
+    notice("ok", `Device ${added.device} added for ${added.tables.join(", ")}`);
+  } catch (failure) {
+    failed("Adding device " + device, failure);
+  } finally {
+    venue.busy = false;
+  }
+  loadVenue();
+}
+
+async function revokeDevice(device) {
+  if (venue.busy) return;
+  if (!confirm(`Revoke ${device}? It is cut off at once and refused until added again with a new secret.`)) return;
+  venue.busy = true;
+  try {
+    await api("DELETE", "/api/v1/devices/" + encodeURIComponent(device));
+    notice("ok", `Device ${device} revoked`);
+  } catch (failure) {
+    failed("Revoking device " + device, failure);
+  } finally {
+    venue.busy = false;
+  }
+  loadVenue();
+}
+
 async function loadVenue() {
   try {
-    const [network, registry] = await Promise.all([
+    const [network, registry, devices] = await Promise.all([
       api("GET", "/api/v1/network"),
       api("GET", "/api/v1/registry"),
+      api("GET", "/api/v1/devices"),
     ]);
+    showDevices(devices);
     networkBlock(network);
     $("registry-list").replaceChildren(...registry.tables.map(registryRow));
     $("registry-unknown").replaceChildren(...registry.unknown.map(unknownRow));
@@ -96,6 +167,25 @@ $("register-form").addEventListener("submit", (event) => {
   $("register-table").value = "";
   $("register-name").value = "";
 });
+
+$("device-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const device = $("device-id").value.trim();
+  const tables = $("device-tables").value.split(/[\s,]+/).filter((t) => t);
+  if (!device || !tables.length) return;
+  addDevice(device, tables);
+  $("device-id").value = "";
+  $("device-tables").value = "";
+});
+
+$("device-secret-done").addEventListener("click", () => {
+  $("device-secret-text").textContent = "";
+  $("device-secret").hidden = true;
+});
+
+checkAnonymous();
+setInterval(checkAnonymous, 30000);
+$("unlock-form").addEventListener("submit", () => setTimeout(checkAnonymous, 1000));
 
 for (const tab of document.querySelectorAll(".tab")) {
   tab.addEventListener("click", () => {

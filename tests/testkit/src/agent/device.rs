@@ -23,13 +23,26 @@ pub struct Device {
 }
 
 impl Device {
-    /// Connects to `broker` as `name` (client id `name-<port>`).
+    /// Connects to `broker` as `name` (client id `name-<port>`), without credentials (an agent
+    /// started with `--allow-anonymous-devices`, the harness's default).
     pub async fn connect(broker: SocketAddr, name: &str) -> Device {
+        Device::connect_with(broker, name, None).await
+    }
+
+    /// Connects to `broker` as provisioned device `name` with its `secret` (MQTT username `name`).
+    pub async fn connect_as(broker: SocketAddr, name: &str, secret: &str) -> Device {
+        Device::connect_with(broker, name, Some(secret)).await
+    }
+
+    async fn connect_with(broker: SocketAddr, name: &str, secret: Option<&str>) -> Device {
         let mut options = MqttOptions::new(
             format!("{name}-{}", free_port()),
             broker.ip().to_string(),
             broker.port(),
         );
+        if let Some(secret) = secret {
+            options.set_credentials(name, secret);
+        }
         options.set_keep_alive(Duration::from_secs(5));
         // Big enough to send an oversize payload for the agent to reject.
         options.set_max_packet_size(128 * 1024, 128 * 1024);
@@ -105,11 +118,36 @@ impl Subscription {
     ///
     /// When the subscription is not confirmed in time.
     pub async fn listen(broker: SocketAddr, filter: &str) -> Subscription {
-        let mut options = MqttOptions::new(
-            format!("sub-{}", free_port()),
-            broker.ip().to_string(),
-            broker.port(),
-        );
+        Subscription::listen_with(broker, filter, None).await
+    }
+
+    /// Like [`Subscription::listen`], logged in as provisioned device `name` with `secret`.
+    ///
+    /// # Panics
+    ///
+    /// When the subscription is not confirmed in time.
+    pub async fn listen_as(
+        broker: SocketAddr,
+        filter: &str,
+        name: &str,
+        secret: &str,
+    ) -> Subscription {
+        Subscription::listen_with(broker, filter, Some((name, secret))).await
+    }
+
+    async fn listen_with(
+        broker: SocketAddr,
+        filter: &str,
+        login: Option<(&str, &str)>,
+    ) -> Subscription {
+        let client_id = match login {
+            Some((name, _)) => format!("{name}-sub-{}", free_port()),
+            None => format!("sub-{}", free_port()),
+        };
+        let mut options = MqttOptions::new(client_id, broker.ip().to_string(), broker.port());
+        if let Some((name, secret)) = login {
+            options.set_credentials(name, secret);
+        }
         options.set_keep_alive(Duration::from_secs(5));
         let (client, mut eventloop) = AsyncClient::new(options, 100);
         client

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub use device::{Commands, Device, Subscription};
-pub use process::{Process, Program, serve_if_child};
+pub use process::{Process, Program, secret_in, serve_if_child};
 pub use screen::{Ws, next_json, until, until_within, ws};
 
 use crate::free_port;
@@ -69,6 +69,53 @@ pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
         ws_direct_writes: true,
         camera_shot_timeout_ms: 20_000,
         tables: test_tables(),
+        // Tests publish as devices without credentials unless they start an authenticated agent.
+        allow_anonymous_devices: true,
+    }
+}
+
+/// Provisions `device` for `tables` in the agent data folder `dir` through edge-agent's own
+/// command line (`edge-agent device add DEVICE --table T… --data-dir DIR`, parsed by its flags and
+/// run by the same code as the binary, in this process); the secret it printed on its last line.
+/// A running agent on `dir` lets the device in within a second ([`provisioned`] waits for it).
+///
+/// # Panics
+///
+/// When the command is refused.
+#[must_use]
+pub fn provision(dir: &Path, device: &str, tables: &[&str]) -> String {
+    let mut args = vec![
+        "edge-agent".to_owned(),
+        "--data-dir".to_owned(),
+        dir.display().to_string(),
+        "device".to_owned(),
+        "add".to_owned(),
+        device.to_owned(),
+    ];
+    for table in tables {
+        args.extend(["--table".to_owned(), (*table).to_owned()]);
+    }
+    let mut flags = <edge_agent::config::Flags as clap::Parser>::try_parse_from(args)
+        .expect("a device command line");
+    let Some(edge_agent::devices::cli::Command::Device(command)) = flags.command.take() else {
+        panic!("not a device command");
+    };
+    let mut out = Vec::new();
+    edge_agent::devices::cli::run(&command, dir, &mut out).expect("device add succeeds");
+    let text = String::from_utf8(out).expect("UTF-8");
+    text.lines().last().expect("a last line").to_owned()
+}
+
+/// Waits (at most 5 s) until `agent`'s broker directory lets `device` in with `secret`.
+///
+/// # Panics
+///
+/// After 5 s.
+pub async fn provisioned(agent: &Agent, device: &str, secret: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent.running.devices.directory().login(device, secret) {
+        assert!(Instant::now() < deadline, "{device} not let in within 5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -84,9 +131,16 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// The agent with an embedded broker on a free port.
+    /// The agent with an embedded broker on a free port, open to anonymous devices (the
+    /// harness's default, so tests publish as devices without credentials).
     pub async fn start(dir: &Path) -> Agent {
         Agent::start_with(dir, |_| {}).await
+    }
+
+    /// The agent with an embedded broker on a free port that lets in provisioned devices only
+    /// ([`provision`] them).
+    pub async fn start_authenticated(dir: &Path) -> Agent {
+        Agent::start_with(dir, |config| config.allow_anonymous_devices = false).await
     }
 
     /// Like [`Agent::start`], with `tweak` applied to the configuration first.

@@ -54,6 +54,53 @@ impl Program {
     }
 }
 
+impl Program {
+    /// Runs `edge-agent device add DEVICE --table T… --data-dir DIR` with this program (the real
+    /// command line, in a process of its own) and returns the secret it printed.
+    ///
+    /// # Panics
+    ///
+    /// When the command fails or prints no secret.
+    #[must_use]
+    pub fn provision(self, dir: &Path, device: &str, tables: &[&str]) -> String {
+        let mut args = vec![
+            "device".to_owned(),
+            "add".to_owned(),
+            device.to_owned(),
+            "--data-dir".to_owned(),
+            dir.display().to_string(),
+        ];
+        for table in tables {
+            args.extend(["--table".to_owned(), (*table).to_owned()]);
+        }
+        let mut command = self.command(&args);
+        let output = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("edge-agent device add runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "device add failed: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        secret_in(&stdout).unwrap_or_else(|| panic!("no secret printed: {stdout}"))
+    }
+}
+
+/// The secret `device add` printed: its last line (a re-started test binary's harness adds lines of
+/// its own around it, so the last line that looks like a secret).
+#[must_use]
+pub fn secret_in(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with(edge_agent::devices::secret::PREFIX))
+        .map(str::to_owned)
+}
+
 /// An agent process on free ports, killed when dropped (a failing test must not leave one
 /// running).
 #[derive(Debug)]
@@ -73,13 +120,30 @@ impl Drop for Process {
 }
 
 impl Process {
-    /// Starts `program` on `dir` with the staff [`TOKEN`] and more `flags` (e.g. `--cloud-url`),
-    /// and waits (at most 10 s) until `/healthz` answers.
+    /// Starts `program` on `dir` with the staff [`TOKEN`], `--allow-anonymous-devices` (so devices
+    /// connect without credentials) and more `flags` (e.g. `--cloud-url`), and waits (at most
+    /// 10 s) until `/healthz` answers.
     ///
     /// # Panics
     ///
     /// When it does not start or does not become healthy.
     pub async fn start(program: Program, dir: &Path, flags: &[String]) -> Process {
+        let mut all = vec!["--allow-anonymous-devices".to_owned()];
+        all.extend_from_slice(flags);
+        Process::launch(program, dir, &all).await
+    }
+
+    /// Like [`Process::start`] without `--allow-anonymous-devices`: only devices provisioned with
+    /// [`Program::provision`] get in.
+    ///
+    /// # Panics
+    ///
+    /// When it does not start or does not become healthy.
+    pub async fn start_authenticated(program: Program, dir: &Path, flags: &[String]) -> Process {
+        Process::launch(program, dir, flags).await
+    }
+
+    async fn launch(program: Program, dir: &Path, flags: &[String]) -> Process {
         let (http, mqtt) = (free_port(), free_port());
         let mut args = vec![
             "--data-dir".to_owned(),
@@ -167,8 +231,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let flags = edge_agent::config::Flags::try_parse_from(args)?;
+    let mut flags = edge_agent::config::Flags::try_parse_from(args)?;
+    let command = flags.command.take();
     let config = edge_agent::config::Config::load(flags)?;
+    if let Some(edge_agent::devices::cli::Command::Device(command)) = command {
+        edge_agent::devices::cli::run(&command, &config.data_dir, &mut std::io::stdout().lock())?;
+        return Ok(());
+    }
     let shutdown = CancellationToken::new();
     let running = edge_agent::start(config, shutdown.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
