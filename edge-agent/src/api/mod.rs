@@ -13,6 +13,7 @@
 mod auth;
 mod cloud;
 mod error;
+mod health;
 mod json;
 mod network;
 mod pages;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub notices: crate::notices::Notices,
     /// Where HTTP listens and the URLs the venue's network can open (`GET /api/v1/network`).
     pub reach: crate::network::Reach,
+    /// What `/healthz` and `/api/v1/health` judge (`None`: always `ok`, for API unit tests).
+    pub health: Option<Arc<crate::health::Health>>,
 }
 
 impl AppState {
@@ -166,7 +169,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/results/{match_id}", get(results::one))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/api/v1/health", get(health::detail))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -205,10 +209,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn healthz() -> Response {
-    json::json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
 }
 
 async fn not_found(uri: Uri) -> ApiError {

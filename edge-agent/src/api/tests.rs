@@ -32,6 +32,7 @@ fn state(staff_token: Option<&str>) -> AppState {
             "0.0.0.0:8080".parse().expect("addr"),
             &[std::net::Ipv4Addr::new(192, 168, 1, 23)],
         ),
+        health: None,
     }
 }
 

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod corrections;
 mod fallback;
+mod health;
 mod helpers;
 mod manual_console;
 mod outbox;
