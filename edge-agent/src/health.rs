@@ -116,14 +116,11 @@ impl Health {
 }
 
 /// Free and total bytes of the file system holding `path` (statvfs), if it can be read.
+#[allow(clippy::useless_conversion)] // the statvfs fields are u32 on some targets
 pub fn disk_space(path: &Path) -> Option<Disk> {
     let stat = nix::sys::statvfs::statvfs(path).ok()?;
     let fragment = u64::from(stat.fragment_size());
-    #[allow(clippy::useless_conversion)] // fsblkcnt_t is u32 on some targets
-    let (available, blocks) = (
-        u64::from(stat.blocks_available()),
-        u64::from(stat.blocks()),
-    );
+    let (available, blocks) = (u64::from(stat.blocks_available()), u64::from(stat.blocks()));
     Some(Disk {
         free_bytes: available.saturating_mul(fragment),
         total_bytes: blocks.saturating_mul(fragment),
@@ -277,11 +274,7 @@ pub fn assess(facts: &Facts) -> Report {
         disk(facts),
         sync(facts),
     ];
-    let status = parts
-        .iter()
-        .map(|p| p.status)
-        .max()
-        .unwrap_or(Status::Ok);
+    let status = parts.iter().map(|p| p.status).max().unwrap_or(Status::Ok);
     let [broker, devices, engine, writer, disk, sync] = parts;
     Report {
         status,
@@ -449,9 +442,7 @@ fn sync(facts: &Facts) -> Part {
     match &facts.sync_last_error {
         Some((at, error)) if *at > facts.sync_last_ok_ms => part(
             Status::Warning,
-            format!(
-                "Cloud sync fails ({error}); {backlog} records wait here and nothing is lost."
-            ),
+            format!("Cloud sync fails ({error}); {backlog} records wait here and nothing is lost."),
             details,
         ),
         _ if facts.sync_last_ok_ms == 0 => part(
@@ -511,14 +502,22 @@ mod tests {
     fn a_full_disk_fails_writer_and_disk_in_words() {
         let mut facts = fine();
         facts.writer.failing_since_ms = Some(990_000);
-        facts.writer.last_error = Some((999_000, "the disk is full (database or disk is full)".into()));
+        facts.writer.last_error = Some((
+            999_000,
+            "the disk is full (database or disk is full)".into(),
+        ));
         facts.disk = Some(Disk {
             free_bytes: 0,
             total_bytes: 4_194_304,
         });
         let report = assess(&facts);
         assert_eq!(report.status, Status::Failing);
-        assert!(report.writer.words.starts_with("Cannot save: the disk is full"));
+        assert!(
+            report
+                .writer
+                .words
+                .starts_with("Cannot save: the disk is full")
+        );
         let public = report.public();
         assert_eq!(public["failing"], serde_json::json!(["writer", "disk"]));
     }

@@ -82,7 +82,9 @@ fn ignore_file_size_signal() {
         Ok(mut signals) => {
             tokio::spawn(async move {
                 while signals.recv().await.is_some() {
-                    tracing::warn!("a file-size limit was reached (SIGXFSZ): writes fail until it is raised or space freed");
+                    tracing::warn!(
+                        "a file-size limit was reached (SIGXFSZ): writes fail until it is raised or space freed"
+                    );
                 }
             });
         }

@@ -349,9 +349,12 @@ impl Engine {
         source: Source,
     ) -> Result<(), EngineError> {
         let (device_mark, received, reply) = source.into_parts();
-        // Nothing is applied that could not be saved: the table stays as committed, a device's
-        // mark does not move (its events are asked for again later), staff get a 503.
-        if !self.store.can_commit() {
+        // Nothing new is applied that could not be saved: the table stays as committed and staff
+        // get a 503. A device's event that ingest already released (its mark moved in memory)
+        // still goes to the writer, which saves it once it can: refusing it here would lose it.
+        // New device messages are not taken at all while the writer cannot commit (see
+        // `device_message`), so their marks do not move and they are asked for again.
+        if device_mark.is_none() && !self.store.can_commit() {
             if let Some(reply) = reply {
                 let _ = reply.send(Err(EngineError::CannotSave));
             }

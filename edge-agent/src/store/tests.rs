@@ -57,7 +57,8 @@ fn dead_letters(count: usize) -> Vec<Write> {
     (0..count)
         .map(|i| {
             Write::DeadLetter(DeadLetter {
-                received_ms: 1,
+                // Recent: the writer's retention deletes letters older than 7 days.
+                received_ms: crate::clock::now_ms(),
                 topic: "dojo/v1/tables/t1/events".into(),
                 payload: vec![b'x'; 1000],
                 reason: "not_json".into(),
@@ -405,10 +406,19 @@ fn dead_letters_are_trimmed_by_age_then_rows_then_bytes_oldest_first() {
     assert_eq!(bytes, 15 * 100);
     assert_eq!(trimmed, 85, "10 by age, 40 by rows, 35 by bytes");
     let oldest: i64 = conn
-        .query_row("SELECT MIN(received_ms) FROM dead_letters", [], |r| r.get(0))
+        .query_row("SELECT MIN(received_ms) FROM dead_letters", [], |r| {
+            r.get(0)
+        })
         .expect("oldest");
-    assert_eq!(oldest, i64::try_from(now - 500 + 75).expect("fits"), "the newest are kept");
+    assert_eq!(
+        oldest,
+        i64::try_from(now - 500 + 75).expect("fits"),
+        "the newest are kept"
+    );
     // Within every bound, nothing more goes.
-    assert_eq!(retention::trim_dead_letters(&conn, &retention, now).expect("trim"), 0);
+    assert_eq!(
+        retention::trim_dead_letters(&conn, &retention, now).expect("trim"),
+        0
+    );
     std::fs::remove_dir_all(dir).ok();
 }

@@ -14,7 +14,7 @@ use crate::view::DevicePresence;
 /// database grew with the square of their number (issue 16, defect 5). A real table has a
 /// controller and a camera or two; beyond this bound the device heard least recently is forgotten
 /// (offline ones first) and shows again when it speaks.
-pub const MAX_DEVICES: usize = 16;
+pub(crate) const MAX_DEVICES: usize = 16;
 
 /// Makes room for `device` among `devices` if it is new and the table is at [`MAX_DEVICES`].
 fn make_room(devices: &mut BTreeMap<String, DevicePresence>, device: &str) {
