@@ -227,7 +227,7 @@ fn writer(
                 Ok(took) => break took,
                 Err(error) => {
                     let error = describe(&error);
-                    tracing::error!(%error, events = batch.len(), retry_in_ms = delay.as_millis(), "SQLite cannot commit; retrying");
+                    tracing::error!(%error, events = batch.len(), retry_in_ms = delay.as_millis(), "SQLite commit failed; retrying");
                     status.failed(crate::clock::now_ms(), error);
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(MAX_RETRY);
