@@ -2,8 +2,8 @@
 //! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
 //! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
 //! players' messages (`room`), a match's camera layouts and its rack replay page (`replay`),
-//! `/metrics` and `/healthz`. This module holds the routes and what every handler
-//! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
+//! `/metrics`, `/healthz` and the staff health report (`health`). This module holds the routes
+//! and what every handler shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
 //! out) and `error` (every error is JSON), never on each other.
 //!
 //! Table reads come from the hub (committed views only); writes go through the engine, the single
