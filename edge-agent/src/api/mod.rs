@@ -3,8 +3,8 @@
 //! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
 //! players' messages (`room`), a match's camera layouts and its rack replay page (`replay`),
 //! `/metrics`, `/healthz` and the staff health report (`health`). This module holds the routes
-//! and what every handler shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
-//! out) and `error` (every error is JSON), never on each other.
+//! and what every handler shares ([`AppState`]); the handlers lean on `auth` (the staff token),
+//! `json` (bodies in and out) and `error` (every error is JSON), never on each other.
 //!
 //! Table reads come from the hub (committed views only); writes go through the engine, the single
 //! writer, and need the staff token, as do the dead letters (read through the [`Reader`]). The
