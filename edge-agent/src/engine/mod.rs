@@ -821,3 +821,33 @@ fn table_entry<'a>(
         table
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn announcement(n: u64) -> Announcement {
+        Announcement {
+            device: format!("dev{n}"),
+            table: "nowhere".into(),
+            kind: None,
+            online: true,
+            received_ms: n,
+        }
+    }
+
+    #[test]
+    fn announcements_are_bounded_and_the_oldest_goes_first() {
+        let mut announced = BTreeMap::new();
+        for n in 0..(MAX_ANNOUNCED as u64 + 100) {
+            remember(&mut announced, announcement(n));
+        }
+        assert_eq!(announced.len(), MAX_ANNOUNCED);
+        assert!(!announced.contains_key("dev99"), "the oldest are forgotten");
+        assert!(announced.contains_key("dev100"));
+        // A known device is updated in place, nothing forgotten.
+        remember(&mut announced, announcement(100));
+        assert_eq!(announced.len(), MAX_ANNOUNCED);
+        assert!(announced.contains_key("dev101"));
+    }
+}
