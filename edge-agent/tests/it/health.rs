@@ -422,3 +422,79 @@ async fn a_full_disk_turns_health_503_refuses_staff_and_recovers_by_itself() {
     );
     drop(agent);
 }
+
+// ---- In words, in a browser ----------------------------------------------------------------
+
+const STAFF_HEALTH: &str = r#"(() => {
+  const banner = document.getElementById("health");
+  return banner && !banner.hidden ? banner.textContent.replace(/\s+/g, " ").trim() : null;
+})()"#;
+
+const TV_HEALTH: &str = r#"(() => {
+  const line = document.getElementById("tv-health");
+  return line && !line.hidden ? line.textContent.trim() : null;
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_and_the_tv_say_in_words_what_fails() {
+    use dojo_testkit::browser::Browser;
+    let dir = data_dir("health-words");
+    let agent = Agent::start_with(&dir, |c| c.presence_timeout_ms = 1_000).await;
+    let mut ctl = Device::connect(agent.running.mqtt_addr.expect("embedded"), "ctl-w5").await;
+    ctl.send("t5", json!({"type": "heartbeat"})).await;
+    wait_for_device(&agent, "t5", "ctl-w5").await;
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get_status(&client, &agent.url("/healthz"), None).await.0 != 503 {
+        assert!(Instant::now() < deadline, "healthz never failed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut browser = Browser::launch().await;
+    let tv = browser.open(&agent.url("/tables/t5")).await;
+    let line = browser
+        .wait_for(&tv, TV_HEALTH, "the TV's health line", Value::is_string)
+        .await;
+    assert!(
+        line.as_str()
+            .is_some_and(|l| l.starts_with("Not hearing the tables")),
+        "{line}"
+    );
+    let staff = browser.open(&agent.url("/staff")).await;
+    browser
+        .wait_for(
+            &staff,
+            "document.readyState === 'complete' && !!document.getElementById('unlock-form')",
+            "the console",
+            |v| v == &json!(true),
+        )
+        .await;
+    browser
+        .eval(
+            &staff,
+            &format!(
+                "document.getElementById('token').value = {TOKEN:?}; \
+                 document.getElementById('unlock-form').requestSubmit(); true"
+            ),
+        )
+        .await;
+    let banner = browser
+        .wait_for(
+            &staff,
+            STAFF_HEALTH,
+            "the console's health banner",
+            Value::is_string,
+        )
+        .await;
+    assert!(
+        banner.as_str().is_some_and(|b| b.contains(
+            "The agent cannot do its whole job right now: No table controller or camera heard"
+        )),
+        "{banner}"
+    );
+    // Heard again: both clear.
+    ctl.send("t5", json!({"type": "heartbeat"})).await;
+    browser
+        .wait_for(&staff, STAFF_HEALTH, "the banner gone", Value::is_null)
+        .await;
+    agent.stop().await;
+}
