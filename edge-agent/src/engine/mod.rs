@@ -482,6 +482,15 @@ impl Engine {
         if !self.registry.accepts(table) {
             return self.unknown_table(&message, table).await;
         }
+        let decoded = match protocol::decode(channel, &message.payload) {
+            Ok(decoded) => decoded,
+            Err(reject) => {
+                return self
+                    .reject(&message, reject.reason(), reject.to_string())
+                    .await;
+            }
+        };
+        // A valid message for a registered table: a device is heard (garbage is not).
         if let Some(health) = &self.health {
             health.heard(message.received_ms);
         }
@@ -492,14 +501,6 @@ impl Engine {
             self.metrics.rejected("store_unavailable");
             return;
         }
-        let decoded = match protocol::decode(channel, &message.payload) {
-            Ok(decoded) => decoded,
-            Err(reject) => {
-                return self
-                    .reject(&message, reject.reason(), reject.to_string())
-                    .await;
-            }
-        };
         let now = message.received_ms;
         let (device, seq) = (decoded.device.clone(), decoded.seq);
         let mut decoded = decoded;
@@ -625,9 +626,6 @@ impl Engine {
         if message.payload.is_empty() {
             return; // a cleared retained status
         }
-        if let Some(health) = &self.health {
-            health.heard(message.received_ms);
-        }
         let status: DeviceStatus = match serde_json::from_slice(&message.payload) {
             Ok(status) => status,
             Err(error) => {
@@ -655,6 +653,9 @@ impl Engine {
         }
         if !self.registry.accepts(&table) {
             return self.unknown_table(&message, &table).await;
+        }
+        if let Some(health) = &self.health {
+            health.heard(message.received_ms);
         }
         let online = status.status == Presence::Online;
         let shown = self
