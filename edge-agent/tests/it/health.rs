@@ -103,6 +103,7 @@ async fn garbage_keeps_a_prefix_and_is_trimmed_by_size_with_a_counter() {
         "180 MB of garbage left a {file}-byte database"
     );
     agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,6 +136,7 @@ async fn a_table_keeps_a_bounded_number_of_devices_in_its_view() {
     );
     assert!(longest < 6_000, "a view of {longest} bytes");
     agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
 }
 
 async fn wait_for_device(agent: &Agent, table: &str, device: &str) {
@@ -207,6 +209,7 @@ async fn healthz_fails_when_devices_fall_silent_and_staff_read_every_part() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
 }
 
 // ---- A full disk ---------------------------------------------------------------------------
@@ -265,7 +268,7 @@ async fn a_full_disk_turns_health_503_refuses_staff_and_recovers_by_itself() {
     let root = data_dir("health-full");
     let dir = root.join("data");
     std::fs::create_dir_all(&dir).expect("dir");
-    let _tmpfs = Tmpfs::mount(&dir, "6m");
+    let tmpfs = Tmpfs::mount(&dir, "6m");
     let agent = Process::start(EDGE_AGENT, &dir, &[]).await;
     let client = client();
     let staff = |path: &str| {
@@ -421,6 +424,8 @@ async fn a_full_disk_turns_health_503_refuses_staff_and_recovers_by_itself() {
         accepted.status()
     );
     drop(agent);
+    drop(tmpfs);
+    std::fs::remove_dir_all(root).ok();
 }
 
 // ---- In words, in a browser ----------------------------------------------------------------
@@ -497,4 +502,5 @@ async fn the_console_and_the_tv_say_in_words_what_fails() {
         .wait_for(&staff, STAFF_HEALTH, "the banner gone", Value::is_null)
         .await;
     agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
 }
