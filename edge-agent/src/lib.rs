@@ -25,7 +25,8 @@
 //! - [`pairing`]: players' phones paired with a table's match (codes, tokens, seats);
 //! - [`notices`]: announcements, requests to undo and players' messages, kept for a while;
 //! - [`limit`]: rate limits per address or phone;
-//! - [`network`]: the URLs the venue's phones and TVs can open the agent at.
+//! - [`network`]: the URLs the venue's phones and TVs can open the agent at;
+//! - [`health`]: whether the agent can do its job, part by part, in words (`/healthz`).
 //!
 //! Around the flow:
 //!
@@ -48,6 +49,7 @@ pub mod sync;
 pub mod table;
 
 pub mod clock;
+pub mod health;
 pub mod limit;
 pub mod metrics;
 pub mod network;

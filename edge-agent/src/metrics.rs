@@ -397,6 +397,14 @@ impl Metrics {
             .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 
+    /// Registers a counter another part owns (e.g. the store's `dead_letters_trimmed`); its
+    /// exported name is `dojo_<name>_total`.
+    pub fn register_counter(&self, name: &str, help: &str, counter: Counter) {
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register(name, help, counter);
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -62,7 +62,15 @@ pub enum RegistryError {
     /// No such table in the registry.
     #[error("no table {0:?} in the registry")]
     Unknown(String),
+    /// The registry holds [`MAX_TABLES`] tables already.
+    #[error("the registry is full: it holds {MAX_TABLES} tables, the most an agent keeps")]
+    Full,
 }
+
+/// The most tables a registry holds (retired ones included). Every screen's snapshot carries
+/// each table's view, so the number of tables bounds it (issue 16, defect 5: 50,000 table ids
+/// made a 14 MB snapshot). A venue has tens of tables; the test harness declares ~1,300.
+pub const MAX_TABLES: usize = 2048;
 
 /// Every registered table, retired ones included.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -118,6 +126,9 @@ impl Registry {
                         position: position.unwrap_or(known.position),
                         retired: false,
                     },
+                    None if self.entries.len() >= MAX_TABLES => {
+                        return Err(RegistryError::Full);
+                    }
                     None => Entry {
                         table: table.clone(),
                         name: name.unwrap_or_else(|| table.clone()),
@@ -229,6 +240,35 @@ fn checked_name(name: &str) -> Result<String, RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_holds_a_bounded_number_of_tables() {
+        let mut registry = Registry::default();
+        for n in 0..MAX_TABLES {
+            let change = Change::Put {
+                table: format!("x{n}"),
+                name: None,
+                position: None,
+            };
+            let entry = registry.plan(&change).expect("room").expect("new");
+            registry.apply(entry);
+        }
+        let one_more = Change::Put {
+            table: "x-more".into(),
+            name: None,
+            position: None,
+        };
+        assert!(matches!(registry.plan(&one_more), Err(RegistryError::Full)));
+        let rename = Change::Put {
+            table: "x0".into(),
+            name: Some("Zero".into()),
+            position: None,
+        };
+        assert!(
+            registry.plan(&rename).is_ok(),
+            "a known table still changes"
+        );
+    }
 
     fn put(table: &str, name: Option<&str>, position: Option<u32>) -> Change {
         Change::Put {

@@ -79,6 +79,25 @@ pub struct Running {
     pub stopped: tokio::task::JoinHandle<()>,
 }
 
+/// Takes SIGXFSZ, so that a file-size limit (`ulimit -f`, systemd's `LimitFSIZE`) makes a write
+/// fail with EFBIG, which the store writer reports and retries like a full disk, instead of
+/// killing the agent.
+fn ignore_file_size_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::from_raw(nix::libc::SIGXFSZ)) {
+        Ok(mut signals) => {
+            tokio::spawn(async move {
+                while signals.recv().await.is_some() {
+                    tracing::warn!(
+                        "a file-size limit was reached (SIGXFSZ): writes fail until it is raised or space freed"
+                    );
+                }
+            });
+        }
+        Err(error) => tracing::warn!(%error, "cannot take SIGXFSZ"),
+    }
+}
+
 /// Starts everything: SQLite (replaying the log), MQTT, the engine, HTTP and, with `demo`, the
 /// simulated tables. Returns once HTTP is listening.
 ///
@@ -139,6 +158,22 @@ pub async fn start_with_devices(
             batch_metrics.commit_seconds(took.as_secs_f64());
         },
     );
+    let writer_status = store_tx.status().clone();
+    metrics.register_counter(
+        "dead_letters_trimmed",
+        "Dead letters deleted by retention (age, rows, bytes)",
+        writer_status.trimmed_counter(),
+    );
+    let health = Arc::new(crate::health::Health::new(
+        &config.data_dir,
+        crate::clock::now_ms(),
+        // Devices heartbeat well within the presence timeout: silent for several of them is no
+        // longer a device or two off, it is the agent not hearing the venue.
+        (config.presence_timeout_ms * 4).max(10_000),
+        store_tx.watch(),
+        config.cloud.is_some(),
+    ));
+    ignore_file_size_signal();
     let sync_task = match &config.cloud {
         Some(cloud) => {
             let sync = sync::Sync::new(
@@ -155,7 +190,8 @@ pub async fn start_with_devices(
                 store_tx.clone(),
                 metrics.clone(),
             )
-            .map_err(StartError::Cloud)?;
+            .map_err(StartError::Cloud)?
+            .report_to(health.clone());
             Some(tokio::spawn(sync.run(shutdown.clone())))
         }
         None => {
@@ -225,6 +261,7 @@ pub async fn start_with_devices(
         timing,
     );
     hub.publish(&views);
+    engine.report_to(health.clone());
     let mut declared = config.tables.clone();
     if config.demo {
         declared.extend(demo_tables(&config));
@@ -266,6 +303,7 @@ pub async fn start_with_devices(
         notices: crate::notices::Notices::new(),
         reach: reach.clone(),
         devices: devices.clone(),
+        health: Some(health.clone()),
     };
     if config.ws_direct_writes {
         api::spawn_direct_writers(&hub, &metrics);

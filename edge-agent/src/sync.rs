@@ -140,6 +140,8 @@ pub struct Sync {
     counted: Option<tokio::time::Instant>,
     /// The batch behind the last one acknowledged, prepared while that one was in flight.
     prefetched: Option<tokio::task::JoinHandle<Prepared>>,
+    /// Told each push's outcome (the health report's sync part).
+    health: Option<Arc<crate::health::Health>>,
 }
 
 /// A batch read from the outbox and compressed, ready to send.
@@ -191,7 +193,15 @@ impl Sync {
             batch_records,
             counted: None,
             prefetched: None,
+            health: None,
         })
+    }
+
+    /// Reports each push's outcome to `health`.
+    #[must_use]
+    pub fn report_to(mut self, health: Arc<crate::health::Health>) -> Sync {
+        self.health = Some(health);
+        self
     }
 
     /// Runs until `shutdown`: pushes the outbox, pulls players, retries forever.
@@ -228,6 +238,12 @@ impl Sync {
                 () = shutdown.cancelled() => break,
                 pushed = self.push() => pushed,
             };
+            if let Some(health) = &self.health {
+                match &pushed {
+                    Ok(_) => health.sync_ok(crate::clock::now_ms()),
+                    Err(error) => health.sync_failed(crate::clock::now_ms(), error.to_string()),
+                }
+            }
             let wait = match pushed {
                 Ok(
                     Pushed::Acked { full: true }

@@ -96,7 +96,9 @@ impl From<EngineError> for ApiError {
                 tracing::error!(error = %detail, "write failed in the store");
                 ApiError::Unavailable("storage failure: the input was not applied".to_owned())
             }
-            EngineError::ShuttingDown => ApiError::Unavailable(error.to_string()),
+            EngineError::ShuttingDown | EngineError::CannotSave | EngineError::NotSavedYet => {
+                ApiError::Unavailable(error.to_string())
+            }
         }
     }
 }

@@ -2,10 +2,10 @@
 //! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
 //! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
 //! players' messages (`room`), a match's camera layouts and its rack replay page (`replay`),
-//! provisioned devices (`devices`),
-//! `/metrics` and `/healthz`. This module holds the routes and what every handler
-//! shares ([`AppState`]); the handlers lean on `auth` (the staff token), `json` (bodies in and
-//! out) and `error` (every error is JSON), never on each other.
+//! provisioned devices (`devices`), `/metrics`, `/healthz` and the staff health report
+//! (`health`). This module holds the routes
+//! and what every handler shares ([`AppState`]); the handlers lean on `auth` (the staff token),
+//! `json` (bodies in and out) and `error` (every error is JSON), never on each other.
 //!
 //! Table reads come from the hub (committed views only); writes go through the engine, the single
 //! writer, and need the staff token, as do the dead letters (read through the [`Reader`]). The
@@ -15,6 +15,7 @@ mod auth;
 mod cloud;
 mod devices;
 mod error;
+mod health;
 mod json;
 mod network;
 mod pages;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub reach: crate::network::Reach,
     /// Provisioned devices (`/api/v1/devices`).
     pub devices: crate::devices::Devices,
+    /// What `/healthz` and `/api/v1/health` judge (`None`: always `ok`, for API unit tests).
+    pub health: Option<Arc<crate::health::Health>>,
 }
 
 impl AppState {
@@ -176,7 +179,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/results/{match_id}", get(results::one))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/api/v1/health", get(health::detail))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -216,10 +220,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn healthz() -> Response {
-    json::json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -39,6 +39,7 @@ fn state(staff_token: Option<&str>) -> AppState {
             true,
             Vec::new(),
         ),
+        health: None,
     }
 }
 

@@ -47,6 +47,18 @@ pub enum EngineError {
     /// The store failed; the input was not applied.
     #[error("storage failure: {0}")]
     Store(String),
+    /// The store cannot save now (a full disk): nothing was applied; it works again by itself
+    /// once the writer commits.
+    #[error(
+        "cannot save now (the disk may be full): nothing was applied; try again once staff have freed space (GET /api/v1/health says why)"
+    )]
+    CannotSave,
+    /// The input was taken but the store could not save it yet (the disk filled meanwhile): it
+    /// is saved, and applied, as soon as the store commits again.
+    #[error(
+        "not saved yet: the store cannot save now (the disk may be full); this input will be saved and applied as soon as it can, so check the table before repeating it"
+    )]
+    NotSavedYet,
     /// The agent is shutting down.
     #[error("the agent is shutting down")]
     ShuttingDown,
@@ -86,6 +98,9 @@ pub(super) enum Request {
 #[derive(Clone, Debug)]
 pub struct EngineHandle {
     pub(super) tx: mpsc::Sender<Request>,
+    /// The store writer: a write is refused at once while it cannot commit, even if the engine
+    /// itself is held up behind it.
+    pub(super) store: Option<crate::store::StoreWatch>,
 }
 
 impl EngineHandle {
@@ -93,6 +108,7 @@ impl EngineHandle {
     pub fn detached() -> EngineHandle {
         EngineHandle {
             tx: mpsc::channel(1).0,
+            store: None,
         }
     }
 
@@ -159,12 +175,10 @@ impl EngineHandle {
 
     /// Registers, updates or retires a table; resolves once the entry is committed.
     pub async fn register(&self, change: Change) -> Result<Entry, EngineError> {
+        self.saving()?;
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Request::Register { change, reply })
-            .await
-            .map_err(|_| EngineError::ShuttingDown)?;
-        answer.await.map_err(|_| EngineError::ShuttingDown)?
+        self.sent(Request::Register { change, reply }).await?;
+        self.answer(answer).await
     }
 
     /// The registry with the devices announcing each table, and those announcing unknown ones.
@@ -177,12 +191,53 @@ impl EngineHandle {
         answer.await.map_err(|_| EngineError::ShuttingDown)
     }
 
+    /// `Err(CannotSave)` while the store cannot commit.
+    fn saving(&self) -> Result<(), EngineError> {
+        match &self.store {
+            Some(store) if !store.can_commit() => Err(EngineError::CannotSave),
+            _ => Ok(()),
+        }
+    }
+
     async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Published, EngineError> {
+        self.saving()?;
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(request(reply))
-            .await
-            .map_err(|_| EngineError::ShuttingDown)?;
-        answer.await.map_err(|_| EngineError::ShuttingDown)?
+        self.sent(request(reply)).await?;
+        self.answer(answer).await
+    }
+
+    /// Sends `request` to the engine, unless the store stops committing while the engine is
+    /// held up (then `CannotSave`: the request was not taken).
+    async fn sent(&self, request: Request) -> Result<(), EngineError> {
+        tokio::select! {
+            sent = self.tx.send(request) => sent.map_err(|_| EngineError::ShuttingDown),
+            () = self.store_fails() => Err(EngineError::CannotSave),
+        }
+    }
+
+    /// The engine's answer, or `NotSavedYet` as soon as the store stops committing meanwhile (a
+    /// request must not hang on a full disk; what was taken is saved once it commits again).
+    async fn answer<T>(
+        &self,
+        answer: oneshot::Receiver<Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        tokio::select! {
+            answer = answer => answer.map_err(|_| EngineError::ShuttingDown)?,
+            () = self.store_fails() => Err(EngineError::NotSavedYet),
+        }
+    }
+
+    /// Resolves once the store cannot commit (never without a store).
+    async fn store_fails(&self) {
+        let Some(store) = &self.store else {
+            return std::future::pending().await;
+        };
+        let mut check = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            check.tick().await;
+            if !store.can_commit() {
+                return;
+            }
+        }
     }
 }

@@ -109,9 +109,19 @@ pub struct Engine {
     registry: Registry,
     /// Registry entries not yet handed to the store (tables the configuration declares).
     unsaved: Vec<Entry>,
-    /// Per device, the table its retained status names.
+    /// Per device, the table its retained status names (at most [`MAX_ANNOUNCED`]).
     announced: BTreeMap<String, Announcement>,
+    /// Told what the engine sees happen (devices heard, its loop running, the link closing).
+    health: Option<Arc<crate::health::Health>>,
 }
+
+/// Devices whose announcements are kept: anyone on the network can publish a status under any
+/// device id, so the oldest announcement goes when a new device would pass this.
+const MAX_ANNOUNCED: usize = 512;
+
+/// Camera ids whose newest shown frame is remembered (for more, the memory starts over: at worst
+/// one older replayed frame is shown again).
+const MAX_FRAME_MARKS: usize = 1024;
 
 /// A decoded device message, as `ingest` holds it until the device's earlier seqs are in.
 #[derive(Debug)]
@@ -162,6 +172,7 @@ impl Engine {
             tables.insert(logged.table, table);
         }
         let (tx, requests) = mpsc::channel(256);
+        let store_watch = store.watch();
         let modes = scoring::Modes::recovered(tables.values());
         let engine = Engine {
             tables,
@@ -180,8 +191,13 @@ impl Engine {
             registry,
             unsaved: Vec::new(),
             announced: BTreeMap::new(),
+            health: None,
         };
-        (engine, EngineHandle { tx }, views)
+        let handle = EngineHandle {
+            tx,
+            store: Some(store_watch),
+        };
+        (engine, handle, views)
     }
 
     /// Registers the tables the configuration declares that the registry does not know yet (a
@@ -207,6 +223,11 @@ impl Engine {
         }
     }
 
+    /// Reports to `health` what the engine sees: devices heard, its loop running, the link closing.
+    pub fn report_to(&mut self, health: Arc<crate::health::Health>) {
+        self.health = Some(health);
+    }
+
     /// Runs until `shutdown`; then drops its store sender so the writer drains and stops.
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
         if !self.unsaved.is_empty() {
@@ -222,13 +243,28 @@ impl Engine {
         }
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut link_open = true;
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(request) = self.requests.recv() => self.request(request).await,
-                Some(message) = inbound.recv() => self.inbound(message).await,
-                _ = tick.tick() => self.timers().await,
+                message = inbound.recv(), if link_open => match message {
+                    Some(message) => self.inbound(message).await,
+                    None => {
+                        link_open = false;
+                        tracing::error!("the MQTT link closed: no device can be heard (health fails)");
+                        if let Some(health) = &self.health {
+                            health.link_closed();
+                        }
+                    }
+                },
+                _ = tick.tick() => {
+                    if let Some(health) = &self.health {
+                        health.engine_ran(crate::clock::now_ms());
+                    }
+                    self.timers().await;
+                }
                 else => break,
             }
         }
@@ -291,6 +327,10 @@ impl Engine {
             let _ = reply.send(Err(EngineError::UnknownTable(table)));
             return;
         }
+        if !self.store.can_commit() {
+            let _ = reply.send(Err(EngineError::CannotSave));
+            return;
+        }
         if let Err(error) = self
             .commit(&table, input, crate::clock::now_ms(), Source::Staff(reply))
             .await
@@ -309,6 +349,17 @@ impl Engine {
         source: Source,
     ) -> Result<(), EngineError> {
         let (device_mark, received, reply) = source.into_parts();
+        // Nothing new is applied that could not be saved: the table stays as committed and staff
+        // get a 503. A device's event that ingest already released (its mark moved in memory)
+        // still goes to the writer, which saves it once it can: refusing it here would lose it.
+        // New device messages are not taken at all while the writer cannot commit (see
+        // `device_message`), so their marks do not move and they are asked for again.
+        if device_mark.is_none() && !self.store.can_commit() {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(EngineError::CannotSave));
+            }
+            return Err(EngineError::CannotSave);
+        }
         let table = table_entry(&mut self.tables, &self.registry, table_id);
         let seq = self.seq + 1;
         let was_lit = table.lit();
@@ -396,8 +447,10 @@ impl Engine {
             reason: reason.to_owned(),
             detail,
         };
-        if let Err(error) = self.store.send(Write::DeadLetter(letter)).await {
-            tracing::error!(%error, "cannot keep a dead letter");
+        // Dropped rather than waited for when the writer is behind or cannot commit: refused
+        // input must never hold up the tables (it is counted above either way).
+        if !self.store.offer(Write::DeadLetter(letter)) {
+            self.metrics.rejected("dead_letter_dropped");
         }
     }
 
@@ -441,6 +494,17 @@ impl Engine {
                     .await;
             }
         };
+        // A valid message for a registered table: a device is heard (garbage is not).
+        if let Some(health) = &self.health {
+            health.heard(message.received_ms);
+        }
+        // While nothing can be saved, a device's message is not taken at all: its mark stays
+        // where it was committed, so once the writer commits again the device's next message
+        // shows the gap and the events are asked for again (they stay with the device).
+        if !self.store.can_commit() {
+            self.metrics.rejected("store_unavailable");
+            return;
+        }
         let now = message.received_ms;
         let (device, seq) = (decoded.device.clone(), decoded.seq);
         let mut decoded = decoded;
@@ -484,6 +548,9 @@ impl Engine {
     /// Sends a camera's positions to the table's screens, unless a newer frame of it was shown
     /// (a replayed one). Seq 1 is a camera that restarted: shown.
     fn show_positions(&mut self, table: &str, device: &str, seq: u64, balls: Vec<BallPosition>) {
+        if self.newest_frame.len() >= MAX_FRAME_MARKS && !self.newest_frame.contains_key(device) {
+            self.newest_frame.clear();
+        }
         let newest = self.newest_frame.entry(device.to_owned()).or_insert(0);
         if seq > 1 && seq <= *newest {
             return;
@@ -586,10 +653,13 @@ impl Engine {
                 online: status.status == Presence::Online,
                 received_ms: message.received_ms,
             };
-            self.announced.insert(device.to_owned(), announcement);
+            remember(&mut self.announced, announcement);
         }
         if !self.registry.accepts(&table) {
             return self.unknown_table(&message, &table).await;
+        }
+        if let Some(health) = &self.health {
+            health.heard(message.received_ms);
         }
         let online = status.status == Presence::Online;
         let shown = self
@@ -629,6 +699,10 @@ impl Engine {
         change: Change,
         reply: oneshot::Sender<Result<crate::registry::Entry, EngineError>>,
     ) {
+        if !self.store.can_commit() {
+            let _ = reply.send(Err(EngineError::CannotSave));
+            return;
+        }
         let planned = match self.registry.plan(&change) {
             Ok(planned) => planned,
             Err(error) => {
@@ -691,6 +765,11 @@ impl Engine {
     }
 
     async fn timers(&mut self) {
+        // Timers change tables only through commits: while nothing can be saved they wait (the
+        // next tick after the writer commits again does what is due then).
+        if !self.store.can_commit() {
+            return;
+        }
         let now = crate::clock::now_ms();
         let mut due = Vec::new();
         for (id, table) in &self.tables {
@@ -721,6 +800,20 @@ impl Engine {
     }
 }
 
+/// Keeps `announcement`, dropping the oldest one when a new device would pass [`MAX_ANNOUNCED`].
+fn remember(announced: &mut BTreeMap<String, Announcement>, announcement: Announcement) {
+    if announced.len() >= MAX_ANNOUNCED && !announced.contains_key(&announcement.device) {
+        let oldest = announced
+            .values()
+            .min_by_key(|a| a.received_ms)
+            .map(|a| a.device.clone());
+        if let Some(oldest) = oldest {
+            announced.remove(&oldest);
+        }
+    }
+    announced.insert(announcement.device.clone(), announcement);
+}
+
 /// The table `id`, made (labelled from the registry) if it is new.
 fn table_entry<'a>(
     tables: &'a mut BTreeMap<String, Table>,
@@ -732,4 +825,34 @@ fn table_entry<'a>(
         table.seed_label(registry.get(id));
         table
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn announcement(n: u64) -> Announcement {
+        Announcement {
+            device: format!("dev{n}"),
+            table: "nowhere".into(),
+            kind: None,
+            online: true,
+            received_ms: n,
+        }
+    }
+
+    #[test]
+    fn announcements_are_bounded_and_the_oldest_goes_first() {
+        let mut announced = BTreeMap::new();
+        for n in 0..(MAX_ANNOUNCED as u64 + 100) {
+            remember(&mut announced, announcement(n));
+        }
+        assert_eq!(announced.len(), MAX_ANNOUNCED);
+        assert!(!announced.contains_key("dev99"), "the oldest are forgotten");
+        assert!(announced.contains_key("dev100"));
+        // A known device is updated in place, nothing forgotten.
+        remember(&mut announced, announcement(100));
+        assert_eq!(announced.len(), MAX_ANNOUNCED);
+        assert!(announced.contains_key("dev101"));
+    }
 }

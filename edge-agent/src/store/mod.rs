@@ -18,7 +18,9 @@
 //! - `sync`: what the sync task writes (acknowledgements, refusals, registered players);
 //! - `reader`: read-only queries for the API and the sync task, on their own connections;
 //! - `match_log`: one match's logged inputs, read back to replay it (the rack replay's layouts);
-//! - `results`: the venue's finished matches, read back for the results API.
+//! - `results`: the venue's finished matches, read back for the results API;
+//! - `retention`: the bounds on kept dead letters (payload prefix, age, rows, bytes);
+//! - `status`: whether the writer commits, for the engine and health (a full disk).
 
 mod checkpoint;
 mod match_log;
@@ -26,7 +28,9 @@ mod open;
 mod outbox;
 mod reader;
 mod results;
+mod retention;
 mod schema;
+mod status;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -38,8 +42,10 @@ pub use match_log::MatchLog;
 pub use open::{Recovered, RecoveredTable, open};
 pub use reader::{DeadLetterPage, KeptDeadLetter, Reader, Since, SyncDeadLetter, SyncStatus};
 pub use results::{MatchResult, RackResult, ResultsPage, ResultsQuery};
+pub use retention::Retention;
+pub use status::{WriterSnapshot, WriterStatus};
 pub use sync::SyncWrite;
-pub use writer::{Commit, DeadLetter, StoreTx, Write, spawn_writer};
+pub use writer::{Commit, DeadLetter, StoreTx, StoreWatch, Write, spawn_writer};
 
 /// A device's dedupe mark, owned by `ingest` and saved here with the device's events.
 pub use crate::ingest::DeviceMark;

@@ -57,9 +57,10 @@ fn dead_letters(count: usize) -> Vec<Write> {
     (0..count)
         .map(|i| {
             Write::DeadLetter(DeadLetter {
-                received_ms: 1,
+                // Recent: the writer's retention deletes letters older than 7 days.
+                received_ms: crate::clock::now_ms(),
                 topic: "dojo/v1/tables/t1/events".into(),
-                payload: vec![b'x'; 4000],
+                payload: vec![b'x'; 1000],
                 reason: "not_json".into(),
                 detail: format!("filler {i}"),
             })
@@ -79,7 +80,7 @@ fn commits_leave_checkpoints_to_the_checkpointer() {
     // ~1500 WAL pages in 10 commits: SQLite's default would have checkpointed inside the
     // commit that crossed 1000 and started the WAL over; the writer no longer does.
     for _ in 0..10 {
-        commit(&mut conn, &dead_letters(150)).expect("commit");
+        commit(&mut conn, &dead_letters(600), &Retention::default()).expect("commit");
     }
     let grown = file_len(&wal);
     assert!(grown > 1300 * 4096, "the WAL kept growing: {grown} bytes");
@@ -90,7 +91,7 @@ fn commits_leave_checkpoints_to_the_checkpointer() {
     assert_eq!(copied, frames, "a passive checkpoint copies every frame");
     // With every frame copied, the next commits start the WAL over instead of growing it.
     for _ in 0..5 {
-        commit(&mut conn, &dead_letters(150)).expect("commit");
+        commit(&mut conn, &dead_letters(600), &Retention::default()).expect("commit");
     }
     assert_eq!(file_len(&wal), grown, "the WAL is reused from its start");
     std::fs::remove_dir_all(dir).ok();
@@ -102,16 +103,16 @@ fn the_checkpointer_thread_moves_pages_into_the_database_file() {
     let (conn, _) = open(&dir).expect("a new database");
     let before = file_len(&db_path(&dir));
     let (store, _reader, writer) = spawn_writer(conn, &dir, |_| {}, |_, _| {});
-    for write in dead_letters(300) {
+    for write in dead_letters(1200) {
         store.tx.blocking_send(write).expect("queued");
     }
     // Nothing here checkpoints: only the thread can grow the database file.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while file_len(&db_path(&dir)) < before + 300 * 4000 && std::time::Instant::now() < deadline {
+    while file_len(&db_path(&dir)) < before + 1200 * 1000 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        file_len(&db_path(&dir)) >= before + 300 * 4000,
+        file_len(&db_path(&dir)) >= before + 1200 * 1000,
         "the database file holds the dead letters"
     );
     drop(store);
@@ -161,7 +162,7 @@ fn acknowledged_records_are_kept_to_send_again_after_a_cloud_restore() {
     let reader = Reader::new(db_path(&dir));
     let write = |conn: &mut Connection, write: SyncWrite| {
         let (done, _) = oneshot::channel();
-        commit(conn, &[Write::Sync { write, done }]).expect("commit");
+        commit(conn, &[Write::Sync { write, done }], &Retention::default()).expect("commit");
     };
     let ack = |seq| SyncWrite::Acked {
         seq,
@@ -203,7 +204,7 @@ fn sync_writes_ack_dead_letter_and_copy_players() {
     let reader = Reader::new(db_path(&dir));
     let sync = |conn: &mut Connection, write: SyncWrite| {
         let (done, _) = oneshot::channel();
-        commit(conn, &[Write::Sync { write, done }]).expect("commit");
+        commit(conn, &[Write::Sync { write, done }], &Retention::default()).expect("commit");
     };
     sync(
         &mut conn,
@@ -341,6 +342,83 @@ fn upgrading_to_the_registry_registers_every_table_the_database_has() {
             ("t1".to_owned(), "t1".to_owned(), 1, false),
             ("t2".to_owned(), "t2".to_owned(), 2, false),
         ]
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn letter(received_ms: u64, payload: usize) -> Write {
+    Write::DeadLetter(DeadLetter {
+        received_ms,
+        topic: "dojo/v1/tables/t1/events".into(),
+        payload: vec![b'g'; payload],
+        reason: "not_json".into(),
+        detail: "garbage".into(),
+    })
+}
+
+fn kept(conn: &Connection) -> (i64, i64) {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM dead_letters",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .expect("count")
+}
+
+#[test]
+fn a_dead_letter_keeps_a_bounded_prefix_and_says_so() {
+    let dir = temp_dir("dl-prefix");
+    let (mut conn, _) = open(&dir).expect("a new database");
+    let retention = Retention::default();
+    commit(&mut conn, &[letter(5, 60_000)], &retention).expect("commit");
+    let (payload, detail): (Vec<u8>, String) = conn
+        .query_row("SELECT payload, detail FROM dead_letters", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("kept");
+    assert_eq!(payload.len(), retention.payload_bytes);
+    assert!(
+        detail.contains("60000 bytes"),
+        "the detail says how long it was: {detail}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn dead_letters_are_trimmed_by_age_then_rows_then_bytes_oldest_first() {
+    let dir = temp_dir("dl-trim");
+    let (mut conn, _) = open(&dir).expect("a new database");
+    let retention = Retention {
+        max_age_ms: 1_000,
+        max_rows: 50,
+        max_bytes: 20 * 100,
+        ..Retention::default()
+    };
+    let now = 10_000;
+    // 10 too old, then 90 recent of 100 bytes each.
+    let mut batch: Vec<Write> = (0..10).map(|i| letter(i, 100)).collect();
+    batch.extend((0..90).map(|i| letter(now - 500 + i, 100)));
+    commit(&mut conn, &batch, &retention).expect("commit");
+    let trimmed = retention::trim_dead_letters(&conn, &retention, now).expect("trim");
+    let (rows, bytes) = kept(&conn);
+    // Bytes count topic and detail too (24 + 7 here): 2000 bytes hold 15 of these.
+    assert_eq!(rows, 15, "the byte bound leaves 15 rows");
+    assert_eq!(bytes, 15 * 100);
+    assert_eq!(trimmed, 85, "10 by age, 40 by rows, 35 by bytes");
+    let oldest: i64 = conn
+        .query_row("SELECT MIN(received_ms) FROM dead_letters", [], |r| {
+            r.get(0)
+        })
+        .expect("oldest");
+    assert_eq!(
+        oldest,
+        i64::try_from(now - 500 + 75).expect("fits"),
+        "the newest are kept"
+    );
+    // Within every bound, nothing more goes.
+    assert_eq!(
+        retention::trim_dead_letters(&conn, &retention, now).expect("trim"),
+        0
     );
     std::fs::remove_dir_all(dir).ok();
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -11,6 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::checkpointer;
 use super::reader::Reader;
+use super::retention::{Retention, TRIM_EVERY_LETTERS, TRIM_EVERY_MS, bounded, trim_dead_letters};
+use super::status::WriterStatus;
 use super::sync::{SyncWrite, sync_write};
 use super::{DeviceMark, StoreError, db_path, outbox, to_i64};
 use crate::view::Published;
@@ -85,12 +88,70 @@ pub enum Write {
 #[derive(Clone, Debug)]
 pub struct StoreTx {
     pub(super) tx: mpsc::Sender<Write>,
+    pub(super) status: Arc<WriterStatus>,
 }
 
 impl StoreTx {
     /// Queues a write, waiting if the writer is behind (backpressure on the engine).
     pub async fn send(&self, write: Write) -> Result<(), StoreError> {
         self.tx.send(write).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Queues a write only if there is room now and the writer commits: for what may be dropped
+    /// (dead letters), which must never hold up the engine. False if it was dropped.
+    pub fn offer(&self, write: Write) -> bool {
+        self.can_commit() && self.tx.try_send(write).is_ok()
+    }
+
+    /// True while the writer commits; false while it retries a transaction it cannot commit (a
+    /// full disk): then nothing new should be taken that would need saving.
+    pub fn can_commit(&self) -> bool {
+        self.status.can_commit()
+    }
+
+    /// The writer's state (for health).
+    pub fn status(&self) -> &Arc<WriterStatus> {
+        &self.status
+    }
+
+    /// Writes waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
+    /// A watch on the writer that does not keep it running (health holds one).
+    pub fn watch(&self) -> StoreWatch {
+        StoreWatch {
+            tx: self.tx.downgrade(),
+            status: self.status.clone(),
+        }
+    }
+}
+
+/// What health reads of the writer, without holding it open (a [`StoreTx`] would keep the
+/// writer from stopping).
+#[derive(Clone, Debug)]
+pub struct StoreWatch {
+    tx: mpsc::WeakSender<Write>,
+    status: Arc<WriterStatus>,
+}
+
+impl StoreWatch {
+    /// True while the writer commits.
+    pub fn can_commit(&self) -> bool {
+        self.status.can_commit()
+    }
+
+    /// The writer's state now.
+    pub fn snapshot(&self) -> super::WriterSnapshot {
+        self.status.snapshot()
+    }
+
+    /// Writes waiting for the writer (0 once it stopped).
+    pub fn queue_depth(&self) -> usize {
+        self.tx
+            .upgrade()
+            .map_or(0, |tx| tx.max_capacity().saturating_sub(tx.capacity()))
     }
 }
 
@@ -104,6 +165,8 @@ pub fn spawn_writer(
     on_batch: impl Fn(usize, Duration) + Send + 'static,
 ) -> (StoreTx, Reader, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
+    let status = Arc::new(WriterStatus::default());
+    let writer_status = status.clone();
     let path = db_path(data_dir);
     let reader = Reader::new(path.clone());
     // The writer holds `running`; when it stops, the checkpointer does a last pass and stops too.
@@ -115,12 +178,12 @@ pub fn spawn_writer(
     let handle = std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            writer(conn, rx, on_commit, on_batch);
+            writer(conn, rx, &writer_status, on_commit, on_batch);
             drop(running);
             let _ = checkpoints.join();
         })
         .unwrap_or_else(|error| panic!("cannot start the SQLite writer thread: {error}"));
-    (StoreTx { tx }, reader, handle)
+    (StoreTx { tx, status }, reader, handle)
 }
 
 /// The most writes one transaction takes; bounds latency under a burst.
@@ -132,13 +195,20 @@ const MAX_BATCH: usize = 1024;
 /// still finds a full group waiting.
 const QUEUE: usize = 256;
 
+/// The longest wait between two tries of a transaction that failed: space freed on a full disk is
+/// used within this long.
+const MAX_RETRY: Duration = Duration::from_secs(2);
+
 fn writer(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Write>,
+    status: &WriterStatus,
     on_commit: impl Fn(&[Published]),
     on_batch: impl Fn(usize, Duration),
 ) {
+    let retention = Retention::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let (mut letters_since_trim, mut last_trim_ms) = (0_u64, 0_u64);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -147,19 +217,45 @@ fn writer(
                 Err(_) => break,
             }
         }
-        // A failed commit is retried, never skipped: the engine has already shown nothing of it,
-        // and the channel's bound holds the engine back meanwhile.
+        // A failed commit is retried, never skipped: the engine has already shown nothing of it.
+        // Meanwhile `status` says the writer cannot commit, and the engine takes nothing new that
+        // would need saving (staff get a 503, devices keep their events), so the queue stops
+        // growing; the first commit that succeeds (space freed) opens it again.
         let mut delay = Duration::from_millis(50);
         let took = loop {
-            match commit(&mut conn, &batch) {
+            match commit(&mut conn, &batch, &retention) {
                 Ok(took) => break took,
                 Err(error) => {
-                    tracing::error!(%error, events = batch.len(), "SQLite commit failed; retrying");
+                    let error = describe(&error);
+                    tracing::error!(%error, events = batch.len(), retry_in_ms = delay.as_millis(), "SQLite commit failed; retrying");
+                    status.failed(crate::clock::now_ms(), error);
                     std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(MAX_RETRY);
                 }
             }
         };
+        let now_ms = crate::clock::now_ms();
+        if !status.can_commit() {
+            tracing::warn!("SQLite commits again");
+        }
+        status.committed(now_ms);
+        letters_since_trim += batch
+            .iter()
+            .filter(|w| matches!(w, Write::DeadLetter(_)))
+            .count() as u64;
+        if letters_since_trim >= TRIM_EVERY_LETTERS
+            || (letters_since_trim > 0 && now_ms.saturating_sub(last_trim_ms) >= TRIM_EVERY_MS)
+        {
+            match trim_dead_letters(&conn, &retention, now_ms) {
+                Ok(0) => {}
+                Ok(rows) => {
+                    tracing::info!(rows, "dead letters trimmed (retention)");
+                    status.trimmed(rows);
+                }
+                Err(error) => tracing::warn!(%error, "cannot trim dead letters"),
+            }
+            (letters_since_trim, last_trim_ms) = (0, now_ms);
+        }
         let committed = std::time::Instant::now();
         on_batch(batch.len(), took);
         let views: Vec<Published> = batch
@@ -195,8 +291,22 @@ fn writer(
     tracing::info!("SQLite writer stopped");
 }
 
+/// A commit error in words: a full disk says so.
+fn describe(error: &rusqlite::Error) -> String {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => format!("the disk is full ({error})"),
+        Some(rusqlite::ErrorCode::TooBig) => format!("a file size limit was reached ({error})"),
+        _ => error.to_string(),
+    }
+}
+
 /// Writes `batch` in one transaction; returns how long the `COMMIT` itself took (the fsync).
-pub(super) fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<Duration> {
+/// Dead letters are kept within `retention`'s bounds.
+pub(super) fn commit(
+    conn: &mut Connection,
+    batch: &[Write],
+    retention: &Retention,
+) -> rusqlite::Result<Duration> {
     let tx = conn.transaction()?;
     {
         let mut event = tx.prepare_cached(
@@ -245,12 +355,13 @@ pub(super) fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result
                     marks.insert(mark.device.as_str(), mark);
                 }
                 Write::DeadLetter(d) => {
+                    let (topic, payload, detail) = bounded(d, retention);
                     dead.execute(params![
                         to_i64(d.received_ms),
-                        d.topic,
-                        d.payload,
+                        topic,
+                        payload,
                         d.reason,
-                        d.detail
+                        detail
                     ])?;
                 }
                 Write::Sync { write, .. } => sync_write(&tx, write)?,

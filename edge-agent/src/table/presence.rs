@@ -4,12 +4,36 @@
 
 use shared::protocol::DeviceEvent;
 
+use std::collections::BTreeMap;
+
 use super::Table;
 use crate::view::DevicePresence;
+
+/// The most devices a table shows (and keeps in its view). Anyone on the network may speak under a
+/// new device id; each one used to be stored again in every later view of the table, so the
+/// database grew with the square of their number (issue 16, defect 5). A real table has a
+/// controller and a camera or two; beyond this bound the device heard least recently is forgotten
+/// (offline ones first) and shows again when it speaks.
+pub(crate) const MAX_DEVICES: usize = 16;
+
+/// Makes room for `device` among `devices` if it is new and the table is at [`MAX_DEVICES`].
+fn make_room(devices: &mut BTreeMap<String, DevicePresence>, device: &str) {
+    if devices.len() < MAX_DEVICES || devices.contains_key(device) {
+        return;
+    }
+    let forgotten = devices
+        .values()
+        .min_by_key(|d| (d.online, d.last_seen_ms))
+        .map(|d| d.device.clone());
+    if let Some(forgotten) = forgotten {
+        devices.remove(&forgotten);
+    }
+}
 
 impl Table {
     /// A device's presence changed (its status topic, or silence past the timeout).
     pub(super) fn presence(&mut self, device: &str, online: bool, at_ms: u64) {
+        make_room(&mut self.devices, device);
         let entry = self
             .devices
             .entry(device.to_owned())
@@ -23,6 +47,7 @@ impl Table {
     }
 
     pub(super) fn heard(&mut self, device: &str, at_ms: u64, kind: &'static str) {
+        make_room(&mut self.devices, device);
         let entry = self
             .devices
             .entry(device.to_owned())
@@ -65,6 +90,7 @@ impl Table {
                 online,
                 last_seen_ms,
             };
+            make_room(&mut self.devices, device);
             self.devices.insert(device.to_owned(), presence);
         }
     }

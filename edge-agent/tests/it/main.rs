@@ -8,6 +8,7 @@ mod cli;
 mod corrections;
 mod devices;
 mod fallback;
+mod health;
 mod helpers;
 mod manual_console;
 mod outbox;

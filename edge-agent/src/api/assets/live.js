@@ -213,3 +213,43 @@ function shotClockLeft(clock) {
   if (clock.running && clock.deadline_ms) return Math.max(0, clock.deadline_ms - Date.now());
   return clock.remaining_ms;
 }
+
+// ---- Health on the TVs ----------------------------------------------------------------------
+// The overview and the scoreboards ask the public `/healthz` every 15 s and, while the agent
+// cannot do its job, show one short line (staff read the whole story in the console).
+
+/** The TV's line for the failing parts of `/healthz` (`failing`: part names). */
+function tvHealthLine(failing) {
+  if (failing.includes("writer") || failing.includes("disk")) {
+    return "Results are not being saved right now \u2014 please tell the staff.";
+  }
+  if (failing.includes("broker") || failing.includes("devices")) {
+    return "Not hearing the tables\u2019 sensors \u2014 scores may lag; staff can score by hand.";
+  }
+  return "Scoring is held up \u2014 please tell the staff.";
+}
+
+(function tvHealth() {
+  const body = document.body;
+  if (!body || !(body.classList.contains("overview") || body.classList.contains("scoreboard"))) return;
+  const line = document.createElement("div");
+  line.id = "tv-health";
+  line.className = "tv-health";
+  line.setAttribute("role", "status");
+  line.hidden = true;
+  body.appendChild(line);
+  async function check() {
+    try {
+      const response = await fetch("/healthz", { cache: "no-store" });
+      const health = await response.json();
+      const failing = response.status === 503 && Array.isArray(health.failing) ? health.failing : [];
+      line.textContent = failing.length ? tvHealthLine(failing) : "";
+      line.hidden = failing.length === 0;
+    } catch (_) {
+      // The agent does not answer: the link indicator already says so.
+      line.hidden = true;
+    }
+  }
+  check();
+  setInterval(check, 15000);
+})();

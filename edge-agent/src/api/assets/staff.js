@@ -610,7 +610,8 @@ async function loadSync() {
 function startSync() {
   stopSync();
   loadSync();
-  state.syncTimer = setInterval(loadSync, SYNC_EVERY_MS);
+  loadHealth();
+  state.syncTimer = setInterval(() => { loadSync(); loadHealth(); }, SYNC_EVERY_MS);
 }
 
 function stopSync() {
@@ -619,6 +620,47 @@ function stopSync() {
   state.sync = null;
   state.playersCursor = null;
   $("sync").hidden = true;
+  $("health").hidden = true;
+}
+
+// ---- Health --------------------------------------------------------------------------------
+
+const HEALTH_PARTS = ["writer", "disk", "broker", "devices", "engine", "sync"];
+
+/** The banner for `GET /api/v1/health`: hidden while every part is ok, else each part that is
+ *  not, in the agent's own words (e.g. "Cannot save: the disk is full …"). */
+function renderHealth(report) {
+  const banner = $("health");
+  if (!report || !report.status || report.status === "ok") {
+    banner.hidden = true;
+    return;
+  }
+  const failing = report.status === "failing";
+  banner.className = "health-banner " + (failing ? "failing" : "warning");
+  $("health-title").textContent = failing
+    ? "The agent cannot do its whole job right now:"
+    : "Worth a look:";
+  const list = $("health-problems");
+  list.replaceChildren();
+  for (const name of HEALTH_PARTS) {
+    const part = report[name];
+    if (!part || part.status === "ok") continue;
+    const item = document.createElement("li");
+    item.textContent = part.words;
+    list.appendChild(item);
+  }
+  banner.hidden = false;
+}
+
+async function loadHealth() {
+  if (!state.token) return;
+  let report = null;
+  try {
+    report = await api("GET", "/api/v1/health");
+  } catch (_) {
+    report = null;
+  }
+  if (state.token) renderHealth(report);
 }
 
 // ---- Dead letters --------------------------------------------------------------------------
