@@ -3,16 +3,19 @@
 //! counters. One `std::sync::Mutex`, never held across an `.await`; the MQTT task is woken through
 //! a [`Notify`].
 //!
-//! **Sequence numbers.** A controller numbers its sequenced frames 1, 2, 3, … from power-up
-//! ([`crate::codec::Frame::seq`]); every sequenced frame becomes exactly one MQTT event message
-//! (`hello` and `light_state` go out as `heartbeat`, the latter with an extra `"light"` field), with
-//! `seq` = serial seq − `base`. `base` is 0, so the MQTT seq *is* the controller's seq, unless the
-//! bridge sees the controller restart with a `hello` whose seq is above 1 (its first frames after
-//! power-up were lost): then `base` = that seq − 1, so the `hello` still goes out as seq 1 and
-//! edge-agent's "seq ≤ 1 after a higher seq is a restart" rule applies. A restart is a `hello` whose
-//! seq is not above the highest seq seen from the device (a retransmitted copy of the session's own
-//! `hello` is not a restart). Retransmitted frames go out again with their original seq, so MQTT
-//! shows duplicates and gaps as the controller made them; edge-agent drops the duplicates.
+//! **Sequence numbers and boots.** A controller numbers its sequenced frames 1, 2, 3, … from
+//! power-up ([`crate::codec::Frame::seq`]); every sequenced frame becomes exactly one MQTT event
+//! message (`hello` and `light_state` go out as `heartbeat`, the latter with an extra `"light"`
+//! field), with `seq` = serial seq − `base`. Each *session* of a controller — from the first
+//! `hello` this bridge process hears, or from a controller restart — is one MQTT *boot*: a random
+//! 128-bit `boot` id carried by every event and by the controller's status (with
+//! `replay_window` = [`RECENT_EVENTS`]), and `base` = the session's `hello` seq − 1, so every boot
+//! numbers its messages from 1 (decision 0014). A restart is a `hello` whose seq is not above the
+//! highest seq seen from the device (a retransmitted copy of the session's own `hello` is not a
+//! restart); it empties the replay buffer (the old boot's events cannot be numbered in the new
+//! one). Retransmitted frames go out again with their original seq, so MQTT shows duplicates and
+//! gaps as the controller made them; edge-agent drops the duplicates. A `replay` for another boot
+//! than the current one finds nothing.
 //!
 //! **Acks.** A controller frame is acked on the serial line (cumulative `ack`) once its MQTT
 //! publish was acknowledged by the broker (PUBACK), never before; a frame still waiting in the
@@ -110,6 +113,8 @@ pub struct Snapshot {
 
 #[derive(Debug)]
 struct Device {
+    /// The current session's MQTT boot id.
+    boot: String,
     table: String,
     firmware: String,
     online: bool,
@@ -245,11 +250,12 @@ impl Bridge {
             .devices
             .entry(device_id.to_owned())
             .or_insert_with(|| Device {
+                boot: new_boot_id(),
                 table: table.to_owned(),
                 firmware: firmware.to_owned(),
                 online: false,
                 last_seen_ms: now,
-                base: 0,
+                base: u64::from(seq.saturating_sub(1)),
                 hello_seq: seq,
                 highest: seq.saturating_sub(1),
                 acked: seq.saturating_sub(1),
@@ -259,13 +265,15 @@ impl Bridge {
                 port: None,
             });
         if seq <= device.highest && seq != device.hello_seq {
-            // The controller restarted: a new session.
+            // The controller restarted: a new session, a new boot.
+            device.boot = new_boot_id();
             device.base = u64::from(seq) - 1;
             device.acked = seq - 1;
             device.highest = seq - 1;
             device.done_above.clear();
             device.queued.clear();
-            tracing::info!(device = device_id, seq, "controller restarted: new session");
+            device.recent.clear();
+            tracing::info!(device = device_id, seq, boot = %device.boot, "controller restarted: new session");
         }
         device.hello_seq = seq;
         device.table = table.to_owned();
@@ -329,6 +337,7 @@ impl Bridge {
             device: device_id.to_owned(),
             seq,
             ts_ms: Some(now),
+            boot: Some(device.boot.clone()),
             event,
         })
         .unwrap_or(Value::Null);
@@ -424,7 +433,22 @@ impl Bridge {
         };
         let port = device.port.as_ref().map(|(_, tx)| tx.clone());
         match command {
-            DeviceCommand::Replay { from_seq, to_seq } => {
+            DeviceCommand::Replay {
+                from_seq,
+                to_seq,
+                boot,
+            } => {
+                if boot.as_ref().is_some_and(|boot| *boot != device.boot) {
+                    tracing::info!(
+                        device = device_id,
+                        from_seq,
+                        to_seq,
+                        "replay request for an earlier boot: nothing to send"
+                    );
+                    return;
+                }
+                // A request spans at most the buffer: nothing older is kept.
+                let to_seq = to_seq.min(from_seq.saturating_add(RECENT_EVENTS as u64));
                 let mut found = HashSet::new();
                 let mut items = Vec::new();
                 for (seq, topic, payload) in &device.recent {
@@ -578,6 +602,8 @@ impl Bridge {
                 table: Some(d.table.clone()),
                 kind: Some("controller".into()),
                 last_seen_ms: Some(d.last_seen_ms),
+                boot: Some(d.boot.clone()),
+                replay_window: Some(RECENT_EVENTS as u64),
             },
             None => bridge_status(inner.bridge_online),
         };
@@ -597,7 +623,14 @@ pub fn bridge_status(online: bool) -> DeviceStatus {
         table: None,
         kind: Some("bridge".into()),
         last_seen_ms: online.then(now_ms),
+        boot: None,
+        replay_window: None,
     }
+}
+
+/// A fresh MQTT boot id: 128 random bits in hex.
+pub fn new_boot_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn push_bounded(

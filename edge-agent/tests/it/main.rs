@@ -7,6 +7,7 @@ mod cli;
 mod corrections;
 mod fallback;
 mod helpers;
+mod ingest;
 mod manual_console;
 mod outbox;
 mod phone;

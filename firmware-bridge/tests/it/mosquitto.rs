@@ -93,6 +93,7 @@ async fn replay_light_identify_and_a_serial_gap() {
     let command = DeviceCommand::Replay {
         from_seq: 5,
         to_seq: 9,
+        boot: None,
     };
     sub.client
         .publish(
