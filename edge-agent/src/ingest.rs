@@ -163,7 +163,7 @@ struct Jump {
     first_ms: u64,
     last_ms: u64,
     count: u32,
-    lowest: u64,
+    highest: u64,
 }
 
 /// What ingest knows of a device beyond its mark (not stored).
@@ -359,26 +359,26 @@ impl<T> Ingest<T> {
                 first_ms: now_ms,
                 last_ms: now_ms,
                 count: 0,
-                lowest: seq,
+                highest: seq,
             });
             jump.count = jump.count.saturating_add(1);
             jump.last_ms = now_ms;
-            jump.lowest = jump.lowest.min(seq);
+            jump.highest = jump.highest.max(seq);
             if jump.count < JUMP_CONFIRM_COUNT
                 || jump.last_ms.saturating_sub(jump.first_ms) < JUMP_CONFIRM_MS
             {
                 return (Verdict::OutOfRange { bound }, steps);
             }
-            // The device moved on: what it can no longer hold is given up, the rest asked for.
-            let lowest = jump.lowest;
+            // The device moved on: what it can no longer hold (all but its last `window` seqs) is
+            // given up, the rest asked for.
+            let highest = jump.highest;
             live.jump = None;
-            let upto = lowest.saturating_sub(1).saturating_sub(live.window);
-            give_up_to(mark, live, upto, &mut steps);
-            let bound = mark.last_seq.saturating_add(range(live.window));
-            live.top = live.top.max(lowest.min(bound));
-            if seq > bound {
+            give_up_to(mark, live, highest.saturating_sub(live.window), &mut steps);
+            if seq > mark.last_seq.saturating_add(range(live.window)) {
+                // Cannot happen (`seq` is at most the highest, now in range); asked for later.
+                live.top = live.top.max(highest);
                 settle(mark, live, now_ms, true);
-                return (Verdict::OutOfRange { bound }, steps);
+                return (Verdict::Accept { gap: None }, steps);
             }
         }
         live.jump = None;
@@ -780,13 +780,13 @@ mod tests {
         assert_eq!(check_boot(&mut ingest, Some("b"), 1, 0).1, vec![1]);
         assert_eq!(check_boot(&mut ingest, Some("b"), 2, 0).1, vec![2, 3]);
         assert_eq!(
-            check_boot(&mut ingest, Some("c"), DEFAULT_REPLAY_WINDOW + 1, 0).0,
+            check_boot(&mut ingest, Some("c"), DEFAULT_REPLAY_WINDOW, 0).0,
             Verdict::Accept {
-                gap: Some((1, DEFAULT_REPLAY_WINDOW))
+                gap: Some((1, DEFAULT_REPLAY_WINDOW - 1))
             }
         );
         assert_eq!(
-            check_boot(&mut ingest, Some("e"), DEFAULT_REPLAY_WINDOW + 2, 0).0,
+            check_boot(&mut ingest, Some("e"), DEFAULT_REPLAY_WINDOW + 1, 0).0,
             Verdict::OutOfRange {
                 bound: DEFAULT_REPLAY_WINDOW
             },
@@ -862,8 +862,8 @@ mod tests {
         check_boot(&mut ingest, Some("a"), 5, 0);
         assert_eq!(
             check_boot(&mut ingest, Some("a"), 16, 0),
-            (Verdict::Accept { gap: Some((6, 15)) }, vec![-3, 5]),
-            "2..4 are out of the device's last 10 (7..16)... 6 too, but it is a fresh gap"
+            (Verdict::Accept { gap: Some((7, 15)) }, vec![-3, 5, -1]),
+            "2..4 and 6 are older than the device's last 10 (7..16): given up; 7..15 asked for"
         );
         // Out of range: only after it keeps coming.
         let mut ingest = Ingest::default();
@@ -881,14 +881,15 @@ mod tests {
             (verdict, steps),
             (
                 Verdict::Accept {
-                    gap: Some((500, 501))
+                    gap: Some((403, 501))
                 },
-                vec![-1, 3, -395]
+                vec![-1, 3, -399]
             ),
-            "up to 399 given up (the device keeps 100 before 500), 400..501 asked for"
+            "up to 402 given up (the device keeps its last 100: 403..502), 403..501 asked for"
         );
-        assert_eq!(ingest.mark("d").map(|m| m.last_seq), Some(399));
-        assert_eq!(ranges(&ingest.replays(u64::MAX / 2)), vec![(400, 501)]);
+        assert_eq!(ingest.mark("d").map(|m| m.last_seq), Some(402));
+        assert_eq!(ranges(&ingest.replays(u64::MAX / 2)), vec![(403, 501)]);
+        assert_eq!(check_boot(&mut ingest, Some("a"), 403, 0).1, vec![403]);
     }
 
     #[test]
@@ -989,7 +990,7 @@ mod tests {
             // Local reordering: sort by (position / 8 windows, random key).
             sent.sort_by_key(|&(key, seq)| (seq / 8, key));
             let mut out = Vec::new();
-            let mut feed = |ingest: &mut Ingest<u64>, seq: u64, now: u64, out: &mut Vec<i64>| {
+            let feed = |ingest: &mut Ingest<u64>, seq: u64, now: u64, out: &mut Vec<i64>| {
                 let (_, steps) = ingest.check("d", "t", Some("b"), seq, now, seq);
                 out.extend(applied(&steps));
             };

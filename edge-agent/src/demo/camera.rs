@@ -279,6 +279,7 @@ mod tests {
         let mut camera = Camera {
             client,
             device: "cam-t".into(),
+            boot: "b".into(),
             table: "t".into(),
             seq: 0,
             balls: BTreeMap::new(),
