@@ -490,11 +490,14 @@ impl<T> Ingest<T> {
         devices.sort();
         let devices: Vec<String> = devices.into_iter().cloned().collect();
         for device in devices {
-            let (Some(mark), Some(live)) = (self.marks.get_mut(&device), self.live.get_mut(&device))
+            let (Some(mark), Some(live)) =
+                (self.marks.get_mut(&device), self.live.get_mut(&device))
             else {
                 continue;
             };
-            if live.missing(mark.last_seq) && now_ms.saturating_sub(live.heard_ms) >= SILENT_GIVE_UP_MS {
+            if live.missing(mark.last_seq)
+                && now_ms.saturating_sub(live.heard_ms) >= SILENT_GIVE_UP_MS
+            {
                 let top = live.top;
                 give_up_to(mark, live, top, &mut steps);
                 settle(mark, live, now_ms, true);
@@ -695,7 +698,10 @@ mod tests {
             (Verdict::Accept { gap: Some((2, 3)) }, vec![])
         );
         check(&mut ingest, 7, 0);
-        assert!(ingest.replays(RETRY_FIRST_MS - 1).is_empty(), "asked at once");
+        assert!(
+            ingest.replays(RETRY_FIRST_MS - 1).is_empty(),
+            "asked at once"
+        );
         let mut asked = Vec::new();
         for now in (0..600_000).step_by(250) {
             if !ingest.replays(now).is_empty() {
@@ -742,15 +748,33 @@ mod tests {
     fn a_redelivered_or_replayed_seq_1_of_the_same_or_an_old_boot_is_a_duplicate() {
         let mut ingest = Ingest::default();
         for seq in 1..=500 {
-            assert_eq!(check_boot(&mut ingest, Some("a"), seq, 0).1, vec![seq as i64]);
+            assert_eq!(
+                check_boot(&mut ingest, Some("a"), seq, 0).1,
+                vec![seq as i64]
+            );
         }
-        assert_eq!(check_boot(&mut ingest, Some("a"), 1, 0), (Verdict::Duplicate, vec![]));
-        assert_eq!(check_boot(&mut ingest, None, 1, 0), (Verdict::Duplicate, vec![]));
-        assert_eq!(check_boot(&mut ingest, Some("a"), 250, 0).0, Verdict::Duplicate);
+        assert_eq!(
+            check_boot(&mut ingest, Some("a"), 1, 0),
+            (Verdict::Duplicate, vec![])
+        );
+        assert_eq!(
+            check_boot(&mut ingest, None, 1, 0),
+            (Verdict::Duplicate, vec![])
+        );
+        assert_eq!(
+            check_boot(&mut ingest, Some("a"), 250, 0).0,
+            Verdict::Duplicate
+        );
         // A new boot starts afresh; the old one's messages stay duplicates.
         assert_eq!(check_boot(&mut ingest, Some("b"), 1, 0), (NO_GAP, vec![1]));
-        assert_eq!(check_boot(&mut ingest, Some("a"), 501, 0).0, Verdict::Duplicate);
-        assert_eq!(check_boot(&mut ingest, Some("a"), 1, 0).0, Verdict::Duplicate);
+        assert_eq!(
+            check_boot(&mut ingest, Some("a"), 501, 0).0,
+            Verdict::Duplicate
+        );
+        assert_eq!(
+            check_boot(&mut ingest, Some("a"), 1, 0).0,
+            Verdict::Duplicate
+        );
         assert_eq!(check_boot(&mut ingest, Some("b"), 2, 0), (NO_GAP, vec![2]));
         let mark = ingest.mark("d").cloned();
         assert_eq!(
@@ -761,7 +785,10 @@ mod tests {
         for boot in 0..MAX_OLD_BOOTS + 2 {
             check_boot(&mut ingest, Some(&format!("x{boot}")), 1, 0);
         }
-        assert_eq!(ingest.mark("d").map(|m| m.old_boots.len()), Some(MAX_OLD_BOOTS));
+        assert_eq!(
+            ingest.mark("d").map(|m| m.old_boots.len()),
+            Some(MAX_OLD_BOOTS)
+        );
     }
 
     #[test]
@@ -771,10 +798,7 @@ mod tests {
         check_boot(&mut ingest, Some("a"), 4, 0);
         assert_eq!(
             check_boot(&mut ingest, Some("b"), 3, 0),
-            (
-                Verdict::Accept { gap: Some((1, 2)) },
-                vec![-2, 4]
-            ),
+            (Verdict::Accept { gap: Some((1, 2)) }, vec![-2, 4]),
             "a's 2..3 lost, 4 applied; b's 1..2 asked for"
         );
         assert_eq!(check_boot(&mut ingest, Some("b"), 1, 0).1, vec![1]);
@@ -792,7 +816,10 @@ mod tests {
             },
             "a new boot's first seq is within its window too"
         );
-        assert_eq!(ingest.mark("d").and_then(|m| m.boot.clone()), Some("c".into()));
+        assert_eq!(
+            ingest.mark("d").and_then(|m| m.boot.clone()),
+            Some("c".into())
+        );
     }
 
     #[test]
@@ -897,7 +924,10 @@ mod tests {
         let mut ingest = Ingest::default();
         ingest.announce("d", Some("a"), Some(0), true, 0);
         check_boot(&mut ingest, Some("a"), 1, 0);
-        assert_eq!(check_boot(&mut ingest, Some("a"), 4, 0), (NO_GAP, vec![-2, 4]));
+        assert_eq!(
+            check_boot(&mut ingest, Some("a"), 4, 0),
+            (NO_GAP, vec![-2, 4])
+        );
         assert!(ingest.replays(u64::MAX / 2).is_empty());
     }
 
@@ -918,7 +948,10 @@ mod tests {
         let steps = check_boot(&mut ingest, Some("a"), 2, 0).1;
         assert_eq!(steps.len(), MAX_HELD + 1, "nothing given up");
         for seq in 3 + MAX_HELD as u64..=last {
-            assert_eq!(check_boot(&mut ingest, Some("a"), seq, 0).1, vec![seq as i64]);
+            assert_eq!(
+                check_boot(&mut ingest, Some("a"), seq, 0).1,
+                vec![seq as i64]
+            );
         }
     }
 

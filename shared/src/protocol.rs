@@ -875,7 +875,10 @@ mod tests {
             ),
             (Camera, r#"{"device":"d","seq":1,"type":"shot_end"}"#),
             (Events, r#"{"device":"d","seq":1,"boot":"","type":"rack"}"#),
-            (Events, r#"{"device":"d","seq":1,"boot":"a/b","type":"rack"}"#),
+            (
+                Events,
+                r#"{"device":"d","seq":1,"boot":"a/b","type":"rack"}"#,
+            ),
             (Events, r#"{"device":"d","seq":1,"boot":7,"type":"rack"}"#),
         ];
         for (ch, s) in invalid {

@@ -120,8 +120,9 @@ fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
             view,
         });
     }
-    let mut devices =
-        conn.prepare("SELECT device, table_id, last_seq, missing, last_seen_ms, boot, old_boots FROM devices")?;
+    let mut devices = conn.prepare(
+        "SELECT device, table_id, last_seq, missing, last_seen_ms, boot, old_boots FROM devices",
+    )?;
     let devices = devices
         .query_map([], |r| {
             let missing: String = r.get(3)?;

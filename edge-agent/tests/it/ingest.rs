@@ -215,9 +215,7 @@ async fn events_the_broker_loses_are_replayed_until_every_one_is_committed_once(
             true,
         )
         .await;
-    let event = |seq: u64| {
-        json!({"device": "ctl-t43", "seq": seq, "boot": boot, "type": "rack"})
-    };
+    let event = |seq: u64| json!({"device": "ctl-t43", "seq": seq, "boot": boot, "type": "rack"});
     let topic = || "dojo/v1/tables/t43/events".to_owned();
     // The burst: seq 1 arrives, then every fifth is lost on the way and every seventh arrives twice.
     let lost = |seq: u64| seq > 1 && seq % 5 == 3;
