@@ -722,4 +722,65 @@ mod tests {
         bridge.event("d", 4, DeviceEvent::Heartbeat, None);
         assert_eq!(seqs(&bridge), vec![1, 2]);
     }
+
+    fn boots_and_seqs(bridge: &Bridge) -> Vec<(String, u64)> {
+        std::iter::from_fn(|| bridge.next_item())
+            .filter_map(|item| match item {
+                Item::Event { payload, .. } => {
+                    let message: DeviceMessage = serde_json::from_slice(&payload).ok()?;
+                    Some((message.boot?, message.seq))
+                }
+                Item::Status { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_session_is_a_boot_numbered_from_1_and_replays_answer_only_their_boot() {
+        let bridge = Bridge::new("b", 100);
+        let (tx, _rx) = mpsc::channel(16);
+        // A bridge that meets a controller already running: its session still starts at seq 1.
+        bridge.hello(1, &tx, 41, "d", "1.0", "t");
+        for s in 41..=43 {
+            bridge.event("d", s, DeviceEvent::Heartbeat, None);
+        }
+        let first = boots_and_seqs(&bridge);
+        let boot_a = first[0].0.clone();
+        assert_eq!(
+            first,
+            vec![(boot_a.clone(), 1), (boot_a.clone(), 2), (boot_a.clone(), 3)]
+        );
+        let (_, status) = bridge.status_payload("d");
+        let status = DeviceStatus::decode(&status).expect("status");
+        assert_eq!(status.boot.as_deref(), Some(boot_a.as_str()));
+        assert_eq!(status.replay_window, Some(RECENT_EVENTS as u64));
+        // The controller restarts: a new boot, from 1, and the old boot's buffer is gone.
+        bridge.hello(1, &tx, 1, "d", "1.0", "t");
+        bridge.event("d", 1, DeviceEvent::Heartbeat, None);
+        let second = boots_and_seqs(&bridge);
+        assert_eq!(second.len(), 1);
+        assert_ne!(second[0].0, boot_a);
+        assert_eq!(second[0].1, 1);
+        let replay = |boot: Option<String>| DeviceCommand::Replay {
+            from_seq: 1,
+            to_seq: 3,
+            boot,
+        };
+        bridge.command("d", replay(Some(boot_a.clone())));
+        assert!(boots_and_seqs(&bridge).is_empty(), "an old boot: nothing");
+        bridge.command("d", replay(Some(second[0].0.clone())));
+        assert_eq!(boots_and_seqs(&bridge), second, "the current boot's seq 1");
+        bridge.command("d", replay(None));
+        assert_eq!(boots_and_seqs(&bridge), second);
+        // A huge request is bounded by the buffer (no endless scan).
+        bridge.command(
+            "d",
+            DeviceCommand::Replay {
+                from_seq: 1,
+                to_seq: u64::MAX,
+                boot: None,
+            },
+        );
+        assert_eq!(boots_and_seqs(&bridge), second);
+    }
 }
