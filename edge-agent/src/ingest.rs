@@ -322,11 +322,11 @@ impl<T> Ingest<T> {
             // held goes first.
             let top = live.top;
             give_up_to(mark, live, top, &mut steps);
-            if let Some(boot) = boot {
-                if let Some(old) = mark.boot.replace(boot.to_owned()) {
-                    mark.old_boots.insert(0, old);
-                    mark.old_boots.truncate(MAX_OLD_BOOTS);
-                }
+            if let Some(boot) = boot
+                && let Some(old) = mark.boot.replace(boot.to_owned())
+            {
+                mark.old_boots.insert(0, old);
+                mark.old_boots.truncate(MAX_OLD_BOOTS);
             }
             mark.last_seq = 0;
             mark.missing.clear();

@@ -748,7 +748,11 @@ mod tests {
         let boot_a = first[0].0.clone();
         assert_eq!(
             first,
-            vec![(boot_a.clone(), 1), (boot_a.clone(), 2), (boot_a.clone(), 3)]
+            vec![
+                (boot_a.clone(), 1),
+                (boot_a.clone(), 2),
+                (boot_a.clone(), 3)
+            ]
         );
         let (_, status) = bridge.status_payload("d");
         let status = DeviceStatus::decode(&status).expect("status");
@@ -766,7 +770,7 @@ mod tests {
             to_seq: 3,
             boot,
         };
-        bridge.command("d", replay(Some(boot_a.clone())));
+        bridge.command("d", replay(Some(boot_a)));
         assert!(boots_and_seqs(&bridge).is_empty(), "an old boot: nothing");
         bridge.command("d", replay(Some(second[0].0.clone())));
         assert_eq!(boots_and_seqs(&bridge), second, "the current boot's seq 1");
