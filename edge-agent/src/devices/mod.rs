@@ -75,10 +75,6 @@ impl Directory {
 
     /// The tables `device` may publish for; `None` if it is not provisioned.
     pub fn tables(&self, device: &str) -> Option<Vec<String>> {
-        self.devices
-            .read()
-            .ok()?
-            .get(device)
-            .map(|d| d.tables.clone())
+        self.devices.read().ok()?.get(device).map(|d| d.tables.clone())
     }
 }
