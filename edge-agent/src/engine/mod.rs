@@ -591,14 +591,6 @@ impl Engine {
                     .await;
             }
         };
-        let boot = status.boot.as_deref().filter(|b| protocol::valid_boot(b));
-        self.ingest.announce(
-            device,
-            boot,
-            status.replay_window,
-            status.status == Presence::Online,
-            message.received_ms,
-        );
         let table = status
             .table
             .clone()
@@ -619,6 +611,15 @@ impl Engine {
         if !self.registry.accepts(&table) {
             return self.unknown_table(&message, &table).await;
         }
+        // Only devices of registered tables are remembered (an outsider's statuses make nothing).
+        let boot = status.boot.as_deref().filter(|b| protocol::valid_boot(b));
+        self.ingest.announce(
+            device,
+            boot,
+            status.replay_window,
+            status.status == Presence::Online,
+            message.received_ms,
+        );
         let online = status.status == Presence::Online;
         let shown = self
             .tables
