@@ -452,6 +452,7 @@ fn message(device: &str, seq: u64, event: DeviceEvent) -> Vec<u8> {
         device: device.to_owned(),
         seq,
         ts_ms: Some(edge_agent::clock::now_ms()),
+        boot: None,
         event,
     })
 }

@@ -39,6 +39,8 @@ pub struct Metrics {
     rejected: Family<Labels, Counter>,
     duplicates: Counter,
     missing: Counter,
+    waiting: Gauge,
+    replay_requests: Counter,
     ws_clients: Gauge,
     ws_resnapshots: Counter,
     commit_batch: Histogram,
@@ -73,6 +75,8 @@ impl Metrics {
         let rejected = Family::<Labels, Counter>::default();
         let duplicates = Counter::default();
         let missing = Counter::default();
+        let waiting = Gauge::default();
+        let replay_requests = Counter::default();
         let ws_clients = Gauge::default();
         let ws_resnapshots = Counter::default();
         let commit_batch = Histogram::new([1.0, 2.0, 8.0, 32.0, 128.0, 512.0, 2048.0]);
@@ -98,6 +102,16 @@ impl Metrics {
             "events_missing",
             "Device events missed and not recovered by replay",
             missing.clone(),
+        );
+        registry.register(
+            "events_waiting",
+            "Device events held until the gap below them is replayed",
+            waiting.clone(),
+        );
+        registry.register(
+            "replay_requests",
+            "Replay requests sent to devices (first requests and repeats)",
+            replay_requests.clone(),
         );
         registry.register(
             "ws_clients",
@@ -204,6 +218,8 @@ impl Metrics {
             rejected,
             duplicates,
             missing,
+            waiting,
+            replay_requests,
             ws_clients,
             ws_resnapshots,
             commit_batch,
@@ -328,6 +344,26 @@ impl Metrics {
     /// Counts device events given up on.
     pub fn missing(&self, events: u64) {
         self.missing.inc_by(events);
+    }
+
+    /// Device events held by ingest now, waiting for a replay.
+    pub fn set_waiting(&self, events: u64) {
+        self.waiting.set(i64::try_from(events).unwrap_or(i64::MAX));
+    }
+
+    /// Counts replay requests sent.
+    pub fn replay_requested(&self, requests: u64) {
+        self.replay_requests.inc_by(requests);
+    }
+
+    /// Device events given up on so far (`events_missing`).
+    pub fn missing_count(&self) -> u64 {
+        self.missing.get()
+    }
+
+    /// Replay requests sent so far.
+    pub fn replay_request_count(&self) -> u64 {
+        self.replay_requests.get()
     }
 
     /// A WebSocket client connected (`+1`) or left (`-1`).

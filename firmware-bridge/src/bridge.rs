@@ -3,16 +3,19 @@
 //! counters. One `std::sync::Mutex`, never held across an `.await`; the MQTT task is woken through
 //! a [`Notify`].
 //!
-//! **Sequence numbers.** A controller numbers its sequenced frames 1, 2, 3, … from power-up
-//! ([`crate::codec::Frame::seq`]); every sequenced frame becomes exactly one MQTT event message
-//! (`hello` and `light_state` go out as `heartbeat`, the latter with an extra `"light"` field), with
-//! `seq` = serial seq − `base`. `base` is 0, so the MQTT seq *is* the controller's seq, unless the
-//! bridge sees the controller restart with a `hello` whose seq is above 1 (its first frames after
-//! power-up were lost): then `base` = that seq − 1, so the `hello` still goes out as seq 1 and
-//! edge-agent's "seq ≤ 1 after a higher seq is a restart" rule applies. A restart is a `hello` whose
-//! seq is not above the highest seq seen from the device (a retransmitted copy of the session's own
-//! `hello` is not a restart). Retransmitted frames go out again with their original seq, so MQTT
-//! shows duplicates and gaps as the controller made them; edge-agent drops the duplicates.
+//! **Sequence numbers and boots.** A controller numbers its sequenced frames 1, 2, 3, … from
+//! power-up ([`crate::codec::Frame::seq`]); every sequenced frame becomes exactly one MQTT event
+//! message (`hello` and `light_state` go out as `heartbeat`, the latter with an extra `"light"`
+//! field), with `seq` = serial seq − `base`. Each *session* of a controller — from the first
+//! `hello` this bridge process hears, or from a controller restart — is one MQTT *boot*: a random
+//! 128-bit `boot` id carried by every event and by the controller's status (with
+//! `replay_window` = [`RECENT_EVENTS`]), and `base` = the session's `hello` seq − 1, so every boot
+//! numbers its messages from 1 (decision 0014). A restart is a `hello` whose seq is not above the
+//! highest seq seen from the device (a retransmitted copy of the session's own `hello` is not a
+//! restart); it empties the replay buffer (the old boot's events cannot be numbered in the new
+//! one). Retransmitted frames go out again with their original seq, so MQTT shows duplicates and
+//! gaps as the controller made them; edge-agent drops the duplicates. A `replay` for another boot
+//! than the current one finds nothing.
 //!
 //! **Acks.** A controller frame is acked on the serial line (cumulative `ack`) once its MQTT
 //! publish was acknowledged by the broker (PUBACK), never before; a frame still waiting in the
@@ -110,6 +113,8 @@ pub struct Snapshot {
 
 #[derive(Debug)]
 struct Device {
+    /// The current session's MQTT boot id.
+    boot: String,
     table: String,
     firmware: String,
     online: bool,
@@ -245,11 +250,12 @@ impl Bridge {
             .devices
             .entry(device_id.to_owned())
             .or_insert_with(|| Device {
+                boot: new_boot_id(),
                 table: table.to_owned(),
                 firmware: firmware.to_owned(),
                 online: false,
                 last_seen_ms: now,
-                base: 0,
+                base: u64::from(seq.saturating_sub(1)),
                 hello_seq: seq,
                 highest: seq.saturating_sub(1),
                 acked: seq.saturating_sub(1),
@@ -259,13 +265,15 @@ impl Bridge {
                 port: None,
             });
         if seq <= device.highest && seq != device.hello_seq {
-            // The controller restarted: a new session.
+            // The controller restarted: a new session, a new boot.
+            device.boot = new_boot_id();
             device.base = u64::from(seq) - 1;
             device.acked = seq - 1;
             device.highest = seq - 1;
             device.done_above.clear();
             device.queued.clear();
-            tracing::info!(device = device_id, seq, "controller restarted: new session");
+            device.recent.clear();
+            tracing::info!(device = device_id, seq, boot = %device.boot, "controller restarted: new session");
         }
         device.hello_seq = seq;
         device.table = table.to_owned();
@@ -329,6 +337,7 @@ impl Bridge {
             device: device_id.to_owned(),
             seq,
             ts_ms: Some(now),
+            boot: Some(device.boot.clone()),
             event,
         })
         .unwrap_or(Value::Null);
@@ -424,7 +433,22 @@ impl Bridge {
         };
         let port = device.port.as_ref().map(|(_, tx)| tx.clone());
         match command {
-            DeviceCommand::Replay { from_seq, to_seq } => {
+            DeviceCommand::Replay {
+                from_seq,
+                to_seq,
+                boot,
+            } => {
+                if boot.as_ref().is_some_and(|boot| *boot != device.boot) {
+                    tracing::info!(
+                        device = device_id,
+                        from_seq,
+                        to_seq,
+                        "replay request for an earlier boot: nothing to send"
+                    );
+                    return;
+                }
+                // A request spans at most the buffer: nothing older is kept.
+                let to_seq = to_seq.min(from_seq.saturating_add(RECENT_EVENTS as u64));
                 let mut found = HashSet::new();
                 let mut items = Vec::new();
                 for (seq, topic, payload) in &device.recent {
@@ -578,6 +602,8 @@ impl Bridge {
                 table: Some(d.table.clone()),
                 kind: Some("controller".into()),
                 last_seen_ms: Some(d.last_seen_ms),
+                boot: Some(d.boot.clone()),
+                replay_window: Some(RECENT_EVENTS as u64),
             },
             None => bridge_status(inner.bridge_online),
         };
@@ -597,7 +623,14 @@ pub fn bridge_status(online: bool) -> DeviceStatus {
         table: None,
         kind: Some("bridge".into()),
         last_seen_ms: online.then(now_ms),
+        boot: None,
+        replay_window: None,
     }
+}
+
+/// A fresh MQTT boot id: 128 random bits in hex.
+pub fn new_boot_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn push_bounded(
@@ -688,5 +721,70 @@ mod tests {
         bridge.event("d", 3, DeviceEvent::Heartbeat, None);
         bridge.event("d", 4, DeviceEvent::Heartbeat, None);
         assert_eq!(seqs(&bridge), vec![1, 2]);
+    }
+
+    fn boots_and_seqs(bridge: &Bridge) -> Vec<(String, u64)> {
+        std::iter::from_fn(|| bridge.next_item())
+            .filter_map(|item| match item {
+                Item::Event { payload, .. } => {
+                    let message: DeviceMessage = serde_json::from_slice(&payload).ok()?;
+                    Some((message.boot?, message.seq))
+                }
+                Item::Status { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_session_is_a_boot_numbered_from_1_and_replays_answer_only_their_boot() {
+        let bridge = Bridge::new("b", 100);
+        let (tx, _rx) = mpsc::channel(16);
+        // A bridge that meets a controller already running: its session still starts at seq 1.
+        bridge.hello(1, &tx, 41, "d", "1.0", "t");
+        for s in 41..=43 {
+            bridge.event("d", s, DeviceEvent::Heartbeat, None);
+        }
+        let first = boots_and_seqs(&bridge);
+        let boot_a = first[0].0.clone();
+        assert_eq!(
+            first,
+            vec![
+                (boot_a.clone(), 1),
+                (boot_a.clone(), 2),
+                (boot_a.clone(), 3)
+            ]
+        );
+        let (_, status) = bridge.status_payload("d");
+        let status = DeviceStatus::decode(&status).expect("status");
+        assert_eq!(status.boot.as_deref(), Some(boot_a.as_str()));
+        assert_eq!(status.replay_window, Some(RECENT_EVENTS as u64));
+        // The controller restarts: a new boot, from 1, and the old boot's buffer is gone.
+        bridge.hello(1, &tx, 1, "d", "1.0", "t");
+        bridge.event("d", 1, DeviceEvent::Heartbeat, None);
+        let second = boots_and_seqs(&bridge);
+        assert_eq!(second.len(), 1);
+        assert_ne!(second[0].0, boot_a);
+        assert_eq!(second[0].1, 1);
+        let replay = |boot: Option<String>| DeviceCommand::Replay {
+            from_seq: 1,
+            to_seq: 3,
+            boot,
+        };
+        bridge.command("d", replay(Some(boot_a)));
+        assert!(boots_and_seqs(&bridge).is_empty(), "an old boot: nothing");
+        bridge.command("d", replay(Some(second[0].0.clone())));
+        assert_eq!(boots_and_seqs(&bridge), second, "the current boot's seq 1");
+        bridge.command("d", replay(None));
+        assert_eq!(boots_and_seqs(&bridge), second);
+        // A huge request is bounded by the buffer (no endless scan).
+        bridge.command(
+            "d",
+            DeviceCommand::Replay {
+                from_seq: 1,
+                to_seq: u64::MAX,
+                boot: None,
+            },
+        );
+        assert_eq!(boots_and_seqs(&bridge), second);
     }
 }

@@ -116,6 +116,18 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Longest `boot` id.
+pub const MAX_BOOT_LEN: usize = 64;
+
+/// Largest `replay_window` a status may announce; a bigger one counts as this.
+pub const MAX_REPLAY_WINDOW: u64 = 65_536;
+
+/// Whether `boot` is an acceptable boot id: 1–64 characters of `[A-Za-z0-9_.:-]` (the same
+/// alphabet as a device id; 128 random bits in hex are the usual choice).
+pub fn valid_boot(boot: &str) -> bool {
+    valid_device(boot) && boot.len() <= MAX_BOOT_LEN
+}
+
 /// Whether `device` is an acceptable `device` field in a payload: 1–64 characters of
 /// `[A-Za-z0-9_.:-]`.
 pub fn valid_device(device: &str) -> bool {
@@ -185,6 +197,11 @@ pub struct DeviceMessage {
     /// The device's own clock, ms since the Unix epoch, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts_ms: Option<u64>,
+    /// Which boot of the device numbered this message ([`valid_boot`]): a device picks a new
+    /// random boot id each time it starts numbering from 1 again, and announces it in its
+    /// [`DeviceStatus`]. Absent from devices that predate it (see `docs/protocol.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
     /// What happened (`type` and its fields, inline in the same object).
     #[serde(flatten)]
     pub event: DeviceEvent,
@@ -487,6 +504,14 @@ pub fn decode(channel: Channel, payload: &[u8]) -> Result<DeviceMessage, Reject>
             truncate(&msg.device, 80)
         )));
     }
+    if let Some(boot) = &msg.boot
+        && !valid_boot(boot)
+    {
+        return Err(Reject::Invalid(format!(
+            "boot {:?} must be 1-{MAX_BOOT_LEN} characters of A-Z a-z 0-9 _ - . :",
+            truncate(boot, 80)
+        )));
+    }
     msg.event.validate().map_err(Reject::Invalid)?;
     Ok(msg)
 }
@@ -538,6 +563,13 @@ pub struct DeviceStatus {
     /// When the device last saw itself working, ms since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ms: Option<u64>,
+    /// The device's current boot ([`DeviceMessage::boot`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+    /// How many of its latest events the device keeps to answer [`DeviceCommand::Replay`]
+    /// (0: it cannot replay). Absent: the agent assumes its default (`docs/protocol.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_window: Option<u64>,
 }
 
 impl DeviceStatus {
@@ -570,6 +602,14 @@ impl DeviceStatus {
         {
             return Err(Reject::Invalid("firmware longer than 64 characters".into()));
         }
+        if let Some(boot) = &status.boot
+            && !valid_boot(boot)
+        {
+            return Err(Reject::Invalid(format!(
+                "boot {:?} must be 1-{MAX_BOOT_LEN} characters of A-Z a-z 0-9 _ - . :",
+                truncate(boot, 80)
+            )));
+        }
         Ok(status)
     }
 }
@@ -583,12 +623,17 @@ impl DeviceStatus {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DeviceCommand {
     /// Re-publish messages `from_seq..=to_seq` (gap repair); the device re-sends what it still has
-    /// with the original `seq`.
+    /// with the original `seq` (and `boot`). The agent asks again, less and less often, until the
+    /// gap is filled or the device can no longer have the messages.
     Replay {
         /// First missing seq.
         from_seq: u64,
         /// Last missing seq (inclusive).
         to_seq: u64,
+        /// The boot the seqs belong to; a device whose current boot differs has nothing to send.
+        /// Absent: the device's current boot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        boot: Option<String>,
     },
     /// Table light on or off.
     Light {
@@ -618,7 +663,9 @@ impl DeviceCommand {
         }
         let cmd: DeviceCommand = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| Reject::Invalid(e.to_string()))?;
-        if let DeviceCommand::Replay { from_seq, to_seq } = cmd
+        if let DeviceCommand::Replay {
+            from_seq, to_seq, ..
+        } = cmd
             && from_seq > to_seq
         {
             return Err(Reject::Invalid(format!(
@@ -642,6 +689,7 @@ mod tests {
             device: "ctl-1".into(),
             seq: 7,
             ts_ms: Some(1_700_000_000_000),
+            boot: None,
             event,
         }
     }
@@ -826,6 +874,12 @@ mod tests {
                 r#"{"device":"d","seq":1,"type":"frame","balls":[{"n":1,"x":0,"y":0},{"n":1,"x":0,"y":0}]}"#,
             ),
             (Camera, r#"{"device":"d","seq":1,"type":"shot_end"}"#),
+            (Events, r#"{"device":"d","seq":1,"boot":"","type":"rack"}"#),
+            (
+                Events,
+                r#"{"device":"d","seq":1,"boot":"a/b","type":"rack"}"#,
+            ),
+            (Events, r#"{"device":"d","seq":1,"boot":7,"type":"rack"}"#),
         ];
         for (ch, s) in invalid {
             let r = reject(ch, s);
@@ -855,6 +909,10 @@ mod tests {
                 r#"{"device":"ctl-t1","seq":3,"type":"button","button":"end_turn"}"#,
             ),
             (Events, r#"{"device":"ctl-t1","seq":4,"type":"rack"}"#),
+            (
+                Events,
+                r#"{"device":"ctl-t1","seq":4,"boot":"5d1e0c2a9b7f4e38","type":"rack"}"#,
+            ),
             (
                 Events,
                 r#"{"device":"ctl-t1","seq":5,"type":"heartbeat","extra":"ignored"}"#,
@@ -891,10 +949,28 @@ mod tests {
             table: Some("t1".into()),
             kind: Some("controller".into()),
             last_seen_ms: None,
+            boot: None,
+            replay_window: None,
         };
         assert_eq!(
             String::from_utf8(s.encode()).unwrap(),
             r#"{"status":"online","firmware":"1.2.0","table":"t1","kind":"controller"}"#
+        );
+        let booted = DeviceStatus {
+            boot: Some("9f2c".into()),
+            replay_window: Some(4096),
+            ..s.clone()
+        };
+        assert_eq!(
+            String::from_utf8(booted.encode()).unwrap(),
+            r#"{"status":"online","firmware":"1.2.0","table":"t1","kind":"controller","boot":"9f2c","replay_window":4096}"#
+        );
+        assert_eq!(DeviceStatus::decode(&booted.encode()).unwrap(), booted);
+        assert_eq!(
+            DeviceStatus::decode(br#"{"status":"online","boot":"a b"}"#)
+                .unwrap_err()
+                .reason(),
+            "invalid"
         );
         assert_eq!(DeviceStatus::decode(&s.encode()).unwrap(), s);
         assert_eq!(
@@ -911,8 +987,17 @@ mod tests {
                 DeviceCommand::Replay {
                     from_seq: 3,
                     to_seq: 9,
+                    boot: None,
                 },
                 r#"{"type":"replay","from_seq":3,"to_seq":9}"#,
+            ),
+            (
+                DeviceCommand::Replay {
+                    from_seq: 3,
+                    to_seq: 9,
+                    boot: Some("b1".into()),
+                },
+                r#"{"type":"replay","from_seq":3,"to_seq":9,"boot":"b1"}"#,
             ),
             (
                 DeviceCommand::Light { on: true },
@@ -984,8 +1069,9 @@ mod tests {
             device in "[A-Za-z0-9_.:-]{1,64}",
             seq in any::<u64>(),
             ts_ms in proptest::option::of(any::<u64>()),
+            boot in proptest::option::of("[A-Za-z0-9_.:-]{1,64}"),
         ) {
-            let m = DeviceMessage { device, seq, ts_ms, event };
+            let m = DeviceMessage { device, seq, ts_ms, boot, event };
             let channel = if m.event.allowed_on(Channel::Events) { Channel::Events } else { Channel::Camera };
             let bytes = encode(&m);
             prop_assert_eq!(decode(channel, &bytes), Ok(m.clone()));

@@ -151,6 +151,8 @@ async fn build_outbox(dir: &Path, records: u64) -> anyhow::Result<String> {
                 last_seq: *dseq,
                 missing: Vec::new(),
                 last_seen_ms: received_ms,
+                boot: None,
+                old_boots: Vec::new(),
             });
             written += applied.outbox.len() as u64;
             let commit = Commit {

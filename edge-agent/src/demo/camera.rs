@@ -6,6 +6,9 @@
 //! topic before reporting the layout, so the layout agrees with the pocket sensors: the balls that
 //! were on the table before the shot, less those pocketed.
 //!
+//! Each run is one boot: a random `boot` id in its status and every message, seqs from 1. It keeps
+//! nothing to replay, and says so (`replay_window: 0`): a gap in its stream is given up at once.
+//!
 //! Stopping its task is a camera unplugged mid-match: the broker publishes its last will.
 
 use std::collections::BTreeMap;
@@ -42,6 +45,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let device = camera_device_id(&table);
+    let boot = format!("{:032x}", rand::random::<u128>());
     let status = |presence: Presence| {
         DeviceStatus {
             status: presence,
@@ -49,6 +53,8 @@ pub async fn run(
             table: Some(table.clone()),
             kind: Some("camera".into()),
             last_seen_ms: None,
+            boot: Some(boot.clone()),
+            replay_window: Some(0),
         }
         .encode()
     };
@@ -103,6 +109,7 @@ pub async fn run(
     let mut camera = Camera {
         client,
         device,
+        boot,
         table,
         seq: 0,
         balls: BTreeMap::new(),
@@ -128,6 +135,7 @@ pub async fn run(
 struct Camera {
     client: AsyncClient,
     device: String,
+    boot: String,
     table: String,
     seq: u64,
     balls: BTreeMap<u8, (f32, f32)>,
@@ -140,6 +148,7 @@ impl Camera {
             device: self.device.clone(),
             seq: self.seq,
             ts_ms: Some(crate::clock::now_ms()),
+            boot: Some(self.boot.clone()),
             event,
         };
         if let Err(error) = self
@@ -273,6 +282,7 @@ mod tests {
         let mut camera = Camera {
             client,
             device: "cam-t".into(),
+            boot: "b".into(),
             table: "t".into(),
             seq: 0,
             balls: BTreeMap::new(),

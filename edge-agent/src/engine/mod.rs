@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
-use crate::ingest::{DeviceMark, Ingest, Step, Verdict};
+use crate::ingest::{DeviceMark, Ingest, Request as ReplayRequest, Step, Verdict};
 use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
 use crate::registry::{Announcement, Change, Entry, Registry};
@@ -506,7 +506,7 @@ impl Engine {
             return;
         }
         let now = message.received_ms;
-        let (device, seq) = (decoded.device.clone(), decoded.seq);
+        let (device, seq, boot) = (decoded.device.clone(), decoded.seq, decoded.boot.clone());
         let mut decoded = decoded;
         // Positions go to screens as they come, newest only, even while a gap holds the camera's
         // shot events back: they are not rules input, and holding them would freeze the screens and
@@ -523,26 +523,50 @@ impl Engine {
             received_ms: now,
             received: message.received,
         };
-        let (verdict, steps) = self.ingest.check(&device, table, seq, now, held);
+        let (verdict, steps) = self
+            .ingest
+            .check(&device, table, boot.as_deref(), seq, now, held);
         if let (Verdict::Accept { .. }, Some(balls)) = (&verdict, positions) {
             self.show_positions(table, &device, seq, balls);
         }
         match verdict {
             Verdict::Duplicate => self.metrics.duplicate(),
+            Verdict::OutOfRange { bound } => {
+                let detail = format!(
+                    "seq {seq} of device {device:?} is more than its replay window above what it has sent (at most {bound} now)"
+                );
+                self.reject(&message, "seq_out_of_range", detail).await;
+            }
             Verdict::Accept {
                 gap: Some((from_seq, to_seq)),
             } => {
                 tracing::warn!(%device, from_seq, to_seq, "gap in device seq; asking for a replay (later events wait)");
-                let command = DeviceCommand::Replay { from_seq, to_seq };
-                self.commands.publish(
-                    protocol::cmd_topic(&device),
-                    serde_json::to_vec(&command).unwrap_or_default(),
-                    false,
-                );
+                self.replay(ReplayRequest {
+                    device: device.clone(),
+                    boot,
+                    from_seq,
+                    to_seq,
+                });
             }
             Verdict::Accept { gap: None } => {}
         }
         self.steps(steps, now).await;
+        self.metrics.set_waiting(self.ingest.waiting());
+    }
+
+    /// Asks a device to publish its messages `from_seq..=to_seq` again.
+    fn replay(&mut self, request: ReplayRequest) {
+        let command = DeviceCommand::Replay {
+            from_seq: request.from_seq,
+            to_seq: request.to_seq,
+            boot: request.boot,
+        };
+        self.metrics.replay_requested(1);
+        self.commands.publish(
+            protocol::cmd_topic(&request.device),
+            serde_json::to_vec(&command).unwrap_or_default(),
+            false,
+        );
     }
 
     /// Sends a camera's positions to the table's screens, unless a newer frame of it was shown
@@ -661,6 +685,15 @@ impl Engine {
         if let Some(health) = &self.health {
             health.heard(message.received_ms);
         }
+        // Only devices of registered tables are remembered (an outsider's statuses make nothing).
+        let boot = status.boot.as_deref().filter(|b| protocol::valid_boot(b));
+        self.ingest.announce(
+            device,
+            boot,
+            status.replay_window,
+            status.status == Presence::Online,
+            message.received_ms,
+        );
         let online = status.status == Presence::Online;
         let shown = self
             .tables
@@ -797,6 +830,11 @@ impl Engine {
         }
         let steps = self.ingest.expire(now);
         self.steps(steps, now).await;
+        for request in self.ingest.replays(now) {
+            tracing::info!(device = %request.device, from_seq = request.from_seq, to_seq = request.to_seq, "gap still open; asking for a replay again");
+            self.replay(request);
+        }
+        self.metrics.set_waiting(self.ingest.waiting());
     }
 }
 

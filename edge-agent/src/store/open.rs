@@ -120,8 +120,9 @@ fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
             view,
         });
     }
-    let mut devices =
-        conn.prepare("SELECT device, table_id, last_seq, missing, last_seen_ms FROM devices")?;
+    let mut devices = conn.prepare(
+        "SELECT device, table_id, last_seq, missing, last_seen_ms, boot, old_boots FROM devices",
+    )?;
     let devices = devices
         .query_map([], |r| {
             let missing: String = r.get(3)?;
@@ -131,6 +132,8 @@ fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
                 last_seq: to_u64(r.get(2)?),
                 missing: serde_json::from_str(&missing).unwrap_or_default(),
                 last_seen_ms: to_u64(r.get(4)?),
+                boot: r.get(5)?,
+                old_boots: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
             })
         })?
         .collect::<Result<_, _>>()?;

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The newest schema version; `migrate` brings older files up to it.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,6 +126,13 @@ INSERT INTO registry (table_id, name, position, retired)
     SELECT table_id, table_id, ROW_NUMBER() OVER (ORDER BY table_id), 0 FROM tables;
 ";
 
+/// Version 5: device boots (decision 0014). A mark's seq counts in its device's `boot`; the boots
+/// before it (a JSON array, newest first) are remembered so their late messages are duplicates.
+const SCHEMA_V5: &str = "
+ALTER TABLE devices ADD COLUMN boot TEXT;
+ALTER TABLE devices ADD COLUMN old_boots TEXT NOT NULL DEFAULT '[]';
+";
+
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > SCHEMA_VERSION {
@@ -158,6 +165,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_V4)?;
         tx.pragma_update(None, "user_version", 4)?;
+        tx.commit()?;
+    }
+    if version < 5 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V5)?;
+        tx.pragma_update(None, "user_version", 5)?;
         tx.commit()?;
     }
     Ok(())

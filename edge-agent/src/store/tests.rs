@@ -321,6 +321,8 @@ fn upgrading_to_the_registry_registers_every_table_the_database_has() {
     // Back to version 3, as a database written before the registry, with two tables.
     conn.execute_batch(
         "DROP TABLE registry;
+         ALTER TABLE devices DROP COLUMN boot;
+         ALTER TABLE devices DROP COLUMN old_boots;
          INSERT INTO tables (table_id, seq, view) VALUES ('t2', 2, '{}'), ('t1', 1, '{}');
          PRAGMA user_version = 3;",
     )
@@ -420,5 +422,40 @@ fn dead_letters_are_trimmed_by_age_then_rows_then_bytes_oldest_first() {
         retention::trim_dead_letters(&conn, &retention, now).expect("trim"),
         0
     );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn upgrading_to_boots_keeps_every_device_mark_without_a_boot() {
+    let dir = temp_dir("boots-upgrade");
+    let (conn, _) = open(&dir).expect("a new database");
+    // Back to version 4, as a database written before device boots, with one device's mark.
+    conn.execute_batch(
+        "ALTER TABLE devices DROP COLUMN boot;
+         ALTER TABLE devices DROP COLUMN old_boots;
+         INSERT INTO devices (device, table_id, last_seq, missing, last_seen_ms)
+             VALUES ('ctl-1', 't1', 500, '[]', 7);
+         PRAGMA user_version = 4;",
+    )
+    .expect("downgrade");
+    drop(conn);
+    let (conn, recovered) = open(&dir).expect("upgrades");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+    let marks: Vec<(String, u64, Option<String>, Vec<String>)> = recovered
+        .devices
+        .iter()
+        .map(|m| {
+            (
+                m.device.clone(),
+                m.last_seq,
+                m.boot.clone(),
+                m.old_boots.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(marks, vec![("ctl-1".to_owned(), 500, None, vec![])]);
     std::fs::remove_dir_all(dir).ok();
 }

@@ -391,12 +391,23 @@ pub(super) fn commit(
 
 fn upsert_device(conn: &Connection, mark: &DeviceMark) -> rusqlite::Result<()> {
     let missing = serde_json::to_string(&mark.missing).unwrap_or_else(|_| "[]".into());
+    let old_boots = serde_json::to_string(&mark.old_boots).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(
-        "INSERT INTO devices (device, table_id, last_seq, missing, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO devices (device, table_id, last_seq, missing, last_seen_ms, boot, old_boots)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (device) DO UPDATE SET table_id = excluded.table_id, last_seq = excluded.last_seq,
-           missing = excluded.missing, last_seen_ms = excluded.last_seen_ms",
+           missing = excluded.missing, last_seen_ms = excluded.last_seen_ms, boot = excluded.boot,
+           old_boots = excluded.old_boots",
     )?
-    .execute(params![mark.device, mark.table, to_i64(mark.last_seq), missing, to_i64(mark.last_seen_ms)])?;
+    .execute(params![
+        mark.device,
+        mark.table,
+        to_i64(mark.last_seq),
+        missing,
+        to_i64(mark.last_seen_ms),
+        mark.boot,
+        old_boots
+    ])?;
     Ok(())
 }
 

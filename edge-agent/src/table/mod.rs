@@ -180,7 +180,9 @@ impl Table {
             TableInput::CameraLost { device } => {
                 self.camera_lost(device, seq, received_ms, &mut applied);
             }
-            TableInput::Missing { events, .. } => self.missing_events += events,
+            TableInput::Missing { events, .. } => {
+                self.missing_events = self.missing_events.saturating_add(*events);
+            }
             TableInput::SessionStart {} => self.start_session(received_ms)?,
             TableInput::SessionStop {} => self.stop_session(received_ms)?,
             TableInput::Registry {

@@ -10,6 +10,7 @@ mod devices;
 mod fallback;
 mod health;
 mod helpers;
+mod ingest;
 mod manual_console;
 mod outbox;
 mod phone;

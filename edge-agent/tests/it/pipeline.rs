@@ -225,7 +225,7 @@ async fn the_external_broker_mode_works_against_mosquitto() {
 }
 
 #[tokio::test]
-async fn a_gap_is_asked_for_and_counted_when_not_filled() {
+async fn a_gap_is_asked_for_and_counted_when_the_device_restarts_without_filling_it() {
     let dir = data_dir("gap");
     let agent = Agent::start(&dir).await;
     let mut screen = ws(&agent, "?tables=t5").await;
@@ -242,10 +242,17 @@ async fn a_gap_is_asked_for_and_counted_when_not_filled() {
         commands.next().await,
         json!({"type": "replay", "from_seq": 2, "to_seq": 4})
     );
-    // Nobody replays: after the gap timeout the three events are counted and shown, then the
-    // held seq 5 is applied (a screen may see both in one conflated view).
+    // Nobody replays, and the device starts a new boot: it no longer has 2..=4, so the three
+    // events are counted and shown, the held seq 5 is applied, then the new boot's seq 1 (a screen
+    // may see them in one conflated view).
+    ctl.send_seq(
+        "t5",
+        1,
+        json!({"type": "pocket", "ball": 6, "pocket": 1, "boot": "second-boot"}),
+    )
+    .await;
     let view = until(&mut screen, "t5", |v| {
-        v["missing_events"] == 3 && v["shot"]["pocketed"] == json!([3, 4])
+        v["missing_events"] == 3 && v["shot"]["pocketed"] == json!([3, 4, 6])
     })
     .await;
     assert_eq!(view["missing_events"], 3, "{view}");

@@ -77,6 +77,7 @@ async fn metrics_count_rejects_reconnects_replays_and_publishes() {
             DeviceCommand::Replay {
                 from_seq: 2,
                 to_seq: 6,
+                boot: None,
             }
             .encode(),
         )
