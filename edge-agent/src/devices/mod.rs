@@ -6,7 +6,8 @@
 //!
 //! [`Directory`] is the broker's view of them, shared with the broker's threads: `login` decides a
 //! CONNECT, `tables` what a device may publish for. It is replaced whole whenever staff add or revoke
-//! a device; [`Directory::withdrawn`] tells the broker whose credentials went, to cut them off.
+//! a device. [`Directory::withdrawn`] names whose credentials went; the broker does not cut a live
+//! connection yet, but every publish of a revoked device is refused (`not_this_device`).
 //!
 //! The record is the device book (`book`: `DATA_DIR/devices.sqlite3`), written by staff through
 //! the API or `edge-agent device …` (`cli`) and read back into the directory by [`Devices::watch`]
