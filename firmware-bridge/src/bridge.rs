@@ -229,6 +229,15 @@ impl Bridge {
         self.lock().outbox.len()
     }
 
+    /// The MQTT seq serial frame `serial` of controller `device` goes out as in its current boot
+    /// (serial seq − the session's base); `None` for an unknown controller or a frame older than
+    /// the session's `hello`.
+    pub fn mqtt_seq(&self, device: &str, serial: u32) -> Option<u64> {
+        let inner = self.lock();
+        let base = inner.devices.get(device)?.base;
+        u64::from(serial).checked_sub(base).filter(|&seq| seq > 0)
+    }
+
     /// Whether a controller is shown online.
     pub fn online(&self, device: &str) -> Option<bool> {
         self.lock().devices.get(device).map(|d| d.online)
