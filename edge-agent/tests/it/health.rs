@@ -28,6 +28,18 @@ async fn get_status(client: &reqwest::Client, url: &str, token: Option<&str>) ->
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The agent's `/metrics` page.
+async fn metrics_text(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(name))
@@ -57,14 +69,7 @@ async fn garbage_keeps_a_prefix_and_is_trimmed_by_size_with_a_counter() {
     let metrics_url = agent.url("/metrics");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let text = client
-            .get(&metrics_url)
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = metrics_text(&client, &metrics_url).await;
         let seen = metric(&text, "dojo_events_rejected_total{reason=\"oversize\"}");
         if seen >= 9_000.0 {
             break;
@@ -74,14 +79,7 @@ async fn garbage_keeps_a_prefix_and_is_trimmed_by_size_with_a_counter() {
     }
     // The writer may still be committing the last letters.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let text = client
-        .get(&metrics_url)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = metrics_text(&client, &metrics_url).await;
     let trimmed = metric(&text, "dojo_dead_letters_trimmed_total");
     assert!(trimmed > 0.0, "retention trimmed and counted it: {text}");
     let longest = sql_count(&dir, "SELECT MAX(length(payload)) FROM dead_letters");
