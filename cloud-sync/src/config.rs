@@ -73,6 +73,13 @@ pub struct ServeFlags {
     /// Length of the rate-limit window, in seconds.
     #[arg(long, env = "CLOUD_SYNC_LIMIT_WINDOW", default_value_t = 60)]
     pub limit_window: u64,
+    /// The address people reach the portal at, for links in emails (verify, reset).
+    #[arg(
+        long,
+        env = "CLOUD_SYNC_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
+    pub public_url: String,
 }
 
 /// `venue …`.
@@ -186,6 +193,8 @@ pub struct Config {
     pub db_pool_size: u32,
     /// Rate limits.
     pub limits: Limits,
+    /// The portal's public address (no trailing slash), for links in emails.
+    pub public_url: String,
     /// Whether this instance runs the projector (always for `serve`; tests turn it off to leave
     /// records acknowledged but not projected, as a crash would).
     pub project: bool,
@@ -201,6 +210,7 @@ impl Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_pool_size: 16,
             limits: Limits::default(),
+            public_url: "http://127.0.0.1:8090".into(),
             project: true,
         }
     }
@@ -219,6 +229,7 @@ impl Config {
         if let Some(url) = &flags.redis_url {
             check_url("--redis-url", url, &["redis://", "rediss://", "unix://"])?;
         }
+        check_url("--public-url", &flags.public_url, &["http://", "https://"])?;
         let http_addr = flags
             .http_addr
             .parse()
@@ -243,6 +254,7 @@ impl Config {
                 addr_per_window: flags.addr_limit,
                 window_secs: flags.limit_window,
             },
+            public_url: flags.public_url.trim_end_matches('/').to_owned(),
             project: true,
         })
     }
@@ -290,6 +302,7 @@ mod tests {
             venue_limit: 10,
             addr_limit: 10,
             limit_window: 60,
+            public_url: "http://127.0.0.1:8090".into(),
         }
     }
 

@@ -19,6 +19,9 @@
 //!   projection;
 //! - [`reads`]: the matches projection and the read API over it;
 //! - [`players`]: registered players and the change log venues pull;
+//! - [`accounts`]: users, roles, access tokens, the one permission policy, the audit log;
+//! - [`notifications`]: how people are told things (in-app, email, Web Push, webhooks);
+//! - [`portal`]: the people's web pages;
 //! - [`startup`]: [`start`] wires them and lists every context's routes and projections.
 //!
 //! A new context (accounts, tournaments, ratings, billing, …) is one folder here, one line in
@@ -26,10 +29,13 @@
 //!
 //! Nothing here keeps state another instance would need: instances share only PostgreSQL and Redis.
 
+pub mod accounts;
 pub mod config;
 pub mod http;
 pub mod infra;
+pub mod notifications;
 pub mod players;
+pub mod portal;
 pub mod projection;
 pub mod reads;
 pub mod startup;

@@ -10,11 +10,12 @@ use axum::serve::ListenerExt as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::token::{KeyError, Keys};
 use crate::config::Config;
 use crate::http::AppState;
 use crate::infra::{db, live, metrics, redis_link};
 use crate::projection::{Projector, Runner};
-use crate::{players, projection, reads, sync};
+use crate::{players, portal, projection, reads, sync};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,9 @@ pub enum Error {
     /// PostgreSQL could not be reached or migrated.
     #[error(transparent)]
     Db(#[from] db::DbError),
+    /// The access-token signing keys could not be loaded.
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
     /// The Redis URL is not a Redis URL.
     #[error("bad Redis URL: {0}")]
     Redis(#[from] redis_link::RedisError),
@@ -69,6 +73,7 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, Error> {
     let pool = db::connect_with(&config.database_url, config.db_pool_size).await?;
     db::migrate(&pool).await?;
+    let keys = Keys::load(pool.clone()).await?;
     let metrics = Arc::new(metrics::Metrics::default());
     let redis = redis_link::RedisLink::new(
         config.redis_url.as_deref(),
@@ -111,6 +116,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         metrics,
         projector,
         limits: config.limits.clone(),
+        keys,
+        public_url: config.public_url.clone(),
         shutdown: shutdown.clone(),
     };
     let app = crate::http::router(state, routes());
@@ -147,6 +154,7 @@ fn routes() -> Router<AppState> {
         .merge(sync::http::router())
         .merge(players::http::router())
         .merge(reads::http::router())
+        .merge(portal::router())
 }
 
 /// Every projection of the venue records. A new context that consumes them adds one line.

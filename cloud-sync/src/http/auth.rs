@@ -23,6 +23,10 @@ pub async fn venue_of(state: &AppState, headers: &HeaderMap) -> Result<String, A
         .ok_or(ApiError::Unauthorized(
             "missing venue key (Authorization: Bearer …)",
         ))?;
+    if !key.starts_with(keys::KEY_PREFIX) && state.keys.verify(key).await.is_ok() {
+        // A person's valid access token on a venue's route: known, but not allowed.
+        return Err(ApiError::Forbidden("this route takes a venue key".into()));
+    }
     let venue = keys::venue_of(&state.pool, key)
         .await?
         .ok_or(ApiError::Unauthorized("unknown venue key"))?;

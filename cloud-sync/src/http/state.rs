@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::token::Keys;
 use crate::config::Limits;
 use crate::infra::live::Live;
 use crate::infra::metrics::Metrics;
@@ -27,6 +28,10 @@ pub struct AppState {
     pub projector: Projector,
     /// Rate limits.
     pub limits: Limits,
+    /// The access-token signing keys.
+    pub keys: Keys,
+    /// The address people reach the portal at (links in emails).
+    pub public_url: String,
     /// Stops WebSocket clients at shutdown.
     pub shutdown: CancellationToken,
 }

@@ -103,8 +103,11 @@ impl Live {
                     }
                 }
                 _ = ping.tick() => {
-                    match tokio::time::timeout(DEADLINE, sink.ping::<String>()).await {
-                        Ok(Ok(_)) => {}
+                    match tokio::time::timeout(DEADLINE, sink.ping::<redis::Value>()).await {
+                        Ok(Ok(reply)) if is_pong(&reply) => {}
+                        Ok(Ok(reply)) => {
+                            return redis.down("subscribe", &format!("unexpected ping reply {reply:?}"));
+                        }
                         Ok(Err(error)) => return redis.down("subscribe", &error.to_string()),
                         Err(_) => return redis.down("subscribe", "ping timed out"),
                     }
@@ -163,5 +166,43 @@ impl Live {
             }
         }
         self.metrics.live_clients(-1);
+    }
+}
+
+/// Whether `reply` answers a PING on a subscribed connection: RESP2 answers the array
+/// `["pong", ""]` there (not `+PONG`, which only an unsubscribed connection or RESP3 sends).
+/// Taking the array for a failure tore the subscription down every ping, losing the results
+/// published while it was rebuilt.
+fn is_pong(reply: &redis::Value) -> bool {
+    use redis::Value;
+    let word = |value: &Value| match value {
+        Value::SimpleString(text) => text.eq_ignore_ascii_case("pong"),
+        Value::BulkString(bytes) => bytes.eq_ignore_ascii_case(b"pong"),
+        _ => false,
+    };
+    match reply {
+        Value::Array(items) | Value::Push { data: items, .. } => items.first().is_some_and(word),
+        other => word(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::Value;
+
+    use super::is_pong;
+
+    #[test]
+    fn a_subscribed_resp2_pong_is_a_pong() {
+        let resp2 = Value::Array(vec![
+            Value::BulkString(b"pong".to_vec()),
+            Value::BulkString(Vec::new()),
+        ]);
+        assert!(is_pong(&resp2));
+        assert!(is_pong(&Value::SimpleString("PONG".into())));
+        assert!(!is_pong(&Value::Nil));
+        assert!(!is_pong(&Value::Array(vec![Value::BulkString(
+            b"message".to_vec()
+        )])));
     }
 }

@@ -286,3 +286,88 @@ pub(crate) async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f6
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A person with an account, made directly in the database, and an access token minted with the
+/// service's own keys (what signing in would give; the sign-in itself is tested in `accounts`).
+#[derive(Clone, Debug)]
+pub(crate) struct Persona {
+    /// The user id.
+    pub(crate) id: String,
+    /// A valid access token.
+    pub(crate) token: String,
+}
+
+impl App {
+    /// A user with `grants` (role, venue), verified or not, and an access token.
+    pub(crate) async fn persona(
+        &self,
+        name: &str,
+        verified: bool,
+        grants: &[(cloud_sync::accounts::Role, Option<&str>)],
+    ) -> Persona {
+        use cloud_sync::accounts::Grant;
+        use cloud_sync::accounts::token::{Claims, Keys};
+        let id = cloud_sync::infra::ids::new_id();
+        let email = format!("{name}-{}@example.test", &id[..8]);
+        sqlx::query(
+            "INSERT INTO users (id, email, email_key, display_name, password_hash,
+                                email_verified_at)
+             VALUES ($1, $2, lower($2), $3, NULL, CASE WHEN $4 THEN now() END)",
+        )
+        .bind(&id)
+        .bind(&email)
+        .bind(name)
+        .bind(verified)
+        .execute(&self.pool)
+        .await
+        .expect("user");
+        for (role, venue) in grants {
+            sqlx::query("INSERT INTO user_roles (user_id, role, venue_id) VALUES ($1, $2, $3)")
+                .bind(&id)
+                .bind(role.as_str())
+                .bind(venue)
+                .execute(&self.pool)
+                .await
+                .expect("role");
+        }
+        let keys = Keys::load(self.pool.clone()).await.expect("keys");
+        let token = keys
+            .issue(Claims {
+                iss: String::new(),
+                aud: String::new(),
+                sub: id.clone(),
+                exp: 0,
+                iat: 0,
+                sid: cloud_sync::infra::ids::new_id(),
+                email_verified: verified,
+                roles: grants
+                    .iter()
+                    .map(|(role, venue)| Grant {
+                        role: *role,
+                        venue_id: venue.map(str::to_owned),
+                    })
+                    .collect(),
+            })
+            .await
+            .expect("token");
+        Persona { id, token }
+    }
+
+    /// `method path` with `bearer` (any token or key) and a JSON `body`.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        answer(request.send().await.expect("answered")).await
+    }
+}

@@ -8,5 +8,6 @@ mod helpers;
 mod ingest;
 mod live;
 mod players;
+mod policy;
 mod projection;
 mod reads;

@@ -1,0 +1,96 @@
+//! The web portal: people's pages (sign up, sign in, profile, notifications, administration),
+//! served like edge-agent serves its screens: plain HTML, CSS and JavaScript compiled into the
+//! binary, no build step. Pages hold no secret and build every value into the DOM as text
+//! (`textContent`, never `innerHTML`), so nothing a user typed can run; the JSON API under
+//! `/api/v1` is the only place that checks who may do what.
+//!
+//! Every page is `/portal/<name>` with `assets/<name>.html`; its script is
+//! `/portal/assets/<name>.js` beside `portal.js` (the shared API client, session and helpers)
+//! and `portal.css`. A new page: its two files and one line in [`ASSETS`].
+//!
+//! Every answer under `/portal` carries a strict CSP (scripts from this origin only, no inline
+//! script), `X-Frame-Options: DENY`, nosniff and `Referrer-Policy: no-referrer` (links with
+//! one-time tokens must not leak through `Referer`).
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::http::{ApiError, AppState};
+
+/// `(file, content type, body)`: every asset of the portal.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("portal.css", CSS, include_str!("assets/portal.css")),
+    ("portal.js", JS, include_str!("assets/portal.js")),
+    ("index.html", HTML, include_str!("assets/index.html")),
+    ("index.js", JS, include_str!("assets/index.js")),
+];
+
+const HTML: &str = "text/html; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// `/` (to the portal), `/portal/<page>` and `/portal/assets/<file>`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/portal/") }))
+        .route("/portal", get(|| async { Redirect::to("/portal/") }))
+        .route("/portal/", get(|| async { serve("index.html") }))
+        .route("/portal/assets/{file}", get(asset))
+        .route("/portal/{page}", get(page))
+}
+
+async fn page(Path(page): Path<String>) -> Response {
+    serve(&format!("{page}.html"))
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    if file.ends_with(".html") {
+        return not_found();
+    }
+    serve(&file)
+}
+
+fn serve(file: &str) -> Response {
+    let Some((_, content_type, body)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return not_found();
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (
+                HeaderName::from_static("cross-origin-opener-policy"),
+                HeaderValue::from_static("same-origin"),
+            ),
+        ],
+        *body,
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        ApiError::NotFound("no such page".into()),
+    )
+        .into_response()
+}
