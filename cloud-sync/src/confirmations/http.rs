@@ -96,8 +96,17 @@ async fn check_in(
     let request: CheckIn = json_body(body).await?;
     let venue = venue_id(&request.venue_id)?;
     let (checkin, new) = checkins::check_in(&state.pool, &user.id, venue).await?;
-    touched(&state, player_of(&state.pool, &user.id).await?.as_deref(), venue).await;
-    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    touched(
+        &state,
+        player_of(&state.pool, &user.id).await?.as_deref(),
+        venue,
+    )
+    .await;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(checkin)).into_response())
 }
 
@@ -118,7 +127,12 @@ async fn end_checkin(
 ) -> Result<axum::Json<Value>, ApiError> {
     let user = allowed(&caller, &Action::OwnAccount)?;
     let (checkin, venue) = checkins::end(&state.pool, &user.id, &id).await?;
-    touched(&state, player_of(&state.pool, &user.id).await?.as_deref(), &venue).await;
+    touched(
+        &state,
+        player_of(&state.pool, &user.id).await?.as_deref(),
+        &venue,
+    )
+    .await;
     Ok(axum::Json(checkin))
 }
 
@@ -194,7 +208,9 @@ async fn dispute(
     let user = allowed(&caller, &Action::OwnAccount)?;
     let request: Dispute = json_body(body).await?;
     let reason = results::reason(&request.reason)?;
-    Ok(axum::Json(say(&state, user, &match_id, Some(reason)).await?))
+    Ok(axum::Json(
+        say(&state, user, &match_id, Some(reason)).await?,
+    ))
 }
 
 /// `GET /api/v1/me/trusted-venues`: any signed-in user, their own.
@@ -216,7 +232,12 @@ async fn trust_venue(
     let user = allowed(&caller, &Action::VerifiedOnly)?;
     let venue = venue_id(&venue)?;
     let trusted = trust::trust(&state.pool, &user.id, venue).await?;
-    touched(&state, player_of(&state.pool, &user.id).await?.as_deref(), venue).await;
+    touched(
+        &state,
+        player_of(&state.pool, &user.id).await?.as_deref(),
+        venue,
+    )
+    .await;
     Ok(axum::Json(trusted))
 }
 
@@ -230,7 +251,12 @@ async fn distrust_venue(
     let user = allowed(&caller, &Action::OwnAccount)?;
     let venue = venue_id(&venue)?;
     if trust::distrust(&state.pool, &user.id, venue).await? {
-        touched(&state, player_of(&state.pool, &user.id).await?.as_deref(), venue).await;
+        touched(
+            &state,
+            player_of(&state.pool, &user.id).await?.as_deref(),
+            venue,
+        )
+        .await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -206,13 +206,12 @@ pub async fn say(
     .bind(user)
     .execute(&mut *tx)
     .await?;
-    let status: String = sqlx::query_scalar(
-        "SELECT result_status(m, $2) FROM matches m WHERE m.id = $1",
-    )
-    .bind(id)
-    .bind(player)
-    .fetch_one(&mut *tx)
-    .await?;
+    let status: String =
+        sqlx::query_scalar("SELECT result_status(m, $2) FROM matches m WHERE m.id = $1")
+            .bind(id)
+            .bind(player)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(Said {
         answer: json!({ "match_id": id, "status": status, "reason": reason }),

@@ -66,7 +66,8 @@ async fn sync(app: &App, venue: &str, key: &str, epoch: &str, records: Vec<Value
 }
 
 async fn call(app: &App, method: Method, path: &str, who: &Persona, body: Option<Value>) -> Answer {
-    app.call(method, path, Some(&who.token), body.as_ref()).await
+    app.call(method, path, Some(&who.token), body.as_ref())
+        .await
 }
 
 /// The cloud id of `venue`'s match `mid`.
@@ -193,7 +194,10 @@ async fn a_forged_loss_stays_out_until_the_player_confirms_it() {
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert_eq!(confirmed.body["status"], "confirmed");
     let stats = public_matches(&app, &ann_player, 1).await;
-    assert_eq!((stats["losses"].clone(), stats["wins"].clone()), (json!(1), json!(0)));
+    assert_eq!(
+        (stats["losses"].clone(), stats["wins"].clone()),
+        (json!(1), json!(0))
+    );
     let listed = app
         .get_until(&format!("/api/v1/venues/{b}/matches"), |a| {
             a.body["matches"][0]["player_ids"][0] == json!(ann_player)
@@ -224,7 +228,11 @@ async fn a_disputed_result_stays_out_and_its_venue_managers_see_it() {
     let path = format!("/api/v1/me/results/{forged}/dispute");
 
     // Bad input changes nothing.
-    for body in [json!({}), json!({"reason": "   "}), json!({"reason": "x".repeat(501)})] {
+    for body in [
+        json!({}),
+        json!({"reason": "   "}),
+        json!({"reason": "x".repeat(501)}),
+    ] {
         let answer = call(&app, Method::POST, &path, &ann, Some(body)).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
         assert!(answer.body["error"].is_string());
@@ -257,7 +265,12 @@ async fn a_disputed_result_stays_out_and_its_venue_managers_see_it() {
             Some(json!({"reason": "no"})),
         )
         .await;
-        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{bad}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{bad}: {}",
+            answer.body
+        );
     }
     assert_eq!(
         app.count("SELECT count(*) FROM result_confirmations").await,
@@ -410,7 +423,13 @@ async fn a_checkin_makes_that_venues_matches_count_and_no_other() {
     let now = now_ms();
     let key = app.key.clone();
     let mut records = a_match(1, "played", &ann_player, now - 600_000, [9, 3]);
-    records.extend(a_match(3, "backdated", &ann_player, now - 7_200_000, [0, 9]));
+    records.extend(a_match(
+        3,
+        "backdated",
+        &ann_player,
+        now - 7_200_000,
+        [0, 9],
+    ));
     sync(&app, &venue_a, &key, "e1", records).await;
     sync(
         &app,
@@ -458,7 +477,11 @@ async fn a_checkin_makes_that_venues_matches_count_and_no_other() {
     .await;
     public_matches(&app, &ann_player, 1).await;
     let listed = call(&app, Method::GET, "/api/v1/me/checkins", &ann, None).await;
-    assert_eq!(listed.body["checkins"][0]["active"], false, "{}", listed.body);
+    assert_eq!(
+        listed.body["checkins"][0]["active"], false,
+        "{}",
+        listed.body
+    );
     // Another account cannot end it.
     let other = app.persona("other", true, &[]).await;
     let not_theirs = call(
@@ -595,22 +618,39 @@ async fn the_results_page_confirms_disputes_checks_in_and_trusts() {
     let confirm_id = match_id(&app, &b, "to-confirm").await;
     let dispute_id = match_id(&app, &b, "to-dispute").await;
 
+    // Signed in as Ann: her access token in the tab's sessionStorage, where portal.js keeps it,
+    // set before the page's scripts run (no test hook in the page).
     let mut browser = Browser::launch().await;
-    let tab = browser.open(&app.url("/portal/")).await;
-    browser
-        .wait_for(&tab, "document.readyState", "the home page", |v| {
-            v == "complete"
-        })
+    let target = browser
+        .call(None, "Target.createTarget", json!({"url": "about:blank"}))
         .await;
+    let tab = browser
+        .call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        )
+        .await["sessionId"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
+    browser.call(Some(&tab), "Page.enable", json!({})).await;
     browser
-        .eval(
-            &tab,
-            &format!(
-                "sessionStorage.setItem('dojo.access', {:?}); location.assign('/portal/results'); true",
-                ann.token
-            ),
+        .call(
+            Some(&tab),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": format!("sessionStorage.setItem('dojo.access', {:?});", ann.token)}),
         )
         .await;
+    browser
+        .call(
+            Some(&tab),
+            "Page.navigate",
+            json!({"url": app.url("/portal/results")}),
+        )
+        .await;
+    // The new document's context exists once the navigation has committed.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let rows = "document.querySelectorAll('#results tbody tr').length";
     browser
         .wait_for(&tab, rows, "two results to confirm", |v| v == 2)
