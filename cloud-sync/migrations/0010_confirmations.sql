@@ -70,7 +70,8 @@ CREATE INDEX result_confirmations_disputed ON result_confirmations (match_id)
 --   'unregistered' — no registered player on that seat (a walk-in name);
 --   'disputed'     — the player disputed it (stays out, whatever else holds);
 --   'confirmed'    — the player confirmed it;
---   'reported'     — no account holds the profile (nobody can confirm: it counts as reported);
+--   'reported'     — no account holds the profile (nobody can confirm: it counts as reported;
+--                    a deleted account that still holds it keeps the rules below);
 --   'checked_in'   — the player's account was checked in at that venue when it started;
 --   'trusted'      — the player's account trusts that venue;
 --   'reported'     — recorded before the account took the profile (kept as it was; disputable);
@@ -96,7 +97,7 @@ LANGUAGE sql STABLE AS $$
     END
     FROM (SELECT 1) AS one
     LEFT JOIN result_confirmations c ON c.match_id = m.id AND c.player_id = player
-    LEFT JOIN users u ON u.player_id = player AND u.deleted_at IS NULL
+    LEFT JOIN users u ON u.player_id = player
 $$;
 
 -- Whether the result counts for `player` (and, publicly, names them).

@@ -57,6 +57,35 @@ pub async fn player_of(pool: &PgPool, user: &str) -> Result<Option<String>, sqlx
     Ok(found.flatten())
 }
 
+/// Moves the player `from`'s words on results (confirmations, disputes) to `into`, in the
+/// transaction that merges the two profiles (the `roles` context's merge calls it); where both
+/// spoke on the same match, `into`'s word stands.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub async fn merge_players(
+    conn: &mut sqlx::PgConnection,
+    from: &str,
+    into: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO result_confirmations (match_id, player_id, state, reason, user_id, at)
+         SELECT match_id, $2, state, reason, user_id, at FROM result_confirmations
+         WHERE player_id = $1
+         ON CONFLICT (match_id, player_id) DO NOTHING",
+    )
+    .bind(from)
+    .bind(into)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM result_confirmations WHERE player_id = $1")
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Checks a venue id from outside (a path or a body): non-empty, at most 64 characters. Says
 /// nothing about whether it exists.
 ///

@@ -754,3 +754,42 @@ async fn the_results_page_confirms_disputes_checks_in_and_trusts() {
     let trusted = call(&app, Method::GET, "/api/v1/me/trusted-venues", &ann, None).await;
     assert_eq!(trusted.body["venues"][0]["venue_id"], json!(app.venue));
 }
+
+#[tokio::test]
+async fn a_players_words_follow_a_profile_merge() {
+    let app = spawn_app().await;
+    let (ann, ann_player) = player_account(&app, "Ann", true).await;
+    let twin = cloud_sync::players::create_player(&app.pool, "Ann twin", None)
+        .await
+        .expect("player");
+    let (b, b_key) = venue_b(&app).await;
+    sync(
+        &app,
+        &b,
+        &b_key,
+        "e1",
+        a_match(1, "forged", &ann_player, now_ms(), [0, 9]),
+    )
+    .await;
+    let forged = match_id(&app, &b, "forged").await;
+    let disputed = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/me/results/{forged}/dispute"),
+        &ann,
+        Some(json!({"reason": "not me"})),
+    )
+    .await;
+    assert_eq!(disputed.status, StatusCode::OK, "{}", disputed.body);
+    let mut tx = app.pool.begin().await.expect("tx");
+    cloud_sync::confirmations::merge_players(&mut tx, &ann_player, &twin.id)
+        .await
+        .expect("merge");
+    tx.commit().await.expect("commit");
+    let moved: Vec<(String, String)> =
+        sqlx::query_as("SELECT player_id, state FROM result_confirmations")
+            .fetch_all(&app.pool)
+            .await
+            .expect("rows");
+    assert_eq!(moved, [(twin.id.clone(), "disputed".to_owned())]);
+}
