@@ -635,6 +635,8 @@ async fn the_results_page_confirms_disputes_checks_in_and_trusts() {
         .expect("a session")
         .to_owned();
     browser.call(Some(&tab), "Page.enable", json!({})).await;
+    // A phone's screen: the page must fit it (tables scroll inside their own box).
+    browser.viewport(&tab, 390, 844, true).await;
     browser
         .call(
             Some(&tab),
@@ -732,6 +734,14 @@ async fn the_results_page_confirms_disputes_checks_in_and_trusts() {
             |v| v == &json!(app.venue),
         )
         .await;
+
+    let fits = browser
+        .eval(
+            &tab,
+            "document.documentElement.scrollWidth <= window.innerWidth",
+        )
+        .await;
+    assert_eq!(fits, true, "the page is wider than a phone's screen");
 
     // What the page did is what the API says.
     let statuses: Vec<(String, String)> = sqlx::query_as(
