@@ -1,12 +1,13 @@
 //! A player's results as venues reported them, with how each stands (`result_status`, migration
 //! 0010), and the player's own word on one: confirm (it counts) or dispute with a reason (it stays
-//! out, whatever else holds). The latest word stands. The venue's managers read their venue's
-//! disputes.
+//! out, whatever else holds). The latest word stands. The venue's managers are told of a dispute
+//! (a notification, in the dispute's transaction) and read their venue's disputes.
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::ConfirmError;
+use crate::notifications::Kind;
 
 /// Longest dispute reason, in characters.
 pub const MAX_REASON: usize = 500;
@@ -206,6 +207,9 @@ pub async fn say(
     .bind(user)
     .execute(&mut *tx)
     .await?;
+    if let Some(reason) = reason {
+        tell_managers(&mut tx, &venue, id, player, reason).await?;
+    }
     let status: String =
         sqlx::query_scalar("SELECT result_status(m, $2) FROM matches m WHERE m.id = $1")
             .bind(id)
@@ -217,6 +221,38 @@ pub async fn say(
         answer: json!({ "match_id": id, "status": status, "reason": reason }),
         venue,
     })
+}
+
+/// Tells `venue`'s managers (in the dispute's transaction) that `player` disputed match `id`.
+async fn tell_managers(
+    tx: &mut sqlx::PgConnection,
+    venue: &str,
+    id: i64,
+    player: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let (managers, about): (Vec<String>, Value) = sqlx::query_as(
+        "SELECT ARRAY(SELECT DISTINCT r.user_id FROM user_roles r
+                      WHERE r.role = 'venue_manager' AND r.venue_id = m.venue_id
+                      ORDER BY r.user_id),
+                jsonb_build_object('venue_id', m.venue_id, 'venue_name', v.name,
+                    'match_id', m.id, 'venue_match_id', m.venue_match_id, 'table', m.table_id,
+                    'started_ms', m.started_ms, 'player_id', $2::text, 'player_name', p.name)
+         FROM matches m JOIN venues v ON v.id = m.venue_id
+         LEFT JOIN players p ON p.id = $2
+         WHERE m.id = $1 AND m.venue_id = $3",
+    )
+    .bind(id)
+    .bind(player)
+    .bind(venue)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut payload = about;
+    payload["reason"] = json!(reason);
+    for manager in managers {
+        crate::notifications::notify(&mut *tx, &manager, Kind::ResultDisputed, &payload).await?;
+    }
+    Ok(())
 }
 
 /// The disputes of `venue`'s results, newest first (for its managers): which match, which seat

@@ -277,6 +277,13 @@ async fn a_disputed_result_stays_out_and_its_venue_managers_see_it() {
         0
     );
 
+    let manager_b = app
+        .persona(
+            "manager-b",
+            true,
+            &[(cloud_sync::accounts::Role::VenueManager, Some(&b))],
+        )
+        .await;
     // An unverified account may dispute (it keeps a result out), not confirm.
     let confirm = format!("/api/v1/me/results/{forged}/confirm");
     let refused = call(&app, Method::POST, &confirm, &ann, None).await;
@@ -331,13 +338,6 @@ async fn a_disputed_result_stays_out_and_its_venue_managers_see_it() {
     );
 
     // Venue B's managers see the dispute; venue A's manager may not look.
-    let manager_b = app
-        .persona(
-            "manager-b",
-            true,
-            &[(cloud_sync::accounts::Role::VenueManager, Some(&b))],
-        )
-        .await;
     let seen = call(
         &app,
         Method::GET,
@@ -352,6 +352,16 @@ async fn a_disputed_result_stays_out_and_its_venue_managers_see_it() {
     assert_eq!(dispute["player_id"], json!(ann_player));
     assert_eq!(dispute["reason"], "I was never at that hall");
     assert!(dispute.get("email").is_none());
+    // …and were told, once, in the dispute's transaction.
+    let told: Vec<(String, Value)> =
+        sqlx::query_as("SELECT user_id, payload FROM notifications WHERE kind = 'result_disputed'")
+            .fetch_all(&app.pool)
+            .await
+            .expect("notifications");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, manager_b.id);
+    assert_eq!(told[0].1["reason"], "I was never at that hall");
+    assert_eq!(told[0].1["venue_match_id"], "forged");
     let manager_a = app
         .persona(
             "manager-a",
