@@ -20,6 +20,8 @@
 //! - [`reads`]: the matches projection and the read API over it;
 //! - [`players`]: registered players and the change log venues pull;
 //! - [`accounts`]: users, roles, access tokens, the one permission policy, the audit log;
+//! - [`confirmations`]: results a venue may report: check-ins, confirm or dispute, trusted venues
+//!   (a registered player's result counts only when they took part knowingly);
 //! - [`notifications`]: how people are told things (in-app, email, Web Push, webhooks);
 //! - [`portal`]: the people's web pages;
 //! - [`startup`]: [`start`] wires them and lists every context's routes and projections.
@@ -31,6 +33,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod confirmations;
 pub mod http;
 pub mod infra;
 pub mod notifications;

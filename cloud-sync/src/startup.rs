@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::infra::{db, live, metrics, redis_link};
 use crate::projection::{Projector, Runner};
-use crate::{players, portal, projection, reads, sync};
+use crate::{confirmations, players, portal, projection, reads, sync};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +154,7 @@ fn routes() -> Router<AppState> {
         .merge(sync::http::router())
         .merge(players::http::router())
         .merge(reads::http::router())
+        .merge(confirmations::http::router())
         .merge(portal::router())
 }
 

@@ -8,6 +8,8 @@
 //!   [`crate::sync`];
 //! - `GET /api/v1/venues`, `/venues/{id}/matches`, `/matches/{id}`, `/players/{id}`,
 //!   `/players/{id}/matches` — open reads; [`crate::reads`];
+//! - `/api/v1/me/checkins…`, `/me/results…`, `/me/trusted-venues…`, `/venues/{id}/disputes` —
+//!   signed-in users; [`crate::confirmations`];
 //! - `GET /api/v1/live` — WebSocket of results ([`crate::infra::live`]), `GET /metrics`,
 //!   `GET /healthz` — here.
 //!

@@ -17,6 +17,8 @@ pub enum Kind {
     NewSignIn,
     /// A role was granted.
     RoleGranted,
+    /// A player disputed a result their venue reported (told to the venue's managers).
+    ResultDisputed,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Kind::ResetPassword => "reset_password",
             Kind::NewSignIn => "new_sign_in",
             Kind::RoleGranted => "role_granted",
+            Kind::ResultDisputed => "result_disputed",
         }
     }
 }

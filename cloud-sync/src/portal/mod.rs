@@ -26,6 +26,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("portal.js", JS, include_str!("assets/portal.js")),
     ("index.html", HTML, include_str!("assets/index.html")),
     ("index.js", JS, include_str!("assets/index.js")),
+    ("results.html", HTML, include_str!("assets/results.html")),
+    ("results.js", JS, include_str!("assets/results.js")),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";

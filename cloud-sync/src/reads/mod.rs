@@ -6,7 +6,9 @@
 //! (`venues`; whether one venue exists is asked of [`crate::venues::exists`]), a registered player
 //! (`players`), and the payload parts of the records that carried a rack or a result
 //! (`sync_records`: a rack's shots and statistics, a match's inputs), so that one statement
-//! answers one page. They never write them.
+//! answers one page. They never write them. Whether a registered player's result counts (and is
+//! named publicly) is asked of the SQL functions the `confirmations` context owns
+//! (`result_counts`, `public_players`, `public_player_ids`, migration 0010).
 
 pub mod http;
 pub mod projection;

@@ -69,10 +69,14 @@ impl Page {
     }
 }
 
-/// A match as lists show it. A constant: the only text ever formatted into a query here.
+/// A match as lists show it. A constant: the only text ever formatted into a query here. A
+/// registered player whose result does not count yet (unconfirmed or disputed: the
+/// `confirmations` context's `public_players`/`public_player_ids`, migration 0010) is withheld,
+/// name and id.
 const SUMMARY: &str = "jsonb_build_object(
     'id', m.id, 'venue_id', m.venue_id, 'venue_match_id', m.venue_match_id,
-    'table', m.table_id, 'game', m.game, 'players', m.players, 'player_ids', m.player_ids,
+    'table', m.table_id, 'game', m.game, 'players', public_players(m),
+    'player_ids', public_player_ids(m),
     'race_to', m.race_to, 'score', m.score, 'winner', m.winner, 'finished', m.finished,
     'voided', m.voided, 'started_ms', m.started_ms,
     'finished_ms', (extract(epoch FROM m.finished_at) * 1000)::int8)";
@@ -146,7 +150,9 @@ pub async fn match_detail(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
     };
     let found: Option<Value> = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT {SUMMARY} || jsonb_build_object(
-            'spec', m.spec,
+            'spec', CASE WHEN m.spec ? 'players' AND m.players IS NOT NULL
+                         THEN jsonb_set(m.spec, '{{players}}', to_jsonb(public_players(m)))
+                         ELSE m.spec END,
             'void', CASE WHEN m.voided THEN jsonb_build_object('reason', m.void_reason,
                     'by', m.voided_by, 'voided_ms', m.voided_ms) END,
             'corrections', COALESCE((SELECT jsonb_agg(jsonb_build_object(
@@ -166,7 +172,10 @@ pub async fn match_detail(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
                   ON sr.venue_id = m.venue_id AND sr.epoch = r.epoch AND sr.seq = r.seq
                 WHERE r.match_id = m.id), '[]'),
             'stats', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                    'seat', s.seat, 'player_id', s.player_id, 'player_name', s.player_name,
+                    'seat', s.seat,
+                    'player_id', CASE WHEN result_counts(m, s.player_id) THEN s.player_id END,
+                    'player_name', CASE WHEN s.player_id IS NULL OR result_counts(m, s.player_id)
+                                        THEN s.player_name END,
                     'racks_won', s.racks_won, 'balls_pocketed', s.balls_pocketed,
                     'fouls', s.fouls, 'break_and_runs', s.break_and_runs,
                     'breaks_with_ball', s.breaks_with_ball, 'safeties', s.safeties,
@@ -180,7 +189,9 @@ pub async fn match_detail(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
     found.ok_or(ReadError::NotFound("match"))
 }
 
-/// `GET /api/v1/players/{id}`: the player and their statistics over finished matches.
+/// `GET /api/v1/players/{id}`: the player and their statistics over finished matches whose
+/// result counts for them (`result_counts`: confirmed, checked in, trusted venue, or reported for
+/// a profile no account holds; see the `confirmations` context).
 ///
 /// # Errors
 ///
@@ -204,7 +215,7 @@ pub async fn player(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
                 'innings', COALESCE(sum(s.innings), 0),
                 'high_run', COALESCE(max(s.high_run), 0))
              FROM match_player_stats s JOIN matches m ON m.id = s.match_id
-             WHERE s.player_id = $1 AND NOT m.voided)",
+             WHERE s.player_id = $1 AND NOT m.voided AND result_counts(m, s.player_id))",
     )
     .bind(id)
     .fetch_one(pool)
@@ -216,8 +227,8 @@ pub async fn player(pool: &PgPool, id: &str) -> Result<Value, ReadError> {
     Ok(json!({ "id": id, "player": player, "stats": stats }))
 }
 
-/// `GET /api/v1/players/{id}/matches`: the player's matches, newest first, with their seat and
-/// statistics in each.
+/// `GET /api/v1/players/{id}/matches`: the player's matches whose result counts for them, newest
+/// first, with their seat and statistics in each.
 ///
 /// # Errors
 ///
@@ -233,6 +244,7 @@ pub async fn player_matches(pool: &PgPool, id: &str, page: &Page) -> Result<Valu
                     'safeties', s.safeties, 'innings', s.innings, 'high_run', s.high_run))
          FROM match_player_stats s JOIN matches m ON m.id = s.match_id
          WHERE s.player_id = $1 AND ($2::int8 IS NULL OR s.match_id < $2)
+           AND result_counts(m, s.player_id)
          ORDER BY s.match_id DESC LIMIT $3"
     )))
     .bind(id)

@@ -2,6 +2,7 @@
 //! PostgreSQL database and Redis key prefix, on ephemeral loopback ports.
 
 mod cli;
+mod confirmations;
 mod corrections;
 mod faults;
 mod helpers;

@@ -48,6 +48,15 @@ const USERS: &[Who] = &[
     Who::Admin,
 ];
 
+/// Every person with an account whose email address is verified.
+const VERIFIED: &[Who] = &[
+    Who::Player,
+    Who::ManagerA,
+    Who::ManagerB,
+    Who::OrganiserA,
+    Who::Admin,
+];
+
 /// One row: a route and a body (with `{venue_a}`, `{venue_b}`, `{user}` for the player persona's
 /// id) and who may call it.
 struct Case {
@@ -79,6 +88,29 @@ fn cases() -> Vec<Case> {
         // reads: public.
         case(Method::GET, "/api/v1/venues", EVERYONE),
         case(Method::GET, "/api/v1/venues/{venue_a}/matches", EVERYONE),
+        // confirmations: what makes a result count needs a verified email address; what keeps
+        // one out, or reads one's own, needs only the account. Another's result or check-in is
+        // 404, not 403 (tests/it/confirmations.rs).
+        Case {
+            body: Some(json!({"venue_id": "{venue_a}"})),
+            ..case(Method::POST, "/api/v1/me/checkins", VERIFIED)
+        },
+        case(Method::GET, "/api/v1/me/checkins", USERS),
+        case(Method::DELETE, "/api/v1/me/checkins/1", USERS),
+        case(Method::GET, "/api/v1/me/results", USERS),
+        case(Method::POST, "/api/v1/me/results/1/confirm", VERIFIED),
+        Case {
+            body: Some(json!({"reason": "not me"})),
+            ..case(Method::POST, "/api/v1/me/results/1/dispute", USERS)
+        },
+        case(Method::GET, "/api/v1/me/trusted-venues", USERS),
+        case(Method::PUT, "/api/v1/me/trusted-venues/{venue_a}", VERIFIED),
+        case(Method::DELETE, "/api/v1/me/trusted-venues/{venue_a}", USERS),
+        case(
+            Method::GET,
+            "/api/v1/venues/{venue_a}/disputes",
+            &[Who::ManagerA, Who::Admin],
+        ),
     ]
 }
 

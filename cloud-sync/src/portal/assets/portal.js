@@ -118,6 +118,7 @@ const Portal = (() => {
     const links = [];
     if (user) {
       links.push(['/portal/profile', 'My profile']);
+      links.push(['/portal/results', 'My results']);
       links.push(['/portal/notifications', 'Notifications']);
       links.push(['/portal/sessions', 'Sessions']);
       if (hasRole(user, 'venue_manager')) links.push(['/portal/venue', 'My venue']);
