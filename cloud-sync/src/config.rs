@@ -346,6 +346,7 @@ mod tests {
             venue_limit: 10,
             addr_limit: 10,
             limit_window: 60,
+            auth_limit: 30,
             public_url: "http://127.0.0.1:8090".into(),
         }
     }

@@ -180,6 +180,7 @@ pub async fn pair(keys: &Keys, claims: Claims, refresh_token: String) -> Result<
     })
 }
 
+#[derive(sqlx::FromRow)]
 struct Family {
     id: String,
     user_id: String,
@@ -234,38 +235,20 @@ pub async fn refresh(pool: &PgPool, keys: &Keys, token: &str) -> Result<Pair, Re
 }
 
 async fn family_of(conn: &mut PgConnection, hash: &[u8]) -> Result<Option<Family>, sqlx::Error> {
-    let row: Option<(
-        String,
-        String,
-        Vec<u8>,
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        bool,
-        bool,
-    )> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT s.id, s.user_id, s.current_hash, s.previous_hash, s.salt,
-                    COALESCE(s.rotated_at > now() - make_interval(secs => $2), false),
-                    s.revoked_at IS NULL AND s.last_used_at > now() - make_interval(secs => $3)
-               FROM session_tokens t JOIN sessions s ON s.id = t.session_id
-              WHERE t.hash = $1
-                FOR UPDATE OF s",
+                COALESCE(s.rotated_at > now() - make_interval(secs => $2), false) AS in_grace,
+                s.revoked_at IS NULL AND s.last_used_at > now() - make_interval(secs => $3)
+                    AS live
+           FROM session_tokens t JOIN sessions s ON s.id = t.session_id
+          WHERE t.hash = $1
+            FOR UPDATE OF s",
     )
     .bind(hash)
     .bind(GRACE.as_secs_f64())
     .bind(IDLE.as_secs_f64())
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(
-        |(id, user_id, current_hash, previous_hash, salt, in_grace, live)| Family {
-            id,
-            user_id,
-            current_hash,
-            previous_hash,
-            salt,
-            in_grace,
-            live,
-        },
-    ))
+    .fetch_optional(conn)
+    .await
 }
 
 /// Makes the next token of session `id` from the current one (`raw`).
