@@ -737,3 +737,118 @@ async fn account_routes_are_rate_limited_per_address() {
     assert_eq!(statuses[3].status, StatusCode::TOO_MANY_REQUESTS);
     assert!(statuses[4].headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn two_refreshes_racing_with_one_token_get_the_same_pair() {
+    let app = spawn_app().await;
+    register(&app, "mo@example.test").await;
+    let (_, r1) = signed_in(&app, "mo@example.test").await;
+    let (a, b) = tokio::join!(refresh(&app, &r1), refresh(&app, &r1));
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(a.body["refresh_token"], b.body["refresh_token"]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE revoked_at IS NULL")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn refresh_reloads_roles_and_idle_sessions_end() {
+    let app = spawn_app().await;
+    let id = register(&app, "ny@example.test").await;
+    let (access, r1) = signed_in(&app, "ny@example.test").await;
+    assert_eq!(claims(&access)["roles"], json!([]));
+    sqlx::query(
+        "INSERT INTO user_roles (user_id, role, venue_id) VALUES ($1, 'venue_manager', $2)",
+    )
+    .bind(&id)
+    .bind(&app.venue)
+    .execute(&app.pool)
+    .await
+    .expect("grant");
+    let pair = refresh(&app, &r1).await;
+    let access = pair.body["access_token"].as_str().expect("access");
+    assert_eq!(
+        claims(access)["roles"],
+        json!([{"role": "venue_manager", "venue_id": app.venue}])
+    );
+    let me = app
+        .call(Method::GET, "/api/v1/me", Some(access), None)
+        .await;
+    assert_eq!(
+        me.body["roles"],
+        json!([{"role": "player", "venue_id": null},
+               {"role": "venue_manager", "venue_id": app.venue}])
+    );
+    // The sign-in notice says from where.
+    let notice = notification(&app, &id, "new_sign_in")
+        .await
+        .expect("notice");
+    assert_eq!(notice["addr"], "127.0.0.1");
+    assert!(notice["session"].is_string());
+    // Thirty days unused: the session is over.
+    sqlx::query("UPDATE sessions SET last_used_at = now() - interval '31 days'")
+        .execute(&app.pool)
+        .await
+        .expect("age");
+    let r2 = pair.body["refresh_token"].as_str().expect("r2");
+    assert_eq!(refresh(&app, r2).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn resending_the_verification_voids_the_older_link() {
+    let app = spawn_app().await;
+    let id = register(&app, "ol@example.test").await;
+    let first = link_token(
+        &notification(&app, &id, "verify_email")
+            .await
+            .expect("first"),
+        "verify",
+    );
+    let (access, _) = signed_in(&app, "ol@example.test").await;
+    let resent = post(&app, "/api/v1/auth/verify/resend", Some(&access), json!({})).await;
+    assert_eq!(resent.status, StatusCode::ACCEPTED);
+    let second = link_token(
+        &notification(&app, &id, "verify_email")
+            .await
+            .expect("second"),
+        "verify",
+    );
+    assert_ne!(first, second);
+    let old = post(&app, "/api/v1/auth/verify", None, json!({"token": first})).await;
+    assert_eq!(old.status, StatusCode::BAD_REQUEST);
+    let new = post(&app, "/api/v1/auth/verify", None, json!({"token": second})).await;
+    assert_eq!(new.status, StatusCode::OK);
+    // An expired link is refused like a used one.
+    sqlx::query("UPDATE users SET email_verified_at = NULL")
+        .execute(&app.pool)
+        .await
+        .expect("unverify");
+    let (access, _) = signed_in(&app, "ol@example.test").await;
+    post(&app, "/api/v1/auth/verify/resend", Some(&access), json!({})).await;
+    let third = link_token(
+        &notification(&app, &id, "verify_email")
+            .await
+            .expect("third"),
+        "verify",
+    );
+    sqlx::query("UPDATE email_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .expect("expire");
+    let expired = post(&app, "/api/v1/auth/verify", None, json!({"token": third})).await;
+    assert_eq!(expired.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_accounts_is_slowed_too() {
+    let app = spawn_app().await;
+    for i in 0..20 {
+        let answer = login(&app, &format!("guess{i}@example.test"), "some guess here").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{i}");
+    }
+    let slowed = login(&app, "guess99@example.test", "some guess here").await;
+    assert_eq!(slowed.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(slowed.headers.contains_key("retry-after"));
+}
