@@ -15,11 +15,21 @@ fn fill(id: &str, value: &str) -> String {
     )
 }
 
+/// Lets a new document get its execution context (CDP refuses to evaluate in between).
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+}
+
 async fn navigate(browser: &mut Browser, tab: &str, url: &str) {
     browser
-        .eval(tab, &format!("location.assign({url:?}); true"))
+        .wait_for(
+            tab,
+            &format!("location.assign({url:?}); true"),
+            "navigation",
+            |v| v == &Value::Bool(true),
+        )
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    settle().await;
 }
 
 #[tokio::test]
@@ -27,6 +37,7 @@ async fn sign_up_verify_sign_in_see_sessions_and_sign_out_in_a_browser() {
     let app = spawn_app().await;
     let mut browser = Browser::launch().await;
     let tab = browser.open(&app.url("/portal/signup")).await;
+    settle().await;
     for (id, value) in [
         ("email", "nina@example.test"),
         ("display_name", "Nina <b>Ross</b>"),
@@ -86,6 +97,30 @@ async fn sign_up_verify_sign_in_see_sessions_and_sign_out_in_a_browser() {
             .expect("user");
     assert!(verified);
 
+    // `?next=` elsewhere than this site is ignored (no open redirect).
+    for next in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let query = format!("?next={}", next.replace('/', "%2F"));
+        navigate(
+            &mut browser,
+            &tab,
+            &app.url(&format!("/portal/signin{query}")),
+        )
+        .await;
+        let expected = format!("{query} /portal/profile");
+        browser
+            .wait_for(
+                &tab,
+                "location.search + ' ' + nextPage()",
+                "the page after sign-in",
+                |v| v.as_str() == Some(expected.as_str()),
+            )
+            .await;
+    }
+
     // Sign in, sent on to the sessions page (`?next=` is a local path).
     navigate(
         &mut browser,
@@ -106,6 +141,7 @@ async fn sign_up_verify_sign_in_see_sessions_and_sign_out_in_a_browser() {
             v == &Value::Bool(true)
         })
         .await;
+    settle().await;
     browser
         .wait_for(
             &tab,
@@ -129,6 +165,7 @@ async fn sign_up_verify_sign_in_see_sessions_and_sign_out_in_a_browser() {
             v == &Value::Bool(true)
         })
         .await;
+    settle().await;
     browser
         .wait_for(
             &tab,
