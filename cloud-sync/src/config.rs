@@ -35,6 +35,42 @@ pub enum Command {
     /// Registered players (each change goes to the log venues pull).
     #[command(subcommand)]
     Player(PlayerCommand),
+    /// User accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The keys access tokens are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Make a verified administrator of EMAIL (a new account with the password read from standard
+    /// input, one line), or promote the existing account (its password stays).
+    CreateAdmin {
+        /// The administrator's email address.
+        email: String,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+}
+
+/// `keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key: it signs from now on (every instance within a minute); tokens
+    /// signed by older keys stay valid until those are retired.
+    Rotate {
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// Retire every key but the newest (run at least 10 minutes after `rotate`, so no live
+    /// access token needs them).
+    Retire {
+        #[command(flatten)]
+        db: DbFlags,
+    },
 }
 
 /// The PostgreSQL connection.
@@ -73,6 +109,10 @@ pub struct ServeFlags {
     /// Length of the rate-limit window, in seconds.
     #[arg(long, env = "CLOUD_SYNC_LIMIT_WINDOW", default_value_t = 60)]
     pub limit_window: u64,
+    /// Account requests (register, sign in, verify, reset, …) per client address per window
+    /// (0: no limit).
+    #[arg(long, env = "CLOUD_SYNC_AUTH_LIMIT", default_value_t = 30)]
+    pub auth_limit: u64,
     /// The address people reach the portal at, for links in emails (verify, reset).
     #[arg(
         long,
@@ -166,6 +206,8 @@ pub struct Limits {
     pub addr_per_window: u64,
     /// Window length in seconds.
     pub window_secs: u64,
+    /// Account requests (`/api/v1/auth/…`) per client address per window; 0 turns it off.
+    pub auth_per_window: u64,
 }
 
 impl Default for Limits {
@@ -174,6 +216,7 @@ impl Default for Limits {
             venue_per_window: 6000,
             addr_per_window: 12000,
             window_secs: 60,
+            auth_per_window: 30,
         }
     }
 }
@@ -253,6 +296,7 @@ impl Config {
                 venue_per_window: flags.venue_limit,
                 addr_per_window: flags.addr_limit,
                 window_secs: flags.limit_window,
+                auth_per_window: flags.auth_limit,
             },
             public_url: flags.public_url.trim_end_matches('/').to_owned(),
             project: true,
@@ -302,6 +346,7 @@ mod tests {
             venue_limit: 10,
             addr_limit: 10,
             limit_window: 60,
+            auth_limit: 30,
             public_url: "http://127.0.0.1:8090".into(),
         }
     }

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use cloud_sync::config::{Cli, Command, Config, PlayerCommand, VenueCommand};
+use cloud_sync::accounts::{account, audit, token};
+use cloud_sync::config::{
+    Cli, Command, Config, KeysCommand, PlayerCommand, UserCommand, VenueCommand,
+};
 use cloud_sync::infra::db;
 use cloud_sync::{players, venues};
 use tracing_subscriber::EnvFilter;
@@ -128,7 +131,78 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             println!("cloud-sync: player change log compacted up to version {floor}");
             Ok(())
         }
+        (Command::User(UserCommand::CreateAdmin { email, db: flags }), _) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let pool = migrated(&flags.database_url).await?;
+            let (id, created) = account::create_admin(&pool, &email, password)
+                .await
+                .context("cannot create the administrator")?;
+            println!("user_id: {id}");
+            if created {
+                eprintln!("cloud-sync: administrator created");
+            } else {
+                eprintln!("cloud-sync: existing account promoted to administrator");
+            }
+            Ok(())
+        }
+        (Command::Keys(KeysCommand::Rotate { db: flags }), _) => {
+            let pool = migrated(&flags.database_url).await?;
+            let kid = token::rotate(&pool).await.context("cannot add a key")?;
+            key_audit(
+                &pool,
+                "keys.rotate",
+                &format!("signing_key:{kid}"),
+                serde_json::json!({}),
+            )
+            .await?;
+            println!("kid: {kid}");
+            eprintln!("cloud-sync: new key signs from now on; run `keys retire` after 10 minutes");
+            Ok(())
+        }
+        (Command::Keys(KeysCommand::Retire { db: flags }), _) => {
+            let pool = migrated(&flags.database_url).await?;
+            let retired = token::retire_old(&pool)
+                .await
+                .context("cannot retire keys")?;
+            key_audit(
+                &pool,
+                "keys.retire",
+                "signing_keys",
+                serde_json::json!({"retired": retired}),
+            )
+            .await?;
+            println!("retired: {retired}");
+            Ok(())
+        }
     }
+}
+
+/// An audit entry for a key operation done from the command line.
+async fn key_audit(
+    pool: &sqlx::PgPool,
+    action: &str,
+    resource: &str,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    audit::record(
+        &mut conn,
+        &audit::Entry {
+            actor: None,
+            action,
+            resource,
+            venue: None,
+            addr: None,
+            detail,
+        },
+    )
+    .await
+    .context("cannot write the audit entry")?;
+    Ok(())
 }
 
 async fn migrated(url: &str) -> anyhow::Result<sqlx::PgPool> {

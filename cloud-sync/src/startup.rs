@@ -156,6 +156,7 @@ fn routes() -> Router<AppState> {
         .merge(reads::http::router())
         .merge(confirmations::http::router())
         .merge(portal::router())
+        .merge(crate::accounts::http::router())
 }
 
 /// Every projection of the venue records. A new context that consumes them adds one line.

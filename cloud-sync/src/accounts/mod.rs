@@ -5,12 +5,24 @@
 //! - [`policy`]: every permission decided in one place ([`policy::require`]);
 //! - [`token`]: access tokens (JWT, HS256, keys in PostgreSQL, rotation);
 //! - [`password`]: Argon2id hashes of passwords and PINs;
-//! - [`audit`]: the append-only log of privileged actions.
+//! - [`audit`]: the append-only log of privileged actions;
+//! - [`account`]: register, verify, sign in, password change and reset, deletion;
+//! - [`session`]: sessions and their rotating refresh tokens;
+//! - [`rules`], [`throttle`], [`links`], [`secret`]: field rules, slowing guesses, one-time email
+//!   links, random bearer secrets;
+//! - [`http`]: the `/api/v1/auth/…` and `/api/v1/me…` routes.
 
+pub mod account;
 pub mod audit;
 pub mod caller;
+pub mod http;
+pub mod links;
 pub mod password;
 pub mod policy;
+pub mod rules;
+pub mod secret;
+pub mod session;
+pub mod throttle;
 pub mod token;
 
 pub use self::caller::{Caller, User};

@@ -28,6 +28,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("index.js", JS, include_str!("assets/index.js")),
     ("results.html", HTML, include_str!("assets/results.html")),
     ("results.js", JS, include_str!("assets/results.js")),
+    ("signup.html", HTML, include_str!("assets/signup.html")),
+    ("signup.js", JS, include_str!("assets/signup.js")),
+    ("verify.html", HTML, include_str!("assets/verify.html")),
+    ("verify.js", JS, include_str!("assets/verify.js")),
+    ("signin.html", HTML, include_str!("assets/signin.html")),
+    ("signin.js", JS, include_str!("assets/signin.js")),
+    ("reset.html", HTML, include_str!("assets/reset.html")),
+    ("reset.js", JS, include_str!("assets/reset.js")),
+    ("sessions.html", HTML, include_str!("assets/sessions.html")),
+    ("sessions.js", JS, include_str!("assets/sessions.js")),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";

@@ -100,3 +100,128 @@ async fn venue_create_prints_the_id_and_a_key_that_only_hashes_are_kept_of() {
     );
     pool.close().await;
 }
+
+/// Runs `cloud-sync args` with `stdin` on standard input.
+fn cloud_sync_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloud-sync"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cloud-sync runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("written");
+    child.wait_with_output().expect("exits")
+}
+
+#[tokio::test]
+async fn create_admin_makes_a_verified_admin_who_signs_in_and_keys_rotate() {
+    let db = test_db(PG).await;
+    let url = db.url.clone();
+    let (weak, made, again) = tokio::task::spawn_blocking(move || {
+        let args = [
+            "user",
+            "create-admin",
+            "Root@Example.test",
+            "--database-url",
+            &url,
+        ];
+        (
+            cloud_sync_with_stdin(&args, "password123\n"),
+            cloud_sync_with_stdin(&args, "the long admin phrase\n"),
+            cloud_sync_with_stdin(&args, "ignored for an existing account\n"),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(weak.status.code(), Some(1), "a common password is refused");
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("too common"));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let id = String::from_utf8_lossy(&made.stdout)
+        .trim()
+        .strip_prefix("user_id: ")
+        .expect("the id")
+        .to_owned();
+    let pool = cloud_sync::infra::db::connect_with(&db.url, 1)
+        .await
+        .expect("pool");
+    let (verified, admins, audits): (bool, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1),
+                (SELECT count(*) FROM user_roles WHERE user_id = $1 AND role = 'admin'),
+                (SELECT count(*) FROM audit_log WHERE action = 'user.create_admin'
+                    AND resource = 'user:' || $1)",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .expect("row");
+    assert_eq!((verified, admins, audits), (true, 1, 2));
+    let phc: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .expect("hash");
+    assert!(cloud_sync::accounts::password::verify(
+        "the long admin phrase",
+        &phc
+    ));
+
+    // Rotate twice then retire: two keys, then the newest, each step with an audit entry.
+    let url = db.url.clone();
+    let (rotated, retired) = tokio::task::spawn_blocking(move || {
+        let first = cloud_sync(&["keys", "rotate", "--database-url", &url]);
+        assert!(first.status.success());
+        (
+            cloud_sync(&["keys", "rotate", "--database-url", &url]),
+            cloud_sync(&["keys", "retire", "--database-url", &url]),
+        )
+    })
+    .await
+    .expect("join");
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let kid = String::from_utf8_lossy(&rotated.stdout)
+        .trim()
+        .strip_prefix("kid: ")
+        .expect("kid")
+        .to_owned();
+    assert!(retired.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&retired.stdout).trim(),
+        "retired: 1"
+    );
+    let live: Vec<String> =
+        sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+            .fetch_all(&pool)
+            .await
+            .expect("keys");
+    assert_eq!(live, vec![kid]);
+    let key_audits: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('keys.rotate', 'keys.retire')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(key_audits, 3);
+    pool.close().await;
+}

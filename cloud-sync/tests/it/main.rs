@@ -1,6 +1,7 @@
 //! cloud-sync's integration tests: one binary (see the style notes), each test with its own
 //! PostgreSQL database and Redis key prefix, on ephemeral loopback ports.
 
+mod accounts;
 mod cli;
 mod confirmations;
 mod corrections;
@@ -10,5 +11,6 @@ mod ingest;
 mod live;
 mod players;
 mod policy;
+mod portal_auth;
 mod projection;
 mod reads;

@@ -111,6 +111,21 @@ fn cases() -> Vec<Case> {
             "/api/v1/venues/{venue_a}/disputes",
             &[Who::ManagerA, Who::Admin],
         ),
+        // accounts (auth): public sign-up, sign-in and links; the rest one's own account.
+        case(Method::POST, "/api/v1/auth/register", EVERYONE),
+        case(Method::POST, "/api/v1/auth/login", EVERYONE),
+        case(Method::POST, "/api/v1/auth/refresh", EVERYONE),
+        case(Method::POST, "/api/v1/auth/verify", EVERYONE),
+        case(Method::POST, "/api/v1/auth/password/forgot", EVERYONE),
+        case(Method::POST, "/api/v1/auth/password/reset", EVERYONE),
+        case(Method::POST, "/api/v1/auth/verify/resend", USERS),
+        case(Method::GET, "/api/v1/me", USERS),
+        case(Method::PATCH, "/api/v1/me", USERS),
+        case(Method::DELETE, "/api/v1/me", USERS),
+        case(Method::POST, "/api/v1/me/password", USERS),
+        case(Method::GET, "/api/v1/me/sessions", USERS),
+        case(Method::DELETE, "/api/v1/me/sessions/{user}", USERS),
+        case(Method::POST, "/api/v1/auth/logout", USERS),
     ]
 }
 

@@ -109,6 +109,13 @@ impl Browser {
 
     /// One CDP command; `session` addresses a page attached with `flatten`. Events are skipped.
     pub async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        let reply = self.call_reply(session, method, params).await;
+        assert!(reply["error"].is_null(), "CDP {method} failed: {reply}");
+        reply["result"].clone()
+    }
+
+    /// [`Browser::call`]'s whole reply, an `error` included.
+    async fn call_reply(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut command = json!({"id": id, "method": method, "params": params});
@@ -132,8 +139,7 @@ impl Browser {
             if reply["id"] != id {
                 continue;
             }
-            assert!(reply["error"].is_null(), "CDP {method} failed: {reply}");
-            return reply["result"].clone();
+            return reply;
         }
     }
 
@@ -158,13 +164,26 @@ impl Browser {
     /// Evaluates `expression` in the page; its value (JSON-able), or null if it threw (e.g. the
     /// page is still loading).
     pub async fn eval(&mut self, session: &str, expression: &str) -> Value {
-        let result = self
-            .call(
+        let reply = self
+            .call_reply(
                 Some(session),
                 "Runtime.evaluate",
                 json!({"expression": expression, "returnByValue": true}),
             )
             .await;
+        // Between two documents (a navigation under way) there is no context to evaluate in:
+        // like a page still loading, that is "nothing yet".
+        if reply["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("execution context"))
+        {
+            return Value::Null;
+        }
+        assert!(
+            reply["error"].is_null(),
+            "CDP Runtime.evaluate failed: {reply}"
+        );
+        let result = &reply["result"];
         if result["exceptionDetails"].is_null() {
             result["result"]["value"].clone()
         } else {
