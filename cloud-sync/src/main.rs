@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use cloud_sync::config::{Cli, Command, Config, PlayerCommand, VenueCommand};
+use cloud_sync::config::{Cli, Command, Config, PlayerCommand, ServiceTokenCommand, VenueCommand};
 use cloud_sync::infra::db;
 use cloud_sync::{players, venues};
 use tracing_subscriber::EnvFilter;
@@ -122,6 +122,7 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        (Command::ServiceToken(command), _) => service_token(command).await,
         (Command::Player(PlayerCommand::Compact { db: flags }), _) => {
             let pool = migrated(&flags.database_url).await?;
             let floor = players::compact_player_log(&pool).await?;
@@ -129,6 +130,38 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn service_token(command: ServiceTokenCommand) -> anyhow::Result<()> {
+    use cloud_sync::accounts::service_tokens;
+    match command {
+        ServiceTokenCommand::Create { name, db: flags } => {
+            let pool = migrated(&flags.database_url).await?;
+            let (id, token) = service_tokens::create(&pool, &name)
+                .await
+                .context("cannot create the service token")?;
+            println!("service_token_id: {id}");
+            println!("service_token: {token}");
+            eprintln!("cloud-sync: the token is shown only now; give it to the integration");
+        }
+        ServiceTokenCommand::List { db: flags } => {
+            let pool = migrated(&flags.database_url).await?;
+            for token in service_tokens::list(&pool).await? {
+                let state = token
+                    .revoked
+                    .map_or_else(|| "live".to_owned(), |at| format!("revoked {at}"));
+                println!("{}\t{}\t{}\t{state}", token.id, token.name, token.created);
+            }
+        }
+        ServiceTokenCommand::Revoke { name, db: flags } => {
+            let pool = migrated(&flags.database_url).await?;
+            if !service_tokens::revoke(&pool, &name).await? {
+                anyhow::bail!("no live service token named {name:?}");
+            }
+            println!("cloud-sync: service token {name:?} revoked");
+        }
+    }
+    Ok(())
 }
 
 async fn migrated(url: &str) -> anyhow::Result<sqlx::PgPool> {

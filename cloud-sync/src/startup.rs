@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::infra::{db, live, metrics, redis_link};
 use crate::projection::{Projector, Runner};
-use crate::{players, portal, projection, reads, sync};
+use crate::{accounts, players, portal, projection, reads, sync};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +154,8 @@ fn routes() -> Router<AppState> {
         .merge(sync::http::router())
         .merge(players::http::router())
         .merge(reads::http::router())
+        .merge(accounts::admin_http::router())
+        .merge(players::profiles_http::router())
         .merge(portal::router())
 }
 

@@ -5,12 +5,21 @@
 //! - [`policy`]: every permission decided in one place ([`policy::require`]);
 //! - [`token`]: access tokens (JWT, HS256, keys in PostgreSQL, rotation);
 //! - [`password`]: Argon2id hashes of passwords and PINs;
-//! - [`audit`]: the append-only log of privileged actions.
+//! - [`audit`]: the append-only log of privileged actions;
+//! - [`service_tokens`]: integrations' machine identities (`dps_…`, SHA-256 stored);
+//! - [`directory`]: administrators' search of users;
+//! - [`roles`]: granting and revoking roles (audited, the user notified);
+//! - [`admin_http`]: the administrators' and venue managers' routes (users, roles, audit, staff,
+//!   venue keys, claims, merges).
 
+pub mod admin_http;
 pub mod audit;
 pub mod caller;
+pub mod directory;
 pub mod password;
 pub mod policy;
+pub mod roles;
+pub mod service_tokens;
 pub mod token;
 
 pub use self::caller::{Caller, User};

@@ -4,6 +4,12 @@
 //!
 //! Roles: `player` (everyone with an account), `venue_manager` of a venue, `organiser` of a venue
 //! or global, `admin` (global), and `service` (machine identities: a venue's key, service tokens).
+//!
+//! What each may do (docs/security.md, "Roles"): a player their own account and profile; a venue
+//! manager their venue's staff (granting `venue_manager`/`organiser` there), keys, audit entries,
+//! full data and the claims on players who played there; an organiser runs events at their venue;
+//! an administrator everything but a venue's machine work; a venue key its own sync and its own
+//! venue's full data; a service token only reads (every venue's and player's full data).
 
 use serde::{Deserialize, Serialize};
 
@@ -85,13 +91,62 @@ pub enum Action<'a> {
     Organise(&'a str),
     /// A venue's machine identity acting for itself (sync, pulls).
     VenueService(&'a str),
+    /// Read a venue's full data (walk-in names, private players, who corrected what): its
+    /// managers, administrators, its own key, and service tokens (read-only integrations).
+    ReadVenueData(&'a str),
+    /// Read a player profile's full data: the user it belongs to (`owner`), administrators and
+    /// service tokens.
+    ReadPlayerData {
+        /// The user the profile belongs to, if anyone's.
+        owner: Option<&'a str>,
+    },
+    /// List player-profile claims: administrators (all) and venue managers (their venues').
+    ListClaims,
+    /// Approve or reject a claim on a player who played at `venues`: administrators, and a
+    /// manager of any of those venues.
+    DecideClaim {
+        /// Where the claimed player played.
+        venues: &'a [String],
+    },
+}
+
+/// Which venues a caller manages: every one, some, or none. Lists that managers and
+/// administrators share (claims) are filtered by it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VenueScope {
+    /// Every venue (an administrator).
+    All,
+    /// These venues (a venue manager's grants); empty for everyone else.
+    Only(Vec<String>),
+}
+
+/// The venues `caller` manages.
+pub fn managed_venues(caller: &Caller) -> VenueScope {
+    match caller {
+        Caller::User(user) if user.has(Role::Admin, None) => VenueScope::All,
+        Caller::User(user) => VenueScope::Only(
+            user.grants
+                .iter()
+                .filter(|grant| grant.role == Role::VenueManager)
+                .filter_map(|grant| grant.venue_id.clone())
+                .collect(),
+        ),
+        _ => VenueScope::Only(Vec::new()),
+    }
 }
 
 /// Whether `caller` may do `action`.
 pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
     let Caller::User(user) = caller else {
         return match (caller, action) {
-            (Caller::Venue(own), Action::VenueService(venue)) => own == venue,
+            (Caller::Venue(own), Action::VenueService(venue) | Action::ReadVenueData(venue)) => {
+                own == venue
+            }
+            // Service tokens: read-only, every venue's and player's full data; nothing else.
+            (
+                Caller::Service(_),
+                Action::ReadVenueData(_) | Action::ReadPlayerData { .. },
+            ) => true,
             _ => false,
         };
     };
@@ -116,6 +171,12 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
             user.has(Role::Organiser, Some(venue)) || user.has(Role::VenueManager, Some(venue))
         }
         Action::VenueService(_) => false,
+        Action::ReadVenueData(venue) => user.has(Role::VenueManager, Some(venue)),
+        Action::ReadPlayerData { owner } => *owner == Some(user.id.as_str()),
+        Action::ListClaims => user.grants.iter().any(|g| g.role == Role::VenueManager),
+        Action::DecideClaim { venues } => venues
+            .iter()
+            .any(|venue| user.has(Role::VenueManager, Some(venue))),
     }
 }
 

@@ -26,6 +26,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("portal.js", JS, include_str!("assets/portal.js")),
     ("index.html", HTML, include_str!("assets/index.html")),
     ("index.js", JS, include_str!("assets/index.js")),
+    ("profile.html", HTML, include_str!("assets/profile.html")),
+    ("profile.js", JS, include_str!("assets/profile.js")),
+    ("admin.html", HTML, include_str!("assets/admin.html")),
+    ("admin.js", JS, include_str!("assets/admin.js")),
+    ("venue.html", HTML, include_str!("assets/venue.html")),
+    ("venue.js", JS, include_str!("assets/venue.js")),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";

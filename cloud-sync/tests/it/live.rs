@@ -141,6 +141,7 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
         let ann = cloud_sync::players::create_player(&app.pool, "Ann", None)
             .await
             .expect("player");
+        app.make_public(&ann.id).await;
         format!("/api/v1/players/{}", ann.id)
     };
     assert_eq!(app.get(&players_path, false).await.status, StatusCode::OK);

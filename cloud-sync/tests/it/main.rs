@@ -9,5 +9,7 @@ mod ingest;
 mod live;
 mod players;
 mod policy;
+mod portal_roles;
 mod projection;
 mod reads;
+mod roles;
