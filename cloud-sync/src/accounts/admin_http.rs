@@ -62,7 +62,11 @@ pub fn router() -> Router<AppState> {
 ///
 /// [`ApiError::BadRequest`] naming what is wrong.
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes = if bytes.is_empty() { b"{}" as &[u8] } else { bytes };
+    let bytes = if bytes.is_empty() {
+        b"{}" as &[u8]
+    } else {
+        bytes
+    };
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))
 }
 
@@ -121,7 +125,13 @@ async fn list_users(
         return Err(ApiError::BadRequest("q is at most 200 characters".into()));
     }
     Ok(axum::Json(
-        directory::search(&state.pool, query.q.as_deref(), query.after.as_deref(), limit).await?,
+        directory::search(
+            &state.pool,
+            query.q.as_deref(),
+            query.after.as_deref(),
+            limit,
+        )
+        .await?,
     ))
 }
 
@@ -149,9 +159,7 @@ struct RoleBody {
 impl RoleBody {
     fn grant(self) -> Result<Grant, ApiError> {
         let role = Role::parse(&self.role).ok_or_else(|| {
-            ApiError::BadRequest(
-                "role must be one of venue_manager, organiser, admin".to_owned(),
-            )
+            ApiError::BadRequest("role must be one of venue_manager, organiser, admin".to_owned())
         })?;
         Ok(Grant {
             role,
@@ -195,7 +203,11 @@ async fn grant_to(
         addr: addr_of(peer),
     };
     let new = roles::grant(&state.pool, &change).await?;
-    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
         status,
         axum::Json(json!({
@@ -254,7 +266,9 @@ impl AuditQuery {
             .iter()
             .any(|v| v.as_deref().is_some_and(|v| v.len() > 200));
         if too_long {
-            return Err(ApiError::BadRequest("filters are at most 200 characters".into()));
+            return Err(ApiError::BadRequest(
+                "filters are at most 200 characters".into(),
+            ));
         }
         Ok(Filter {
             actor: self.actor.filter(|v| !v.is_empty()),
@@ -345,11 +359,9 @@ async fn add_staff(
     };
     let user = match (body.user_id.filter(|u| !u.is_empty()), body.email) {
         (Some(user), _) => user,
-        (None, Some(email)) if email.len() <= 320 => {
-            roles::user_by_email(&state.pool, &email)
-                .await?
-                .ok_or_else(|| ApiError::NotFound("no account with that email address".into()))?
-        }
+        (None, Some(email)) if email.len() <= 320 => roles::user_by_email(&state.pool, &email)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no account with that email address".into()))?,
         _ => {
             return Err(ApiError::BadRequest(
                 "name the person by user_id or email".into(),

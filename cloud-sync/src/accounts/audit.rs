@@ -69,7 +69,14 @@ pub async fn list(pool: &sqlx::PgPool, filter: &Filter) -> Result<Value, sqlx::E
         .action
         .as_deref()
         .filter(|a| a.ends_with('.'))
-        .map(|a| format!("{}%", a.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        .map(|a| {
+            format!(
+                "{}%",
+                a.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
     let rows: Vec<(i64, Value)> = sqlx::query_as(
         "SELECT id, jsonb_build_object('id', id,
                 'at_ms', (extract(epoch FROM at) * 1000)::int8, 'actor_id', actor_id,
@@ -97,7 +104,11 @@ pub async fn list(pool: &sqlx::PgPool, filter: &Filter) -> Result<Value, sqlx::E
         .into_iter()
         .take(usize::try_from(filter.limit).unwrap_or(0))
         .collect();
-    let next = if more { entries.last().map(|(id, _)| *id) } else { None };
+    let next = if more {
+        entries.last().map(|(id, _)| *id)
+    } else {
+        None
+    };
     let entries: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
     Ok(serde_json::json!({ "entries": entries, "next": next }))
 }

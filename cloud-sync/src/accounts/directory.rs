@@ -53,7 +53,11 @@ pub async fn search(
         .into_iter()
         .take(usize::try_from(limit).unwrap_or(0))
         .collect();
-    let next = if more { users.last().map(|(id, _)| id.clone()) } else { None };
+    let next = if more {
+        users.last().map(|(id, _)| id.clone())
+    } else {
+        None
+    };
     let users: Vec<Value> = users.into_iter().map(|(_, v)| v).collect();
     Ok(serde_json::json!({ "users": users, "next": next }))
 }

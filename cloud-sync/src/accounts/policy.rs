@@ -143,10 +143,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
                 own == venue
             }
             // Service tokens: read-only, every venue's and player's full data; nothing else.
-            (
-                Caller::Service(_),
-                Action::ReadVenueData(_) | Action::ReadPlayerData { .. },
-            ) => true,
+            (Caller::Service(_), Action::ReadVenueData(_) | Action::ReadPlayerData { .. }) => true,
             _ => false,
         };
     };
@@ -198,5 +195,99 @@ pub fn require(caller: &Caller, action: &Action<'_>) -> Result<(), ApiError> {
         ))
     } else {
         Err(ApiError::Forbidden("not allowed".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::User;
+
+    fn user(grants: &[(Role, Option<&str>)]) -> Caller {
+        Caller::User(User {
+            id: "u1".into(),
+            session: "s".into(),
+            email_verified: true,
+            grants: grants
+                .iter()
+                .map(|(role, venue)| Grant {
+                    role: *role,
+                    venue_id: venue.map(str::to_owned),
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_manager_runs_their_own_venue_only() {
+        let manager = user(&[(Role::VenueManager, Some("a"))]);
+        assert!(allows(&manager, &Action::ManageVenue("a")));
+        assert!(!allows(&manager, &Action::ManageVenue("b")));
+        assert!(allows(&manager, &Action::ReadVenueData("a")));
+        assert!(!allows(&manager, &Action::ReadVenueData("b")));
+        assert!(allows(
+            &manager,
+            &Action::GrantRole {
+                role: Role::Organiser,
+                venue: Some("a")
+            }
+        ));
+        for (role, venue) in [
+            (Role::Organiser, Some("b")),
+            (Role::Organiser, None),
+            (Role::Admin, None),
+        ] {
+            assert!(!allows(&manager, &Action::GrantRole { role, venue }));
+        }
+        let played = ["b".to_owned(), "a".to_owned()];
+        assert!(allows(&manager, &Action::DecideClaim { venues: &played }));
+        assert!(!allows(
+            &manager,
+            &Action::DecideClaim {
+                venues: &played[..1]
+            }
+        ));
+        assert_eq!(managed_venues(&manager), VenueScope::Only(vec!["a".into()]));
+    }
+
+    #[test]
+    fn services_only_read() {
+        let service = Caller::Service("export".into());
+        assert!(allows(&service, &Action::ReadVenueData("any")));
+        assert!(allows(
+            &service,
+            &Action::ReadPlayerData { owner: Some("u") }
+        ));
+        for action in [
+            Action::ManageVenue("a"),
+            Action::ManageUsers,
+            Action::ManagePlayers,
+            Action::VenueService("a"),
+            Action::OwnAccount,
+            Action::ListClaims,
+            Action::ReadAudit { venue: None },
+        ] {
+            assert!(!allows(&service, &action), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn a_venue_key_reads_its_own_venue_in_full_and_a_player_their_own_profile() {
+        let venue = Caller::Venue("a".into());
+        assert!(allows(&venue, &Action::ReadVenueData("a")));
+        assert!(!allows(&venue, &Action::ReadVenueData("b")));
+        let player = user(&[]);
+        assert!(allows(
+            &player,
+            &Action::ReadPlayerData { owner: Some("u1") }
+        ));
+        assert!(!allows(
+            &player,
+            &Action::ReadPlayerData { owner: Some("u2") }
+        ));
+        assert!(!allows(&player, &Action::ReadPlayerData { owner: None }));
+        let admin = user(&[(Role::Admin, None)]);
+        assert!(allows(&admin, &Action::ReadPlayerData { owner: None }));
+        assert_eq!(managed_venues(&admin), VenueScope::All);
     }
 }

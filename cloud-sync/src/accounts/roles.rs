@@ -119,7 +119,13 @@ pub async fn grant(pool: &PgPool, change: &Change<'_>) -> Result<bool, RoleError
         },
     )
     .await?;
-    notifications::notify(&mut tx, change.user, Kind::RoleGranted, &detail(change.grant)).await?;
+    notifications::notify(
+        &mut tx,
+        change.user,
+        Kind::RoleGranted,
+        &detail(change.grant),
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -169,10 +169,12 @@ pub async fn name_of(pool: &PgPool, token: &str) -> Result<Option<String>, sqlx:
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Ok(None);
     }
-    sqlx::query_scalar("SELECT name FROM service_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-        .bind(hash(token))
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT name FROM service_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(hash(token))
+    .fetch_optional(pool)
+    .await
 }
 
 #[cfg(test)]

@@ -180,7 +180,11 @@ async fn registered(conn: &mut sqlx::PgConnection, player: &str) -> Result<bool,
     Ok(found.is_some())
 }
 
-async fn link(conn: &mut sqlx::PgConnection, user: &str, player: Option<&str>) -> Result<(), sqlx::Error> {
+async fn link(
+    conn: &mut sqlx::PgConnection,
+    user: &str,
+    player: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET player_id = $2 WHERE id = $1")
         .bind(user)
         .bind(player)
@@ -224,7 +228,11 @@ pub async fn create_for(pool: &PgPool, actor: &Actor<'_>) -> Result<Player, Prof
 /// # Errors
 ///
 /// [`ProfileError`]: no such player, they have a player, the player has an owner.
-pub async fn file_claim(pool: &PgPool, actor: &Actor<'_>, player: &str) -> Result<i64, ProfileError> {
+pub async fn file_claim(
+    pool: &PgPool,
+    actor: &Actor<'_>,
+    player: &str,
+) -> Result<i64, ProfileError> {
     let mut tx = pool.begin().await?;
     let (_, current) = user_row(&mut tx, actor.user).await?;
     if current.is_some() {
@@ -234,7 +242,9 @@ pub async fn file_claim(pool: &PgPool, actor: &Actor<'_>, player: &str) -> Resul
         return Err(ProfileError::NotFound("player"));
     }
     if owner_of(&mut tx, player).await?.is_some() {
-        return Err(ProfileError::Conflict("that player profile belongs to an account already"));
+        return Err(ProfileError::Conflict(
+            "that player profile belongs to an account already",
+        ));
     }
     let id: i64 = sqlx::query_scalar(
         "WITH new AS (INSERT INTO player_claims (user_id, player_id) VALUES ($1, $2)
@@ -346,10 +356,14 @@ pub async fn decide(
     if approve {
         let (_, current) = user_row(&mut tx, &user).await?;
         if current.is_some() {
-            return Err(ProfileError::Conflict("the claimant has a player profile already"));
+            return Err(ProfileError::Conflict(
+                "the claimant has a player profile already",
+            ));
         }
         if owner_of(&mut tx, &player).await?.is_some() {
-            return Err(ProfileError::Conflict("that player profile belongs to an account already"));
+            return Err(ProfileError::Conflict(
+                "that player profile belongs to an account already",
+            ));
         }
         link(&mut tx, &user, Some(&player)).await?;
     }
@@ -365,7 +379,11 @@ pub async fn decide(
         &mut tx,
         &Entry {
             actor: Some(actor.user),
-            action: if approve { "player.claim.approve" } else { "player.claim.reject" },
+            action: if approve {
+                "player.claim.approve"
+            } else {
+                "player.claim.reject"
+            },
             resource: &format!("player:{player}"),
             venue: None,
             addr: actor.addr.clone(),
@@ -391,13 +409,17 @@ pub async fn give(
     let mut tx = pool.begin().await?;
     let (_, current) = user_row(&mut tx, user).await?;
     if current.is_some() {
-        return Err(ProfileError::Conflict("that user has a player profile already"));
+        return Err(ProfileError::Conflict(
+            "that user has a player profile already",
+        ));
     }
     if !registered(&mut tx, player).await? {
         return Err(ProfileError::NotFound("player"));
     }
     if owner_of(&mut tx, player).await?.is_some() {
-        return Err(ProfileError::Conflict("that player profile belongs to an account already"));
+        return Err(ProfileError::Conflict(
+            "that player profile belongs to an account already",
+        ));
     }
     link(&mut tx, user, Some(player)).await?;
     audit::record(

@@ -23,9 +23,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::profiles::{self, Actor, ProfileError};
+use crate::accounts::Caller;
 use crate::accounts::admin_http::{BODY_LIMIT, addr_of, json_body, page_limit};
 use crate::accounts::policy::{self, Action};
-use crate::accounts::Caller;
 use crate::http::query::number;
 use crate::http::{ApiError, AppState};
 use crate::infra::cache;
@@ -62,7 +62,9 @@ async fn my_player(
 ) -> Result<axum::Json<Value>, ApiError> {
     policy::require(&caller, &Action::OwnAccount)?;
     let user = caller.signed_in()?;
-    Ok(axum::Json(json!(profiles::mine(&state.pool, &user.id).await?)))
+    Ok(axum::Json(json!(
+        profiles::mine(&state.pool, &user.id).await?
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,9 +176,12 @@ async fn decide(
         policy::require(caller, &Action::ListClaims)?;
         return Err(ApiError::NotFound("no such claim".into()));
     };
-    policy::require(caller, &Action::DecideClaim {
-        venues: &claim.venues,
-    })?;
+    policy::require(
+        caller,
+        &Action::DecideClaim {
+            venues: &claim.venues,
+        },
+    )?;
     let user = caller.signed_in()?;
     let actor = Actor {
         user: &user.id,

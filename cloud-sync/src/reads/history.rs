@@ -30,10 +30,7 @@ pub async fn venues_of_player(
 /// # Errors
 ///
 /// PostgreSQL's.
-pub async fn cache_scopes(
-    pool: &sqlx::PgPool,
-    player: &str,
-) -> Result<Vec<Scope>, sqlx::Error> {
+pub async fn cache_scopes(pool: &sqlx::PgPool, player: &str) -> Result<Vec<Scope>, sqlx::Error> {
     let mut scopes = vec![Scope::Player(player.to_owned())];
     scopes.extend(
         venues_of_player(pool, player)

@@ -167,7 +167,11 @@ async fn player_matches(
     // The owner's view of opponents is the public one: full only for admins and services.
     let full = audience == Audience::Full
         && policy::allows(&caller, &Action::ReadPlayerData { owner: None });
-    let audience = if full { Audience::Full } else { Audience::Public };
+    let audience = if full {
+        Audience::Full
+    } else {
+        Audience::Public
+    };
     let page = query.page()?;
     let load = async {
         let mut value = queries::player_matches(&state.pool, &id, &page).await?;

@@ -50,10 +50,11 @@ pub async fn public_players(
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM players WHERE public AND id = ANY($1)")
-        .bind(ids)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM players WHERE public AND id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -98,7 +99,11 @@ pub fn mask_match(value: &mut Value, visible: &HashSet<String>) {
     let ids: Vec<Option<String>> = value
         .get("player_ids")
         .and_then(Value::as_array)
-        .map(|ids| ids.iter().map(|id| id.as_str().map(str::to_owned)).collect())
+        .map(|ids| {
+            ids.iter()
+                .map(|id| id.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let seat_id = |seat: usize| ids.get(seat).cloned().flatten();
     // Names per seat: the match's, and the spec's copy.

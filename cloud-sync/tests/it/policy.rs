@@ -103,7 +103,11 @@ fn cases() -> Vec<Case> {
         },
         Case {
             body: Some(json!({"role": "admin", "venue_id": null})),
-            ..case(Method::POST, "/api/v1/admin/users/{user}/roles", &[Who::Admin])
+            ..case(
+                Method::POST,
+                "/api/v1/admin/users/{user}/roles",
+                &[Who::Admin],
+            )
         },
         // roles: the audit log.
         case(Method::GET, "/api/v1/admin/audit", &[Who::Admin]),
@@ -179,7 +183,11 @@ fn cases() -> Vec<Case> {
         ),
         Case {
             body: Some(json!({"player_id": "nobody"})),
-            ..case(Method::POST, "/api/v1/admin/users/{user}/player", &[Who::Admin])
+            ..case(
+                Method::POST,
+                "/api/v1/admin/users/{user}/player",
+                &[Who::Admin],
+            )
         },
         Case {
             body: Some(json!({"from": "nobody", "into": "noone"})),

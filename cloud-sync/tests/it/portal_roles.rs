@@ -3,22 +3,40 @@
 //! are signed in as portal.js keeps a session (the access token in `sessionStorage`).
 
 use dojo_testkit::browser::{Browser, click};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{App, Persona, spawn_app};
 use cloud_sync::accounts::Role;
 
-/// Opens the portal signed in as `persona`, then `page` in the same tab.
+/// Opens `page` signed in as `persona`, as portal.js keeps a session: the access token is put in
+/// `sessionStorage` before any script of the page runs (CDP's script on new documents), then the
+/// page is loaded in that tab.
 async fn signed_in(browser: &mut Browser, app: &App, persona: &Persona, page: &str) -> String {
-    let tab = browser.open(&app.url("/portal/")).await;
-    browser
-        .wait_for(&tab, "document.readyState", "the portal", |v| v == "complete")
-        .await;
-    let sign_in = format!(
-        "sessionStorage.setItem('dojo.access', {:?}); location.assign({page:?}); true",
+    let tab = browser.open("about:blank").await;
+    browser.call(Some(&tab), "Page.enable", json!({})).await;
+    let source = format!(
+        "sessionStorage.setItem('dojo.access', {:?});",
         persona.token
     );
-    browser.eval(&tab, &sign_in).await;
+    browser
+        .call(
+            Some(&tab),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        )
+        .await;
+    browser
+        .call(Some(&tab), "Page.navigate", json!({ "url": app.url(page) }))
+        .await;
+    // Evaluating while the navigation commits fails (CDP): let it commit first.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let loaded = "location.pathname + ' ' + document.readyState";
+    let want = format!("{page} complete");
+    browser
+        .wait_for(&tab, loaded, "the page", |v| {
+            v.as_str() == Some(want.as_str())
+        })
+        .await;
     tab
 }
 
@@ -69,7 +87,9 @@ async fn an_admin_finds_a_user_and_grants_a_role() {
     browser.eval(&tab, &grant).await;
     let shown = browser
         .wait_for(&tab, &rows("users"), "the role in the list", |v| {
-            v[0][2].as_str().is_some_and(|t| t.contains("venue_manager"))
+            v[0][2]
+                .as_str()
+                .is_some_and(|t| t.contains("venue_manager"))
         })
         .await;
     assert!(shown[0][2].as_str().is_some_and(|t| t.contains(&app.venue)));
@@ -87,7 +107,10 @@ async fn an_admin_finds_a_user_and_grants_a_role() {
     assert_eq!(stored.as_deref(), Some(app.venue.as_str()));
     // The audit log on the same page shows the grant.
     browser
-        .eval(&tab, "document.getElementById('audit-filter').requestSubmit(); true")
+        .eval(
+            &tab,
+            "document.getElementById('audit-filter').requestSubmit(); true",
+        )
         .await;
     browser
         .wait_for(&tab, &rows("audit"), "the grant in the audit log", |v| {
@@ -110,7 +133,10 @@ async fn a_venue_manager_lists_and_adds_keys() {
         })
         .await;
     let venue_name = browser
-        .eval(&tab, "document.getElementById('venue-pick').selectedOptions[0].textContent")
+        .eval(
+            &tab,
+            "document.getElementById('venue-pick').selectedOptions[0].textContent",
+        )
         .await;
     assert_eq!(venue_name, "Test Hall");
     assert!(!keys.to_string().contains("dpv_"), "{keys}");
@@ -130,10 +156,12 @@ async fn a_venue_manager_lists_and_adds_keys() {
         .and_then(|t| t.split_whitespace().find(|w| w.starts_with("dpv_")))
         .expect("the new key, once")
         .to_owned();
-    assert!(cloud_sync::venues::keys::venue_of(&app.pool, &key)
-        .await
-        .expect("lookup")
-        .is_some_and(|v| v == app.venue));
+    assert!(
+        cloud_sync::venues::keys::venue_of(&app.pool, &key)
+            .await
+            .expect("lookup")
+            .is_some_and(|v| v == app.venue)
+    );
     let staff = browser
         .wait_for(&tab, &rows("staff"), "the staff", |v| {
             v.as_array().is_some_and(|r| !r.is_empty())

@@ -74,7 +74,10 @@ async fn grants_are_audited_notified_and_scoped_to_the_managers_venue() {
             json!({"role": "organiser", "venue_id": venue_b}),
             StatusCode::FORBIDDEN,
         ),
-        (json!({"role": "admin", "venue_id": null}), StatusCode::FORBIDDEN),
+        (
+            json!({"role": "admin", "venue_id": null}),
+            StatusCode::FORBIDDEN,
+        ),
         (json!({"role": "organiser"}), StatusCode::FORBIDDEN),
     ] {
         let answer = app
@@ -163,7 +166,10 @@ async fn service_tokens_read_every_venues_full_data_and_nothing_else() {
     assert_eq!(full.status, StatusCode::OK);
     assert_eq!(full.body["matches"][0]["players"], json!(["Ann", "Bo"]));
     let public = app.get(&path, false).await;
-    assert_eq!(public.body["matches"][0]["players"], json!(["Guest", "Guest"]));
+    assert_eq!(
+        public.body["matches"][0]["players"],
+        json!(["Guest", "Guest"])
+    );
     // Read-only: no administration, no sync.
     for (method, path) in [
         (Method::GET, "/api/v1/admin/users".to_owned()),
@@ -203,7 +209,12 @@ async fn the_public_sees_public_players_only_and_managers_see_their_venue_in_ful
         .expect("venue B");
     let ann = app.persona("ann", true, &[]).await;
     let made = app
-        .call(Method::POST, "/api/v1/me/player", Some(&ann.token), Some(&json!({})))
+        .call(
+            Method::POST,
+            "/api/v1/me/player",
+            Some(&ann.token),
+            Some(&json!({})),
+        )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
     let player = made.body["player"]["id"].as_str().expect("id").to_owned();
@@ -239,7 +250,11 @@ async fn the_public_sees_public_players_only_and_managers_see_their_venue_in_ful
         .as_i64()
         .expect("id");
     let detail = app.get(&format!("/api/v1/matches/{id}"), false).await;
-    assert!(!detail.body.to_string().contains("\"Bo\""), "{}", detail.body);
+    assert!(
+        !detail.body.to_string().contains("\"Bo\""),
+        "{}",
+        detail.body
+    );
     assert!(!detail.body.to_string().contains(&player));
     assert_eq!(detail.body["stats"][1]["player_name"], "Guest");
     // A private player's own pages: 404 to the public, full to their owner and admins.
@@ -253,7 +268,12 @@ async fn the_public_sees_public_players_only_and_managers_see_their_venue_in_ful
     assert_eq!(own.status, StatusCode::OK);
     assert_eq!(own.body["stats"]["matches"], 1);
     let own = app
-        .call(Method::GET, &format!("{stats}/matches"), Some(&ann.token), None)
+        .call(
+            Method::GET,
+            &format!("{stats}/matches"),
+            Some(&ann.token),
+            None,
+        )
         .await;
     assert_eq!(own.body["matches"][0]["players"], json!(["Ann", "Guest"]));
 
@@ -272,7 +292,10 @@ async fn the_public_sees_public_players_only_and_managers_see_their_venue_in_ful
         public.body["matches"][0]["players"],
         json!(["Ann", "Guest"])
     );
-    assert_eq!(public.body["matches"][0]["player_ids"], json!([player, null]));
+    assert_eq!(
+        public.body["matches"][0]["player_ids"],
+        json!([player, null])
+    );
     let stats_answer = app.get(&stats, false).await;
     assert_eq!(stats_answer.status, StatusCode::OK);
     for body in [&public.body, &stats_answer.body] {
@@ -337,11 +360,21 @@ async fn a_claim_is_decided_by_a_manager_of_a_venue_where_the_player_played() {
         .persona("ma", true, &[(Role::VenueManager, Some(&app.venue))])
         .await;
     let listed_b = app
-        .call(Method::GET, "/api/v1/admin/claims", Some(&manager_b.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/admin/claims",
+            Some(&manager_b.token),
+            None,
+        )
         .await;
     assert_eq!(listed_b.body["claims"], json!([]), "{:?}", listed_b.body);
     let listed_a = app
-        .call(Method::GET, "/api/v1/admin/claims", Some(&manager_a.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/admin/claims",
+            Some(&manager_a.token),
+            None,
+        )
         .await;
     assert_eq!(listed_a.body["claims"][0]["id"], claim_id);
     assert_eq!(listed_a.body["claims"][0]["player_name"], "Cy");
@@ -401,10 +434,7 @@ async fn a_merge_moves_the_history_and_venues_drop_the_old_profile() {
         )
         .await;
     assert_eq!(given.status, StatusCode::OK, "{:?}", given.body);
-    let cursor = app
-        .get("/api/v1/sync/players/snapshot", true)
-        .await
-        .body["cursor"]
+    let cursor = app.get("/api/v1/sync/players/snapshot", true).await.body["cursor"]
         .as_u64()
         .expect("cursor");
 
@@ -491,11 +521,15 @@ async fn a_manager_lists_adds_and_revokes_their_venues_keys_and_reads_its_audit(
         .persona("ma", true, &[(Role::VenueManager, Some(&app.venue))])
         .await;
     let keys = format!("/api/v1/venues/{}/keys", app.venue);
-    let listed = app.call(Method::GET, &keys, Some(&manager.token), None).await;
+    let listed = app
+        .call(Method::GET, &keys, Some(&manager.token), None)
+        .await;
     assert_eq!(listed.status, StatusCode::OK);
     assert_eq!(listed.body["keys"].as_array().map(Vec::len), Some(1));
     assert!(!listed.body.to_string().contains("dpv_"));
-    let added = app.call(Method::POST, &keys, Some(&manager.token), None).await;
+    let added = app
+        .call(Method::POST, &keys, Some(&manager.token), None)
+        .await;
     assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
     let key = added.body["key"].as_str().expect("key").to_owned();
     let key_id = added.body["id"].as_i64().expect("id");
@@ -554,7 +588,9 @@ async fn a_manager_lists_adds_and_revokes_their_venues_keys_and_reads_its_audit(
         )
         .await;
     assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
-    let listed = app.call(Method::GET, &staff, Some(&manager.token), None).await;
+    let listed = app
+        .call(Method::GET, &staff, Some(&manager.token), None)
+        .await;
     let names: Vec<Value> = listed.body["staff"]
         .as_array()
         .cloned()
@@ -562,11 +598,16 @@ async fn a_manager_lists_adds_and_revokes_their_venues_keys_and_reads_its_audit(
         .iter()
         .map(|s| s["display_name"].clone())
         .collect();
-    assert!(names.contains(&json!("lee")) && names.contains(&json!("ma")), "{names:?}");
+    assert!(
+        names.contains(&json!("lee")) && names.contains(&json!("ma")),
+        "{names:?}"
+    );
 
     // The venue's audit log: key added, key revoked, role granted; filters.
     let audit = format!("/api/v1/venues/{}/audit", app.venue);
-    let entries = app.call(Method::GET, &audit, Some(&manager.token), None).await;
+    let entries = app
+        .call(Method::GET, &audit, Some(&manager.token), None)
+        .await;
     let actions: Vec<Value> = entries.body["entries"]
         .as_array()
         .cloned()
@@ -576,7 +617,11 @@ async fn a_manager_lists_adds_and_revokes_their_venues_keys_and_reads_its_audit(
         .collect();
     assert_eq!(
         actions,
-        [json!("role.grant"), json!("venue_key.revoke"), json!("venue_key.add")]
+        [
+            json!("role.grant"),
+            json!("venue_key.revoke"),
+            json!("venue_key.add")
+        ]
     );
     let filtered = app
         .call(
@@ -598,7 +643,12 @@ async fn a_manager_lists_adds_and_revokes_their_venues_keys_and_reads_its_audit(
         .await;
     assert_eq!(page2.body["entries"][0]["action"], "venue_key.add");
     let bad = app
-        .call(Method::GET, &format!("{audit}?limit=0"), Some(&manager.token), None)
+        .call(
+            Method::GET,
+            &format!("{audit}?limit=0"),
+            Some(&manager.token),
+            None,
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
@@ -639,7 +689,11 @@ async fn admins_search_users_and_read_the_whole_audit_log() {
             None,
         )
         .await;
-    assert_eq!(wild.body["users"], json!([]), "a % is a character, not a wildcard");
+    assert_eq!(
+        wild.body["users"],
+        json!([]),
+        "a % is a character, not a wildcard"
+    );
     let id = found.body["users"][0]["id"].as_str().expect("id");
     let one = app
         .call(
