@@ -44,7 +44,7 @@ impl Audience {
 ///
 /// PostgreSQL's.
 pub async fn public_players(
-    pool: &sqlx::PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     ids: &[String],
 ) -> Result<HashSet<String>, sqlx::Error> {
     if ids.is_empty() {
@@ -53,7 +53,7 @@ pub async fn public_players(
     let rows: Vec<String> =
         sqlx::query_scalar("SELECT id FROM players WHERE public AND id = ANY($1)")
             .bind(ids)
-            .fetch_all(pool)
+            .fetch_all(conn)
             .await?;
     Ok(rows.into_iter().collect())
 }

@@ -726,3 +726,37 @@ async fn admins_search_users_and_read_the_whole_audit_log() {
         json!({"role": "organiser", "venue_id": null})
     );
 }
+
+#[tokio::test]
+async fn the_public_live_feed_masks_walk_ins_and_private_players() {
+    use std::time::Duration;
+
+    use crate::live::{live_client, next_result};
+    let app = spawn_app().await;
+    let ann = cloud_sync::players::create_player(&app.pool, "Ann", None)
+        .await
+        .expect("player");
+    let mut socket = live_client(&app.base).await;
+    let mut records = vec![rec::started_with(1, "m-1", [Some(&ann.id), None])];
+    records.extend(rec::whole_match(1, "m-1").into_iter().skip(1));
+    app.post(&app.batch("e1", records)).await;
+    let heard = next_result(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("the result");
+    assert_eq!(
+        heard["players"],
+        json!(["Private player", "Guest"]),
+        "{heard}"
+    );
+    assert_eq!(heard["player_ids"], json!([null, null]));
+
+    app.make_public(&ann.id).await;
+    let mut records = vec![rec::started_with(5, "m-2", [Some(&ann.id), None])];
+    records.extend(rec::whole_match(5, "m-2").into_iter().skip(1));
+    app.post(&app.batch("e1", records)).await;
+    let heard = next_result(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("the result");
+    assert_eq!(heard["players"], json!(["Ann", "Guest"]), "{heard}");
+    assert_eq!(heard["player_ids"], json!([ann.id, null]));
+}

@@ -107,25 +107,44 @@ async fn apply_records(
     upsert_stats(tx, &with_id).await?;
     void_matches(tx, &with_id).await?;
 
-    let live = live_messages(venue, records, &cloud_ids);
+    // The live feed is public: names of walk-ins and private players are masked (reads::privacy).
+    let named: Vec<String> = records
+        .iter()
+        .filter_map(|ready| match &ready.record {
+            Record::MatchFinished(r) => Some(r.player_ids.iter().flatten().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let visible = crate::reads::privacy::public_players(&mut **tx, &named).await?;
+    let live = live_messages(venue, records, &cloud_ids, &visible);
     touched.sort_by_key(|s| format!("{s:?}"));
     touched.dedup();
     Ok(Effects { live, touched })
 }
 
 /// The `/api/v1/live` messages for the results in `records`.
-fn live_messages(venue: &str, records: &[Stored], cloud_ids: &HashMap<String, i64>) -> Vec<String> {
+fn live_messages(
+    venue: &str,
+    records: &[Stored],
+    cloud_ids: &HashMap<String, i64>,
+    visible: &std::collections::HashSet<String>,
+) -> Vec<String> {
     records
         .iter()
         .filter_map(|ready| {
             let match_id = cloud_ids.get(&ready.match_id)?;
             let message: Value = match &ready.record {
-                Record::MatchFinished(r) => json!({
-                    "type": "match_finished", "venue_id": venue, "match_id": match_id,
-                    "venue_match_id": r.match_id, "table": r.table, "game": r.game,
-                    "players": r.players, "race_to": r.race_to, "winner": r.winner,
-                    "score": r.score,
-                }),
+                Record::MatchFinished(r) => {
+                    let mut m = json!({
+                        "type": "match_finished", "venue_id": venue, "match_id": match_id,
+                        "venue_match_id": r.match_id, "table": r.table, "game": r.game,
+                        "players": r.players, "player_ids": r.player_ids, "race_to": r.race_to,
+                        "winner": r.winner, "score": r.score,
+                    });
+                    crate::reads::privacy::mask_match(&mut m, visible);
+                    m
+                }
                 Record::RackFinished(r) => json!({
                     "type": "rack_finished", "venue_id": venue, "match_id": match_id,
                     "venue_match_id": r.match_id, "table": r.table, "ordinal": r.ordinal,
