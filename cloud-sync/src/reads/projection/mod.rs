@@ -69,6 +69,8 @@ async fn apply_records(
     }
     let (inserted, existing) = store_matches(tx, venue, epoch, &deltas).await?;
     let mut cloud_ids: HashMap<String, i64> = HashMap::new();
+    // Each match's registered players by seat, as the match (its start) names them.
+    let mut seats: HashMap<String, Vec<Option<String>>> = HashMap::new();
     let mut touched = vec![Scope::Venue(venue.to_owned())];
     for row in inserted.iter().chain(&existing) {
         let id: i64 = row.try_get("id")?;
@@ -76,11 +78,13 @@ async fn apply_records(
         let player_ids: Option<Vec<Option<String>>> = row.try_get("player_ids")?;
         touched.extend(
             player_ids
-                .into_iter()
+                .iter()
                 .flatten()
                 .flatten()
+                .cloned()
                 .map(Scope::Player),
         );
+        seats.insert(vmid.clone(), player_ids.unwrap_or_default());
         cloud_ids.insert(vmid, id);
     }
     let with_id: Vec<(i64, &MatchDelta<'_>)> = deltas
@@ -108,16 +112,9 @@ async fn apply_records(
     void_matches(tx, &with_id).await?;
 
     // The live feed is public: names of walk-ins and private players are masked (reads::privacy).
-    let named: Vec<String> = records
-        .iter()
-        .filter_map(|ready| match &ready.record {
-            Record::MatchFinished(r) => Some(r.player_ids.iter().flatten().cloned()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let named: Vec<String> = seats.values().flatten().flatten().cloned().collect();
     let visible = crate::reads::privacy::public_players(&mut **tx, &named).await?;
-    let live = live_messages(venue, records, &cloud_ids, &visible);
+    let live = live_messages(venue, records, &cloud_ids, &seats, &visible);
     touched.sort_by_key(|s| format!("{s:?}"));
     touched.dedup();
     Ok(Effects { live, touched })
@@ -128,6 +125,7 @@ fn live_messages(
     venue: &str,
     records: &[Stored],
     cloud_ids: &HashMap<String, i64>,
+    seats: &HashMap<String, Vec<Option<String>>>,
     visible: &std::collections::HashSet<String>,
 ) -> Vec<String> {
     records
@@ -139,7 +137,9 @@ fn live_messages(
                     let mut m = json!({
                         "type": "match_finished", "venue_id": venue, "match_id": match_id,
                         "venue_match_id": r.match_id, "table": r.table, "game": r.game,
-                        "players": r.players, "player_ids": r.player_ids, "race_to": r.race_to,
+                        "players": r.players, "player_ids": seats.get(&r.match_id).cloned()
+                            .unwrap_or_else(|| r.player_ids.to_vec()),
+                        "race_to": r.race_to,
                         "winner": r.winner, "score": r.score,
                     });
                     crate::reads::privacy::mask_match(&mut m, visible);
