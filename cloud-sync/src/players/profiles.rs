@@ -47,6 +47,10 @@ impl From<RegisterError> for ProfileError {
     }
 }
 
+/// Most claims one user may have waiting at once (claims are cheap to file and cost a manager's
+/// attention to decide).
+pub const MAX_PENDING_CLAIMS: i64 = 3;
+
 /// Who acts, from where (for the audit log).
 #[derive(Clone, Debug)]
 pub struct Actor<'a> {
@@ -244,6 +248,19 @@ pub async fn file_claim(
     if owner_of(&mut tx, player).await?.is_some() {
         return Err(ProfileError::Conflict(
             "that player profile belongs to an account already",
+        ));
+    }
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM player_claims
+         WHERE user_id = $1 AND status = 'pending' AND player_id <> $2",
+    )
+    .bind(actor.user)
+    .bind(player)
+    .fetch_one(&mut *tx)
+    .await?;
+    if pending >= MAX_PENDING_CLAIMS {
+        return Err(ProfileError::Conflict(
+            "you have too many claims waiting; wait until they are decided",
         ));
     }
     let id: i64 = sqlx::query_scalar(

@@ -352,6 +352,25 @@ async fn a_claim_is_decided_by_a_manager_of_a_venue_where_the_player_played() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    // At most 3 claims wait at once.
+    for (n, want) in [
+        (1, StatusCode::ACCEPTED),
+        (2, StatusCode::ACCEPTED),
+        (3, StatusCode::CONFLICT),
+    ] {
+        let other = cloud_sync::players::create_player(&app.pool, &format!("Other {n}"), None)
+            .await
+            .expect("player");
+        let answer = app
+            .call(
+                Method::POST,
+                "/api/v1/me/player",
+                Some(&user.token),
+                Some(&json!({"player_id": other.id})),
+            )
+            .await;
+        assert_eq!(answer.status, want, "{:?}", answer.body);
+    }
 
     let manager_b = app
         .persona("mb", true, &[(Role::VenueManager, Some(&venue_b))])

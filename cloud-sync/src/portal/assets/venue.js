@@ -57,7 +57,26 @@
     }
   }
 
-  function refresh() { return Promise.all([loadStaff(), loadKeys(), loadAudit()]); }
+  // Claims on players who played at this venue (the API lists those of every venue one manages).
+  async function loadClaims() {
+    const res = await api('GET', '/api/v1/admin/claims');
+    const body = document.querySelector('#venue-claims tbody');
+    body.replaceChildren();
+    if (!res.ok) return;
+    for (const c of res.body.claims.filter((claim) => claim.venues.includes(venue))) {
+      const decide = async (verb) => {
+        const answer = await api('POST', '/api/v1/admin/claims/' + c.id + '/' + verb);
+        show('venue-message', answer.ok ? 'Claim ' + answer.body.status + '.' : errorText(answer), answer.ok ? 'ok' : 'error');
+        loadClaims();
+      };
+      body.append(el('tr', {}, el('td', {}, c.display_name), el('td', {}, c.player_name, ' (', c.player_id, ')'),
+        el('td', {},
+          el('button', { type: 'button', onclick: () => decide('approve') }, 'Approve'), ' ',
+          el('button', { type: 'button', class: 'danger', onclick: () => decide('reject') }, 'Reject'))));
+    }
+  }
+
+  function refresh() { return Promise.all([loadStaff(), loadKeys(), loadClaims(), loadAudit()]); }
 
   async function addStaff(event) {
     event.preventDefault();
