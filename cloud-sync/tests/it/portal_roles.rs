@@ -170,3 +170,52 @@ async fn a_venue_manager_lists_and_adds_keys() {
     assert_eq!(staff[0][0], Value::from("manager"));
     assert_eq!(keys.as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn a_player_creates_their_profile_and_makes_it_public() {
+    let app = spawn_app().await;
+    let ann = app.persona("ann", true, &[]).await;
+    let mut browser = Browser::launch().await;
+    let tab = signed_in(&mut browser, &app, &ann, "/portal/profile").await;
+    browser
+        .wait_for(
+            &tab,
+            &click("#player-create"),
+            "Create my player profile",
+            |v| v == true,
+        )
+        .await;
+    let shown = "(() => { const p = document.getElementById('has-player'); \
+                 return p.hidden ? null : [document.getElementById('player-name').textContent, \
+                 document.getElementById('player-id').textContent]; })()";
+    let player = browser
+        .wait_for(&tab, shown, "my player", |v| v[0] == "ann")
+        .await;
+    let id = player[1].as_str().expect("id").to_owned();
+    browser
+        .wait_for(&tab, &click("#profile-public"), "the privacy switch", |v| {
+            v == true
+        })
+        .await;
+    browser
+        .wait_for(
+            &tab,
+            "document.getElementById('profile-message').textContent",
+            "the switch saved",
+            |v| v == "Your profile is public.",
+        )
+        .await;
+    let public: bool = sqlx::query_scalar("SELECT public FROM players WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("player");
+    assert!(public);
+    // Anyone now sees the profile.
+    assert_eq!(
+        app.get(&format!("/api/v1/players/{id}"), false)
+            .await
+            .status,
+        reqwest::StatusCode::OK
+    );
+}
