@@ -35,6 +35,9 @@ pub enum Command {
     /// Registered players (each change goes to the log venues pull).
     #[command(subcommand)]
     Player(PlayerCommand),
+    /// Service tokens: machine identities of integrations (read-only, docs/security.md).
+    #[command(subcommand)]
+    ServiceToken(ServiceTokenCommand),
     /// User accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -68,6 +71,30 @@ pub enum KeysCommand {
     /// Retire every key but the newest (run at least 10 minutes after `rotate`, so no live
     /// access token needs them).
     Retire {
+        #[command(flatten)]
+        db: DbFlags,
+    },
+}
+
+/// `service-token …`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceTokenCommand {
+    /// Make a token named NAME: prints it once (only its SHA-256 is stored).
+    Create {
+        /// What the token is for, e.g. `league-export` (letters, digits, `.`, `_`, `-`).
+        name: String,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// List tokens (names and dates, never the tokens).
+    List {
+        #[command(flatten)]
+        db: DbFlags,
+    },
+    /// Revoke the live token named NAME (effective on its next request).
+    Revoke {
+        /// The token's name.
+        name: String,
         #[command(flatten)]
         db: DbFlags,
     },

@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use cloud_sync::accounts::{account, audit, token};
 use cloud_sync::config::{
-    Cli, Command, Config, KeysCommand, PlayerCommand, UserCommand, VenueCommand,
+    Cli, Command, Config, KeysCommand, PlayerCommand, ServiceTokenCommand, UserCommand,
+    VenueCommand,
 };
 use cloud_sync::infra::db;
 use cloud_sync::{players, venues};
@@ -125,6 +126,7 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        (Command::ServiceToken(command), _) => service_token(command).await,
         (Command::Player(PlayerCommand::Compact { db: flags }), _) => {
             let pool = migrated(&flags.database_url).await?;
             let floor = players::compact_player_log(&pool).await?;
@@ -202,6 +204,38 @@ async fn key_audit(
     )
     .await
     .context("cannot write the audit entry")?;
+    Ok(())
+}
+
+async fn service_token(command: ServiceTokenCommand) -> anyhow::Result<()> {
+    use cloud_sync::accounts::service_tokens;
+    match command {
+        ServiceTokenCommand::Create { name, db: flags } => {
+            let pool = migrated(&flags.database_url).await?;
+            let (id, token) = service_tokens::create(&pool, &name)
+                .await
+                .context("cannot create the service token")?;
+            println!("service_token_id: {id}");
+            println!("service_token: {token}");
+            eprintln!("cloud-sync: the token is shown only now; give it to the integration");
+        }
+        ServiceTokenCommand::List { db: flags } => {
+            let pool = migrated(&flags.database_url).await?;
+            for token in service_tokens::list(&pool).await? {
+                let state = token
+                    .revoked
+                    .map_or_else(|| "live".to_owned(), |at| format!("revoked {at}"));
+                println!("{}\t{}\t{}\t{state}", token.id, token.name, token.created);
+            }
+        }
+        ServiceTokenCommand::Revoke { name, db: flags } => {
+            let pool = migrated(&flags.database_url).await?;
+            if !service_tokens::revoke(&pool, &name).await? {
+                anyhow::bail!("no live service token named {name:?}");
+            }
+            println!("cloud-sync: service token {name:?} revoked");
+        }
+    }
     Ok(())
 }
 

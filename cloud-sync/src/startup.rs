@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::infra::{db, live, metrics, redis_link};
 use crate::projection::{Projector, Runner};
-use crate::{confirmations, players, portal, projection, reads, sync};
+use crate::{accounts, confirmations, players, portal, projection, reads, sync};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -155,8 +155,10 @@ fn routes() -> Router<AppState> {
         .merge(players::http::router())
         .merge(reads::http::router())
         .merge(confirmations::http::router())
+        .merge(accounts::http::router())
+        .merge(accounts::admin_http::router())
+        .merge(players::profiles_http::router())
         .merge(portal::router())
-        .merge(crate::accounts::http::router())
 }
 
 /// Every projection of the venue records. A new context that consumes them adds one line.

@@ -41,3 +41,74 @@ pub async fn record(conn: &mut sqlx::PgConnection, entry: &Entry<'_>) -> Result<
     .await?;
     Ok(())
 }
+
+/// Which entries to read: each filter is optional; `venue: Some` reads one venue's entries.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Entries by this user.
+    pub actor: Option<String>,
+    /// Entries of this action (`role.grant`) or, ending in `.`, this family (`role.`).
+    pub action: Option<String>,
+    /// Entries about this resource (`user:<id>`).
+    pub resource: Option<String>,
+    /// Entries of this venue.
+    pub venue: Option<String>,
+    /// Entries older than this id (the previous page's `next`).
+    pub before: Option<i64>,
+    /// Entries per page.
+    pub limit: i64,
+}
+
+/// A page of entries, newest first: `{"entries": [...], "next": id | null}`.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub async fn list(pool: &sqlx::PgPool, filter: &Filter) -> Result<Value, sqlx::Error> {
+    let action_prefix = filter
+        .action
+        .as_deref()
+        .filter(|a| a.ends_with('.'))
+        .map(|a| {
+            format!(
+                "{}%",
+                a.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+    let rows: Vec<(i64, Value)> = sqlx::query_as(
+        "SELECT id, jsonb_build_object('id', id,
+                'at_ms', (extract(epoch FROM at) * 1000)::int8, 'actor_id', actor_id,
+                'action', action, 'resource', resource, 'venue_id', venue_id, 'addr', addr,
+                'detail', detail)
+         FROM audit_log
+         WHERE ($1::text IS NULL OR actor_id = $1)
+           AND ($2::text IS NULL OR action = $2 OR action LIKE $3)
+           AND ($4::text IS NULL OR resource = $4)
+           AND ($5::text IS NULL OR venue_id = $5)
+           AND ($6::int8 IS NULL OR id < $6)
+         ORDER BY id DESC LIMIT $7",
+    )
+    .bind(filter.actor.as_deref())
+    .bind(filter.action.as_deref())
+    .bind(action_prefix.as_deref())
+    .bind(filter.resource.as_deref())
+    .bind(filter.venue.as_deref())
+    .bind(filter.before)
+    .bind(filter.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() as i64 > filter.limit;
+    let entries: Vec<(i64, Value)> = rows
+        .into_iter()
+        .take(usize::try_from(filter.limit).unwrap_or(0))
+        .collect();
+    let next = if more {
+        entries.last().map(|(id, _)| *id)
+    } else {
+        None
+    };
+    let entries: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
+    Ok(serde_json::json!({ "entries": entries, "next": next }))
+}

@@ -1,5 +1,6 @@
 //! Who is calling: [`Caller`], taken from the request's `Authorization: Bearer …` by the axum
-//! extractor below. A venue key (`dpv_…`) is the venue's machine identity; anything else must be
+//! extractor below. A venue key (`dpv_…`) is the venue's machine identity, a service token
+//! (`dps_…`) an integration's ([`super::service_tokens`]); anything else must be
 //! a valid access token ([`super::token`]); no header at all is [`Caller::Anonymous`]. A bad
 //! credential is 401 — it never falls back to anonymous.
 
@@ -44,6 +45,8 @@ pub enum Caller {
     User(User),
     /// A venue's machine identity, by its venue key: the venue id.
     Venue(String),
+    /// An integration's machine identity, by its service token (`dps_…`): the token's name.
+    Service(String),
 }
 
 impl Caller {
@@ -85,6 +88,12 @@ impl FromRequestParts<AppState> for Caller {
         if token.starts_with(crate::venues::keys::KEY_PREFIX) {
             let venue = crate::http::auth::venue_of(state, &parts.headers).await?;
             return Ok(Caller::Venue(venue));
+        }
+        if token.starts_with(super::service_tokens::TOKEN_PREFIX) {
+            let name = super::service_tokens::name_of(&state.pool, token)
+                .await?
+                .ok_or(ApiError::Unauthorized("unknown or revoked service token"))?;
+            return Ok(Caller::Service(name));
         }
         let claims = state.keys.verify(token).await.map_err(|error| {
             tracing::debug!(%error, "access token refused");

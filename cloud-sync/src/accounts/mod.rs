@@ -10,17 +10,26 @@
 //! - [`session`]: sessions and their rotating refresh tokens;
 //! - [`rules`], [`throttle`], [`links`], [`secret`]: field rules, slowing guesses, one-time email
 //!   links, random bearer secrets;
-//! - [`http`]: the `/api/v1/auth/…` and `/api/v1/me…` routes.
+//! - [`http`]: the `/api/v1/auth/…` and `/api/v1/me…` routes;
+//! - [`service_tokens`]: integrations' machine identities (`dps_…`, SHA-256 stored);
+//! - [`directory`]: administrators' search of users;
+//! - [`roles`]: granting and revoking roles (audited, the user notified);
+//! - [`admin_http`]: the administrators' and venue managers' routes (users, roles, audit, staff,
+//!   venue keys, claims, merges).
 
 pub mod account;
+pub mod admin_http;
 pub mod audit;
 pub mod caller;
+pub mod directory;
 pub mod http;
 pub mod links;
 pub mod password;
 pub mod policy;
+pub mod roles;
 pub mod rules;
 pub mod secret;
+pub mod service_tokens;
 pub mod session;
 pub mod throttle;
 pub mod token;

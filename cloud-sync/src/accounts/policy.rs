@@ -4,6 +4,12 @@
 //!
 //! Roles: `player` (everyone with an account), `venue_manager` of a venue, `organiser` of a venue
 //! or global, `admin` (global), and `service` (machine identities: a venue's key, service tokens).
+//!
+//! What each may do (docs/security.md, "Roles"): a player their own account and profile; a venue
+//! manager their venue's staff (granting `venue_manager`/`organiser` there), keys, audit entries,
+//! full data and the claims on players who played there; an organiser runs events at their venue;
+//! an administrator everything but a venue's machine work; a venue key its own sync and its own
+//! venue's full data; a service token only reads (every venue's and player's full data).
 
 use serde::{Deserialize, Serialize};
 
@@ -85,13 +91,59 @@ pub enum Action<'a> {
     Organise(&'a str),
     /// A venue's machine identity acting for itself (sync, pulls).
     VenueService(&'a str),
+    /// Read a venue's full data (walk-in names, private players, who corrected what): its
+    /// managers, administrators, its own key, and service tokens (read-only integrations).
+    ReadVenueData(&'a str),
+    /// Read a player profile's full data: the user it belongs to (`owner`), administrators and
+    /// service tokens.
+    ReadPlayerData {
+        /// The user the profile belongs to, if anyone's.
+        owner: Option<&'a str>,
+    },
+    /// List player-profile claims: administrators (all) and venue managers (their venues').
+    ListClaims,
+    /// Approve or reject a claim on a player who played at `venues`: administrators, and a
+    /// manager of any of those venues.
+    DecideClaim {
+        /// Where the claimed player played.
+        venues: &'a [String],
+    },
+}
+
+/// Which venues a caller manages: every one, some, or none. Lists that managers and
+/// administrators share (claims) are filtered by it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VenueScope {
+    /// Every venue (an administrator).
+    All,
+    /// These venues (a venue manager's grants); empty for everyone else.
+    Only(Vec<String>),
+}
+
+/// The venues `caller` manages.
+pub fn managed_venues(caller: &Caller) -> VenueScope {
+    match caller {
+        Caller::User(user) if user.has(Role::Admin, None) => VenueScope::All,
+        Caller::User(user) => VenueScope::Only(
+            user.grants
+                .iter()
+                .filter(|grant| grant.role == Role::VenueManager)
+                .filter_map(|grant| grant.venue_id.clone())
+                .collect(),
+        ),
+        _ => VenueScope::Only(Vec::new()),
+    }
 }
 
 /// Whether `caller` may do `action`.
 pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
     let Caller::User(user) = caller else {
         return match (caller, action) {
-            (Caller::Venue(own), Action::VenueService(venue)) => own == venue,
+            (Caller::Venue(own), Action::VenueService(venue) | Action::ReadVenueData(venue)) => {
+                own == venue
+            }
+            // Service tokens: read-only, every venue's and player's full data; nothing else.
+            (Caller::Service(_), Action::ReadVenueData(_) | Action::ReadPlayerData { .. }) => true,
             _ => false,
         };
     };
@@ -116,6 +168,12 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
             user.has(Role::Organiser, Some(venue)) || user.has(Role::VenueManager, Some(venue))
         }
         Action::VenueService(_) => false,
+        Action::ReadVenueData(venue) => user.has(Role::VenueManager, Some(venue)),
+        Action::ReadPlayerData { owner } => *owner == Some(user.id.as_str()),
+        Action::ListClaims => user.grants.iter().any(|g| g.role == Role::VenueManager),
+        Action::DecideClaim { venues } => venues
+            .iter()
+            .any(|venue| user.has(Role::VenueManager, Some(venue))),
     }
 }
 
@@ -137,5 +195,99 @@ pub fn require(caller: &Caller, action: &Action<'_>) -> Result<(), ApiError> {
         ))
     } else {
         Err(ApiError::Forbidden("not allowed".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::User;
+
+    fn user(grants: &[(Role, Option<&str>)]) -> Caller {
+        Caller::User(User {
+            id: "u1".into(),
+            session: "s".into(),
+            email_verified: true,
+            grants: grants
+                .iter()
+                .map(|(role, venue)| Grant {
+                    role: *role,
+                    venue_id: venue.map(str::to_owned),
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_manager_runs_their_own_venue_only() {
+        let manager = user(&[(Role::VenueManager, Some("a"))]);
+        assert!(allows(&manager, &Action::ManageVenue("a")));
+        assert!(!allows(&manager, &Action::ManageVenue("b")));
+        assert!(allows(&manager, &Action::ReadVenueData("a")));
+        assert!(!allows(&manager, &Action::ReadVenueData("b")));
+        assert!(allows(
+            &manager,
+            &Action::GrantRole {
+                role: Role::Organiser,
+                venue: Some("a")
+            }
+        ));
+        for (role, venue) in [
+            (Role::Organiser, Some("b")),
+            (Role::Organiser, None),
+            (Role::Admin, None),
+        ] {
+            assert!(!allows(&manager, &Action::GrantRole { role, venue }));
+        }
+        let played = ["b".to_owned(), "a".to_owned()];
+        assert!(allows(&manager, &Action::DecideClaim { venues: &played }));
+        assert!(!allows(
+            &manager,
+            &Action::DecideClaim {
+                venues: &played[..1]
+            }
+        ));
+        assert_eq!(managed_venues(&manager), VenueScope::Only(vec!["a".into()]));
+    }
+
+    #[test]
+    fn services_only_read() {
+        let service = Caller::Service("export".into());
+        assert!(allows(&service, &Action::ReadVenueData("any")));
+        assert!(allows(
+            &service,
+            &Action::ReadPlayerData { owner: Some("u") }
+        ));
+        for action in [
+            Action::ManageVenue("a"),
+            Action::ManageUsers,
+            Action::ManagePlayers,
+            Action::VenueService("a"),
+            Action::OwnAccount,
+            Action::ListClaims,
+            Action::ReadAudit { venue: None },
+        ] {
+            assert!(!allows(&service, &action), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn a_venue_key_reads_its_own_venue_in_full_and_a_player_their_own_profile() {
+        let venue = Caller::Venue("a".into());
+        assert!(allows(&venue, &Action::ReadVenueData("a")));
+        assert!(!allows(&venue, &Action::ReadVenueData("b")));
+        let player = user(&[]);
+        assert!(allows(
+            &player,
+            &Action::ReadPlayerData { owner: Some("u1") }
+        ));
+        assert!(!allows(
+            &player,
+            &Action::ReadPlayerData { owner: Some("u2") }
+        ));
+        assert!(!allows(&player, &Action::ReadPlayerData { owner: None }));
+        let admin = user(&[(Role::Admin, None)]);
+        assert!(allows(&admin, &Action::ReadPlayerData { owner: None }));
+        assert_eq!(managed_venues(&admin), VenueScope::All);
     }
 }

@@ -32,6 +32,9 @@ pub enum ApiError {
         /// Send from here.
         expected_seq: u64,
     },
+    /// 409: the resource's state does not allow it (already linked, already decided, …).
+    #[error("{0}")]
+    Conflict(String),
     /// 410: the player cursor is older than the kept log.
     #[error("cursor too old")]
     Gone,
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gap { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,

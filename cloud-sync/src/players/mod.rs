@@ -5,10 +5,14 @@
 //!
 //! - here: registering and removing players (the CLI and tests call these);
 //! - [`log`]: the change log's pages, the snapshot, compaction;
-//! - [`http`]: `GET /api/v1/sync/players` and `…/snapshot` for venues.
+//! - [`http`]: `GET /api/v1/sync/players` and `…/snapshot` for venues;
+//! - [`profiles`]: a player profile and its person: claims, gifts, merges, privacy;
+//! - [`profiles_http`]: `/api/v1/me/player`, `/api/v1/me/privacy` and the claims and merge routes.
 
 pub mod http;
 pub mod log;
+pub mod profiles;
+pub mod profiles_http;
 
 use shared::sync::Player;
 use sqlx::PgPool;
@@ -43,18 +47,37 @@ pub async fn create_player(
     if !ids::valid_name(name) {
         return Err(RegisterError::Name);
     }
+    let mut tx = pool.begin().await?;
+    lock_player_log(&mut tx).await?;
+    let player = insert_player(&mut tx, name, rating).await?;
+    tx.commit().await?;
+    Ok(player)
+}
+
+/// Registers a player inside `tx` (which holds the change-log lock: [`lock_player_log`]), with
+/// its log entry; for callers that link it to something in the same transaction.
+///
+/// # Errors
+///
+/// [`RegisterError`].
+pub(crate) async fn insert_player(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    name: &str,
+    rating: Option<i32>,
+) -> Result<Player, RegisterError> {
+    if !ids::valid_name(name) {
+        return Err(RegisterError::Name);
+    }
     let player = Player {
         id: ids::new_id(),
         name: name.trim().to_owned(),
         rating,
     };
-    let mut tx = pool.begin().await?;
-    lock_player_log(&mut tx).await?;
     sqlx::query("INSERT INTO players (id, name, rating) VALUES ($1, $2, $3)")
         .bind(&player.id)
         .bind(&player.name)
         .bind(player.rating)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query(
         "INSERT INTO player_changes (op, player_id, name, rating) VALUES ('upsert', $1, $2, $3)",
@@ -62,10 +85,34 @@ pub async fn create_player(
     .bind(&player.id)
     .bind(&player.name)
     .bind(player.rating)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(player)
+}
+
+/// Removes a registered player inside `tx` (holding the change-log lock), with its log entry;
+/// `false` when there was none.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub(crate) async fn remove_player(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM players WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO player_changes (op, player_id) VALUES ('delete', $1)")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
 }
 
 /// Removes a registered player; `false` when there was none with that id.
@@ -76,20 +123,9 @@ pub async fn create_player(
 pub async fn delete_player(pool: &PgPool, id: &str) -> Result<bool, RegisterError> {
     let mut tx = pool.begin().await?;
     lock_player_log(&mut tx).await?;
-    let deleted = sqlx::query("DELETE FROM players WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Ok(false);
-    }
-    sqlx::query("INSERT INTO player_changes (op, player_id) VALUES ('delete', $1)")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let deleted = remove_player(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(deleted)
 }
 
 /// Takes the change-log writers' lock for the rest of `tx`.

@@ -38,6 +38,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("reset.js", JS, include_str!("assets/reset.js")),
     ("sessions.html", HTML, include_str!("assets/sessions.html")),
     ("sessions.js", JS, include_str!("assets/sessions.js")),
+    ("profile.html", HTML, include_str!("assets/profile.html")),
+    ("profile.js", JS, include_str!("assets/profile.js")),
+    ("admin.html", HTML, include_str!("assets/admin.html")),
+    ("admin.js", JS, include_str!("assets/admin.js")),
+    ("venue.html", HTML, include_str!("assets/venue.html")),
+    ("venue.js", JS, include_str!("assets/venue.js")),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";

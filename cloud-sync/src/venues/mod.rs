@@ -1,7 +1,8 @@
 //! Venues: enrollment and their keys (the `venues` and `venue_keys` tables; nothing else writes
 //! them). The CLI calls these, and so do tests (`cloud_sync::venues::create_venue(&pool, "…")`).
 //! Requests are authenticated by [`keys::venue_of`] (through `crate::http::auth`); rotation is
-//! [`add_venue_key`] then [`revoke_venue_key`].
+//! [`add_venue_key`] then [`revoke_venue_key`]; a venue's managers list, add and revoke keys by id
+//! ([`list_keys`], [`add_key_in`], [`revoke_key_in`]).
 //!
 //! Why keys live here and not with sync: a key belongs to a venue (enrollment makes both in one
 //! transaction), and the HTTP layer's authentication calls it, so it must not depend on a context
@@ -95,6 +96,75 @@ pub async fn revoke_venue_key(pool: &PgPool, key: &str) -> Result<bool, VenueErr
     let revoked = sqlx::query("DELETE FROM venue_keys WHERE key_hash = $1")
         .bind(keys::hash(key))
         .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(revoked > 0)
+}
+
+/// A venue key as its managers see it: its id and when it was made (never the key or its hash).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KeyInfo {
+    /// The key's id.
+    pub id: i64,
+    /// When it was issued, Unix ms.
+    pub created_ms: i64,
+}
+
+/// The keys of `venue`, oldest first.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub async fn list_keys(pool: &PgPool, venue: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, (extract(epoch FROM created_at) * 1000)::int8 FROM venue_keys
+         WHERE venue_id = $1 ORDER BY id",
+    )
+    .bind(venue)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, created_ms)| KeyInfo { id, created_ms })
+        .collect())
+}
+
+/// Issues another key for `venue` in the caller's transaction (so an audit entry commits with
+/// it): its id and the key (shown only now). `None` when there is no such venue.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub async fn add_key_in(
+    conn: &mut sqlx::PgConnection,
+    venue: &str,
+) -> Result<Option<(KeyInfo, String)>, sqlx::Error> {
+    let key = keys::generate();
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "INSERT INTO venue_keys (key_hash, venue_id) SELECT $1, id FROM venues WHERE id = $2
+         RETURNING id, (extract(epoch FROM created_at) * 1000)::int8",
+    )
+    .bind(keys::hash(&key))
+    .bind(venue)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(id, created_ms)| (KeyInfo { id, created_ms }, key)))
+}
+
+/// Revokes `venue`'s key `id` in the caller's transaction; `false` when the venue has no such key.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub async fn revoke_key_in(
+    conn: &mut sqlx::PgConnection,
+    venue: &str,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let revoked = sqlx::query("DELETE FROM venue_keys WHERE venue_id = $1 AND id = $2")
+        .bind(venue)
+        .bind(id)
+        .execute(conn)
         .await?
         .rows_affected();
     Ok(revoked > 0)

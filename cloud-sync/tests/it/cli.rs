@@ -225,3 +225,76 @@ async fn create_admin_makes_a_verified_admin_who_signs_in_and_keys_rotate() {
     assert_eq!(key_audits, 3);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn service_tokens_are_made_listed_and_revoked_from_the_command_line() {
+    let db = test_db(PG).await;
+    let url = db.url.clone();
+    let run = move |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cloud_sync(&args)
+        })
+    };
+    let args = |words: &[&str]| -> Vec<String> {
+        words
+            .iter()
+            .map(|w| (*w).to_owned())
+            .chain(["--database-url".to_owned(), url.clone()])
+            .collect()
+    };
+    let made = run(args(&["service-token", "create", "league-export"]))
+        .await
+        .expect("join");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&made.stdout);
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("service_token:"))
+        .map(str::trim)
+        .expect("the token")
+        .to_owned();
+    assert!(token.starts_with("dps_"));
+    let taken = run(args(&["service-token", "create", "league-export"]))
+        .await
+        .expect("join");
+    assert_eq!(taken.status.code(), Some(1), "one live token per name");
+    let bad = run(args(&["service-token", "create", "no spaces"]))
+        .await
+        .expect("join");
+    assert_eq!(bad.status.code(), Some(1));
+    let listed = run(args(&["service-token", "list"])).await.expect("join");
+    let listing = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listing.contains("league-export") && listing.contains("live"),
+        "{listing}"
+    );
+    assert!(!listing.contains(&token), "the token is never shown again");
+    let pool = cloud_sync::infra::db::connect_with(&db.url, 1)
+        .await
+        .expect("pool");
+    assert!(
+        cloud_sync::accounts::service_tokens::name_of(&pool, &token)
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    let revoked = run(args(&["service-token", "revoke", "league-export"]))
+        .await
+        .expect("join");
+    assert!(revoked.status.success());
+    assert!(
+        cloud_sync::accounts::service_tokens::name_of(&pool, &token)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let again = run(args(&["service-token", "revoke", "league-export"]))
+        .await
+        .expect("join");
+    assert_eq!(again.status.code(), Some(1));
+}

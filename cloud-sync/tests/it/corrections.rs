@@ -25,6 +25,7 @@ async fn a_voided_match_counts_for_nobody_and_corrections_keep_who_and_why() {
     let ann = cloud_sync::players::create_player(&app.pool, "Ann", None)
         .await
         .expect("player");
+    app.make_public(&ann.id).await;
 
     // An invalid void is refused by number, like any record.
     let bad = app
@@ -87,7 +88,8 @@ async fn a_voided_match_counts_for_nobody_and_corrections_keep_who_and_why() {
     assert_eq!(m2.map(|m| m["voided"].clone()), Some(json!(false)));
 
     let id = m1["id"].as_i64().expect("id");
-    let detail = app.get(&format!("/api/v1/matches/{id}"), false).await;
+    // Who corrected and voided is the venue's full data: read with its key.
+    let detail = app.get(&format!("/api/v1/matches/{id}"), true).await;
     assert_eq!(detail.status, StatusCode::OK);
     let m = detail.body;
     assert_eq!(

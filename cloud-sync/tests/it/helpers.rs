@@ -152,6 +152,16 @@ impl App {
         }
     }
 
+    /// Makes registered player `id`'s profile public (what its owner's privacy switch does), so
+    /// anonymous reads show it.
+    pub(crate) async fn make_public(&self, id: &str) {
+        sqlx::query("UPDATE players SET public = true WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .expect("public");
+    }
+
     /// How many rows `sql` counts.
     pub(crate) async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))

@@ -12,10 +12,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{App, PG, config, metric, rec, spawn_with, test_db};
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn live_client(base: &str) -> Socket {
+pub(crate) async fn live_client(base: &str) -> Socket {
     let url = format!("{}/api/v1/live", base.replace("http://", "ws://"));
     let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
@@ -24,7 +24,7 @@ async fn live_client(base: &str) -> Socket {
 }
 
 /// The next `match_finished` message within `wait`, if any.
-async fn next_result(socket: &mut Socket, wait: Duration) -> Option<Value> {
+pub(crate) async fn next_result(socket: &mut Socket, wait: Duration) -> Option<Value> {
     let deadline = Instant::now() + wait;
     loop {
         let left = deadline.checked_duration_since(Instant::now())?;
@@ -141,6 +141,7 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
         let ann = cloud_sync::players::create_player(&app.pool, "Ann", None)
             .await
             .expect("player");
+        app.make_public(&ann.id).await;
         format!("/api/v1/players/{}", ann.id)
     };
     assert_eq!(app.get(&players_path, false).await.status, StatusCode::OK);

@@ -12,5 +12,7 @@ mod live;
 mod players;
 mod policy;
 mod portal_auth;
+mod portal_roles;
 mod projection;
 mod reads;
+mod roles;

@@ -126,6 +126,120 @@ fn cases() -> Vec<Case> {
         case(Method::GET, "/api/v1/me/sessions", USERS),
         case(Method::DELETE, "/api/v1/me/sessions/{user}", USERS),
         case(Method::POST, "/api/v1/auth/logout", USERS),
+        case(Method::GET, "/api/v1/matches/1", EVERYONE),
+        case(Method::GET, "/api/v1/players/nobody", EVERYONE),
+        case(Method::GET, "/api/v1/players/nobody/matches", EVERYONE),
+        // roles: users and their roles (admin; a venue manager for their own venue's staff).
+        case(Method::GET, "/api/v1/admin/users", &[Who::Admin]),
+        case(Method::GET, "/api/v1/admin/users/{user}", &[Who::Admin]),
+        Case {
+            body: Some(json!({"role": "organiser", "venue_id": "{venue_a}"})),
+            ..case(
+                Method::POST,
+                "/api/v1/admin/users/{user}/roles",
+                &[Who::ManagerA, Who::Admin],
+            )
+        },
+        Case {
+            body: Some(json!({"role": "venue_manager", "venue_id": "{venue_b}"})),
+            ..case(
+                Method::DELETE,
+                "/api/v1/admin/users/{user}/roles",
+                &[Who::ManagerB, Who::Admin],
+            )
+        },
+        Case {
+            body: Some(json!({"role": "admin", "venue_id": null})),
+            ..case(
+                Method::POST,
+                "/api/v1/admin/users/{user}/roles",
+                &[Who::Admin],
+            )
+        },
+        // roles: the audit log.
+        case(Method::GET, "/api/v1/admin/audit", &[Who::Admin]),
+        case(
+            Method::GET,
+            "/api/v1/venues/{venue_a}/audit",
+            &[Who::ManagerA, Who::Admin],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/venues/{venue_b}/audit",
+            &[Who::ManagerB, Who::Admin],
+        ),
+        // roles: a venue's staff and keys (its managers, admins).
+        case(
+            Method::GET,
+            "/api/v1/venues/{venue_a}/staff",
+            &[Who::ManagerA, Who::Admin],
+        ),
+        Case {
+            body: Some(json!({"user_id": "{user}", "role": "organiser"})),
+            ..case(
+                Method::POST,
+                "/api/v1/venues/{venue_a}/staff",
+                &[Who::ManagerA, Who::Admin],
+            )
+        },
+        case(
+            Method::GET,
+            "/api/v1/venues/{venue_a}/keys",
+            &[Who::ManagerA, Who::Admin],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/venues/{venue_b}/keys",
+            &[Who::ManagerB, Who::Admin],
+        ),
+        case(
+            Method::POST,
+            "/api/v1/venues/{venue_b}/keys",
+            &[Who::ManagerB, Who::Admin],
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/venues/{venue_a}/keys/999999",
+            &[Who::ManagerA, Who::Admin],
+        ),
+        case(Method::GET, "/api/v1/me/venues", USERS),
+        // roles: player profiles (one's own), claims, gifts and merges.
+        case(Method::GET, "/api/v1/me/player", USERS),
+        Case {
+            body: Some(json!({"player_id": "nobody"})),
+            ..case(Method::POST, "/api/v1/me/player", USERS)
+        },
+        Case {
+            body: Some(json!({"profile_public": true})),
+            ..case(Method::PATCH, "/api/v1/me/privacy", USERS)
+        },
+        case(
+            Method::GET,
+            "/api/v1/admin/claims",
+            &[Who::ManagerA, Who::ManagerB, Who::Admin],
+        ),
+        case(
+            Method::POST,
+            "/api/v1/admin/claims/999999/approve",
+            &[Who::ManagerA, Who::ManagerB, Who::Admin],
+        ),
+        case(
+            Method::POST,
+            "/api/v1/admin/claims/999999/reject",
+            &[Who::ManagerA, Who::ManagerB, Who::Admin],
+        ),
+        Case {
+            body: Some(json!({"player_id": "nobody"})),
+            ..case(
+                Method::POST,
+                "/api/v1/admin/users/{user}/player",
+                &[Who::Admin],
+            )
+        },
+        Case {
+            body: Some(json!({"from": "nobody", "into": "noone"})),
+            ..case(Method::POST, "/api/v1/admin/players/merge", &[Who::Admin])
+        },
     ]
 }
 

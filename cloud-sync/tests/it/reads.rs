@@ -99,6 +99,7 @@ async fn a_players_statistics_and_history_follow_syncs() {
     let ann = cloud_sync::players::create_player(&app.pool, "Ann", Some(1500))
         .await
         .expect("player");
+    app.make_public(&ann.id).await;
     let path = format!("/api/v1/players/{}", ann.id);
     let before = app.get(&path, false).await;
     assert_eq!(before.status, StatusCode::OK);

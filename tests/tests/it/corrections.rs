@@ -32,12 +32,16 @@ async fn a_correction_and_a_void_at_the_venue_reach_the_cloud_with_who_and_why()
     );
     pool.close().await;
 
+    // Who corrected and voided is the venue's full data (the public sees it masked): read with
+    // the venue's key.
     let http = reqwest::Client::new();
     let get = |path: String| {
         let http = http.clone();
+        let key = key.clone();
         async move {
             let answer: Value = http
                 .get(path)
+                .bearer_auth(key)
                 .send()
                 .await
                 .expect("answers")

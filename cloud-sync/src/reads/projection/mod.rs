@@ -69,6 +69,8 @@ async fn apply_records(
     }
     let (inserted, existing) = store_matches(tx, venue, epoch, &deltas).await?;
     let mut cloud_ids: HashMap<String, i64> = HashMap::new();
+    // Each match's registered players by seat, as the match (its start) names them.
+    let mut seats: HashMap<String, Vec<Option<String>>> = HashMap::new();
     let mut touched = vec![Scope::Venue(venue.to_owned())];
     for row in inserted.iter().chain(&existing) {
         let id: i64 = row.try_get("id")?;
@@ -76,11 +78,13 @@ async fn apply_records(
         let player_ids: Option<Vec<Option<String>>> = row.try_get("player_ids")?;
         touched.extend(
             player_ids
-                .into_iter()
+                .iter()
                 .flatten()
                 .flatten()
+                .cloned()
                 .map(Scope::Player),
         );
+        seats.insert(vmid.clone(), player_ids.unwrap_or_default());
         cloud_ids.insert(vmid, id);
     }
     let with_id: Vec<(i64, &MatchDelta<'_>)> = deltas
@@ -107,25 +111,40 @@ async fn apply_records(
     upsert_stats(tx, &with_id).await?;
     void_matches(tx, &with_id).await?;
 
-    let live = live_messages(venue, records, &cloud_ids);
+    // The live feed is public: names of walk-ins and private players are masked (reads::privacy).
+    let named: Vec<String> = seats.values().flatten().flatten().cloned().collect();
+    let visible = crate::reads::privacy::public_players(&mut **tx, &named).await?;
+    let live = live_messages(venue, records, &cloud_ids, &seats, &visible);
     touched.sort_by_key(|s| format!("{s:?}"));
     touched.dedup();
     Ok(Effects { live, touched })
 }
 
 /// The `/api/v1/live` messages for the results in `records`.
-fn live_messages(venue: &str, records: &[Stored], cloud_ids: &HashMap<String, i64>) -> Vec<String> {
+fn live_messages(
+    venue: &str,
+    records: &[Stored],
+    cloud_ids: &HashMap<String, i64>,
+    seats: &HashMap<String, Vec<Option<String>>>,
+    visible: &std::collections::HashSet<String>,
+) -> Vec<String> {
     records
         .iter()
         .filter_map(|ready| {
             let match_id = cloud_ids.get(&ready.match_id)?;
             let message: Value = match &ready.record {
-                Record::MatchFinished(r) => json!({
-                    "type": "match_finished", "venue_id": venue, "match_id": match_id,
-                    "venue_match_id": r.match_id, "table": r.table, "game": r.game,
-                    "players": r.players, "race_to": r.race_to, "winner": r.winner,
-                    "score": r.score,
-                }),
+                Record::MatchFinished(r) => {
+                    let mut m = json!({
+                        "type": "match_finished", "venue_id": venue, "match_id": match_id,
+                        "venue_match_id": r.match_id, "table": r.table, "game": r.game,
+                        "players": r.players, "player_ids": seats.get(&r.match_id).cloned()
+                            .unwrap_or_else(|| r.player_ids.to_vec()),
+                        "race_to": r.race_to,
+                        "winner": r.winner, "score": r.score,
+                    });
+                    crate::reads::privacy::mask_match(&mut m, visible);
+                    m
+                }
                 Record::RackFinished(r) => json!({
                     "type": "rack_finished", "venue_id": venue, "match_id": match_id,
                     "venue_match_id": r.match_id, "table": r.table, "ordinal": r.ordinal,
