@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Answer, App, Persona, post_raw, rec, spawn_app};
 
-/// A registered player and an account (verified or not) that holds the profile.
+/// A registered player with a public profile and an account (verified or not) that holds it.
 async fn player_account(app: &App, name: &str, verified: bool) -> (Persona, String) {
     let player = cloud_sync::players::create_player(&app.pool, name, None)
         .await
@@ -20,6 +20,8 @@ async fn player_account(app: &App, name: &str, verified: bool) -> (Persona, Stri
         .execute(&app.pool)
         .await
         .expect("link the player");
+    // Public, so anonymous reads show what counts (privacy is tested in `roles`).
+    app.make_public(&player.id).await;
     (persona, player.id)
 }
 
@@ -150,11 +152,12 @@ async fn a_forged_loss_stays_out_until_the_player_confirms_it() {
     let shown = &listed.body["matches"][0];
     assert_eq!(shown["venue_match_id"], "forged", "{}", listed.body);
     assert_eq!(shown["player_ids"], json!([null, null]));
-    assert_eq!(shown["players"], json!([null, "Bo"]));
+    // The public sees neither the withheld seat nor the walk-in by name (privacy: tests in `roles`).
+    assert_eq!(shown["players"], json!(["Guest", "Guest"]));
     assert_eq!(shown["score"], json!([0, 9]));
     let detail = app.get(&format!("/api/v1/matches/{forged}"), false).await;
     assert_eq!(detail.body["stats"][0]["player_id"], Value::Null);
-    assert_eq!(detail.body["spec"]["players"], json!([null, "Bo"]));
+    assert_eq!(detail.body["spec"]["players"], json!(["Guest", "Guest"]));
 
     // Shown to Ann, unconfirmed.
     assert_eq!(
@@ -203,7 +206,10 @@ async fn a_forged_loss_stays_out_until_the_player_confirms_it() {
             a.body["matches"][0]["player_ids"][0] == json!(ann_player)
         })
         .await;
-    assert_eq!(listed.body["matches"][0]["players"], json!(["Ann", "Bo"]));
+    assert_eq!(
+        listed.body["matches"][0]["players"],
+        json!(["Ann", "Guest"])
+    );
     assert_eq!(
         my_results(&app, &ann, "confirmed").await,
         [("forged".to_owned(), "confirmed".to_owned())]
@@ -558,6 +564,7 @@ async fn results_from_before_the_profile_was_claimed_count_as_reported() {
     let player = cloud_sync::players::create_player(&app.pool, "Cy", None)
         .await
         .expect("player");
+    app.make_public(&player.id).await;
     let key = app.key.clone();
     let venue = app.venue.clone();
     // No account holds Cy: the venue's report counts, as before accounts existed.

@@ -219,6 +219,17 @@ async fn the_public_sees_public_players_only_and_managers_see_their_venue_in_ful
     assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
     let player = made.body["player"]["id"].as_str().expect("id").to_owned();
     assert_eq!(made.body["player"]["name"], "ann");
+    // Ann trusts the venue, so its result counts for her (tests/it/confirmations.rs): what the
+    // public sees of a result that counts is the point here.
+    let trusted = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/me/trusted-venues/{}", app.venue),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert!(trusted.status.is_success(), "{:?}", trusted.body);
     play(&app, "e1", "m-1", &player).await;
 
     let list = format!("/api/v1/venues/{}/matches", app.venue);
