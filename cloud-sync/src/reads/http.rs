@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::queries::{self, Page, ReadError};
+use crate::accounts::Caller;
 use crate::http::query::number;
 use crate::http::{ApiError, AppState};
 use crate::infra::cache::{self, Scope};
@@ -56,8 +57,11 @@ async fn venues(
     ))
 }
 
+/// Who: anyone. A presented credential is checked all the same (a bad one is 401, never read as
+/// anonymous).
 async fn venue_matches(
     State(state): State<AppState>,
+    _caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
