@@ -15,8 +15,9 @@
 //!    issue`, what signing in gives; the sign-in route is benchmarked elsewhere).
 //! 3. Offers `BENCH_RATE` requests/s of each kind for `BENCH_SECONDS` (default 1,000/s each,
 //!    interleaved: 2,000/s in all): request `k` is due at `start + k / (2 × rate)` and is sent at
-//!    that time whether or not earlier ones were answered (open loop); even `k` anonymous, odd `k`
-//!    with the token. Latency runs from the due time to the whole answer read, so a late start
+//!    that time whether or not earlier ones were answered (open loop); the kinds alternate in pairs
+//!    ordered AB BA AB … (anonymous, signed in), so that neither kind is always the one queued
+//!    behind the other when two fall on the same timer tick. Latency runs from the due time to the whole answer read, so a late start
 //!    counts against the service. Every answer must be 200 and the same page for both kinds.
 //! 4. Reports p50/p99/max of each kind, the ratios, and the cost of `Keys::verify` alone (the
 //!    work authentication adds: header, HMAC-SHA256, claims) over `BENCH_VERIFY` calls.
@@ -82,6 +83,8 @@ struct Summary {
     total: usize,
     ok: usize,
     late: usize,
+    /// Answers other than 200, by status (`timeout`, `network` for no answer).
+    failed: std::collections::BTreeMap<String, usize>,
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
@@ -104,6 +107,13 @@ impl Summary {
             total: mine.len(),
             ok: mine.iter().filter(|o| o.status == "200").count(),
             late: mine.iter().filter(|o| o.late).count(),
+            failed: mine.iter().filter(|o| o.status != "200").fold(
+                std::collections::BTreeMap::new(),
+                |mut by, o| {
+                    *by.entry(o.status.clone()).or_default() += 1;
+                    by
+                },
+            ),
         }
     }
 
@@ -119,6 +129,9 @@ impl Summary {
             self.ok as f64 / elapsed.as_secs_f64().max(1e-9),
             self.late
         );
+        if !self.failed.is_empty() {
+            println!("    not 200: {:?}", self.failed);
+        }
     }
 }
 
@@ -225,7 +238,9 @@ async fn run(url: &str, token: &str, params: &Params) -> anyhow::Result<(Vec<Out
     for k in 0..total {
         let due = start + step * u32::try_from(k).unwrap_or(u32::MAX);
         tokio::time::sleep_until(due).await;
-        let kind = if k % 2 == 0 {
+        // Pairs in the order AB BA AB BA …: two requests due within one timer tick start in
+        // spawn order, so neither kind is always the second.
+        let kind = if (k % 2 == 0) == ((k / 2) % 2 == 0) {
             Kind::Anonymous
         } else {
             Kind::SignedIn
