@@ -86,8 +86,13 @@ impl Live {
             Ok(Err(error)) => return redis.down("subscribe", &error.to_string()),
             Err(_) => return redis.down("subscribe", "timed out"),
         }
-        if let Some(ready) = ready.take() {
-            let _ = ready.send(());
+        match ready.take() {
+            Some(ready) => {
+                let _ = ready.send(());
+            }
+            // Not the first subscription: an earlier one was lost, and with it whatever was
+            // published in between. Counted so churn shows (`dojo_live_resubscriptions_total`).
+            None => self.metrics.live_resubscribed(),
         }
         // A ping now and then notices a connection that died without closing.
         let mut ping = tokio::time::interval(Duration::from_secs(5));

@@ -23,6 +23,7 @@ pub struct Metrics {
     rate_limited: Family<Labels, Counter>,
     live_clients: Gauge,
     live_lagged: Counter,
+    live_resubscriptions: Counter,
     cache: Family<Labels, Counter>,
     projection_lag: Gauge,
     projection_lag_seconds: Gauge<f64, AtomicU64>,
@@ -42,6 +43,7 @@ impl Default for Metrics {
             rate_limited: Family::default(),
             live_clients: Gauge::default(),
             live_lagged: Counter::default(),
+            live_resubscriptions: Counter::default(),
             cache: Family::default(),
             projection_lag: Gauge::default(),
             projection_lag_seconds: Gauge::default(),
@@ -82,6 +84,12 @@ impl Default for Metrics {
             "live_lagged",
             "Live messages a slow client missed",
             metrics.live_lagged.clone(),
+        );
+        registry.register(
+            "live_resubscriptions",
+            "Times the live subscriber rebuilt its Redis subscription after losing it (results \
+             published meanwhile reached no client of this instance; should stay 0 while Redis is up)",
+            metrics.live_resubscriptions.clone(),
         );
         registry.register(
             "cache",
@@ -169,6 +177,11 @@ impl Metrics {
     /// Counts live messages a slow client missed.
     pub fn live_lagged(&self, n: u64) {
         self.live_lagged.inc_by(n);
+    }
+
+    /// Counts a rebuilt live subscription.
+    pub fn live_resubscribed(&self) {
+        self.live_resubscriptions.inc();
     }
 
     /// Counts a cache lookup.

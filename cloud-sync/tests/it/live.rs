@@ -200,8 +200,114 @@ async fn with_redis_down_ingest_and_reads_go_on_and_redis_is_picked_up_again() {
         }
     }
     assert_eq!(metric(&app.http, &app.base, "dojo_redis_up").await, 1.0);
+    // The outage shows as a rebuilt subscription (B heard the result through a new one).
+    let b_base = format!("http://{}", b.addr());
+    assert!(metric(&app.http, &b_base, "dojo_live_resubscriptions_total").await >= 1.0);
     b.shutdown().await;
     let mut app = app;
     app.stop().await;
     drop(redis);
+}
+
+/// Results synced for the every-result test, and the pause between two: 250 × 50 ms ≈ 12.5 s, so
+/// each instance's subscriber pings Redis (every 5 s) at least twice while results flow.
+const EVERY_RESULT_COUNT: usize = 250;
+const EVERY_RESULT_PACE: Duration = Duration::from_millis(50);
+
+/// Reads `socket` until it has heard `want` distinct matches or `deadline` passes; the match ids
+/// heard (a result heard twice counts once).
+async fn hear_results(
+    mut socket: Socket,
+    want: usize,
+    deadline: Instant,
+) -> std::collections::BTreeSet<String> {
+    let mut heard = std::collections::BTreeSet::new();
+    while heard.len() < want {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        let Some(result) = next_result(&mut socket, left).await else {
+            break;
+        };
+        if let Some(id) = result["venue_match_id"].as_str() {
+            heard.insert(id.to_owned());
+        }
+    }
+    heard
+}
+
+/// The Redis subscriber defect (issue 17): a PING on the subscribed RESP2 connection is answered
+/// `["pong", ""]`; taken for a failure, the subscription was rebuilt every 5 s and results
+/// published meanwhile reached nobody (12 of 250 with one instance). Every result must reach a
+/// live client of the instance that projected it and a client of another instance sharing Redis,
+/// and neither subscription may be rebuilt.
+#[tokio::test]
+async fn every_result_reaches_live_clients_of_both_instances_across_redis_pings() {
+    let app = crate::helpers::spawn_app().await;
+    // B only serves clients: every result it hears came through Redis from A.
+    let b = second_instance(&app, crate::helpers::REDIS, false).await;
+    let b_base = format!("http://{}", b.addr());
+    let deadline = Instant::now()
+        + EVERY_RESULT_PACE * u32::try_from(EVERY_RESULT_COUNT).unwrap_or(u32::MAX)
+        + Duration::from_secs(20);
+    let on_a = tokio::spawn(hear_results(
+        live_client(&app.base).await,
+        EVERY_RESULT_COUNT,
+        deadline,
+    ));
+    let on_b = tokio::spawn(hear_results(
+        live_client(&b_base).await,
+        EVERY_RESULT_COUNT,
+        deadline,
+    ));
+
+    let started = Instant::now();
+    let mut pace = tokio::time::interval(EVERY_RESULT_PACE);
+    for i in 0..EVERY_RESULT_COUNT {
+        pace.tick().await;
+        let seq = 4 * u64::try_from(i).unwrap_or(0) + 1;
+        let answer = app
+            .post(&app.batch("e1", rec::whole_match(seq, &format!("m-{i}"))))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    }
+    let synced_over = started.elapsed();
+    assert!(
+        synced_over >= Duration::from_secs(12),
+        "the results must span several pings: {synced_over:?}"
+    );
+
+    let heard_a = on_a.await.expect("client of A");
+    let heard_b = on_b.await.expect("client of B");
+    let missing = |heard: &std::collections::BTreeSet<String>| -> Vec<String> {
+        (0..EVERY_RESULT_COUNT)
+            .map(|i| format!("m-{i}"))
+            .filter(|id| !heard.contains(id))
+            .collect()
+    };
+    assert_eq!(
+        heard_a.len(),
+        EVERY_RESULT_COUNT,
+        "A's live client missed {:?}",
+        missing(&heard_a)
+    );
+    assert_eq!(
+        heard_b.len(),
+        EVERY_RESULT_COUNT,
+        "B's live client missed {:?}",
+        missing(&heard_b)
+    );
+    for base in [&app.base, &b_base] {
+        assert_eq!(
+            metric(&app.http, base, "dojo_live_resubscriptions_total").await,
+            0.0,
+            "the live subscription of {base} was rebuilt"
+        );
+        assert_eq!(
+            metric(&app.http, base, "dojo_redis_errors_total{op=\"subscribe\"}").await,
+            0.0,
+            "the live subscriber of {base} saw Redis errors"
+        );
+    }
+    b.shutdown().await;
 }

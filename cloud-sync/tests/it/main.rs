@@ -16,3 +16,4 @@ mod portal_roles;
 mod projection;
 mod reads;
 mod roles;
+mod tokens;
