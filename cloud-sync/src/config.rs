@@ -35,6 +35,24 @@ pub enum Command {
     /// Registered players (each change goes to the log venues pull).
     #[command(subcommand)]
     Player(PlayerCommand),
+    /// Web Push (VAPID keys).
+    #[command(subcommand)]
+    Push(PushCommand),
+}
+
+/// `push …`.
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Make the VAPID key pair every instance signs Web Push requests with (kept in PostgreSQL);
+    /// prints its public key. An existing pair is kept unless `--rotate` (which ends every
+    /// browser's subscription: they must subscribe again).
+    Keygen {
+        /// Replace an existing key pair.
+        #[arg(long)]
+        rotate: bool,
+        #[command(flatten)]
+        db: DbFlags,
+    },
 }
 
 /// The PostgreSQL connection.
@@ -80,6 +98,21 @@ pub struct ServeFlags {
         default_value = "http://127.0.0.1:8090"
     )]
     pub public_url: String,
+    /// SMTP relay for email notifications: smtp://host:port (plain, loopback), smtp://host:587?tls=required
+    /// (STARTTLS), smtps://host:465; user:password@ if needed. Without it no email is sent.
+    #[arg(long, env = "CLOUD_SYNC_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From of notification emails.
+    #[arg(
+        long,
+        env = "CLOUD_SYNC_SMTP_FROM",
+        default_value = "DojoPool <no-reply@dojopool.invalid>"
+    )]
+    pub smtp_from: String,
+    /// Let webhooks and push endpoints be private or loopback addresses (tests, closed networks);
+    /// off, they are refused (server-side request forgery).
+    #[arg(long, env = "CLOUD_SYNC_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
 }
 
 /// `venue …`.
@@ -195,6 +228,8 @@ pub struct Config {
     pub limits: Limits,
     /// The portal's public address (no trailing slash), for links in emails.
     pub public_url: String,
+    /// Notification delivery: SMTP, retries, workers.
+    pub notifications: crate::notifications::worker::Settings,
     /// Whether this instance runs the projector (always for `serve`; tests turn it off to leave
     /// records acknowledged but not projected, as a crash would).
     pub project: bool,
@@ -211,6 +246,7 @@ impl Config {
             db_pool_size: 16,
             limits: Limits::default(),
             public_url: "http://127.0.0.1:8090".into(),
+            notifications: crate::notifications::worker::Settings::default(),
             project: true,
         }
     }
@@ -237,6 +273,9 @@ impl Config {
         if !valid_prefix(&flags.redis_prefix) {
             return Err(ConfigError::Prefix);
         }
+        if let Some(url) = &flags.smtp_url {
+            check_url("--smtp-url", url, &["smtp://", "smtps://"])?;
+        }
         if flags.db_pool == 0 {
             return Err(ConfigError::Zero("--db-pool"));
         }
@@ -255,6 +294,12 @@ impl Config {
                 window_secs: flags.limit_window,
             },
             public_url: flags.public_url.trim_end_matches('/').to_owned(),
+            notifications: crate::notifications::worker::Settings {
+                smtp_url: flags.smtp_url,
+                smtp_from: flags.smtp_from,
+                allow_private: flags.webhook_allow_private,
+                ..crate::notifications::worker::Settings::default()
+            },
             project: true,
         })
     }
@@ -303,6 +348,9 @@ mod tests {
             addr_limit: 10,
             limit_window: 60,
             public_url: "http://127.0.0.1:8090".into(),
+            smtp_url: None,
+            smtp_from: "no-reply@dojopool.invalid".into(),
+            webhook_allow_private: false,
         }
     }
 

@@ -7,6 +7,7 @@ mod faults;
 mod helpers;
 mod ingest;
 mod live;
+mod notifications;
 mod players;
 mod policy;
 mod projection;
