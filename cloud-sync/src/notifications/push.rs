@@ -11,15 +11,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
-use web_push_native::jwt_simple::algorithms::{
-    ECDSAP256KeyPairLike as _, ECDSAP256PublicKeyLike as _, ES256KeyPair,
-};
+use web_push_native::jwt_simple::algorithms::{ECDSAP256PublicKeyLike as _, ES256KeyPair};
 use web_push_native::{Auth, WebPushBuilder, p256};
 
 use super::outbox::{Delivery, Outcome};
 
 /// The server's VAPID identity.
-#[derive(Clone)]
 pub struct Vapid {
     key: ES256KeyPair,
     /// The public key, uncompressed P-256 point, base64url (what browsers pass to

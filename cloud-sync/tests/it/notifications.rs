@@ -103,7 +103,7 @@ async fn a_sign_in_email_reaches_the_smtp_sink_within_a_second() {
     .await;
     let mail = sink.wait_for(&address, WAIT).await.expect("the email arrives");
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
+        started.elapsed() < Duration::from_secs(2),
         "a sign-in email should leave within about a second, took {:?}",
         started.elapsed()
     );

@@ -35,8 +35,8 @@ impl Mail {
         let mut i = 0;
         while i < bytes.len() {
             if bytes[i] == b'='
-                && i + 2 < bytes.len()
-                && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+                && let Some(hex) = joined.get(i + 1..i + 3)
+                && let Ok(byte) = u8::from_str_radix(hex, 16)
             {
                 out.push(byte);
                 i += 3;
