@@ -535,7 +535,12 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
     let mut browser = Browser::launch().await;
     let page = browser.open(&app.url("/portal/notifications")).await;
     browser
-        .wait_for(&page, "document.readyState", "the page", |v| v == "complete")
+        .wait_for(
+            &page,
+            "location.pathname + ' ' + document.readyState",
+            "the page",
+            |v| v == "/portal/notifications complete",
+        )
         .await;
     browser
         .eval(
