@@ -53,9 +53,7 @@ impl Mailer {
             .build();
         let from = from
             .parse()
-            .map_err(|error: lettre::address::AddressError| {
-                MailerError::From(error.to_string())
-            })?;
+            .map_err(|error: lettre::address::AddressError| MailerError::From(error.to_string()))?;
         Ok(Mailer { transport, from })
     }
 
@@ -194,7 +192,9 @@ pub fn render(kind: &str, payload: &Value, public_url: &str) -> Rendered {
             "<p>If this was not you, change your password and sign out your sessions.</p>\n",
         );
     }
-    text.push_str("\n-- \nDojoPool. Choose what you are told about in your notification preferences.\n");
+    text.push_str(
+        "\n-- \nDojoPool. Choose what you are told about in your notification preferences.\n",
+    );
     html.push_str(&format!(
         "<p><a href=\"{}/portal/notifications\">Notification preferences</a></p>\n",
         escape(public_url)

@@ -56,10 +56,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/me/push-subscriptions",
             get(list_subscriptions).post(subscribe),
         )
-        .route(
-            "/api/v1/me/push-subscriptions/{id}",
-            delete(unsubscribe),
-        )
+        .route("/api/v1/me/push-subscriptions/{id}", delete(unsubscribe))
         .route("/api/v1/me/webhooks", get(list_webhooks).post(add_webhook))
         .route("/api/v1/me/webhooks/{id}", delete(delete_webhook))
         .route("/api/v1/admin/deliveries", get(admin_deliveries))
@@ -76,7 +73,8 @@ async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|_| ApiError::TooLarge(format!("the body must be at most {BODY_LIMIT} bytes")))?;
-    serde_json::from_slice(&bytes).map_err(|error| ApiError::BadRequest(format!("bad JSON: {error}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::BadRequest(format!("bad JSON: {error}")))
 }
 
 /// A path id that must be a number.
@@ -156,12 +154,11 @@ async fn list(
 /// `GET /api/v1/me/notifications/unread` — any signed-in user: `{count}` of their unread.
 async fn unread(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let user = own(&caller)?;
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL",
-    )
-    .bind(&user.id)
-    .fetch_one(&state.pool)
-    .await?;
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL")
+            .bind(&user.id)
+            .fetch_one(&state.pool)
+            .await?;
     Ok(axum::Json(json!({"count": count})).into_response())
 }
 
@@ -200,7 +197,18 @@ async fn read_all(State(state): State<AppState>, caller: Caller) -> Result<Respo
     Ok(axum::Json(json!({"marked": done.rows_affected()})).into_response())
 }
 
-type DeliveryRow = (i64, i64, String, String, Option<String>, String, i32, Option<String>, String, Value);
+type DeliveryRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    i32,
+    Option<String>,
+    String,
+    Value,
+);
 
 fn delivery_json(
     (id, notification_id, user_id, channel, target, status, attempts, last_error, next_at, tries): DeliveryRow,
@@ -229,10 +237,11 @@ async fn deliveries(
 ) -> Result<Response, ApiError> {
     let user = own(&caller)?;
     let id = numeric(&id)?;
-    let owner: Option<(String,)> = sqlx::query_as("SELECT user_id FROM notifications WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?;
+    let owner: Option<(String,)> =
+        sqlx::query_as("SELECT user_id FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?;
     let Some((owner,)) = owner else {
         return Err(ApiError::NotFound("no such notification".into()));
     };
@@ -478,7 +487,10 @@ async fn add_webhook(
 
 /// `GET /api/v1/me/webhooks` — any signed-in user, their own: `{items: [{id, url, created_at}]}`
 /// (never the secret).
-async fn list_webhooks(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn list_webhooks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     let user = own(&caller)?;
     let rows: Vec<(String, String, String)> = sqlx::query_as(concat!(
         "SELECT id, url, ",

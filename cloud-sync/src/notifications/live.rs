@@ -44,7 +44,10 @@ async fn close(mut socket: WebSocket, reason: &'static str) {
 
 /// The user the first message's token names, if valid.
 async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<String> {
-    let first = tokio::time::timeout(AUTH_DEADLINE, socket.recv()).await.ok()??.ok()?;
+    let first = tokio::time::timeout(AUTH_DEADLINE, socket.recv())
+        .await
+        .ok()??
+        .ok()?;
     let Message::Text(text) = first else {
         return None;
     };

@@ -103,7 +103,17 @@ pub async fn fan_out(
     Ok(())
 }
 
-type ClaimRow = (i64, i64, String, String, Option<String>, i32, String, Value, String);
+type ClaimRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i32,
+    String,
+    Value,
+    String,
+);
 
 /// Claims up to `limit` due deliveries (pending and due, or leased by a worker whose lease ran
 /// out) in one short transaction, counting the attempt.
@@ -137,7 +147,17 @@ pub async fn claim(pool: &sqlx::PgPool, limit: i64) -> Result<Vec<Delivery>, sql
     Ok(rows
         .into_iter()
         .filter_map(
-            |(id, notification_id, user_id, channel, target, attempt, kind, payload, created_at)| {
+            |(
+                id,
+                notification_id,
+                user_id,
+                channel,
+                target,
+                attempt,
+                kind,
+                payload,
+                created_at,
+            )| {
                 Some(Delivery {
                     id,
                     notification_id,
@@ -179,7 +199,9 @@ impl Default for RetryPolicy {
 /// scaled by `jitter` in [0, 1] into its upper half ("equal jitter": never less than half the
 /// exponential step, so retries spread out without bunching at zero).
 pub fn backoff(policy: &RetryPolicy, attempt: i32, jitter: f64) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+    let exponent = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
     let step = policy
         .base
         .saturating_mul(2u32.saturating_pow(exponent))

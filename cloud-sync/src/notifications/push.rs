@@ -120,7 +120,10 @@ pub async fn send(
     text: &str,
 ) -> (Outcome, bool) {
     let Ok(uri) = endpoint.parse::<http::Uri>() else {
-        return (Outcome::Failed("the subscription's endpoint is not a URL".into()), true);
+        return (
+            Outcome::Failed("the subscription's endpoint is not a URL".into()),
+            true,
+        );
     };
     let request = WebPushBuilder::new(uri, keys.public, keys.auth)
         .with_valid_duration(std::time::Duration::from_secs(24 * 3600))

@@ -170,9 +170,8 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addrs.is_empty() || addrs.iter().any(|addr| !is_public(addr.ip())) {
                 return Err(Box::new(UrlError::Private) as Box<dyn std::error::Error + Send + Sync>);
             }
@@ -278,12 +277,22 @@ mod tests {
         assert!(!verify("whsec_x", &header, b"{\"a\":2}", 1_000_100));
         assert!(!verify("whsec_y", &header, b"{\"a\":1}", 1_000_100));
         assert!(!verify("whsec_x", &header, b"{\"a\":1}", 1_000_301));
-        assert!(!verify("whsec_x", "t=1000000,v1=zz", b"{\"a\":1}", 1_000_000));
+        assert!(!verify(
+            "whsec_x",
+            "t=1000000,v1=zz",
+            b"{\"a\":1}",
+            1_000_000
+        ));
     }
 
     #[test]
     fn private_and_odd_urls_are_refused() {
-        for bad in ["ftp://x.example/", "file:///etc/passwd", "nothing", "http://"] {
+        for bad in [
+            "ftp://x.example/",
+            "file:///etc/passwd",
+            "nothing",
+            "http://",
+        ] {
             assert_eq!(check_url(bad, false).err(), Some(UrlError::Scheme), "{bad}");
         }
         for private in [
@@ -295,7 +304,11 @@ mod tests {
             "http://[::ffff:192.168.0.1]/",
             "http://0.0.0.0/",
         ] {
-            assert_eq!(check_url(private, false).err(), Some(UrlError::Private), "{private}");
+            assert_eq!(
+                check_url(private, false).err(),
+                Some(UrlError::Private),
+                "{private}"
+            );
             assert!(check_url(private, true).is_ok(), "{private}");
         }
         assert!(check_url("https://hooks.example.com/dojo", false).is_ok());

@@ -119,7 +119,9 @@ impl Deliverer {
 
     async fn email(&self, delivery: &Delivery) -> Result<Outcome, sqlx::Error> {
         let Some(mailer) = &self.mailer else {
-            return Ok(Outcome::Retry("no SMTP relay configured (--smtp-url)".into()));
+            return Ok(Outcome::Retry(
+                "no SMTP relay configured (--smtp-url)".into(),
+            ));
         };
         let address: Option<(Option<String>,)> =
             sqlx::query_as("SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL")
@@ -161,7 +163,9 @@ impl Deliverer {
             return Ok(Outcome::Failed(error.to_string()));
         }
         let Some(keys) = push::decode_keys(&p256dh, &auth) else {
-            return Ok(Outcome::Failed("the subscription's keys are invalid".into()));
+            return Ok(Outcome::Failed(
+                "the subscription's keys are invalid".into(),
+            ));
         };
         let Some(vapid) = push::load(&self.pool).await? else {
             return Ok(Outcome::Retry(
@@ -169,8 +173,15 @@ impl Deliverer {
             ));
         };
         let text = push::message(delivery, &self.public_url);
-        let (outcome, gone) =
-            push::send(&self.http, &vapid, &self.public_url, &endpoint, &keys, &text).await;
+        let (outcome, gone) = push::send(
+            &self.http,
+            &vapid,
+            &self.public_url,
+            &endpoint,
+            &keys,
+            &text,
+        )
+        .await;
         if gone {
             sqlx::query("DELETE FROM push_subscriptions WHERE id = $1")
                 .bind(&delivery.target)

@@ -26,8 +26,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("portal.js", JS, include_str!("assets/portal.js")),
     ("index.html", HTML, include_str!("assets/index.html")),
     ("index.js", JS, include_str!("assets/index.js")),
-    ("notifications.html", HTML, include_str!("assets/notifications.html")),
-    ("notifications.js", JS, include_str!("assets/notifications.js")),
+    (
+        "notifications.html",
+        HTML,
+        include_str!("assets/notifications.html"),
+    ),
+    (
+        "notifications.js",
+        JS,
+        include_str!("assets/notifications.js"),
+    ),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";

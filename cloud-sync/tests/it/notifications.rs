@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{App, Persona, config, spawn_with, test_db, PG};
+use crate::helpers::{App, PG, Persona, config, spawn_with, test_db};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -101,17 +101,29 @@ async fn a_sign_in_email_reaches_the_smtp_sink_within_a_second() {
         json!({"addr": "203.0.113.9", "user_agent": "<b>Firefox</b>"}),
     )
     .await;
-    let mail = sink.wait_for(&address, WAIT).await.expect("the email arrives");
+    let mail = sink
+        .wait_for(&address, WAIT)
+        .await
+        .expect("the email arrives");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "a sign-in email should leave within about a second, took {:?}",
         started.elapsed()
     );
     let text = mail.text();
-    assert!(text.contains("Subject: New sign-in to your account"), "{text}");
+    assert!(
+        text.contains("Subject: New sign-in to your account"),
+        "{text}"
+    );
     assert!(text.contains("203.0.113.9"), "{text}");
-    assert!(text.contains("&lt;b&gt;Firefox&lt;/b&gt;"), "HTML escaped: {text}");
-    assert!(text.contains("text/plain") && text.contains("text/html"), "{text}");
+    assert!(
+        text.contains("&lt;b&gt;Firefox&lt;/b&gt;"),
+        "HTML escaped: {text}"
+    );
+    assert!(
+        text.contains("text/plain") && text.contains("text/html"),
+        "{text}"
+    );
     let deliveries = settled(&app, &ann, id).await;
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0]["channel"], "email");
@@ -132,9 +144,24 @@ async fn the_verify_link_goes_by_email_even_when_email_is_turned_off() {
                "new_sign_in": {"email": false, "push": false, "webhook": false}}),
     )
     .await;
-    let quiet = tell(&app, &bo.id, Kind::NewSignIn, json!({"addr": "198.51.100.1"})).await;
-    let id = tell(&app, &bo.id, Kind::VerifyEmail, json!({"token": "tok_abc-123"})).await;
-    let mail = sink.wait_for(&address, WAIT).await.expect("the email arrives");
+    let quiet = tell(
+        &app,
+        &bo.id,
+        Kind::NewSignIn,
+        json!({"addr": "198.51.100.1"}),
+    )
+    .await;
+    let id = tell(
+        &app,
+        &bo.id,
+        Kind::VerifyEmail,
+        json!({"token": "tok_abc-123"}),
+    )
+    .await;
+    let mail = sink
+        .wait_for(&address, WAIT)
+        .await
+        .expect("the email arrives");
     assert!(
         mail.text()
             .contains("http://127.0.0.1:8090/portal/verify?token=tok_abc-123"),
@@ -154,7 +181,12 @@ async fn the_verify_link_goes_by_email_even_when_email_is_turned_off() {
     assert_eq!(none.body["items"], json!([]));
     assert_eq!(sink.mails().len(), 1);
     let prefs = app
-        .call(Method::GET, "/api/v1/me/notification-preferences", Some(&bo.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/me/notification-preferences",
+            Some(&bo.token),
+            None,
+        )
         .await;
     assert_eq!(prefs.body["verify_email"]["email"], true);
     assert_eq!(prefs.body["verify_email"]["email_required"], true);
@@ -165,7 +197,9 @@ async fn the_verify_link_goes_by_email_even_when_email_is_turned_off() {
             Method::PUT,
             "/api/v1/me/notification-preferences",
             Some(&bo.token),
-            Some(&json!({"'; DROP TABLE users; --": {"email": true, "push": true, "webhook": true}})),
+            Some(
+                &json!({"'; DROP TABLE users; --": {"email": true, "push": true, "webhook": true}}),
+            ),
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -187,8 +221,16 @@ async fn a_temporary_smtp_failure_is_retried_then_delivered() {
     let app = app_with(Some(&sink), 5).await;
     let cy = app.persona("cy", true, &[]).await;
     let address = email_of(&app, &cy.id).await;
-    let id = tell(&app, &cy.id, Kind::RoleGranted, json!({"role": "organiser"})).await;
-    sink.wait_for(&address, WAIT).await.expect("delivered after retries");
+    let id = tell(
+        &app,
+        &cy.id,
+        Kind::RoleGranted,
+        json!({"role": "organiser"}),
+    )
+    .await;
+    sink.wait_for(&address, WAIT)
+        .await
+        .expect("delivered after retries");
     let deliveries = settled(&app, &cy, id).await;
     assert_eq!(deliveries[0]["status"], "delivered");
     let outcomes: Vec<&str> = deliveries[0]["attempt_log"]
@@ -222,12 +264,18 @@ async fn webhooks_are_signed_retried_and_a_final_failure_is_recorded() {
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
-    let secret = made.body["secret"].as_str().expect("secret shown once").to_owned();
+    let secret = made.body["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
     let listed = app
         .call(Method::GET, "/api/v1/me/webhooks", Some(&dee.token), None)
         .await;
     assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(1));
-    assert!(!listed.body.to_string().contains(&secret), "the secret is never listed");
+    assert!(
+        !listed.body.to_string().contains(&secret),
+        "the secret is never listed"
+    );
     set_prefs(
         &app,
         &dee,
@@ -236,7 +284,13 @@ async fn webhooks_are_signed_retried_and_a_final_failure_is_recorded() {
     .await;
     // Retried once after a 503, then delivered, signed.
     receiver.respond_next(&[503]);
-    let id = tell(&app, &dee.id, Kind::RoleGranted, json!({"role": "organiser"})).await;
+    let id = tell(
+        &app,
+        &dee.id,
+        Kind::RoleGranted,
+        json!({"role": "organiser"}),
+    )
+    .await;
     let hooks = receiver.hooks(&secret, 1, WAIT).await;
     assert_eq!(hooks.len(), 1);
     assert!(hooks[0].verified, "Dojo-Signature verifies with the secret");
@@ -248,15 +302,29 @@ async fn webhooks_are_signed_retried_and_a_final_failure_is_recorded() {
     assert_eq!(hooks[0].delivery, deliveries[0]["id"].to_string());
     // Failing every time: three attempts, then failed for good, with the last error.
     receiver.respond_next(&[500, 500, 500]);
-    let id = tell(&app, &dee.id, Kind::RoleGranted, json!({"role": "venue_manager"})).await;
+    let id = tell(
+        &app,
+        &dee.id,
+        Kind::RoleGranted,
+        json!({"role": "venue_manager"}),
+    )
+    .await;
     let deliveries = settled(&app, &dee, id).await;
     assert_eq!(deliveries[0]["status"], "failed");
     assert_eq!(deliveries[0]["attempts"], 3);
     assert_eq!(deliveries[0]["last_error"], "HTTP 500");
-    assert_eq!(deliveries[0]["attempt_log"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        deliveries[0]["attempt_log"].as_array().map(Vec::len),
+        Some(3)
+    );
     // Administrators see it among the failed; others may not look.
     let failed = app
-        .call(Method::GET, "/api/v1/admin/deliveries?status=failed", Some(&admin.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/admin/deliveries?status=failed",
+            Some(&admin.token),
+            None,
+        )
         .await;
     assert_eq!(failed.status, StatusCode::OK);
     assert!(
@@ -272,11 +340,21 @@ async fn webhooks_are_signed_retried_and_a_final_failure_is_recorded() {
     let admin_reads = app.call(Method::GET, &path, Some(&admin.token), None).await;
     assert_eq!(admin_reads.status, StatusCode::OK);
     let player = app
-        .call(Method::GET, "/api/v1/admin/deliveries?status=failed", Some(&eve.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/admin/deliveries?status=failed",
+            Some(&eve.token),
+            None,
+        )
         .await;
     assert_eq!(player.status, StatusCode::FORBIDDEN);
     let bad = app
-        .call(Method::GET, "/api/v1/admin/deliveries?status=lost", Some(&admin.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/admin/deliveries?status=lost",
+            Some(&admin.token),
+            None,
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
@@ -294,7 +372,12 @@ async fn webhook_urls_must_be_public_http() {
         "http://localhost/x",
     ] {
         let answer = app
-            .call(Method::POST, "/api/v1/me/webhooks", Some(&fay.token), Some(&json!({"url": url})))
+            .call(
+                Method::POST,
+                "/api/v1/me/webhooks",
+                Some(&fay.token),
+                Some(&json!({"url": url})),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{url}");
     }
@@ -305,13 +388,17 @@ async fn webhook_urls_must_be_public_http() {
 async fn web_push_arrives_encrypted_and_a_gone_subscription_is_removed() {
     let app = app_with(None, 3).await;
     let gus = app.persona("gus", true, &[]).await;
-    let none = app.call(Method::GET, "/api/v1/push/vapid-public-key", None, None).await;
+    let none = app
+        .call(Method::GET, "/api/v1/push/vapid-public-key", None, None)
+        .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
     let (public_key, new) = cloud_sync::notifications::push::keygen(&app.pool, false)
         .await
         .expect("keygen");
     assert!(new);
-    let key = app.call(Method::GET, "/api/v1/push/vapid-public-key", None, None).await;
+    let key = app
+        .call(Method::GET, "/api/v1/push/vapid-public-key", None, None)
+        .await;
     assert_eq!(key.body["public_key"], public_key.as_str());
     let endpoint = PushEndpoint::start().await;
     let made = app
@@ -343,7 +430,10 @@ async fn web_push_arrives_encrypted_and_a_gone_subscription_is_removed() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].vapid_key, public_key);
     let shown: Value = serde_json::from_str(&messages[0].text).expect("JSON");
-    assert_eq!(shown["body"], "New sign-in to your DojoPool account from 192.0.2.7.");
+    assert_eq!(
+        shown["body"],
+        "New sign-in to your DojoPool account from 192.0.2.7."
+    );
     assert_eq!(shown["notification_id"], id);
     assert_eq!(settled(&app, &gus, id).await[0]["status"], "delivered");
     // The browser dropped the subscription: 410, recorded, and the subscription removed.
@@ -352,7 +442,10 @@ async fn web_push_arrives_encrypted_and_a_gone_subscription_is_removed() {
     let deliveries = settled(&app, &gus, id).await;
     assert_eq!(deliveries[0]["status"], "failed");
     assert_eq!(deliveries[0]["attempts"], 1);
-    assert_eq!(app.count("SELECT count(*) FROM push_subscriptions").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM push_subscriptions").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -361,20 +454,38 @@ async fn two_instances_share_the_outbox_without_double_delivery() {
     let mut second = config(&db);
     second.notifications.allow_private = true;
     second.notifications.workers = 3;
-    let other = cloud_sync::start(second.clone()).await.expect("second instance");
+    let other = cloud_sync::start(second.clone())
+        .await
+        .expect("second instance");
     let mut first = second.clone();
     first.redis_prefix = second.redis_prefix.clone();
     let app = spawn_with(db, first).await;
     let receiver = WebhookReceiver::start().await;
     let hal = app.persona("hal", true, &[]).await;
     let made = app
-        .call(Method::POST, "/api/v1/me/webhooks", Some(&hal.token), Some(&json!({"url": receiver.url()})))
+        .call(
+            Method::POST,
+            "/api/v1/me/webhooks",
+            Some(&hal.token),
+            Some(&json!({"url": receiver.url()})),
+        )
         .await;
     let secret = made.body["secret"].as_str().expect("secret").to_owned();
-    set_prefs(&app, &hal, json!({"new_sign_in": {"email": false, "push": false, "webhook": true}})).await;
+    set_prefs(
+        &app,
+        &hal,
+        json!({"new_sign_in": {"email": false, "push": false, "webhook": true}}),
+    )
+    .await;
     const N: usize = 60;
     for i in 0..N {
-        tell(&app, &hal.id, Kind::NewSignIn, json!({"addr": format!("192.0.2.{i}")})).await;
+        tell(
+            &app,
+            &hal.id,
+            Kind::NewSignIn,
+            json!({"addr": format!("192.0.2.{i}")}),
+        )
+        .await;
     }
     let hooks = receiver.hooks(&secret, N, WAIT).await;
     // Give a double delivery the time to show up.
@@ -401,11 +512,24 @@ async fn the_in_app_list_counts_and_marks_read() {
     let jo = app.persona("jo", true, &[]).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        ids.push(tell(&app, &ida.id, Kind::RoleGranted, json!({"role": "organiser", "n": i})).await);
+        ids.push(
+            tell(
+                &app,
+                &ida.id,
+                Kind::RoleGranted,
+                json!({"role": "organiser", "n": i}),
+            )
+            .await,
+        );
     }
     let theirs = tell(&app, &jo.id, Kind::NewSignIn, json!({})).await;
     let page = app
-        .call(Method::GET, "/api/v1/me/notifications?limit=2", Some(&ida.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/me/notifications?limit=2",
+            Some(&ida.token),
+            None,
+        )
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.body["items"][0]["id"], ids[2]);
@@ -425,34 +549,61 @@ async fn the_in_app_list_counts_and_marks_read() {
         let token = who.token.clone();
         let app = &app;
         async move {
-            app.call(Method::GET, "/api/v1/me/notifications/unread", Some(&token), None)
-                .await
-                .body["count"]
+            app.call(
+                Method::GET,
+                "/api/v1/me/notifications/unread",
+                Some(&token),
+                None,
+            )
+            .await
+            .body["count"]
                 .clone()
         }
     };
     assert_eq!(unread(&ida).await, 3);
     let read = app
-        .call(Method::POST, &format!("/api/v1/me/notifications/{}/read", ids[1]), Some(&ida.token), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/me/notifications/{}/read", ids[1]),
+            Some(&ida.token),
+            None,
+        )
         .await;
     assert_eq!(read.status, StatusCode::NO_CONTENT);
     assert_eq!(unread(&ida).await, 2);
     // Another's notification is not found, and stays unread.
     let read = app
-        .call(Method::POST, &format!("/api/v1/me/notifications/{theirs}/read"), Some(&ida.token), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/me/notifications/{theirs}/read"),
+            Some(&ida.token),
+            None,
+        )
         .await;
     assert_eq!(read.status, StatusCode::NOT_FOUND);
     assert_eq!(unread(&jo).await, 1);
     let bad = app
-        .call(Method::GET, "/api/v1/me/notifications?before=1%20OR%201=1", Some(&ida.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/me/notifications?before=1%20OR%201=1",
+            Some(&ida.token),
+            None,
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let all = app
-        .call(Method::POST, "/api/v1/me/notifications/read-all", Some(&ida.token), None)
+        .call(
+            Method::POST,
+            "/api/v1/me/notifications/read-all",
+            Some(&ida.token),
+            None,
+        )
         .await;
     assert_eq!(all.body["marked"], 2);
     assert_eq!(unread(&ida).await, 0);
-    let anonymous = app.call(Method::GET, "/api/v1/me/notifications", None, None).await;
+    let anonymous = app
+        .call(Method::GET, "/api/v1/me/notifications", None, None)
+        .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -460,13 +611,17 @@ async fn the_in_app_list_counts_and_marks_read() {
 async fn the_live_websocket_gets_a_new_notification_made_on_another_instance() {
     let db = test_db(PG).await;
     let base = config(&db);
-    let other = cloud_sync::start(base.clone()).await.expect("second instance");
+    let other = cloud_sync::start(base.clone())
+        .await
+        .expect("second instance");
     let app = spawn_with(db, base).await;
     let kim = app.persona("kim", true, &[]).await;
     let lee = app.persona("lee", true, &[]).await;
     let url = format!("ws://{}/api/v1/me/notifications/live", other.addr());
     // A bad token is refused.
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connects");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connects");
     socket
         .send(Message::Text(json!({"token": "forged"}).to_string().into()))
         .await
@@ -474,14 +629,24 @@ async fn the_live_websocket_gets_a_new_notification_made_on_another_instance() {
     let refused = next_json(&mut socket).await;
     assert_eq!(refused["type"], "error");
     // A good one: ready, then the user's notifications and nobody else's.
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connects");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connects");
     socket
-        .send(Message::Text(json!({"token": kim.token}).to_string().into()))
+        .send(Message::Text(
+            json!({"token": kim.token}).to_string().into(),
+        ))
         .await
         .expect("send");
     assert_eq!(next_json(&mut socket).await["type"], "ready");
     tell(&app, &lee.id, Kind::NewSignIn, json!({"addr": "192.0.2.1"})).await;
-    let id = tell(&app, &kim.id, Kind::RoleGranted, json!({"role": "organiser"})).await;
+    let id = tell(
+        &app,
+        &kim.id,
+        Kind::RoleGranted,
+        json!({"role": "organiser"}),
+    )
+    .await;
     let pushed = next_json(&mut socket).await;
     assert_eq!(pushed["type"], "notification");
     assert_eq!(pushed["notification"]["id"], id);
@@ -528,8 +693,20 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
     let sink = SmtpSink::start().await;
     let app = app_with(Some(&sink), 3).await;
     let max = app.persona("max", true, &[]).await;
-    let first = tell(&app, &max.id, Kind::NewSignIn, json!({"addr": "<img src=x onerror=alert(1)>"})).await;
-    tell(&app, &max.id, Kind::RoleGranted, json!({"role": "organiser"})).await;
+    let first = tell(
+        &app,
+        &max.id,
+        Kind::NewSignIn,
+        json!({"addr": "<img src=x onerror=alert(1)>"}),
+    )
+    .await;
+    tell(
+        &app,
+        &max.id,
+        Kind::RoleGranted,
+        json!({"role": "organiser"}),
+    )
+    .await;
     settled(&app, &max, first).await;
 
     let mut browser = Browser::launch().await;
@@ -566,7 +743,13 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
         "New sign-in to your account from <img src=x onerror=alert(1)>."
     );
     // Live: a notification made now appears on top without a reload.
-    let third = tell(&app, &max.id, Kind::RoleGranted, json!({"role": "venue_manager"})).await;
+    let third = tell(
+        &app,
+        &max.id,
+        Kind::RoleGranted,
+        json!({"role": "venue_manager"}),
+    )
+    .await;
     browser
         .wait_for(&page, PAGE, "the live notification", |v| {
             v["items"][0]["id"] == third && v["unread"] == "3 unread notifications."
@@ -582,7 +765,9 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
         )
         .await;
     browser
-        .wait_for(&page, PAGE, "one fewer unread", |v| v["unread"] == "2 unread notifications.")
+        .wait_for(&page, PAGE, "one fewer unread", |v| {
+            v["unread"] == "2 unread notifications."
+        })
         .await;
     browser
         .wait_for(
@@ -593,7 +778,9 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
         )
         .await;
     browser
-        .wait_for(&page, PAGE, "the delivery's status", |v| v["deliveries"] == json!(["delivered"]))
+        .wait_for(&page, PAGE, "the delivery's status", |v| {
+            v["deliveries"] == json!(["delivered"])
+        })
         .await;
     // Preferences: no email for new sign-ins.
     browser
@@ -607,7 +794,12 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
         .wait_for(&page, PAGE, "saved", |v| v["saved"] == "Preferences saved.")
         .await;
     let prefs = app
-        .call(Method::GET, "/api/v1/me/notification-preferences", Some(&max.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/me/notification-preferences",
+            Some(&max.token),
+            None,
+        )
         .await;
     assert_eq!(prefs.body["new_sign_in"]["email"], false);
     assert_eq!(prefs.body["role_granted"]["email"], true);
@@ -616,6 +808,8 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
         .wait_for(&page, &click("#read-all"), "read all", |v| v == true)
         .await;
     browser
-        .wait_for(&page, PAGE, "nothing unread", |v| v["unread"] == "0 unread notifications.")
+        .wait_for(&page, PAGE, "nothing unread", |v| {
+            v["unread"] == "0 unread notifications."
+        })
         .await;
 }

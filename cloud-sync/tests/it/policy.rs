@@ -105,7 +105,11 @@ fn cases() -> Vec<Case> {
             ..case(Method::POST, "/api/v1/me/webhooks", USERS)
         },
         case(Method::DELETE, "/api/v1/me/webhooks/none", USERS),
-        case(Method::GET, "/api/v1/admin/deliveries?status=failed", &[Who::Admin]),
+        case(
+            Method::GET,
+            "/api/v1/admin/deliveries?status=failed",
+            &[Who::Admin],
+        ),
     ]
 }
 

@@ -21,9 +21,9 @@ pub mod browser;
 pub mod mail;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod proc;
 #[cfg(feature = "push")]
 pub mod push;
-pub mod proc;
 pub mod serial;
 
 use std::net::TcpListener;

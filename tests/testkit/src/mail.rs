@@ -77,7 +77,9 @@ impl SmtpSink {
     ///
     /// When no port can be bound.
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind SMTP sink");
         let addr = listener.local_addr().expect("SMTP sink address");
         let shared = Arc::new(Shared::default());
         let serving = shared.clone();

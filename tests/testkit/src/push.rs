@@ -220,7 +220,9 @@ impl PushEndpoint {
     fn open(&self, received: &Received) -> PushMessage {
         assert_eq!(received.header("content-encoding"), Some("aes128gcm"));
         assert!(received.header("ttl").is_some(), "RFC 8030 requires TTL");
-        let authorization = received.header("authorization").expect("VAPID authorization");
+        let authorization = received
+            .header("authorization")
+            .expect("VAPID authorization");
         let rest = authorization.strip_prefix("vapid ").expect("vapid scheme");
         let mut token = "";
         let mut key = "";
