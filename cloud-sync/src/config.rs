@@ -38,6 +38,9 @@ pub enum Command {
     /// Service tokens: machine identities of integrations (read-only, docs/security.md).
     #[command(subcommand)]
     ServiceToken(ServiceTokenCommand),
+    /// Web Push (VAPID keys).
+    #[command(subcommand)]
+    Push(PushCommand),
     /// User accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -100,6 +103,21 @@ pub enum ServiceTokenCommand {
     },
 }
 
+/// `push …`.
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Make the VAPID key pair every instance signs Web Push requests with (kept in PostgreSQL);
+    /// prints its public key. An existing pair is kept unless `--rotate` (which ends every
+    /// browser's subscription: they must subscribe again).
+    Keygen {
+        /// Replace an existing key pair.
+        #[arg(long)]
+        rotate: bool,
+        #[command(flatten)]
+        db: DbFlags,
+    },
+}
+
 /// The PostgreSQL connection.
 #[derive(Clone, Debug, Args)]
 pub struct DbFlags {
@@ -147,6 +165,21 @@ pub struct ServeFlags {
         default_value = "http://127.0.0.1:8090"
     )]
     pub public_url: String,
+    /// SMTP relay for email notifications: smtp://host:port (plain, loopback), smtp://host:587?tls=required
+    /// (STARTTLS), smtps://host:465; user:password@ if needed. Without it no email is sent.
+    #[arg(long, env = "CLOUD_SYNC_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From of notification emails.
+    #[arg(
+        long,
+        env = "CLOUD_SYNC_SMTP_FROM",
+        default_value = "DojoPool <no-reply@dojopool.invalid>"
+    )]
+    pub smtp_from: String,
+    /// Let webhooks and push endpoints be private or loopback addresses (tests, closed networks);
+    /// off, they are refused (server-side request forgery).
+    #[arg(long, env = "CLOUD_SYNC_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
 }
 
 /// `venue …`.
@@ -265,6 +298,8 @@ pub struct Config {
     pub limits: Limits,
     /// The portal's public address (no trailing slash), for links in emails.
     pub public_url: String,
+    /// Notification delivery: SMTP, retries, workers.
+    pub notifications: crate::notifications::worker::Settings,
     /// Whether this instance runs the projector (always for `serve`; tests turn it off to leave
     /// records acknowledged but not projected, as a crash would).
     pub project: bool,
@@ -281,6 +316,7 @@ impl Config {
             db_pool_size: 16,
             limits: Limits::default(),
             public_url: "http://127.0.0.1:8090".into(),
+            notifications: crate::notifications::worker::Settings::default(),
             project: true,
         }
     }
@@ -300,6 +336,9 @@ impl Config {
             check_url("--redis-url", url, &["redis://", "rediss://", "unix://"])?;
         }
         check_url("--public-url", &flags.public_url, &["http://", "https://"])?;
+        if let Some(url) = &flags.smtp_url {
+            check_url("--smtp-url", url, &["smtp://", "smtps://"])?;
+        }
         let http_addr = flags
             .http_addr
             .parse()
@@ -326,6 +365,12 @@ impl Config {
                 auth_per_window: flags.auth_limit,
             },
             public_url: flags.public_url.trim_end_matches('/').to_owned(),
+            notifications: crate::notifications::worker::Settings {
+                smtp_url: flags.smtp_url,
+                smtp_from: flags.smtp_from,
+                allow_private: flags.webhook_allow_private,
+                ..crate::notifications::worker::Settings::default()
+            },
             project: true,
         })
     }
@@ -375,6 +420,9 @@ mod tests {
             limit_window: 60,
             auth_limit: 30,
             public_url: "http://127.0.0.1:8090".into(),
+            smtp_url: None,
+            smtp_from: "no-reply@dojopool.invalid".into(),
+            webhook_allow_private: false,
         }
     }
 

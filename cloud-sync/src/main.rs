@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use cloud_sync::accounts::{account, audit, token};
 use cloud_sync::config::{
-    Cli, Command, Config, KeysCommand, PlayerCommand, ServiceTokenCommand, UserCommand,
-    VenueCommand,
+    Cli, Command, Config, KeysCommand, PlayerCommand, PushCommand, ServiceTokenCommand,
+    UserCommand, VenueCommand,
 };
 use cloud_sync::infra::db;
 use cloud_sync::{players, venues};
@@ -131,6 +131,17 @@ async fn run(command: Command, config: Option<Config>) -> anyhow::Result<()> {
             let pool = migrated(&flags.database_url).await?;
             let floor = players::compact_player_log(&pool).await?;
             println!("cloud-sync: player change log compacted up to version {floor}");
+            Ok(())
+        }
+        (Command::Push(PushCommand::Keygen { rotate, db: flags }), _) => {
+            let pool = migrated(&flags.database_url).await?;
+            let (public_key, new) = cloud_sync::notifications::push::keygen(&pool, rotate)
+                .await
+                .context("cannot store the VAPID key")?;
+            println!("vapid_public_key: {public_key}");
+            if !new {
+                eprintln!("cloud-sync: a VAPID key pair exists; kept (--rotate replaces it)");
+            }
             Ok(())
         }
         (Command::User(UserCommand::CreateAdmin { email, db: flags }), _) => {

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::infra::{db, live, metrics, redis_link};
 use crate::projection::{Projector, Runner};
-use crate::{accounts, confirmations, players, portal, projection, reads, sync};
+use crate::{accounts, confirmations, notifications, players, portal, projection, reads, sync};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,14 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     } else {
         Projector::default()
     };
+    let hub = notifications::worker::Hub::new(config.notifications.allow_private);
+    background.extend(notifications::worker::spawn(
+        &pool,
+        &hub,
+        &config.notifications,
+        &config.public_url,
+        &shutdown,
+    ));
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .map_err(|source| Error::Http {
@@ -118,6 +126,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         limits: config.limits.clone(),
         keys,
         public_url: config.public_url.clone(),
+        notifications: hub,
         shutdown: shutdown.clone(),
     };
     let app = crate::http::router(state, routes());
@@ -159,6 +168,7 @@ fn routes() -> Router<AppState> {
         .merge(accounts::admin_http::router())
         .merge(players::profiles_http::router())
         .merge(portal::router())
+        .merge(notifications::http::router())
 }
 
 /// Every projection of the venue records. A new context that consumes them adds one line.

@@ -32,6 +32,8 @@ pub struct AppState {
     pub keys: Keys,
     /// The address people reach the portal at (links in emails).
     pub public_url: String,
+    /// Committed notifications (live clients) and the delivery workers' wake-up.
+    pub notifications: crate::notifications::worker::Hub,
     /// Stops WebSocket clients at shutdown.
     pub shutdown: CancellationToken,
 }

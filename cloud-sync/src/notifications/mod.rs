@@ -1,6 +1,24 @@
 //! Notifications: how people are told things. [`notify`] is the one way in for every context; it
 //! writes the in-app notification in the caller's transaction (so a notification exists exactly
-//! when the change it tells of commits).
+//! when the change it tells of commits), with one outbox row ([`outbox`]) per channel the user
+//! chose for that kind ([`prefs`]), and a PostgreSQL `NOTIFY` that fires at that commit: it wakes
+//! every instance's delivery workers ([`worker`]) and live WebSocket clients ([`live`]).
+//!
+//! - [`prefs`]: channels per kind, with the defaults and the forced ones;
+//! - [`outbox`]: fan-out, claim (`FOR UPDATE SKIP LOCKED`), attempts, backoff;
+//! - [`worker`]: the delivery task and `try_deliver`;
+//! - [`email`], [`push`], [`webhook`]: the channels beyond in-app;
+//! - [`live`]: the in-app channel's WebSocket;
+//! - [`http`]: the routes.
+
+pub mod email;
+pub mod http;
+pub mod live;
+pub mod outbox;
+pub mod prefs;
+pub mod push;
+pub mod webhook;
+pub mod worker;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +40,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the order pages show them.
+    pub const ALL: [Kind; 5] = [
+        Kind::VerifyEmail,
+        Kind::ResetPassword,
+        Kind::NewSignIn,
+        Kind::RoleGranted,
+        Kind::ResultDisputed,
+    ];
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,7 +66,12 @@ impl Kind {
     }
 }
 
-/// Tells `user` about `kind` with `payload` (what the message shows: links, names, addresses).
+/// The PostgreSQL channel `notify` signals on (delivered at the commit, to every instance).
+pub const PG_CHANNEL: &str = "dojo_notifications";
+
+/// Tells `user` about `kind` with `payload` (what the message shows: links, names, addresses):
+/// the in-app notification, one delivery per other channel the user chose for `kind`, and a
+/// wake-up for the workers and live clients once the caller's transaction commits.
 /// Returns the notification's id.
 ///
 /// # Errors
@@ -52,7 +89,14 @@ pub async fn notify(
     .bind(user)
     .bind(kind.as_str())
     .bind(payload)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    let channels = prefs::load(&mut *conn, user, kind).await?;
+    outbox::fan_out(&mut *conn, id, user, channels).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PG_CHANNEL)
+        .bind(format!("{id} {user}"))
+        .execute(conn)
+        .await?;
     Ok(id)
 }

@@ -44,6 +44,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("admin.js", JS, include_str!("assets/admin.js")),
     ("venue.html", HTML, include_str!("assets/venue.html")),
     ("venue.js", JS, include_str!("assets/venue.js")),
+    (
+        "notifications.html",
+        HTML,
+        include_str!("assets/notifications.html"),
+    ),
+    (
+        "notifications.js",
+        JS,
+        include_str!("assets/notifications.js"),
+    ),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";

@@ -298,3 +298,48 @@ async fn service_tokens_are_made_listed_and_revoked_from_the_command_line() {
         .expect("join");
     assert_eq!(again.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn push_keygen_stores_one_vapid_key_that_every_instance_serves() {
+    let db = test_db(PG).await;
+    let url = db.url.clone();
+    let run = move |rotate: bool| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["push", "keygen", "--database-url", url.as_str()];
+            if rotate {
+                args.push("--rotate");
+            }
+            cloud_sync(&args)
+        })
+    };
+    let first = run(false).await.expect("runs");
+    assert!(first.status.success(), "{first:?}");
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    let key = stdout
+        .trim()
+        .strip_prefix("vapid_public_key: ")
+        .expect("the public key line")
+        .to_owned();
+    assert_eq!(key.len(), 87, "a base64url uncompressed P-256 point: {key}");
+    let again = run(false).await.expect("runs");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&key),
+        "kept"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--rotate"));
+    let rotated = run(true).await.expect("runs");
+    assert!(
+        !String::from_utf8_lossy(&rotated.stdout).contains(&key),
+        "replaced"
+    );
+    let pool = cloud_sync::infra::db::connect_with(&db.url, 1)
+        .await
+        .expect("pool");
+    let stored = cloud_sync::notifications::push::load(&pool)
+        .await
+        .expect("load")
+        .expect("a key");
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains(&stored.public_key));
+    pool.close().await;
+}

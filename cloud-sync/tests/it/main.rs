@@ -9,6 +9,7 @@ mod faults;
 mod helpers;
 mod ingest;
 mod live;
+mod notifications;
 mod players;
 mod policy;
 mod portal_auth;

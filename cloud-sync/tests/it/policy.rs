@@ -240,6 +240,37 @@ fn cases() -> Vec<Case> {
             body: Some(json!({"from": "nobody", "into": "noone"})),
             ..case(Method::POST, "/api/v1/admin/players/merge", &[Who::Admin])
         },
+        // notifications: one's own; deliveries of everyone for administrators; the VAPID public
+        // key is public. (The live WebSocket authenticates in its first message: notifications.rs.)
+        case(Method::GET, "/api/v1/me/notifications", USERS),
+        case(Method::GET, "/api/v1/me/notifications/unread", USERS),
+        case(Method::POST, "/api/v1/me/notifications/1/read", USERS),
+        case(Method::POST, "/api/v1/me/notifications/read-all", USERS),
+        case(Method::GET, "/api/v1/me/notifications/1/deliveries", USERS),
+        case(Method::GET, "/api/v1/me/notification-preferences", USERS),
+        Case {
+            body: Some(json!({"new_sign_in": {"email": true, "push": false, "webhook": false}})),
+            ..case(Method::PUT, "/api/v1/me/notification-preferences", USERS)
+        },
+        case(Method::GET, "/api/v1/push/vapid-public-key", EVERYONE),
+        case(Method::GET, "/api/v1/me/push-subscriptions", USERS),
+        Case {
+            body: Some(json!({"endpoint": "https://push.example.com/s/1",
+                              "keys": {"p256dh": "x", "auth": "y"}})),
+            ..case(Method::POST, "/api/v1/me/push-subscriptions", USERS)
+        },
+        case(Method::DELETE, "/api/v1/me/push-subscriptions/none", USERS),
+        case(Method::GET, "/api/v1/me/webhooks", USERS),
+        Case {
+            body: Some(json!({"url": "https://hooks.example.com/dojo"})),
+            ..case(Method::POST, "/api/v1/me/webhooks", USERS)
+        },
+        case(Method::DELETE, "/api/v1/me/webhooks/none", USERS),
+        case(
+            Method::GET,
+            "/api/v1/admin/deliveries?status=failed",
+            &[Who::Admin],
+        ),
     ]
 }
 

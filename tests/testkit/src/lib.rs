@@ -7,6 +7,9 @@
 //! - [`proc`]: a child process's CPU time and peak memory, for benches;
 //! - `browser` (feature `browser`): headless Chromium driven over CDP, for the pages;
 //! - `postgres` (feature `postgres`): a scratch PostgreSQL database per test or bench, dropped after;
+//! - `mail` (feature `mail`): an SMTP sink that keeps the messages, for the notification tests;
+//! - `push` (feature `push`): a Web Push service that checks VAPID and decrypts, and a webhook
+//!   receiver that verifies signatures;
 //! - `agent` (feature `agent`): an edge-agent started and driven as devices, screens and staff
 //!   drive it.
 
@@ -14,9 +17,13 @@
 pub mod agent;
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "mail")]
+pub mod mail;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proc;
+#[cfg(feature = "push")]
+pub mod push;
 pub mod serial;
 
 use std::net::TcpListener;
