@@ -246,7 +246,13 @@ fn cases() -> Vec<Case> {
         case(Method::GET, "/api/v1/me/notifications/unread", USERS),
         case(Method::POST, "/api/v1/me/notifications/1/read", USERS),
         case(Method::POST, "/api/v1/me/notifications/read-all", USERS),
-        case(Method::GET, "/api/v1/me/notifications/1/deliveries", USERS),
+        // An id nobody has (404 to everyone signed in; another's notification is 403, tested in
+        // `notifications`).
+        case(
+            Method::GET,
+            "/api/v1/me/notifications/999999999/deliveries",
+            USERS,
+        ),
         case(Method::GET, "/api/v1/me/notification-preferences", USERS),
         Case {
             body: Some(json!({"new_sign_in": {"email": true, "push": false, "webhook": false}})),

@@ -175,7 +175,7 @@ impl Browser {
         // like a page still loading, that is "nothing yet".
         if reply["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("execution context"))
+            .is_some_and(|m| m.contains("execution context") || m.contains("navigated or closed"))
         {
             return Value::Null;
         }

@@ -8,6 +8,7 @@ const KINDS = {
   reset_password: 'Reset your password',
   new_sign_in: 'New sign-in',
   role_granted: 'Role granted',
+  result_disputed: 'Result disputed at your venue',
 };
 
 function summary(item) {
@@ -15,6 +16,7 @@ function summary(item) {
   switch (item.kind) {
     case 'new_sign_in': return p.addr ? 'New sign-in to your account from ' + p.addr + '.' : 'New sign-in to your account.';
     case 'role_granted': return 'You were granted the role ' + (p.role || '?') + (p.venue_id ? ' at venue ' + p.venue_id : '') + '.';
+    case 'result_disputed': return (p.player_name || 'A player') + ' disputes a result at ' + (p.venue_name || 'your venue') + (p.reason ? ': ' + p.reason : '.');
     case 'verify_email': return 'We sent you a link to verify your email address.';
     case 'reset_password': return 'We sent you a link to reset your password.';
     default: return KINDS[item.kind] || item.kind;
