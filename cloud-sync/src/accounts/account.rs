@@ -405,8 +405,7 @@ pub async fn delete(
         "WITH old AS (SELECT id, player_id FROM users
                        WHERE id = $1 AND deleted_at IS NULL FOR UPDATE)
          UPDATE users SET email = NULL, email_key = NULL, display_name = $2,
-                password_hash = NULL, email_verified_at = NULL, player_id = NULL,
-                deleted_at = now()
+                password_hash = NULL, email_verified_at = NULL, deleted_at = now()
            FROM old WHERE users.id = old.id
          RETURNING old.player_id",
     )
@@ -417,6 +416,11 @@ pub async fn delete(
     let Some(player) = player else {
         return Err(AccountError::Gone);
     };
+    // The profile stays held by the deleted row, so what counted still counts and nothing new
+    // counts without the player's word (decision 0021), under a name that is no one's.
+    if let Some(player) = &player {
+        crate::players::anonymise_player(&mut tx, player).await?;
+    }
     sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
         .bind(user)
         .execute(&mut *tx)

@@ -115,6 +115,41 @@ pub(crate) async fn remove_player(
     Ok(true)
 }
 
+/// What a deleted account's player profile is called from then on.
+pub const ANONYMOUS_NAME: &str = "Deleted player";
+
+/// Anonymises a registered player (its owner deleted their account): renamed
+/// [`ANONYMOUS_NAME`], private, its rating kept; venues get the new name through the change log.
+/// The results stay, as results of that (now nameless) profile.
+///
+/// # Errors
+///
+/// PostgreSQL's.
+pub(crate) async fn anonymise_player(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    lock_player_log(tx).await?;
+    let rating: Option<Option<i32>> = sqlx::query_scalar(
+        "UPDATE players SET name = $2, public = false WHERE id = $1 RETURNING rating",
+    )
+    .bind(id)
+    .bind(ANONYMOUS_NAME)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(rating) = rating {
+        sqlx::query(
+            "INSERT INTO player_changes (op, player_id, name, rating) VALUES ('upsert', $1, $2, $3)",
+        )
+        .bind(id)
+        .bind(ANONYMOUS_NAME)
+        .bind(rating)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Removes a registered player; `false` when there was none with that id.
 ///
 /// # Errors

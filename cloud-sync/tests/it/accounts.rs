@@ -452,6 +452,18 @@ async fn deleting_an_account_anonymises_it_and_ends_its_sessions() {
         )
         .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    // Jo holds a public player profile with her name.
+    let made = app
+        .call(
+            Method::POST,
+            "/api/v1/me/player",
+            Some(&access),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let player = made.body["player"]["id"].as_str().expect("id").to_owned();
+    app.make_public(&player).await;
     let gone = app
         .call(
             Method::DELETE,
@@ -483,6 +495,29 @@ async fn deleting_an_account_anonymises_it_and_ends_its_sessions() {
             .await,
         1
     );
+    // Her results stay, under a profile that is no one's name: still held by the deleted row (so
+    // nothing new counts without a word nobody can give), private, renamed for venues too.
+    let profile: (String, bool, Option<String>) = sqlx::query_as(
+        "SELECT p.name, p.public, u.player_id FROM players p, users u
+          WHERE p.id = $1 AND u.id = $2",
+    )
+    .bind(&player)
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("profile kept");
+    assert_eq!(
+        profile,
+        ("Deleted player".into(), false, Some(player.clone()))
+    );
+    let logged: String = sqlx::query_scalar(
+        "SELECT name FROM player_changes WHERE player_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(&player)
+    .fetch_one(&app.pool)
+    .await
+    .expect("change logged");
+    assert_eq!(logged, "Deleted player");
     // The address is free again.
     register(&app, "jo@example.test").await;
     assert_eq!(app.count("SELECT count(*) FROM users").await, 2);
