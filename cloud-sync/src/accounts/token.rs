@@ -9,6 +9,7 @@
 //! Rotation (`cloud-sync keys rotate`) adds a key and logs nobody out; retiring a key ends the
 //! tokens it signed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -99,6 +100,8 @@ struct KeySet {
 pub struct Keys {
     pool: PgPool,
     set: Arc<RwLock<KeySet>>,
+    /// A background reload is under way (at most one at a time).
+    reloading: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -168,6 +171,7 @@ impl Keys {
         let keys = Keys {
             pool,
             set: Arc::new(RwLock::new(KeySet::default())),
+            reloading: Arc::new(AtomicBool::new(false)),
         };
         keys.reload().await?;
         if keys.signing().is_none() {
@@ -224,13 +228,21 @@ impl Keys {
             .is_some_and(|at| at.elapsed() < age)
     }
 
-    /// Reloads when the copy is a minute old (called by the extractor; cheap otherwise).
-    async fn refresh_if_stale(&self) {
-        if !self.loaded_within(Duration::from_secs(60))
-            && let Err(error) = self.reload().await
+    /// Reloads in the background when the copy is a minute old: a request never waits for
+    /// PostgreSQL here (during an outage the keys held go on verifying).
+    fn refresh_if_stale(&self) {
+        if self.loaded_within(Duration::from_secs(60))
+            || self.reloading.swap(true, Ordering::AcqRel)
         {
-            tracing::warn!(%error, "cannot reload signing keys; keeping the ones held");
+            return;
         }
+        let keys = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = keys.reload().await {
+                tracing::warn!(%error, "cannot reload signing keys; keeping the ones held");
+            }
+            keys.reloading.store(false, Ordering::Release);
+        });
     }
 
     /// Signs an access token for `claims` (its `iss`, `aud`, `iat` and `exp` are set here).
@@ -239,7 +251,7 @@ impl Keys {
     ///
     /// [`KeyError::NoKey`] if every key was retired since the last load.
     pub async fn issue(&self, mut claims: Claims) -> Result<String, KeyError> {
-        self.refresh_if_stale().await;
+        self.refresh_if_stale();
         let key = self.signing().ok_or(KeyError::NoKey)?;
         let now = now_secs();
         claims.iss = ISSUER.into();
@@ -269,7 +281,7 @@ impl Keys {
             return Err(TokenError::WrongType);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
-        self.refresh_if_stale().await;
+        self.refresh_if_stale();
         let decoding = match self.decoding(&kid) {
             Some(key) => key,
             None => {
