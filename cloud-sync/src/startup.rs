@@ -155,6 +155,7 @@ fn routes() -> Router<AppState> {
         .merge(players::http::router())
         .merge(reads::http::router())
         .merge(portal::router())
+        .merge(crate::accounts::staff::router())
 }
 
 /// Every projection of the venue records. A new context that consumes them adds one line.

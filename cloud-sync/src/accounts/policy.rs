@@ -85,6 +85,9 @@ pub enum Action<'a> {
     Organise(&'a str),
     /// A venue's machine identity acting for itself (sync, pulls).
     VenueService(&'a str),
+    /// Be staff at a venue's console (set one's console PIN there): a venue manager or an
+    /// organiser of that venue. Not an administrator by being one: a PIN is for a venue's staff.
+    StaffAt(&'a str),
 }
 
 /// Whether `caller` may do `action`.
@@ -95,6 +98,12 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
             _ => false,
         };
     };
+    if let Action::StaffAt(venue) = action {
+        return user.grants.iter().any(|grant| {
+            matches!(grant.role, Role::VenueManager | Role::Organiser)
+                && grant.venue_id.as_deref() == Some(*venue)
+        });
+    }
     if user.has(Role::Admin, None) {
         return !matches!(action, Action::VenueService(_));
     }
@@ -115,7 +124,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         Action::Organise(venue) => {
             user.has(Role::Organiser, Some(venue)) || user.has(Role::VenueManager, Some(venue))
         }
-        Action::VenueService(_) => false,
+        Action::VenueService(_) | Action::StaffAt(_) => false,
     }
 }
 

@@ -11,3 +11,4 @@ mod players;
 mod policy;
 mod projection;
 mod reads;
+mod staff;

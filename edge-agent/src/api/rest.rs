@@ -151,6 +151,7 @@ fn staff_actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
     }
     Ok(Actor::Staff {
         name: (!name.is_empty()).then(|| name.to_owned()),
+        id: None,
     })
 }
 
@@ -387,7 +388,8 @@ mod tests {
         assert_eq!(
             named("Zo%C3%AB%20K").ok(),
             Some(Actor::Staff {
-                name: Some("Zoë K".into())
+                name: Some("Zoë K".into()),
+                id: None,
             })
         );
         assert_eq!(named("  ").ok(), Some(Actor::staff()), "blank is unnamed");
