@@ -241,9 +241,11 @@ pub fn decoy_hash() -> &'static str {
         let params = argon2::Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>());
-        salt.ok()
-            .and_then(|salt| argon.hash_password(b"decoy pin nobody has", &salt).ok())
+        let Ok(salt) = SaltString::encode_b64(&rand::random::<[u8; 16]>()) else {
+            return String::new();
+        };
+        argon
+            .hash_password(b"decoy pin nobody has", &salt)
             .map(|hash| hash.to_string())
             .unwrap_or_default()
     })

@@ -13,6 +13,7 @@
 //!
 //! A wrong name and a wrong PIN get the same answer after the same Argon2id work.
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
@@ -75,7 +76,7 @@ pub(crate) async fn sign_out(State(state): State<AppState>, headers: HeaderMap) 
 /// `POST /api/v1/staff/session`.
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
-    connection: Option<ConnectInfo<Socket>>,
+    socket: Option<Extension<ConnectInfo<Socket>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -90,8 +91,8 @@ pub(crate) async fn sign_in(
         ));
     }
     let address = address_key(
-        connection
-            .and_then(|ConnectInfo(Socket(stream))| stream.peer_addr().ok())
+        socket
+            .and_then(|Extension(ConnectInfo(Socket(stream)))| stream.peer_addr().ok())
             .map(|addr| addr.ip()),
     );
     let found = match state.staff.lookup(staff_id.as_deref(), name.as_deref()) {
