@@ -159,6 +159,10 @@ function showMember() {
   badge.textContent = state.member ? "Signed in: " + state.member.display_name : "";
   badge.hidden = !state.member;
   $("lock").textContent = state.member ? "Sign out" : "Lock";
+  // Signed in: corrections are logged with the member's name and id, not a typed name.
+  const name = $("staff-name");
+  name.value = state.member ? state.member.display_name : localStorage.getItem("dojo.staffName") || "";
+  name.disabled = Boolean(state.member);
 }
 
 /** Fills the sign-in form's names from the venue's staff list (hidden when there are none). */
