@@ -69,11 +69,11 @@ impl Staff {
 
 /// The staff session a request's cookie proves, if any.
 pub(crate) fn session_of(
-    parts: &axum::http::HeaderMap,
+    headers: &axum::http::HeaderMap,
     state: &AppState,
 ) -> Option<crate::staff::Session> {
     let now = crate::clock::now_ms();
-    parts
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
