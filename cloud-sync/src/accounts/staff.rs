@@ -57,7 +57,7 @@ pub fn pin_problem(pin: &str) -> Option<String> {
     let straight = steps.iter().all(|&s| s == steps[0]) && steps[0].abs() <= 1;
     // A short pattern repeated (121212, 123123, 1122 1122…).
     let repeated = (1..=pin.len() / 2)
-        .filter(|period| pin.len() % period == 0)
+        .filter(|period| pin.len().is_multiple_of(*period))
         .any(|period| {
             pin.as_bytes()
                 .chunks(period)
