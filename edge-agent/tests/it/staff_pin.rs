@@ -69,11 +69,11 @@ async fn staff_sign_in_with_a_pin_and_their_correction_is_logged_with_their_id_i
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let mut feed = ws(&agent, "?tables=pin1").await;
-    agent.start_match("pin1", "nine-ball", 3).await;
+    let mut feed = ws(&agent, "?tables=p7").await;
+    agent.start_match("p7", "nine-ball", 3).await;
 
     let mut browser = Browser::launch().await;
-    let page = browser.open(&agent.url("/staff#pin1")).await;
+    let page = browser.open(&agent.url("/staff#p7")).await;
     let shown = browser
         .wait_for(&page, PAGE, "the sign-in form", |v| {
             v["ready"] == true && v["signin_form"] == true
@@ -123,7 +123,7 @@ async fn staff_sign_in_with_a_pin_and_their_correction_is_logged_with_their_id_i
             |v| v == true,
         )
         .await;
-    until(&mut feed, "pin1", |v| v["score"] == json!([0, 1])).await;
+    until(&mut feed, "p7", |v| v["score"] == json!([0, 1])).await;
     let kim = json!({"role": "staff", "name": "Kim <b>", "id": "u-kim"});
     let conn = rusqlite::Connection::open(dir.join("edge.sqlite3")).expect("db");
     let logged: String = conn
