@@ -159,12 +159,13 @@ async fn staff_sign_in_with_a_pin_and_their_correction_is_logged_with_their_id_i
         })
         .await;
     assert_eq!(shown["signed_in"], Value::Null, "{shown:#}");
-    let who = browser
-        .eval(
-            &page,
-            "fetch('/api/v1/staff/session').then((r) => r.json()).then((j) => j.staff)",
-        )
+    // A new tab of the same browser (same cookies) finds no session: the sign-in form again.
+    let again = browser.open(&agent.url("/staff")).await;
+    let shown = browser
+        .wait_for(&again, PAGE, "the sign-in form in a new tab", |v| {
+            v["ready"] == true && v["signin_form"] == true
+        })
         .await;
-    assert_eq!(who, Value::Null);
+    assert_eq!(shown["unlocked"], false, "{shown:#}");
     agent.stop().await;
 }
