@@ -169,6 +169,7 @@ fn routes() -> Router<AppState> {
         .merge(players::profiles_http::router())
         .merge(portal::router())
         .merge(notifications::http::router())
+        .merge(accounts::staff::router())
 }
 
 /// Every projection of the venue records. A new context that consumes them adds one line.

@@ -9,6 +9,7 @@
 //! - [`devices`]: provisioned devices (MQTT username and secret hash), who may speak for which table;
 //! - [`ingest`]: validation, dead letters, per-device dedupe and gap detection;
 //! - [`registry`]: the venue's tables: which ids take writes, their names and their order;
+//! - [`staff`]: the venue's staff (pulled from the cloud), PIN sign-in offline, their sessions;
 //! - [`table`]: one table's runtime: shot assembly and the match, a pure fold of its inputs;
 //! - [`engine`]: the single owner of every table; turns inputs into commits;
 //! - [`store`]: SQLite, one writer thread, group commit: event log + state + outbox in one transaction;
@@ -44,6 +45,7 @@ pub mod hub;
 pub mod ingest;
 pub mod mqtt;
 pub mod registry;
+pub mod staff;
 pub mod store;
 pub mod sync;
 pub mod table;

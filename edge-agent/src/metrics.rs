@@ -203,7 +203,7 @@ impl Metrics {
         let staff_auth = Family::<Labels, Counter>::default();
         registry.register(
             "staff_auth",
-            "Staff-token checks that did not pass, by outcome (failed: a wrong token; limited: refused with 429 before comparing; alerted: an alert raised for staff)",
+            "Staff-token checks that did not pass, by outcome (failed: a wrong token; limited: refused with 429 before comparing; alerted: an alert raised for staff; pin_failed, pin_limited: a staff PIN sign-in wrong or refused with 429)",
             staff_auth.clone(),
         );
         let ws_replays = Family::<Labels, Counter>::default();

@@ -136,6 +136,8 @@ pub async fn start_with_devices(
                 source,
             }
         })?;
+    // Staff sessions are MACs with a key derived from the same secret (crate::staff).
+    let staff_key = pairing_secret.derive(b"dojo staff sessions v1");
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new();
     let (publish_hub, batch_metrics, stage_metrics) =
@@ -174,6 +176,14 @@ pub async fn start_with_devices(
         config.cloud.is_some(),
     ));
     ignore_file_size_signal();
+    let roster_reader = reader.clone();
+    let roster = tokio::task::spawn_blocking(move || roster_reader.staff())
+        .await
+        .map_err(|e| store::StoreError::Io {
+            path: config.data_dir.clone(),
+            source: std::io::Error::other(e),
+        })??;
+    let staff_desk = Arc::new(crate::staff::Desk::new(staff_key, roster));
     let sync_task = match &config.cloud {
         Some(cloud) => {
             let sync = sync::Sync::new(
@@ -191,7 +201,8 @@ pub async fn start_with_devices(
                 metrics.clone(),
             )
             .map_err(StartError::Cloud)?
-            .report_to(health.clone());
+            .report_to(health.clone())
+            .staff_to(staff_desk.clone());
             Some(tokio::spawn(sync.run(shutdown.clone())))
         }
         None => {
@@ -304,6 +315,7 @@ pub async fn start_with_devices(
         reach: reach.clone(),
         devices: devices.clone(),
         health: Some(health.clone()),
+        staff: staff_desk.clone(),
     };
     if config.ws_direct_writes {
         api::spawn_direct_writers(&hub, &metrics);

@@ -28,7 +28,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use shared::sync::{
     BATCHES_ROUTE, Batch, BatchAck, MAX_BATCH_RECORDS, PLAYERS_ROUTE, PLAYERS_SNAPSHOT_ROUTE,
-    PlayerChanges, PlayerSnapshot, SyncError,
+    PlayerChanges, PlayerSnapshot, STAFF_ROUTE, StaffList, SyncError,
 };
 use tokio::sync::oneshot;
 
@@ -142,6 +142,8 @@ pub struct Sync {
     prefetched: Option<tokio::task::JoinHandle<Prepared>>,
     /// Told each push's outcome (the health report's sync part).
     health: Option<Arc<crate::health::Health>>,
+    /// Given each staff list pulled (`crate::staff`).
+    staff: Option<Arc<crate::staff::Desk>>,
 }
 
 /// A batch read from the outbox and compressed, ready to send.
@@ -194,6 +196,7 @@ impl Sync {
             counted: None,
             prefetched: None,
             health: None,
+            staff: None,
         })
     }
 
@@ -201,6 +204,13 @@ impl Sync {
     #[must_use]
     pub fn report_to(mut self, health: Arc<crate::health::Health>) -> Sync {
         self.health = Some(health);
+        self
+    }
+
+    /// Gives each staff list pulled to `desk` (after it is stored).
+    #[must_use]
+    pub fn staff_to(mut self, desk: Arc<crate::staff::Desk>) -> Sync {
+        self.staff = Some(desk);
         self
     }
 
@@ -216,7 +226,10 @@ impl Sync {
                 let pulled = tokio::select! {
                     biased;
                     () = shutdown.cancelled() => break,
-                    pulled = self.pull_players() => pulled,
+                    pulled = async {
+                        self.pull_players().await?;
+                        self.pull_staff().await
+                    } => pulled,
                 };
                 next_pull = tokio::time::Instant::now()
                     + match pulled {
@@ -527,6 +540,38 @@ impl Sync {
                     });
                 }
             }
+        }
+    }
+
+    /// Copies the venue's staff list (who may sign in at the console, with their PIN hashes)
+    /// into SQLite, then hands it to the desk. A cloud without the route (404: older than staff
+    /// sign-in) is not a failure: the staff token still works.
+    async fn pull_staff(&self) -> Result<(), SyncFailure> {
+        let response = self.get(STAFF_ROUTE).await?;
+        match response.status() {
+            StatusCode::OK => {
+                let list: StaffList = response.json().await?;
+                let members = list.staff.clone();
+                self.write(SyncWrite::Staff(list)).await?;
+                if let Some(desk) = &self.staff {
+                    desk.replace(members);
+                }
+                Ok(())
+            }
+            StatusCode::NOT_FOUND => {
+                tracing::debug!("cloud-sync has no staff list route; staff sign in with the token");
+                Ok(())
+            }
+            status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) => {
+                Err(SyncFailure::Busy {
+                    status,
+                    after: retry_after(response.headers()),
+                })
+            }
+            status => Err(SyncFailure::Refused {
+                status,
+                error: response.text().await.unwrap_or_default(),
+            }),
         }
     }
 

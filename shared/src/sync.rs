@@ -26,6 +26,8 @@ pub const BATCHES_ROUTE: &str = "/api/v1/sync/batches";
 pub const PLAYERS_ROUTE: &str = "/api/v1/sync/players";
 /// Every registered player at once, with the cursor to continue from.
 pub const PLAYERS_SNAPSHOT_ROUTE: &str = "/api/v1/sync/players/snapshot";
+/// The venue's staff (people with a role there who set a console PIN): [`StaffList`].
+pub const STAFF_ROUTE: &str = "/api/v1/sync/staff";
 
 /// Most records in one batch.
 pub const MAX_BATCH_RECORDS: usize = 1000;
@@ -232,6 +234,10 @@ pub enum Author {
         /// The staff member, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// The staff member's user id, when they signed in with their PIN (absent for the shared
+        /// staff token and in records sent before staff signed in).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
     /// A player of the match, from a paired phone.
     Player {
@@ -528,6 +534,30 @@ pub struct Player {
     pub rating: Option<i32>,
 }
 
+/// `GET /api/v1/sync/staff`: the venue's staff, whole (a short list), and a version that
+/// changes whenever the list does (a digest of it), so the venue can skip an unchanged list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffList {
+    /// Everyone who may sign in at the venue's console.
+    pub staff: Vec<StaffMember>,
+    /// A digest of the list.
+    pub version: String,
+}
+
+/// One staff member of a venue: a user holding a role there (`venue_manager`, `organiser`) who
+/// set a console PIN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMember {
+    /// The user id (what the venue's records carry as `by.id`).
+    pub id: String,
+    /// The name staff pick at the console.
+    pub display_name: String,
+    /// Their roles at the venue.
+    pub roles: Vec<String>,
+    /// The PIN's Argon2id PHC string (the appliance verifies PINs offline).
+    pub pin_hash: String,
+}
+
 /// One entry of the player change log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -611,6 +641,7 @@ mod tests {
             reason: "players left".into(),
             by: Some(Author::Staff {
                 name: Some("Kim".into()),
+                id: None,
             }),
             voided_ms: 9,
         });

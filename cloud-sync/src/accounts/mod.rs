@@ -15,7 +15,8 @@
 //! - [`directory`]: administrators' search of users;
 //! - [`roles`]: granting and revoking roles (audited, the user notified);
 //! - [`admin_http`]: the administrators' and venue managers' routes (users, roles, audit, staff,
-//!   venue keys, claims, merges).
+//!   venue keys, claims, merges);
+//! - [`staff`]: staff console PINs and the staff list venues pull (`/api/v1/sync/staff`).
 
 pub mod account;
 pub mod admin_http;
@@ -31,6 +32,7 @@ pub mod rules;
 pub mod secret;
 pub mod service_tokens;
 pub mod session;
+pub mod staff;
 pub mod throttle;
 pub mod token;
 

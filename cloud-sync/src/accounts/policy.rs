@@ -108,6 +108,9 @@ pub enum Action<'a> {
         /// Where the claimed player played.
         venues: &'a [String],
     },
+    /// Be staff at a venue's console (set one's console PIN there): a venue manager or an
+    /// organiser of that venue. Not an administrator by being one: a PIN is for a venue's staff.
+    StaffAt(&'a str),
 }
 
 /// Which venues a caller manages: every one, some, or none. Lists that managers and
@@ -147,6 +150,12 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
             _ => false,
         };
     };
+    if let Action::StaffAt(venue) = action {
+        return user.grants.iter().any(|grant| {
+            matches!(grant.role, Role::VenueManager | Role::Organiser)
+                && grant.venue_id.as_deref() == Some(*venue)
+        });
+    }
     if user.has(Role::Admin, None) {
         return !matches!(action, Action::VenueService(_));
     }
@@ -167,7 +176,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         Action::Organise(venue) => {
             user.has(Role::Organiser, Some(venue)) || user.has(Role::VenueManager, Some(venue))
         }
-        Action::VenueService(_) => false,
+        Action::VenueService(_) | Action::StaffAt(_) => false,
         Action::ReadVenueData(venue) => user.has(Role::VenueManager, Some(venue)),
         Action::ReadPlayerData { owner } => *owner == Some(user.id.as_str()),
         Action::ListClaims => user.grants.iter().any(|g| g.role == Role::VenueManager),

@@ -17,4 +17,5 @@ mod portal_roles;
 mod projection;
 mod reads;
 mod roles;
+mod staff;
 mod tokens;

@@ -85,6 +85,24 @@ fn cases() -> Vec<Case> {
         },
         case(Method::GET, "/api/v1/sync/players", &[Who::VenueA]),
         case(Method::GET, "/api/v1/sync/players/snapshot", &[Who::VenueA]),
+        // staff: a console PIN at venue A for its staff only; the staff list for venue A's key.
+        Case {
+            body: Some(json!({"venue_id": "{venue_a}", "pin": "482913"})),
+            ..case(
+                Method::PUT,
+                "/api/v1/me/staff-pin",
+                &[Who::ManagerA, Who::OrganiserA],
+            )
+        },
+        Case {
+            body: Some(json!({"venue_id": "{venue_a}"})),
+            ..case(
+                Method::DELETE,
+                "/api/v1/me/staff-pin",
+                &[Who::ManagerA, Who::OrganiserA],
+            )
+        },
+        case(Method::GET, "/api/v1/sync/staff", &[Who::VenueA]),
         // reads: public.
         case(Method::GET, "/api/v1/venues", EVERYONE),
         case(Method::GET, "/api/v1/venues/{venue_a}/matches", EVERYONE),

@@ -14,6 +14,12 @@
 //! staff see on the console (`crate::notices`), at most once per [`ALERT_EVERY_MS`] each, and
 //! every outcome is counted (`dojo_staff_auth_total{outcome}`). A missing token is not a guess and
 //! is not counted. The start-up rule against weak tokens is `crate::config::staff_token_problem`.
+//!
+//! A staff member signed in with their PIN (`crate::staff`, routes in `super::staff`) holds a
+//! session cookie instead: a request without an `Authorization` header and with a valid session
+//! cookie is staff too, and [`Staff::member`] says who, so their writes carry their id. A request
+//! with an `Authorization` header is judged by the token alone, exactly as before sessions
+//! existed (the bootstrap credential of an appliance not yet enrolled, and scripts).
 
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
@@ -40,15 +46,54 @@ pub(crate) const VENUE_REFILL_MS: u64 = 2_000;
 /// At most one alert per address, and one for the venue-wide burst, this often.
 pub(crate) const ALERT_EVERY_MS: u64 = 10 * 60_000;
 
-/// Proof that the request carried the staff token. Extracted before the body is read, so an
-/// unauthenticated client is refused without parsing anything.
+/// Proof that the request carried the staff token or a staff session. Extracted before the body
+/// is read, so an unauthenticated client is refused without parsing anything.
 #[derive(Debug)]
-pub(crate) struct Staff;
+pub(crate) struct Staff {
+    /// The signed-in staff member (`None`: the shared staff token).
+    pub(crate) member: Option<crate::staff::Session>,
+}
+
+impl Staff {
+    /// Who acts, for the event log: the signed-in member (their id and name), else unnamed
+    /// staff (the shared token).
+    pub(crate) fn actor(&self) -> Option<crate::table::Actor> {
+        self.member
+            .as_ref()
+            .map(|session| crate::table::Actor::Staff {
+                name: Some(session.display_name.clone()),
+                id: Some(session.id.clone()),
+            })
+    }
+}
+
+/// The staff session a request's cookie proves, if any.
+pub(crate) fn session_of(
+    headers: &axum::http::HeaderMap,
+    state: &AppState,
+) -> Option<crate::staff::Session> {
+    let now = crate::clock::now_ms();
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == crate::staff::COOKIE)
+        .find_map(|(_, value)| state.staff.session(value, now))
+}
 
 impl FromRequestParts<AppState> for Staff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Staff, ApiError> {
+        if !parts.headers.contains_key(header::AUTHORIZATION)
+            && let Some(session) = session_of(&parts.headers, state)
+        {
+            return Ok(Staff {
+                member: Some(session),
+            });
+        }
         let address = address_key(
             (parts.extensions.get::<ConnectInfo<Socket>>())
                 .and_then(|ConnectInfo(Socket(stream))| stream.peer_addr().ok())
@@ -75,7 +120,7 @@ impl FromRequestParts<AppState> for Staff {
                 state.notices.alert(alert, now);
             }
         }
-        checked.into_result().map(|()| Staff)
+        checked.into_result().map(|()| Staff { member: None })
     }
 }
 

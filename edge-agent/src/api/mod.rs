@@ -3,7 +3,7 @@
 //! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
 //! players' messages (`room`), a match's camera layouts and its rack replay page (`replay`),
 //! provisioned devices (`devices`), `/metrics`, `/healthz` and the staff health report
-//! (`health`). This module holds the routes
+//! (`health`), staff sign-in by name and PIN (`staff`). This module holds the routes
 //! and what every handler shares ([`AppState`]); the handlers lean on `auth` (the staff token),
 //! `json` (bodies in and out) and `error` (every error is JSON), never on each other.
 //!
@@ -26,6 +26,7 @@ mod rest;
 mod results;
 mod room;
 mod socket;
+mod staff;
 mod ws;
 
 use std::sync::Arc;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub devices: crate::devices::Devices,
     /// What `/healthz` and `/api/v1/health` judge (`None`: always `ok`, for API unit tests).
     pub health: Option<Arc<crate::health::Health>>,
+    /// The venue's staff, their PIN sign-in and sessions (`/api/v1/staff/…`).
+    pub staff: Arc<crate::staff::Desk>,
 }
 
 impl AppState {
@@ -181,6 +184,13 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(health::healthz))
         .route("/api/v1/health", get(health::detail))
+        .route("/api/v1/staff/members", get(staff::members))
+        .route(
+            "/api/v1/staff/session",
+            get(staff::current)
+                .post(staff::sign_in)
+                .delete(staff::sign_out),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

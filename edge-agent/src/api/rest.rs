@@ -115,15 +115,20 @@ pub(crate) async fn start_match(
 /// `POST /api/v1/tables/{table}/matches/current/actions`: a staff action; 200 with the view.
 ///
 /// The optional `X-Dojo-Staff` header names the staff member (the console sends the name staff
-/// typed in): it is logged with the action and travels with corrections to the cloud.
+/// typed in): it is logged with the action and travels with corrections to the cloud. A staff
+/// member signed in with their PIN is named by their session instead, with their id.
 pub(crate) async fn action(
-    _staff: Staff,
+    staff: Staff,
     State(state): State<AppState>,
     Path(table): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let by = staff_actor(&headers)?;
+    // A signed-in member is who they signed in as, whatever a header says.
+    let by = match staff.actor() {
+        Some(member) => member,
+        None => staff_actor(&headers)?,
+    };
     let action: StaffAction = parse(&body_bytes(body)?)?;
     let published = state.engine.action_by(table, action, by).await?;
     Ok(view_response(StatusCode::OK, &published))
@@ -151,6 +156,7 @@ fn staff_actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
     }
     Ok(Actor::Staff {
         name: (!name.is_empty()).then(|| name.to_owned()),
+        id: None,
     })
 }
 
@@ -387,7 +393,8 @@ mod tests {
         assert_eq!(
             named("Zo%C3%AB%20K").ok(),
             Some(Actor::Staff {
-                name: Some("Zoë K".into())
+                name: Some("Zoë K".into()),
+                id: None,
             })
         );
         assert_eq!(named("  ").ok(), Some(Actor::staff()), "blank is unnamed");

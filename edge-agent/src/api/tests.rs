@@ -40,6 +40,7 @@ fn state(staff_token: Option<&str>) -> AppState {
             Vec::new(),
         ),
         health: None,
+        staff: Arc::new(crate::staff::Desk::new([3; 32], Vec::new())),
     }
 }
 

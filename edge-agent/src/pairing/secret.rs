@@ -26,6 +26,17 @@ impl Secret {
         Secret(rand::random())
     }
 
+    /// A key for another purpose, derived from this one (HMAC-SHA-256 of `label`), so one file
+    /// keeps the agent's keys and no two purposes share a key (staff sessions: `crate::staff`).
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut key = [0u8; 64];
+        key[..LEN].copy_from_slice(&self.0);
+        let mut mac = Hmac::<sha2::Sha256>::new(&key.into());
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
+
     /// The secret in `dir`, made there if there is none. A file of the wrong size (damaged) is
     /// replaced: phones pair again, nothing else depends on it.
     pub fn load_or_create(dir: &Path) -> io::Result<Secret> {

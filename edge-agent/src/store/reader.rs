@@ -212,6 +212,26 @@ impl Reader {
         Ok(rows)
     }
 
+    /// The venue's staff copied from cloud-sync, by name. Blocking.
+    pub fn staff(&self) -> Result<Vec<shared::sync::StaffMember>, StoreError> {
+        let conn = self.connect()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, display_name, roles, pin_hash FROM staff ORDER BY display_name, id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                let roles: String = r.get(2)?;
+                Ok(shared::sync::StaffMember {
+                    id: r.get(0)?,
+                    display_name: r.get(1)?,
+                    roles: serde_json::from_str(&roles).unwrap_or_default(),
+                    pin_hash: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// One registered player. Blocking.
     pub fn player(&self, id: &str) -> Result<Option<Player>, StoreError> {
         let conn = self.connect()?;

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The newest schema version; `migrate` brings older files up to it.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -133,6 +133,19 @@ ALTER TABLE devices ADD COLUMN boot TEXT;
 ALTER TABLE devices ADD COLUMN old_boots TEXT NOT NULL DEFAULT '[]';
 ";
 
+/// Version 6: the venue's staff (issue 17), pulled from cloud-sync with the players, so staff sign
+/// in at the console with their PIN for weeks offline (`crate::staff`).
+const SCHEMA_V6: &str = "
+-- Users with a role at this venue who set a console PIN: the Argon2id PHC string, never the PIN.
+-- Replaced whole by each pull whose version differs (meta `staff_version`).
+CREATE TABLE staff (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    pin_hash TEXT NOT NULL
+);
+";
+
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > SCHEMA_VERSION {
@@ -171,6 +184,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_V5)?;
         tx.pragma_update(None, "user_version", 5)?;
+        tx.commit()?;
+    }
+    if version < 6 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V6)?;
+        tx.pragma_update(None, "user_version", 6)?;
         tx.commit()?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! placeholders, and the registered players are copied from the cloud's change log.
 
 use rusqlite::{Connection, params};
-use shared::sync::{Player, PlayerChange, PlayerChanges, PlayerSnapshot};
+use shared::sync::{Player, PlayerChange, PlayerChanges, PlayerSnapshot, StaffList};
 
 use super::{to_i64, to_u64};
 
@@ -36,6 +36,8 @@ pub enum SyncWrite {
     PlayerChanges(PlayerChanges),
     /// Every registered player: replaces the local copy.
     PlayerSnapshot(PlayerSnapshot),
+    /// The venue's staff: replaces the local copy when its version differs.
+    Staff(StaffList),
 }
 
 fn set_meta(conn: &Connection, key: &str, value: u64) -> rusqlite::Result<()> {
@@ -111,7 +113,33 @@ pub(super) fn sync_write(conn: &Connection, write: &SyncWrite) -> rusqlite::Resu
             }
             set_meta(conn, "players_cursor", snapshot.cursor)?;
         }
+        SyncWrite::Staff(list) => replace_staff(conn, list)?,
     }
+    Ok(())
+}
+
+fn replace_staff(conn: &Connection, list: &StaffList) -> rusqlite::Result<()> {
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'staff_version'")?
+        .query_row([], |row| row.get(0))
+        .ok();
+    if stored.as_deref() == Some(list.version.as_str()) {
+        return Ok(());
+    }
+    conn.execute("DELETE FROM staff", [])?;
+    for member in &list.staff {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO staff (id, display_name, roles, pin_hash) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            member.id,
+            member.display_name,
+            serde_json::to_string(&member.roles).unwrap_or_else(|_| "[]".into()),
+            member.pin_hash
+        ])?;
+    }
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('staff_version', ?1)")?
+        .execute([&list.version])?;
     Ok(())
 }
 

@@ -108,6 +108,10 @@ pub enum Actor {
         /// The staff member, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// The signed-in staff member's user id (a PIN session, `crate::staff`); absent for the
+        /// shared staff token and in logs written before staff signed in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
     /// A player of the match, from their paired phone (seat 0 or 1).
     Player {
@@ -121,7 +125,10 @@ pub enum Actor {
 impl Actor {
     /// Staff whose name is not known (the shared staff token).
     pub fn staff() -> Actor {
-        Actor::Staff { name: None }
+        Actor::Staff {
+            name: None,
+            id: None,
+        }
     }
 }
 

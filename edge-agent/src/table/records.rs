@@ -94,7 +94,10 @@ pub(super) fn voided(table: &str, info: &MatchInfo, voided: &Voided) -> Record {
 /// Who made an input, as the sync contract spells it (the same JSON as the event log's `by`).
 pub(super) fn author(actor: &Actor) -> Author {
     match actor {
-        Actor::Staff { name } => Author::Staff { name: name.clone() },
+        Actor::Staff { name, id } => Author::Staff {
+            name: name.clone(),
+            id: id.clone(),
+        },
         Actor::Player { seat } => Author::Player { seat: *seat },
         Actor::Agent {} => Author::Agent {},
     }

@@ -16,6 +16,7 @@ fn spec(game: &str, race_to: u32) -> MatchSpec {
 fn kim() -> Actor {
     Actor::Staff {
         name: Some("Kim".into()),
+        id: None,
     }
 }
 
@@ -195,7 +196,8 @@ fn corrections_are_ruled_recorded_with_who_and_why_and_undone() {
     assert_eq!(
         corrected.by,
         Some(Author::Staff {
-            name: Some("Kim".into())
+            name: Some("Kim".into()),
+            id: None,
         })
     );
     assert_eq!(corrected.reason.as_deref(), Some("sensor missed the 9"));

@@ -42,6 +42,8 @@ pub(crate) struct Peer {
     pub(crate) player_answers: VecDeque<Answer>,
     pub(crate) batches: Vec<(Instant, Batch)>,
     pub(crate) bad_requests: Vec<String>,
+    /// The venue's staff list (`GET /api/v1/sync/staff`); `None`: 404, a cloud without it.
+    pub(crate) staff: Option<Value>,
 }
 
 pub(crate) type SharedPeer = Arc<Mutex<Peer>>;
@@ -105,6 +107,13 @@ async fn players(State(peer): State<SharedPeer>) -> Response {
     )))
 }
 
+async fn staff(State(peer): State<SharedPeer>) -> Response {
+    match peer.lock().expect("peer").staff.clone() {
+        Some(list) => answer((StatusCode::OK, vec![], list)),
+        None => answer((StatusCode::NOT_FOUND, vec![], json!({"error": "no route"}))),
+    }
+}
+
 async fn snapshot() -> Response {
     answer((
         StatusCode::OK,
@@ -119,6 +128,7 @@ pub(crate) async fn start_peer(peer: SharedPeer) -> String {
         .route("/api/v1/sync/batches", post(batches))
         .route("/api/v1/sync/players", get(players))
         .route("/api/v1/sync/players/snapshot", get(snapshot))
+        .route("/api/v1/sync/staff", get(staff))
         .with_state(peer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

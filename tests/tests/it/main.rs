@@ -8,3 +8,4 @@ mod delivery;
 mod demo;
 mod helpers;
 mod soak;
+mod staff;

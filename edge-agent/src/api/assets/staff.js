@@ -5,6 +5,9 @@
 // sessionStorage: it survives a reload but not closing the tab, and never goes into a URL.
 // Cloud sync (docs/sync.md) shows as a badge in the top bar, polled from GET /api/v1/sync; the
 // registered players it copies down fill the start form's picker (GET /api/v1/players).
+// Staff sign in by name and PIN (POST /api/v1/staff/session): the agent answers with an HttpOnly
+// session cookie this script never sees, sent with every call instead of the token, and the
+// writes are logged with who made them. The token form stays for an appliance without staff yet.
 
 const TOKEN_KEY = "dojo.staffToken";
 const DEAD_PAGE = 50;
@@ -36,6 +39,8 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
+  /** The staff member signed in with a PIN ({id, display_name, roles, expires_ms}), or null. */
+  member: null,
   live: null,
   selected: decodeHash(),
   busy: false,
@@ -75,10 +80,11 @@ class ApiFailure extends Error {
 
 /** Calls the API with the staff token; resolves to the JSON body or throws an ApiFailure. */
 async function api(method, path, body) {
-  const headers = { Authorization: "Bearer " + (state.token || "") };
+  // Signed in with a PIN: the session cookie goes by itself; else the staff token.
+  const headers = state.member ? {} : { Authorization: "Bearer " + (state.token || "") };
   // Who is acting: logged with the action and sent to the cloud with corrections.
   const staffName = localStorage.getItem("dojo.staffName");
-  if (staffName) headers["X-Dojo-Staff"] = encodeURIComponent(staffName);
+  if (staffName && !state.member) headers["X-Dojo-Staff"] = encodeURIComponent(staffName);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -132,6 +138,54 @@ async function unlock(token) {
   state.token = token;
   const counts = await api("GET", "/api/v1/dead-letters?limit=0");
   sessionStorage.setItem(TOKEN_KEY, token);
+  enter(counts);
+}
+
+/** Whether the console is open (a token, or a staff member signed in). */
+function unlocked() {
+  return Boolean(state.token || state.member);
+}
+
+/** Signs in by PIN; the answer's cookie is kept by the browser. */
+async function signIn(staffId, pin) {
+  state.member = await api("POST", "/api/v1/staff/session", { staff_id: staffId, pin });
+  state.token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  enter(await api("GET", "/api/v1/dead-letters?limit=0"));
+}
+
+function showMember() {
+  const badge = $("signed-in");
+  badge.textContent = state.member ? "Signed in: " + state.member.display_name : "";
+  badge.hidden = !state.member;
+  $("lock").textContent = state.member ? "Sign out" : "Lock";
+  // Signed in: corrections are logged with the member's name and id, not a typed name.
+  const name = $("staff-name");
+  name.value = state.member ? state.member.display_name : localStorage.getItem("dojo.staffName") || "";
+  name.disabled = Boolean(state.member);
+}
+
+/** Fills the sign-in form's names from the venue's staff list (hidden when there are none). */
+async function loadMembers() {
+  let list = [];
+  try {
+    list = (await api("GET", "/api/v1/staff/members")).staff || [];
+  } catch (_) {
+    list = [];
+  }
+  const select = $("signin-member");
+  select.replaceChildren();
+  for (const member of list) {
+    const option = document.createElement("option");
+    option.value = member.id;
+    option.textContent = member.display_name;
+    select.appendChild(option);
+  }
+  $("signin-form").hidden = list.length === 0;
+}
+
+function enter(counts) {
+  showMember();
   $("unlock").hidden = true;
   $("console").hidden = false;
   $("lock").hidden = false;
@@ -143,6 +197,13 @@ async function unlock(token) {
 }
 
 function lock(reason) {
+  if (state.member) {
+    state.member = null;
+    fetch("/api/v1/staff/session", { method: "DELETE" }).catch(() => {});
+  }
+  showMember();
+  loadMembers();
+  $("signin-pin").value = "";
   state.token = null;
   stopSync();
   sessionStorage.removeItem(TOKEN_KEY);
@@ -171,6 +232,23 @@ $("unlock-form").addEventListener("submit", async (event) => {
     lock(failure.status ? `${failure.message} (HTTP ${failure.status})` : failure.message);
   } finally {
     $("unlock-button").disabled = false;
+  }
+});
+
+$("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("signin-error");
+  $("signin-button").disabled = true;
+  try {
+    await signIn($("signin-member").value, $("signin-pin").value);
+    error.hidden = true;
+  } catch (failure) {
+    state.member = null;
+    error.textContent = failure.status ? `${failure.message} (HTTP ${failure.status})` : failure.message;
+    error.hidden = false;
+  } finally {
+    $("signin-pin").value = "";
+    $("signin-button").disabled = false;
   }
 });
 
@@ -593,7 +671,7 @@ async function loadSync() {
   } catch (_) {
     state.sync = null;
   }
-  if (!state.token) return;
+  if (!unlocked()) return;
   renderSync();
   // New or changed registered players came down from the cloud: refresh the picker.
   const cursor = state.sync ? state.sync.players_cursor : null;
@@ -653,14 +731,14 @@ function renderHealth(report) {
 }
 
 async function loadHealth() {
-  if (!state.token) return;
+  if (!unlocked()) return;
   let report = null;
   try {
     report = await api("GET", "/api/v1/health");
   } catch (_) {
     report = null;
   }
-  if (state.token) renderHealth(report);
+  if (unlocked()) renderHealth(report);
 }
 
 // ---- Dead letters --------------------------------------------------------------------------
@@ -782,7 +860,15 @@ if (state.token) {
   unlock(state.token).catch((failure) =>
     lock(failure.status ? `${failure.message} (HTTP ${failure.status})` : failure.message));
 } else {
-  lock(null);
+  // Still signed in from before (the cookie outlives a reload)?
+  fetch("/api/v1/staff/session", { cache: "no-store" })
+    .then((r) => r.json())
+    .then(async (answer) => {
+      if (!answer || !answer.staff) throw new Error("not signed in");
+      state.member = answer.staff;
+      enter(await api("GET", "/api/v1/dead-letters?limit=0"));
+    })
+    .catch(() => lock(null));
 }
 
 // ---- The shot clock (a house option of the match): staff pause, resume and grant the extension ----
