@@ -219,3 +219,55 @@ async fn a_player_creates_their_profile_and_makes_it_public() {
         reqwest::StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn staff_set_their_console_pin_on_the_profile_page() {
+    let app = spawn_app().await;
+    let cy = app
+        .persona("cy", true, &[(Role::Organiser, Some(&app.venue))])
+        .await;
+    let mut browser = Browser::launch().await;
+    let tab = signed_in(&mut browser, &app, &cy, "/portal/profile").await;
+    browser
+        .wait_for(
+            &tab,
+            "document.getElementById('pin-card').hidden ? null : document.getElementById('pin-venue').value",
+            "the console PIN form for the venue",
+            |v| *v == json!(app.venue),
+        )
+        .await;
+    let set = |pin: &str| {
+        format!(
+            "(() => {{ document.getElementById('pin-value').value = '{pin}'; \
+             document.getElementById('pin-form').requestSubmit(); return true; }})()"
+        )
+    };
+    let message = "document.getElementById('profile-message').textContent";
+    // An easy PIN is refused, with the reason shown; nothing stored.
+    browser.eval(&tab, &set("123456")).await;
+    browser
+        .wait_for(&tab, message, "the refusal", |v| {
+            v.as_str().is_some_and(|m| m.contains("PIN"))
+                && !v
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Console PIN set:"))
+        })
+        .await;
+    assert_eq!(app.count("SELECT count(*) FROM staff_pins").await, 0);
+    browser.eval(&tab, &set("731594")).await;
+    browser
+        .wait_for(&tab, message, "the PIN saved", |v| {
+            v.as_str()
+                .is_some_and(|m| m.starts_with("Console PIN set:"))
+        })
+        .await;
+    let hash: String =
+        sqlx::query_scalar("SELECT pin_hash FROM staff_pins WHERE user_id = $1 AND venue_id = $2")
+            .bind(&cy.id)
+            .bind(&app.venue)
+            .fetch_one(&app.pool)
+            .await
+            .expect("stored");
+    assert!(hash.starts_with("$argon2id$"), "only a hash is stored");
+    assert!(cloud_sync::accounts::password::verify("731594", &hash));
+}

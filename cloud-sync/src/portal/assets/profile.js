@@ -40,10 +40,39 @@
     }
   }
 
+  // The console PIN, for the venues where the user is staff (a manager or an organiser there).
+  async function loadPinVenues() {
+    const res = await api('GET', '/api/v1/me/venues');
+    if (!res.ok) return;
+    const staffAt = res.body.venues.filter((v) => v.roles.some((r) => r === 'venue_manager' || r === 'organiser'));
+    if (!staffAt.length) return;
+    document.getElementById('pin-venue').replaceChildren(
+      ...staffAt.map((v) => el('option', { value: v.venue_id }, v.name)));
+    document.getElementById('pin-card').hidden = false;
+  }
+
+  async function setPin(event) {
+    event.preventDefault();
+    const venue_id = document.getElementById('pin-venue').value;
+    const field = document.getElementById('pin-value');
+    const res = await api('PUT', '/api/v1/me/staff-pin', { venue_id, pin: field.value });
+    field.value = '';
+    show('profile-message', res.ok ? 'Console PIN set: the venue console has it within a minute (when online).' : errorText(res), res.ok ? 'ok' : 'error');
+  }
+
+  async function removePin() {
+    const venue_id = document.getElementById('pin-venue').value;
+    const res = await api('DELETE', '/api/v1/me/staff-pin', { venue_id });
+    show('profile-message', res.ok ? 'Console PIN removed.' : errorText(res), res.ok ? 'ok' : 'error');
+  }
+
   document.addEventListener('DOMContentLoaded', async () => {
+    document.getElementById('pin-form').addEventListener('submit', setPin);
+    document.getElementById('pin-remove').addEventListener('click', removePin);
     const user = await Portal.currentUser(false);
     if (!Portal.signedIn()) { location.assign('/portal/signin?next=/portal/profile'); return; }
     if (user) document.getElementById('display-name').value = user.display_name;
+    loadPinVenues();
     document.getElementById('name-form').addEventListener('submit', async (event) => {
       event.preventDefault();
       const display_name = document.getElementById('display-name').value.trim();
