@@ -67,7 +67,7 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))
+    crate::http::error::json_body(bytes)
 }
 
 /// `limit` (1..=200, default 50), checked.

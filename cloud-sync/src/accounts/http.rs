@@ -105,8 +105,7 @@ impl Body {
     ///
     /// [`ApiError::BadRequest`].
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_slice(&self.0)
-            .map_err(|error| ApiError::BadRequest(format!("bad JSON body: {error}")))
+        crate::http::error::json_body(&self.0)
     }
 }
 

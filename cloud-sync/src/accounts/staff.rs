@@ -81,10 +81,6 @@ struct RemovePin {
     venue_id: String,
 }
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("bad body: {e}")))
-}
-
 /// Whether `user` holds a staff role at `venue` now (the access token's roles may be minutes old).
 async fn is_staff(pool: &PgPool, user: &str, venue: &str) -> Result<bool, ApiError> {
     sqlx::query_scalar(
@@ -108,7 +104,7 @@ async fn set_pin(
     caller: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let SetPin { venue_id, pin } = json(&body)?;
+    let SetPin { venue_id, pin } = crate::http::error::json_body(&body)?;
     require(&caller, &Action::StaffAt(&venue_id))?;
     let user = caller.signed_in()?.id.clone();
     if !is_staff(&state.pool, &user, &venue_id).await? {
@@ -148,7 +144,7 @@ async fn remove_pin(
     caller: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let RemovePin { venue_id } = json(&body)?;
+    let RemovePin { venue_id } = crate::http::error::json_body(&body)?;
     require(&caller, &Action::StaffAt(&venue_id))?;
     let user = caller.signed_in()?.id.clone();
     let mut tx = state

@@ -69,7 +69,7 @@ async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| ApiError::TooLarge(format!("the body must be at most {MAX_BODY} bytes")))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))
+    crate::http::error::json_body(&bytes)
 }
 
 /// Bumps the cache generations a change of how `player` stands at `venue` touches (their

@@ -91,6 +91,17 @@ impl ApiError {
     }
 }
 
+/// A request body as JSON `T`, or a 400 naming what is wrong: the one parser of every
+/// context's JSON bodies (each route bounds the body's size before).
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`].
+pub fn json_body<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::BadRequest(format!("bad JSON body: {error}")))
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         ApiError::from_db(&error)

@@ -73,8 +73,7 @@ async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|_| ApiError::TooLarge(format!("the body must be at most {BODY_LIMIT} bytes")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::BadRequest(format!("bad JSON: {error}")))
+    crate::http::error::json_body(&bytes)
 }
 
 /// A path id that must be a number.
