@@ -459,8 +459,7 @@ async fn my_venues(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<axum::Json<Value>, ApiError> {
-    policy::require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = policy::require_user(&caller, &Action::OwnAccount)?;
     Ok(axum::Json(
         json!({ "venues": roles::venues_of(&state.pool, &user.id).await? }),
     ))

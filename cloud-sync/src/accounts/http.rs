@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::account::{self, AccountError, NewAccount};
 use super::caller::Caller;
-use super::policy::{Action, require};
+use super::policy::{Action, require, require_user};
 use super::session::{self, Origin, RefreshError};
 use crate::http::{ApiError, AppState};
 use crate::infra::rate_limit::{self, Verdict};
@@ -309,8 +309,7 @@ async fn reset(
 
 /// `GET /api/v1/me` — a signed-in user: their account.
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     Ok(axum::Json(account::me(&state.pool, &user.id).await?).into_response())
 }
 
@@ -325,8 +324,7 @@ async fn patch_me(
     caller: Caller,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let input: PatchMe = body.json()?;
     account::rename(&state.pool, &user.id, &input.display_name).await?;
     Ok(axum::Json(account::me(&state.pool, &user.id).await?).into_response())
@@ -344,8 +342,7 @@ async fn delete_me(
     caller: Caller,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let input: PasswordBody = body.json()?;
     account::delete(
         &state.pool,
@@ -370,8 +367,7 @@ async fn change_password(
     caller: Caller,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let input: ChangePassword = body.json()?;
     account::change_password(
         &state.pool,
@@ -386,8 +382,7 @@ async fn change_password(
 
 /// `GET /api/v1/me/sessions` — a signed-in user: their live sessions.
 async fn sessions(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let list = session::list(&state.pool, &user.id, &user.session).await?;
     Ok(axum::Json(json!({"sessions": list})).into_response())
 }
@@ -399,8 +394,7 @@ async fn revoke_session(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let mut conn = state.pool.acquire().await?;
     if session::revoke(&mut conn, &user.id, &id, "revoked by owner").await? {
         Ok(StatusCode::NO_CONTENT.into_response())

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::caller::Caller;
+use super::caller::{Caller, User};
 use crate::http::ApiError;
 
 /// A role beyond `player`, as stored (`user_roles.role`) and sent (`/api/v1/me`).
@@ -184,6 +184,16 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
             .iter()
             .any(|venue| user.has(Role::VenueManager, Some(venue))),
     }
+}
+
+/// [`require`], then the signed-in user who may: what most routes on one's own things start with.
+///
+/// # Errors
+///
+/// As [`require`]; 401 for a caller who is not a person.
+pub fn require_user<'c>(caller: &'c Caller, action: &Action<'_>) -> Result<&'c User, ApiError> {
+    require(caller, action)?;
+    caller.signed_in()
 }
 
 /// [`allows`], as an answer: 401 for a caller without credentials, 403 for one without the right.

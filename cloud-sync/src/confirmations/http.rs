@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{ConfirmError, checkins, player_of, results, trust, venue_id};
-use crate::accounts::policy::{Action, require};
+use crate::accounts::policy::{Action, require, require_user};
 use crate::accounts::{Caller, User};
 use crate::http::query::number;
 use crate::http::{ApiError, AppState};
@@ -58,12 +58,6 @@ impl From<ConfirmError> for ApiError {
     }
 }
 
-/// The caller, allowed `action`, as a signed-in user.
-fn allowed<'c>(caller: &'c Caller, action: &Action<'_>) -> Result<&'c User, ApiError> {
-    require(caller, action)?;
-    caller.signed_in()
-}
-
 /// Reads a JSON body of at most [`MAX_BODY`] bytes.
 async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(body, MAX_BODY)
@@ -92,7 +86,7 @@ async fn check_in(
     caller: Caller,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let user = allowed(&caller, &Action::VerifiedOnly)?;
+    let user = require_user(&caller, &Action::VerifiedOnly)?;
     let request: CheckIn = json_body(body).await?;
     let venue = venue_id(&request.venue_id)?;
     let (checkin, new) = checkins::check_in(&state.pool, &user.id, venue).await?;
@@ -115,7 +109,7 @@ async fn list_checkins(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = allowed(&caller, &Action::OwnAccount)?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     Ok(axum::Json(checkins::list(&state.pool, &user.id).await?))
 }
 
@@ -125,7 +119,7 @@ async fn end_checkin(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = allowed(&caller, &Action::OwnAccount)?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let (checkin, venue) = checkins::end(&state.pool, &user.id, &id).await?;
     touched(
         &state,
@@ -150,7 +144,7 @@ async fn list_results(
     caller: Caller,
     Query(query): Query<ResultsQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = allowed(&caller, &Action::OwnAccount)?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let filter = results::Filter::parse(query.status.as_deref())?;
     let (after, limit) = results::page(
         query.after.as_deref(),
@@ -188,7 +182,7 @@ async fn confirm(
     caller: Caller,
     Path(match_id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = allowed(&caller, &Action::VerifiedOnly)?;
+    let user = require_user(&caller, &Action::VerifiedOnly)?;
     Ok(axum::Json(say(&state, user, &match_id, None).await?))
 }
 
@@ -205,7 +199,7 @@ async fn dispute(
     Path(match_id): Path<String>,
     body: Body,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = allowed(&caller, &Action::OwnAccount)?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let request: Dispute = json_body(body).await?;
     let reason = results::reason(&request.reason)?;
     Ok(axum::Json(
@@ -218,7 +212,7 @@ async fn list_trusted(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = allowed(&caller, &Action::OwnAccount)?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     Ok(axum::Json(trust::list(&state.pool, &user.id).await?))
 }
 
@@ -229,7 +223,7 @@ async fn trust_venue(
     caller: Caller,
     Path(venue): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let user = allowed(&caller, &Action::VerifiedOnly)?;
+    let user = require_user(&caller, &Action::VerifiedOnly)?;
     let venue = venue_id(&venue)?;
     let trusted = trust::trust(&state.pool, &user.id, venue).await?;
     touched(
@@ -248,7 +242,7 @@ async fn distrust_venue(
     caller: Caller,
     Path(venue): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = allowed(&caller, &Action::OwnAccount)?;
+    let user = require_user(&caller, &Action::OwnAccount)?;
     let venue = venue_id(&venue)?;
     if trust::distrust(&state.pool, &user.id, venue).await? {
         touched(

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::prefs::{self, Channels};
 use super::{Kind, push, webhook};
-use crate::accounts::policy::{Action, require};
+use crate::accounts::policy::{Action, require, require_user};
 use crate::accounts::{Caller, User};
 use crate::http::{ApiError, AppState, query};
 
@@ -64,8 +64,7 @@ pub fn router() -> Router<AppState> {
 
 /// The signed-in user acting on their own account (401 anonymous, 403 a venue key).
 fn own(caller: &Caller) -> Result<&User, ApiError> {
-    require(caller, &Action::OwnAccount)?;
-    caller.signed_in()
+    require_user(caller, &Action::OwnAccount)
 }
 
 /// Reads a JSON body of at most [`BODY_LIMIT`] bytes.

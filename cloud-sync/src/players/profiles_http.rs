@@ -60,8 +60,7 @@ async fn my_player(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<axum::Json<Value>, ApiError> {
-    policy::require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = policy::require_user(&caller, &Action::OwnAccount)?;
     Ok(axum::Json(json!(
         profiles::mine(&state.pool, &user.id).await?
     )))
@@ -81,8 +80,7 @@ async fn take_player(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    policy::require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = policy::require_user(&caller, &Action::OwnAccount)?;
     let body: TakeBody = json_body(&body)?;
     let actor = Actor {
         user: &user.id,
@@ -119,8 +117,7 @@ async fn privacy(
     caller: Caller,
     body: Bytes,
 ) -> Result<axum::Json<Value>, ApiError> {
-    policy::require(&caller, &Action::OwnAccount)?;
-    let user = caller.signed_in()?;
+    let user = policy::require_user(&caller, &Action::OwnAccount)?;
     let body: PrivacyBody = json_body(&body)?;
     let player = profiles::set_public(&state.pool, &user.id, body.profile_public).await?;
     // Every cached answer that shows this player was made for the old choice.
@@ -229,8 +226,7 @@ async fn give(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    policy::require(&caller, &Action::ManagePlayers)?;
-    let user = caller.signed_in()?;
+    let user = policy::require_user(&caller, &Action::ManagePlayers)?;
     let body: GiveBody = json_body(&body)?;
     let actor = Actor {
         user: &user.id,
@@ -254,8 +250,7 @@ async fn merge(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    policy::require(&caller, &Action::ManagePlayers)?;
-    let user = caller.signed_in()?;
+    let user = policy::require_user(&caller, &Action::ManagePlayers)?;
     let body: MergeBody = json_body(&body)?;
     if body.from.len() > 100 || body.into.len() > 100 {
         return Err(ApiError::NotFound("no such player".into()));
