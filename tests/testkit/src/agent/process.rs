@@ -144,6 +144,18 @@ impl Process {
     }
 
     async fn launch(program: Program, dir: &Path, flags: &[String]) -> Process {
+        // A free port is free when picked, not necessarily when the agent binds it (tests run in
+        // parallel): an agent that exits at once is started again on other ports.
+        for _ in 0..3 {
+            if let Some(process) = Process::try_launch(program, dir, flags).await {
+                return process;
+            }
+        }
+        panic!("edge-agent did not become healthy");
+    }
+
+    /// One start on fresh ports: `None` when the agent exited before becoming healthy.
+    async fn try_launch(program: Program, dir: &Path, flags: &[String]) -> Option<Process> {
         let (http, mqtt) = (free_port(), free_port());
         let mut args = vec![
             "--data-dir".to_owned(),
@@ -169,11 +181,14 @@ impl Process {
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return Process {
+                return Some(Process {
                     child,
                     http,
                     mqtt: format!("127.0.0.1:{mqtt}").parse().expect("addr"),
-                };
+                });
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
