@@ -17,6 +17,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bracket::{Entry, Format, Options, Setup};
 use crate::protocol::valid_id;
 use crate::rules::{Game, Input, MatchSpec, PlayerStats};
 
@@ -28,6 +29,10 @@ pub const PLAYERS_ROUTE: &str = "/api/v1/sync/players";
 pub const PLAYERS_SNAPSHOT_ROUTE: &str = "/api/v1/sync/players/snapshot";
 /// The venue's staff (people with a role there who set a console PIN): [`StaffList`].
 pub const STAFF_ROUTE: &str = "/api/v1/sync/staff";
+
+/// The venue's tournaments the cloud planned (registration online) and not yet started:
+/// [`TournamentList`].
+pub const TOURNAMENTS_ROUTE: &str = "/api/v1/sync/tournaments";
 
 /// Most records in one batch.
 pub const MAX_BATCH_RECORDS: usize = 1000;
@@ -98,6 +103,47 @@ pub struct Invalid {
     pub reason: String,
 }
 
+/// What [`TOURNAMENTS_ROUTE`] answers: the tournaments the cloud holds for the venue that have not
+/// started. Until a tournament starts the cloud owns its registration; the venue imports it, checks
+/// players in and starts it, and from its `tournament_started` record on the venue owns it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TournamentList {
+    /// Planned tournaments, soonest first.
+    pub tournaments: Vec<PlannedTournament>,
+}
+
+/// One tournament planned online.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedTournament {
+    /// The cloud's id; the venue keeps it as the tournament's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The format.
+    pub format: Format,
+    /// The bracket's options (races, tie-breaks, …).
+    #[serde(default)]
+    pub options: Options,
+    /// When play is planned to start (Unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_ms: Option<u64>,
+    /// Registered players (not the waiting list), in registration order.
+    pub entrants: Vec<Entrant>,
+}
+
+/// A player registered online.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entrant {
+    /// The name the bracket shows.
+    pub name: String,
+    /// The registered player's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player_id: Option<String>,
+    /// Checked in online.
+    #[serde(default)]
+    pub checked_in: bool,
+}
+
 /// What a record says happened, typed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
@@ -112,6 +158,12 @@ pub enum Record {
     ResultCorrected(ResultCorrected),
     /// Staff voided a match: it ended without a winner and counts for nobody.
     MatchVoided(MatchVoided),
+    /// A tournament started at the venue: its bracket is drawn (docs/tournaments.md).
+    TournamentStarted(TournamentStarted),
+    /// A tournament's bracket took an entry: a result, forfeit, withdrawal or correction.
+    TournamentEntered(TournamentEntered),
+    /// A tournament match was called to a table.
+    TournamentCalled(TournamentCalled),
     /// A record the cloud once refused as invalid; the venue keeps the original in its dead
     /// letters, and this placeholder keeps the sequence without a gap.
     Rejected(Rejected),
@@ -131,6 +183,77 @@ pub struct MatchStarted {
     pub player_ids: [Option<String>; 2],
     /// When the venue started it (venue clock, Unix ms).
     pub started_ms: u64,
+    /// Who started it, when staff did (absent for a match a tournament started by itself and in
+    /// records sent before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Author>,
+    /// The tournament match it plays, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tournament: Option<TournamentMatch>,
+}
+
+/// A table match that plays a tournament's bracket match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TournamentMatch {
+    /// The tournament.
+    pub tournament_id: String,
+    /// The bracket match id (`W2-1`, …).
+    pub bracket_match: String,
+}
+
+/// `tournament_started`: the bracket is drawn; from now on the venue owns it and the cloud
+/// mirrors it by replaying the entries that follow. The record's key (`RawRecord::match_id`) is
+/// the tournament id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TournamentStarted {
+    /// The tournament: the cloud's id when it was created online, else one the venue made.
+    pub tournament_id: String,
+    /// Its name.
+    pub name: String,
+    /// Format, players in seed order, options: the bracket's first line.
+    pub setup: Setup,
+    /// Registered players' ids, in the order of `setup.players` (`null` for a walk-in).
+    #[serde(default)]
+    pub player_ids: Vec<Option<String>>,
+    /// When (venue clock, Unix ms).
+    pub started_ms: u64,
+    /// Who started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Author>,
+}
+
+/// `tournament_entered`: one entry the venue's bracket accepted, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TournamentEntered {
+    /// The tournament (the record's key).
+    pub tournament_id: String,
+    /// The entry's place in the tournament's entries: 1, 2, … without gaps.
+    pub ordinal: u32,
+    /// What the bracket took.
+    pub entry: Entry,
+    /// The table match whose result it is, when a table scored it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_match: Option<String>,
+    /// When (venue clock, Unix ms).
+    pub at_ms: u64,
+    /// Who entered it (absent when a table scored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Author>,
+}
+
+/// `tournament_called`: a ready match was called to a table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TournamentCalled {
+    /// The tournament (the record's key).
+    pub tournament_id: String,
+    /// The bracket match.
+    pub bracket_match: String,
+    /// The table it is called to.
+    pub table: String,
+    /// The players, in the match's order.
+    pub players: [String; 2],
+    /// When (venue clock, Unix ms).
+    pub called_ms: u64,
 }
 
 /// `rack_finished`.
@@ -267,12 +390,15 @@ impl Record {
             Record::MatchFinished(_) => "match_finished",
             Record::ResultCorrected(_) => "result_corrected",
             Record::MatchVoided(_) => "match_voided",
+            Record::TournamentStarted(_) => "tournament_started",
+            Record::TournamentEntered(_) => "tournament_entered",
+            Record::TournamentCalled(_) => "tournament_called",
             Record::Rejected(_) => "rejected",
         }
     }
 
-    /// The match the payload names; a `rejected` placeholder names none (its row keeps the
-    /// original's).
+    /// The match the payload names (a tournament record's: the tournament); a `rejected`
+    /// placeholder names none (its row keeps the original's).
     pub fn match_id(&self) -> Option<&str> {
         match self {
             Record::MatchStarted(r) => Some(&r.match_id),
@@ -280,6 +406,9 @@ impl Record {
             Record::MatchFinished(r) => Some(&r.match_id),
             Record::ResultCorrected(r) => Some(&r.match_id),
             Record::MatchVoided(r) => Some(&r.match_id),
+            Record::TournamentStarted(r) => Some(&r.tournament_id),
+            Record::TournamentEntered(r) => Some(&r.tournament_id),
+            Record::TournamentCalled(r) => Some(&r.tournament_id),
             Record::Rejected(_) => None,
         }
     }
@@ -297,6 +426,9 @@ impl Record {
             Record::MatchFinished(r) => serde_json::to_string(r),
             Record::ResultCorrected(r) => serde_json::to_string(r),
             Record::MatchVoided(r) => serde_json::to_string(r),
+            Record::TournamentStarted(r) => serde_json::to_string(r),
+            Record::TournamentEntered(r) => serde_json::to_string(r),
+            Record::TournamentCalled(r) => serde_json::to_string(r),
             Record::Rejected(r) => serde_json::to_string(r),
         }
     }
@@ -379,6 +511,15 @@ impl Record {
                 ResultCorrected::deserialize(payload).map(Record::ResultCorrected)
             }
             "match_voided" => MatchVoided::deserialize(payload).map(Record::MatchVoided),
+            "tournament_started" => {
+                TournamentStarted::deserialize(payload).map(Record::TournamentStarted)
+            }
+            "tournament_entered" => {
+                TournamentEntered::deserialize(payload).map(Record::TournamentEntered)
+            }
+            "tournament_called" => {
+                TournamentCalled::deserialize(payload).map(Record::TournamentCalled)
+            }
             "rejected" => Rejected::deserialize(payload).map(Record::Rejected),
             other => return Err(format!("unknown kind {other:?}")),
         };
@@ -403,6 +544,9 @@ impl Record {
             }
             Record::ResultCorrected(r) => (r.match_id.as_str(), Some(&r.table)),
             Record::MatchVoided(r) => (r.match_id.as_str(), Some(&r.table)),
+            Record::TournamentStarted(r) => (r.tournament_id.as_str(), None),
+            Record::TournamentEntered(r) => (r.tournament_id.as_str(), None),
+            Record::TournamentCalled(r) => (r.tournament_id.as_str(), Some(&r.table)),
             Record::Rejected(_) => (record_match_id, None),
         };
         if match_id != record_match_id {

@@ -70,7 +70,10 @@ pub(super) fn write(
             )?
             .execute(params![id, seq])?;
         }
-        Record::Rejected(_) => {}
+        Record::Rejected(_)
+        | Record::TournamentStarted(_)
+        | Record::TournamentEntered(_)
+        | Record::TournamentCalled(_) => {}
     }
     Ok(())
 }

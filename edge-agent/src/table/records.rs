@@ -17,6 +17,8 @@ pub(super) fn started(table: &str, info: &MatchInfo, spec: &MatchSpec, started_m
         spec: spec.clone(),
         player_ids: info.player_ids.clone(),
         started_ms,
+        by: None,
+        tournament: None,
     })
 }
 

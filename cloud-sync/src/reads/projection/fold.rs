@@ -54,7 +54,14 @@ pub(super) fn fold(records: &[Stored]) -> Vec<(String, MatchDelta<'_>)> {
     let mut order: Vec<(String, MatchDelta<'_>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for ready in records {
-        if matches!(ready.record, Record::Rejected(_)) {
+        // Placeholders and tournament records (keyed by tournament, not match) are not matches.
+        if matches!(
+            ready.record,
+            Record::Rejected(_)
+                | Record::TournamentStarted(_)
+                | Record::TournamentEntered(_)
+                | Record::TournamentCalled(_)
+        ) {
             continue;
         }
         let slot = *index.entry(ready.match_id.clone()).or_insert_with(|| {
@@ -114,7 +121,10 @@ pub(super) fn fold(records: &[Stored]) -> Vec<(String, MatchDelta<'_>)> {
                 delta.table = Some(r.table.clone());
                 delta.voided = Some(r);
             }
-            Record::Rejected(_) => {}
+            Record::Rejected(_)
+            | Record::TournamentStarted(_)
+            | Record::TournamentEntered(_)
+            | Record::TournamentCalled(_) => {}
         }
     }
     order
