@@ -97,6 +97,7 @@ fn match_inputs(match_id: &str, spec: &MatchSpec, device: &str, dseq: &mut u64) 
         spec: spec.clone(),
         player_ids: Default::default(),
         demo: false,
+        by: None,
     }];
     let mut device_event = |event| {
         *dseq += 1;

@@ -1,13 +1,14 @@
 //! The table registry for staff (`crate::registry`): `GET /api/v1/registry` lists every table
 //! with the devices that announced it and the devices announcing a table nobody registered;
 //! `PUT /api/v1/registry/{table}` registers, renames, moves or brings back a table;
-//! `POST /api/v1/registry/{table}/retire` retires one. All need the staff token: the listing
-//! names devices and retired tables, which is staff's business.
+//! `POST /api/v1/registry/{table}/retire` retires one. All need the staff token (or a staff PIN
+//! session): the listing names devices and retired tables, which is staff's business. Who made a
+//! change is logged with it on the table's view (as for match actions, `super::rest::actor_of`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -15,6 +16,7 @@ use super::AppState;
 use super::auth::Staff;
 use super::error::ApiError;
 use super::json::{body_bytes, json_response, parse};
+use super::rest::actor_of;
 use crate::registry::{Change, Entry};
 
 /// `PUT /api/v1/registry/{table}` body; both optional (an empty body is `{}`).
@@ -46,11 +48,13 @@ pub(crate) async fn list(
 
 /// `PUT /api/v1/registry/{table}`: 201 with the entry when the table is new, else 200.
 pub(crate) async fn put(
-    _staff: Staff,
+    staff: Staff,
     State(state): State<AppState>,
     Path(table): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let by = actor_of(&staff, &headers)?;
     let bytes = body_bytes(body)?;
     let put: Put = if bytes.iter().all(u8::is_ascii_whitespace) {
         Put::default()
@@ -69,7 +73,7 @@ pub(crate) async fn put(
         name: put.name,
         position: put.position,
     };
-    let entry = state.engine.register(change).await?;
+    let entry = state.engine.register(change, by).await?;
     let status = if known {
         StatusCode::OK
     } else {
@@ -80,10 +84,12 @@ pub(crate) async fn put(
 
 /// `POST /api/v1/registry/{table}/retire`: 200 with the entry; 404 unknown, 409 in use.
 pub(crate) async fn retire(
-    _staff: Staff,
+    staff: Staff,
     State(state): State<AppState>,
     Path(table): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let entry = state.engine.register(Change::Retire { table }).await?;
+    let by = actor_of(&staff, &headers)?;
+    let entry = state.engine.register(Change::Retire { table }, by).await?;
     entry_response(StatusCode::OK, &entry)
 }

@@ -63,13 +63,17 @@ pub(crate) async fn get_table(
         .ok_or_else(|| ApiError::NotFound(format!("no table {table:?}")))
 }
 
-/// `POST /api/v1/tables/{table}/matches`: starts a match; 201 with the view.
+/// `POST /api/v1/tables/{table}/matches`: starts a match; 201 with the view. Staff only (the
+/// staff token or a PIN session); who started it is logged and synced (`match_started.by`), as
+/// for [`action`].
 pub(crate) async fn start_match(
-    _staff: Staff,
+    staff: Staff,
     State(state): State<AppState>,
     Path(table): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let by = actor_of(&staff, &headers)?;
     let mut request: serde_json::Value = parse(&body_bytes(body)?)?;
     // The match spec, plus optionally `player_ids`: registered players (per seat) whose names
     // replace the ones given.
@@ -103,7 +107,7 @@ pub(crate) async fn start_match(
         .map_err(|rejected| ApiError::Unprocessable(rejected.to_string()))?;
     let published = state
         .engine
-        .start_registered(table, spec, player_ids)
+        .start_registered(table, spec, player_ids, Some(by))
         .await?;
     let mut response = view_response(StatusCode::CREATED, &published);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tables/{}", published.table())) {
@@ -124,14 +128,19 @@ pub(crate) async fn action(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    // A signed-in member is who they signed in as, whatever a header says.
-    let by = match staff.actor() {
-        Some(member) => member,
-        None => staff_actor(&headers)?,
-    };
+    let by = actor_of(&staff, &headers)?;
     let action: StaffAction = parse(&body_bytes(body)?)?;
     let published = state.engine.action_by(table, action, by).await?;
     Ok(view_response(StatusCode::OK, &published))
+}
+
+/// Who makes a staff write: a signed-in member is who they signed in as, whatever a header says;
+/// else the staff member the `X-Dojo-Staff` header names, else unnamed staff.
+pub(crate) fn actor_of(staff: &Staff, headers: &HeaderMap) -> Result<Actor, ApiError> {
+    match staff.actor() {
+        Some(member) => Ok(member),
+        None => staff_actor(headers),
+    }
 }
 
 /// The header that names the staff member making an action.
@@ -298,13 +307,15 @@ pub(crate) async fn dead_letters(
 }
 
 /// `POST /api/v1/tables/{table}/sessions`: starts a table-time session; 201 with the view. The
-/// body, if any, is ignored.
+/// body, if any, is ignored. Staff only; who started it is logged (as for [`action`]).
 pub(crate) async fn start_session(
-    _staff: Staff,
+    staff: Staff,
     State(state): State<AppState>,
     Path(table): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let published = state.engine.session(table, true).await?;
+    let by = actor_of(&staff, &headers)?;
+    let published = state.engine.session(table, true, by).await?;
     let mut response = view_response(StatusCode::CREATED, &published);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tables/{}", published.table())) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -313,13 +324,16 @@ pub(crate) async fn start_session(
 }
 
 /// `POST /api/v1/tables/{table}/sessions/current/stop`: stops the running session; 200 with the
-/// view (its `session` shows the elapsed time). The body, if any, is ignored.
+/// view (its `session` shows the elapsed time). The body, if any, is ignored. Staff only; who
+/// stopped it is logged (as for [`action`]).
 pub(crate) async fn stop_session(
-    _staff: Staff,
+    staff: Staff,
     State(state): State<AppState>,
     Path(table): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let published = state.engine.session(table, false).await?;
+    let by = actor_of(&staff, &headers)?;
+    let published = state.engine.session(table, false, by).await?;
     Ok(view_response(StatusCode::OK, &published))
 }
 

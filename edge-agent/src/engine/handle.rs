@@ -72,6 +72,7 @@ pub(super) enum Request {
         table: String,
         spec: MatchSpec,
         player_ids: [Option<String>; 2],
+        by: Option<Actor>,
         reply: Reply,
     },
     Action {
@@ -83,10 +84,12 @@ pub(super) enum Request {
     Session {
         table: String,
         start: bool,
+        by: Actor,
         reply: Reply,
     },
     Register {
         change: Change,
+        by: Actor,
         reply: oneshot::Sender<Result<Entry, EngineError>>,
     },
     Registry {
@@ -112,26 +115,30 @@ impl EngineHandle {
         }
     }
 
-    /// Starts a match on `table`; resolves once it is committed.
+    /// Starts a match on `table`, started by no one named (the demo); resolves once it is
+    /// committed.
     pub async fn start_match(
         &self,
         table: String,
         spec: MatchSpec,
     ) -> Result<Published, EngineError> {
-        self.start_registered(table, spec, [None, None]).await
+        self.start_registered(table, spec, [None, None], None).await
     }
 
-    /// Starts a match whose seats may hold registered players (cloud-sync ids, per seat).
+    /// Starts a match whose seats may hold registered players (cloud-sync ids, per seat), started
+    /// by `by` (logged and synced in its `match_started` record).
     pub async fn start_registered(
         &self,
         table: String,
         spec: MatchSpec,
         player_ids: [Option<String>; 2],
+        by: Option<Actor>,
     ) -> Result<Published, EngineError> {
         self.ask(|reply| Request::Start {
             table,
             spec,
             player_ids,
+            by,
             reply,
         })
         .await
@@ -163,21 +170,29 @@ impl EngineHandle {
         .await
     }
 
-    /// Starts (`true`) or stops a table-time session on `table`; resolves once it is committed.
-    pub async fn session(&self, table: String, start: bool) -> Result<Published, EngineError> {
+    /// Starts (`true`) or stops a table-time session on `table`, by `by` (logged); resolves once
+    /// it is committed.
+    pub async fn session(
+        &self,
+        table: String,
+        start: bool,
+        by: Actor,
+    ) -> Result<Published, EngineError> {
         self.ask(|reply| Request::Session {
             table,
             start,
+            by,
             reply,
         })
         .await
     }
 
-    /// Registers, updates or retires a table; resolves once the entry is committed.
-    pub async fn register(&self, change: Change) -> Result<Entry, EngineError> {
+    /// Registers, updates or retires a table, by `by` (logged with the change on the table's
+    /// view); resolves once the entry is committed.
+    pub async fn register(&self, change: Change, by: Actor) -> Result<Entry, EngineError> {
         self.saving()?;
         let (reply, answer) = oneshot::channel();
-        self.sent(Request::Register { change, reply }).await?;
+        self.sent(Request::Register { change, by, reply }).await?;
         self.answer(answer).await
     }
 

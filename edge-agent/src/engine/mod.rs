@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::mqtt::{Commands, Inbound};
 use crate::registry::{Announcement, Change, Entry, Registry};
 use crate::store::{Commit, DeadLetter, Recovered, StoreTx, Write};
-use crate::table::{Applied, Refused, Table, TableInput};
+use crate::table::{Actor, Applied, Refused, Table, TableInput};
 use crate::view::Published;
 use handle::{Reply, Request};
 use reject_log::RejectLog;
@@ -273,7 +273,9 @@ impl Engine {
 
     async fn request(&mut self, request: Request) {
         let (table, input, reply) = match request {
-            Request::Register { change, reply } => return self.register(change, reply).await,
+            Request::Register { change, by, reply } => {
+                return self.register(change, by, reply).await;
+            }
             Request::Registry { reply } => {
                 let _ = reply.send(self.registry.listing(self.announced.values()));
                 return;
@@ -282,6 +284,7 @@ impl Engine {
                 table,
                 spec,
                 player_ids,
+                by,
                 reply,
             } => {
                 // Unique per database: its epoch's first 8 hex digits and the event seq.
@@ -292,6 +295,7 @@ impl Engine {
                     spec,
                     player_ids,
                     demo: self.timing.demo,
+                    by,
                 };
                 (table, input, reply)
             }
@@ -311,13 +315,15 @@ impl Engine {
             Request::Session {
                 table,
                 start: true,
+                by,
                 reply,
-            } => (table, TableInput::SessionStart {}, reply),
+            } => (table, TableInput::SessionStart { by: Some(by) }, reply),
             Request::Session {
                 table,
                 start: false,
+                by,
                 reply,
-            } => (table, TableInput::SessionStop {}, reply),
+            } => (table, TableInput::SessionStop { by: Some(by) }, reply),
         };
         if !protocol::valid_id(&table) {
             let _ = reply.send(Err(EngineError::BadTable(table)));
@@ -730,6 +736,7 @@ impl Engine {
     async fn register(
         &mut self,
         change: Change,
+        by: Actor,
         reply: oneshot::Sender<Result<crate::registry::Entry, EngineError>>,
     ) {
         if !self.store.can_commit() {
@@ -781,6 +788,7 @@ impl Engine {
             name: entry.name.clone(),
             position: entry.position,
             retired: entry.retired,
+            by: Some(by),
         };
         let (view_tx, committed) = oneshot::channel();
         let now = crate::clock::now_ms();

@@ -183,6 +183,7 @@ mod tests {
             spec,
             player_ids: Default::default(),
             demo: false,
+            by: None,
         };
         table.apply(&start, 1, 0).expect("start");
         table

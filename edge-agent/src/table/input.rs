@@ -166,6 +166,10 @@ pub enum TableInput {
         /// never syncs), even after a restart without `--demo`. Logged only when true.
         #[serde(default, skip_serializing_if = "is_false")]
         demo: bool,
+        /// Who started it (absent in logs written before it was recorded, and when no one is
+        /// named: the demo, tests).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
     },
     /// The quiet period closed the shot in progress.
     QuietClose,
@@ -184,9 +188,17 @@ pub enum TableInput {
         events: u64,
     },
     /// Staff started a table-time session (at the input's receive time).
-    SessionStart {},
+    SessionStart {
+        /// Who started it (absent in logs written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
+    },
     /// Staff stopped the running session (at the input's receive time).
-    SessionStop {},
+    SessionStop {
+        /// Who stopped it (absent in logs written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
+    },
     /// The camera bracketing the shot in progress sent no `shot_end` within the camera timeout:
     /// the shot is handed to the pocket sensors (see `table::fallback`).
     CameraLost {
@@ -206,6 +218,9 @@ pub enum TableInput {
         position: u32,
         /// Retired.
         retired: bool,
+        /// Who changed it (absent in logs written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
     },
 }
 

@@ -152,8 +152,16 @@ impl Table {
                 spec,
                 player_ids,
                 demo,
+                by,
             } => {
-                self.start(match_id, spec, player_ids, received_ms, &mut applied)?;
+                self.start(
+                    match_id,
+                    spec,
+                    player_ids,
+                    by.as_ref(),
+                    received_ms,
+                    &mut applied,
+                )?;
                 if let (true, Some((info, _))) = (*demo, &mut self.game) {
                     info.demo = true;
                 }
@@ -183,12 +191,13 @@ impl Table {
             TableInput::Missing { events, .. } => {
                 self.missing_events = self.missing_events.saturating_add(*events);
             }
-            TableInput::SessionStart {} => self.start_session(received_ms)?,
-            TableInput::SessionStop {} => self.stop_session(received_ms)?,
+            TableInput::SessionStart { .. } => self.start_session(received_ms)?,
+            TableInput::SessionStop { .. } => self.stop_session(received_ms)?,
             TableInput::Registry {
                 name,
                 position,
                 retired,
+                ..
             } => self.relabel(name, *position, *retired),
         }
         // Demo data never syncs: nothing a demo match makes leaves for the cloud.
@@ -214,8 +223,8 @@ impl Table {
         received_ms: u64,
     ) -> Result<Applied, Refused> {
         match input {
-            TableInput::SessionStart {} => self.replay_session(true, received_ms),
-            TableInput::SessionStop {} => self.replay_session(false, received_ms),
+            TableInput::SessionStart { .. } => self.replay_session(true, received_ms),
+            TableInput::SessionStop { .. } => self.replay_session(false, received_ms),
             _ => return self.apply(input, seq, received_ms),
         }
         self.seq = seq;

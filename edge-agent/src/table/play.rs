@@ -9,12 +9,13 @@ use super::{Actor, Applied, Refused, StaffAction, Table};
 use crate::view::MatchInfo;
 
 impl Table {
-    /// Starts a match, unless one is in play.
+    /// Starts a match, unless one is in play; `by` (who started it) goes into its record.
     pub(super) fn start(
         &mut self,
         match_id: &str,
         spec: &MatchSpec,
         player_ids: &[Option<String>; 2],
+        by: Option<&Actor>,
         received_ms: u64,
         applied: &mut Applied,
     ) -> Result<(), Refused> {
@@ -35,7 +36,7 @@ impl Table {
         applied.match_start = true;
         applied
             .outbox
-            .push(records::started(&self.id, &info, spec, received_ms));
+            .push(records::started(&self.id, &info, spec, by, received_ms));
         self.game = Some((info, game));
         self.pending = Pending::default();
         self.missing_events = 0;

@@ -9,15 +9,21 @@ use shared::sync::{
 use super::Actor;
 use crate::view::{MatchInfo, Voided};
 
-/// The record of a match starting on `table`.
-pub(super) fn started(table: &str, info: &MatchInfo, spec: &MatchSpec, started_ms: u64) -> Record {
+/// The record of a match starting on `table`, started by `by` when known.
+pub(super) fn started(
+    table: &str,
+    info: &MatchInfo,
+    spec: &MatchSpec,
+    by: Option<&Actor>,
+    started_ms: u64,
+) -> Record {
     Record::MatchStarted(MatchStarted {
         match_id: info.match_id.clone(),
         table: table.to_owned(),
         spec: spec.clone(),
         player_ids: info.player_ids.clone(),
         started_ms,
-        by: None,
+        by: by.map(author),
         tournament: None,
     })
 }

@@ -37,6 +37,7 @@ impl Logged {
             spec: spec(game, race_to),
             player_ids: Default::default(),
             demo: false,
+            by: None,
         };
         logged.input(start).expect("starts");
         logged
@@ -300,6 +301,7 @@ fn a_voided_match_ends_without_a_winner_and_takes_nothing_more() {
         spec: spec("eight-ball", 3),
         player_ids: Default::default(),
         demo: false,
+        by: None,
     };
     t.input(next).expect("a new match can start");
     assert_eq!(t.table.view().status, TableStatus::Playing);

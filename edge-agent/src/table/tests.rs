@@ -29,6 +29,7 @@ fn playing(game: &str) -> Table {
         spec: spec(game),
         player_ids: Default::default(),
         demo: false,
+        by: None,
     };
     table.apply(&start, 1, 0).expect("start");
     table
@@ -39,15 +40,15 @@ fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
     let mut table = Table::new("t1");
     assert!(!table.lit());
     assert!(matches!(
-        table.apply(&TableInput::SessionStop {}, 1, 100),
+        table.apply(&TableInput::SessionStop { by: None }, 1, 100),
         Err(Refused::NoSession)
     ));
     table
-        .apply(&TableInput::SessionStart {}, 1, 1_000)
+        .apply(&TableInput::SessionStart { by: None }, 1, 1_000)
         .expect("starts");
     assert!(table.lit() && table.session_running());
     assert!(matches!(
-        table.apply(&TableInput::SessionStart {}, 2, 2_000),
+        table.apply(&TableInput::SessionStart { by: None }, 2, 2_000),
         Err(Refused::SessionRunning)
     ));
     let start = TableInput::StartMatch {
@@ -55,6 +56,7 @@ fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
         spec: spec("nine-ball"),
         player_ids: Default::default(),
         demo: false,
+        by: None,
     };
     table
         .apply(&start, 2, 3_000)
@@ -66,7 +68,7 @@ fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
     table.apply(&concede, 3, 4_000).expect("concedes");
     assert!(table.lit(), "the session keeps the light on");
     table
-        .apply(&TableInput::SessionStop {}, 4, 61_000)
+        .apply(&TableInput::SessionStop { by: None }, 4, 61_000)
         .expect("stops");
     assert!(!table.lit());
     let view = table.view();
@@ -86,7 +88,7 @@ fn sessions_start_stop_light_and_come_back_from_the_stored_view() {
     for (seq, at, input) in [
         (2, 3_000, start),
         (3, 4_000, concede),
-        (4, 61_000, TableInput::SessionStop {}),
+        (4, 61_000, TableInput::SessionStop { by: None }),
     ] {
         again.replay(&input, seq, at).expect("replays");
     }
@@ -234,6 +236,7 @@ fn staff_requests_the_rules_refuse_change_nothing() {
                 spec: spec("eight-ball"),
                 player_ids: Default::default(),
                 demo: false,
+                by: None,
             },
             2,
             0,
@@ -270,6 +273,7 @@ fn staff_requests_the_rules_refuse_change_nothing() {
         spec: spec("nine-ball"),
         player_ids: Default::default(),
         demo: false,
+        by: None,
     };
     assert!(matches!(table.apply(&start, 3, 0), Err(Refused::Busy)));
 }
@@ -299,6 +303,7 @@ fn inputs_round_trip_through_the_log_format() {
             spec: spec("ten-ball"),
             player_ids: Default::default(),
             demo: false,
+            by: None,
         },
         device(1, DeviceEvent::Pocket { ball: 0, pocket: 3 }),
         TableInput::Staff {
@@ -340,6 +345,7 @@ fn a_demo_match_leaves_nothing_for_the_outbox_and_says_so_in_its_view_and_log() 
         spec: spec("nine-ball"),
         player_ids: Default::default(),
         demo: true,
+        by: None,
     };
     let logged = serde_json::to_value(&start).expect("JSON");
     assert_eq!(logged["demo"], true);
@@ -361,6 +367,7 @@ fn a_demo_match_leaves_nothing_for_the_outbox_and_says_so_in_its_view_and_log() 
         spec: spec("nine-ball"),
         player_ids: Default::default(),
         demo: false,
+        by: None,
     };
     assert!(
         serde_json::to_value(&real)
@@ -391,6 +398,7 @@ fn the_registry_label_shows_on_the_view_and_a_rename_is_a_logged_input() {
         name: "Bar".into(),
         position: 1,
         retired: true,
+        by: None,
     };
     let logged: TableInput =
         serde_json::from_value(serde_json::to_value(&rename).expect("JSON")).expect("read back");
@@ -400,4 +408,84 @@ fn the_registry_label_shows_on_the_view_and_a_rename_is_a_logged_input() {
         (view.name.as_str(), view.position, view.retired),
         ("Bar", 1, true)
     );
+}
+
+/// Issue 17: who started a match, a session or a registry change is logged with the input, and
+/// the match's `match_started` record carries it; logs written before (no `by`) replay as ever.
+#[test]
+fn staff_writes_log_who_made_them_and_old_logs_without_it_replay() {
+    let lee = Actor::Staff {
+        name: Some("Lee".into()),
+        id: Some("u-lee".into()),
+    };
+    let mut table = Table::new("t1");
+    let inputs = [
+        TableInput::SessionStart {
+            by: Some(lee.clone()),
+        },
+        TableInput::StartMatch {
+            match_id: "m1".into(),
+            spec: spec("nine-ball"),
+            player_ids: Default::default(),
+            demo: false,
+            by: Some(lee.clone()),
+        },
+        TableInput::SessionStop {
+            by: Some(lee.clone()),
+        },
+        TableInput::Registry {
+            name: "Window".into(),
+            position: 2,
+            retired: false,
+            by: Some(lee),
+        },
+    ];
+    for (seq, input) in (1..).zip(&inputs) {
+        let logged = serde_json::to_value(input).expect("JSON");
+        assert_eq!(
+            logged["by"],
+            json!({"role": "staff", "name": "Lee", "id": "u-lee"}),
+            "{logged}"
+        );
+        let applied = table.apply(input, seq, seq * 1_000).expect("applies");
+        if let TableInput::StartMatch { .. } = input {
+            match applied.outbox.as_slice() {
+                [shared::sync::Record::MatchStarted(started)] => assert_eq!(
+                    started.by,
+                    Some(shared::sync::Author::Staff {
+                        name: Some("Lee".into()),
+                        id: Some("u-lee".into()),
+                    })
+                ),
+                other => panic!("one match_started record, not {other:?}"),
+            }
+        }
+    }
+
+    // The same inputs as logged before `by` existed: read back with no one named, and replayed
+    // to the same view (the match_started record then names no one).
+    let old = [
+        json!({"input": "session_start"}),
+        json!({"input": "start_match", "match_id": "m1", "spec": spec("nine-ball")}),
+        json!({"input": "session_stop"}),
+        json!({"input": "registry", "name": "Window", "position": 2, "retired": false}),
+    ];
+    let mut replayed = Table::new("t1");
+    for (seq, logged) in (1..).zip(old) {
+        let input: TableInput = serde_json::from_value(logged.clone()).expect("an old log reads");
+        assert_eq!(
+            serde_json::to_value(&input).expect("JSON"),
+            logged,
+            "written as before"
+        );
+        let applied = replayed.replay(&input, seq, seq * 1_000).expect("replays");
+        if let TableInput::StartMatch { by, .. } = &input {
+            assert_eq!(by, &None);
+            match applied.outbox.as_slice() {
+                [shared::sync::Record::MatchStarted(started)] => assert_eq!(started.by, None),
+                other => panic!("one match_started record, not {other:?}"),
+            }
+        }
+    }
+    assert_eq!(replayed.view(), table.view());
 }

@@ -22,6 +22,7 @@ mod results;
 mod session;
 mod shot_clock;
 mod staff;
+mod staff_ids;
 mod staff_pin;
 mod sync;
 mod tv;
