@@ -285,7 +285,10 @@ impl State {
                         player: name.clone(),
                         context,
                     })?;
-                if s.score[side] <= s.score[1 - side] {
+                let race = self.race_of(m);
+                let (mine, theirs) = (s.score[side], s.score[1 - side]);
+                let reached = race[side] > 0 && mine >= race[side] && theirs < race[1 - side];
+                if mine <= theirs && !reached {
                     return Err(BracketError::Invalid(format!(
                         "the score {:?} does not make {name:?} the winner of {id}",
                         s.score
@@ -389,22 +392,28 @@ impl State {
         Ok(())
     }
 
+    /// The racks each player of match `m` needs.
+    fn race_of(&self, m: usize) -> [u32; 2] {
+        let game = &self.graph.matches[m];
+        let name = |slot: Slot| slot.player().map(|p| self.setup.players[p].as_str());
+        race::race(
+            &self.setup.options,
+            &game.id,
+            game.winner_level == Some(super::graph::CHAMPION),
+            [name(game.slots[0]), name(game.slots[1])],
+        )
+    }
+
     /// One match as shown.
     pub(crate) fn match_view(&self, index: usize) -> MatchView {
         let m = &self.graph.matches[index];
         let name = |p: usize| self.setup.players[p].clone();
         let players = m.slots.map(|s| s.player().map(name));
         let outcome = m.outcome.as_ref();
-        let final_match = m.winner_level == Some(super::graph::CHAMPION);
         MatchView {
             id: m.id.clone(),
             round: m.round,
-            race: race::race(
-                &self.setup.options,
-                &m.id,
-                final_match,
-                [players[0].as_deref(), players[1].as_deref()],
-            ),
+            race: self.race_of(index),
             players,
             status: self.status(index),
             winner: outcome.and_then(|o| o.winner).map(name),

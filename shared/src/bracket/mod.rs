@@ -411,11 +411,17 @@ impl Bracket {
             .outcome
             .as_ref()
             .is_some_and(|o| o.bye);
-        if status != Status::Done || bye {
+        if status != Status::Done {
             return Err(BracketError::NotReady {
                 id: score.match_id.clone(),
                 status,
             });
+        }
+        if bye {
+            return Err(BracketError::Invalid(format!(
+                "{} is a bye: there is no result to correct",
+                score.match_id
+            )));
         }
         self.state.scored(m, score)?;
         let at = self
