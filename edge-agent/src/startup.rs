@@ -262,6 +262,7 @@ pub async fn start_with_devices(
         table_lights: config.table_lights,
         camera_shot_timeout_ms: config.camera_shot_timeout_ms,
         demo: config.demo,
+        call_timeout_ms: config.call_timeout_ms,
     };
     let (mut engine, handle, views) = Engine::recover(
         recovered,

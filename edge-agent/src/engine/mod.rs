@@ -85,6 +85,8 @@ pub struct Timing {
     pub camera_shot_timeout_ms: u64,
     /// `--demo`: every match started is a demo match (its records never enter the outbox).
     pub demo: bool,
+    /// A tournament's no-show may be forfeited this long after the call.
+    pub call_timeout_ms: u64,
 }
 
 /// The engine before it runs.
@@ -413,6 +415,7 @@ impl Engine {
             device_mark,
             outbox: applied.outbox,
             reply: reply.is_some().then_some(store_reply),
+            tournament: Vec::new(),
         };
         self.store
             .send(Write::Event(Box::new(commit)))
