@@ -274,6 +274,8 @@ pub async fn start_with_devices(
     );
     hub.publish(&views);
     engine.report_to(health.clone());
+    let notices = crate::notices::Notices::new();
+    engine.notices_to(notices.clone());
     let mut declared = config.tables.clone();
     if config.demo {
         declared.extend(demo_tables(&config));
@@ -312,7 +314,7 @@ pub async fn start_with_devices(
         venue: config.venue.clone(),
         cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
         phones: Arc::new(api::Phones::new(pairing_secret)),
-        notices: crate::notices::Notices::new(),
+        notices,
         reach: reach.clone(),
         devices: devices.clone(),
         health: Some(health.clone()),

@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::registry::{Change, Entry, Listing};
 use crate::table::{Actor, StaffAction};
+use crate::tournament::{TournamentInput, TournamentSummary, TournamentView};
 use crate::view::Published;
 
 /// Why the engine refused a request.
@@ -62,6 +63,12 @@ pub enum EngineError {
     /// The agent is shutting down.
     #[error("the agent is shutting down")]
     ShuttingDown,
+    /// A tournament refused the input.
+    #[error(transparent)]
+    Tournament(#[from] crate::tournament::TournamentError),
+    /// A no-show forfeited before the call timeout passed.
+    #[error("{0}")]
+    TooEarly(String),
 }
 
 pub(super) type Reply = oneshot::Sender<Result<Published, EngineError>>;
@@ -91,6 +98,22 @@ pub(super) enum Request {
     },
     Registry {
         reply: oneshot::Sender<Listing>,
+    },
+    Tournament {
+        id: Option<String>,
+        input: TournamentInput,
+        reply: oneshot::Sender<Result<TournamentView, EngineError>>,
+    },
+    Tournaments {
+        reply: oneshot::Sender<Vec<TournamentSummary>>,
+    },
+    TournamentView {
+        id: String,
+        reply: oneshot::Sender<Option<TournamentView>>,
+    },
+    Import {
+        planned: Vec<shared::sync::PlannedTournament>,
+        reply: oneshot::Sender<usize>,
     },
 }
 
@@ -188,6 +211,44 @@ impl EngineHandle {
             .send(Request::Registry { reply })
             .await
             .map_err(|_| EngineError::ShuttingDown)?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)
+    }
+
+    /// Applies a tournament input (`id` `None`: a `Create`, which gets a new id); resolves with
+    /// the tournament's view once it is committed.
+    pub async fn tournament(
+        &self,
+        id: Option<String>,
+        input: TournamentInput,
+    ) -> Result<TournamentView, EngineError> {
+        self.saving()?;
+        let (reply, answer) = oneshot::channel();
+        self.sent(Request::Tournament { id, input, reply }).await?;
+        self.answer(answer).await
+    }
+
+    /// Every tournament's list line.
+    pub async fn tournaments(&self) -> Result<Vec<TournamentSummary>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.sent(Request::Tournaments { reply }).await?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)
+    }
+
+    /// One tournament's view (`None`: no such tournament).
+    pub async fn tournament_view(&self, id: String) -> Result<Option<TournamentView>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.sent(Request::TournamentView { id, reply }).await?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)
+    }
+
+    /// Takes the cloud's planned tournaments (new drafts, new entrants); how many inputs it took.
+    pub async fn import_tournaments(
+        &self,
+        planned: Vec<shared::sync::PlannedTournament>,
+    ) -> Result<usize, EngineError> {
+        self.saving()?;
+        let (reply, answer) = oneshot::channel();
+        self.sent(Request::Import { planned, reply }).await?;
         answer.await.map_err(|_| EngineError::ShuttingDown)
     }
 

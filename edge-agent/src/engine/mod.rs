@@ -5,11 +5,13 @@
 //!
 //! - `handle`: [`EngineHandle`], how the API and the demo ask, and [`EngineError`];
 //! - `reject_log`: rate-limited logging of rejected messages;
-//! - `scoring`: scoring mode changes and fallbacks, logged and counted.
+//! - `scoring`: scoring mode changes and fallbacks, logged and counted;
+//! - `tournaments`: the tournaments beside the tables: results in the table's transaction, calls.
 
 mod handle;
 mod reject_log;
 mod scoring;
+mod tournaments;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -115,6 +117,12 @@ pub struct Engine {
     announced: BTreeMap<String, Announcement>,
     /// Told what the engine sees happen (devices heard, its loop running, the link closing).
     health: Option<Arc<crate::health::Health>>,
+    /// The venue's tournaments, by id.
+    tournaments: BTreeMap<String, crate::tournament::Tournament>,
+    /// Calls ended without their table match, whose table matches are voided on the next tick.
+    to_void: Vec<crate::tournament::Call>,
+    /// Where `tournament` messages go to `/ws` clients.
+    notices: Option<crate::notices::Notices>,
 }
 
 /// Devices whose announcements are kept: anyone on the network can publish a status under any
@@ -173,6 +181,7 @@ impl Engine {
             views.push(view);
             tables.insert(logged.table, table);
         }
+        let tournaments = tournaments::replay(recovered.tournaments);
         let (tx, requests) = mpsc::channel(256);
         let store_watch = store.watch();
         let modes = scoring::Modes::recovered(tables.values());
@@ -194,6 +203,9 @@ impl Engine {
             unsaved: Vec::new(),
             announced: BTreeMap::new(),
             health: None,
+            tournaments,
+            to_void: Vec::new(),
+            notices: None,
         };
         let handle = EngineHandle {
             tx,
@@ -228,6 +240,11 @@ impl Engine {
     /// Reports to `health` what the engine sees: devices heard, its loop running, the link closing.
     pub fn report_to(&mut self, health: Arc<crate::health::Health>) {
         self.health = Some(health);
+    }
+
+    /// Sends each committed tournament change to `/ws` clients as a `tournament` message.
+    pub fn notices_to(&mut self, notices: crate::notices::Notices) {
+        self.notices = Some(notices);
     }
 
     /// Runs until `shutdown`; then drops its store sender so the writer drains and stops.
@@ -278,6 +295,22 @@ impl Engine {
             Request::Register { change, reply } => return self.register(change, reply).await,
             Request::Registry { reply } => {
                 let _ = reply.send(self.registry.listing(self.announced.values()));
+                return;
+            }
+            Request::Tournament { id, input, reply } => {
+                return self.tournament_request(id, input, reply).await;
+            }
+            Request::Tournaments { reply } => {
+                let _ = reply.send(self.tournament_list());
+                return;
+            }
+            Request::TournamentView { id, reply } => {
+                let _ = reply.send(self.tournament_view(&id));
+                return;
+            }
+            Request::Import { planned, reply } => {
+                let taken = self.import(planned).await;
+                let _ = reply.send(taken);
                 return;
             }
             Request::Start {
@@ -402,7 +435,9 @@ impl Engine {
         self.modes.report(&self.metrics, table, seq, &applied);
         let view = Published::new(table.view(), received);
         let device = input.device_seq();
-        let input = serde_json::to_string(&input).unwrap_or_default();
+        let input_value = input;
+        let input = serde_json::to_string(&input_value).unwrap_or_default();
+        let (rows, changed) = self.follow_table(table_id, &input_value, &applied, received_ms);
         let (store_reply, committed) = oneshot::channel();
         let commit = Commit {
             seq,
@@ -414,22 +449,29 @@ impl Engine {
             match_start: applied.match_start,
             device_mark,
             outbox: applied.outbox,
-            reply: reply.is_some().then_some(store_reply),
-            tournament: Vec::new(),
+            reply: (reply.is_some() || !changed.is_empty()).then_some(store_reply),
+            tournament: rows,
         };
         self.store
             .send(Write::Event(Box::new(commit)))
             .await
             .map_err(|e| EngineError::Store(e.to_string()))?;
-        if let Some(reply) = reply {
-            // Answer after the commit without holding up the engine.
+        let (publish_tx, publish_rx) = oneshot::channel();
+        self.publish_after(&changed, publish_rx);
+        if reply.is_some() || !changed.is_empty() {
+            // Answer (and show the tournaments) after the commit without holding up the engine.
             tokio::spawn(async move {
                 let answer = match committed.await {
-                    Ok(Ok(view)) => Ok(view),
+                    Ok(Ok(view)) => {
+                        let _ = publish_tx.send(());
+                        Ok(view)
+                    }
                     Ok(Err(error)) => Err(EngineError::Store(error)),
                     Err(_) => Err(EngineError::ShuttingDown),
                 };
-                let _ = reply.send(answer);
+                if let Some(reply) = reply {
+                    let _ = reply.send(answer);
+                }
             });
         }
         Ok(())
@@ -831,6 +873,7 @@ impl Engine {
         for (table, input) in due {
             let _ = self.commit(&table, input, now, Source::Timer).await;
         }
+        self.call_ready().await;
         let steps = self.ingest.expire(now);
         self.steps(steps, now).await;
         for request in self.ingest.replays(now) {
