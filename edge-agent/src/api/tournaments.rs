@@ -60,6 +60,9 @@ struct Create {
     /// Players entered at once, in entry order (not checked in).
     #[serde(default)]
     entrants: Vec<String>,
+    /// The tables it plays on, in order (absent: every table).
+    #[serde(default)]
+    tables: Vec<String>,
 }
 
 /// `POST /api/v1/tournaments`: a draft; 201 with its view. Staff only.
@@ -83,6 +86,7 @@ pub(crate) async fn create(
                 checked_in: false,
             })
             .collect(),
+        tables: create.tables,
         imported: false,
         by: staff.actor().or_else(|| Some(crate::table::Actor::staff())),
     };

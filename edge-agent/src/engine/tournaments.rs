@@ -398,6 +398,7 @@ impl Engine {
                         format: plan.format,
                         options: plan.options,
                         entrants: plan.entrants,
+                        tables: Vec::new(),
                         imported: true,
                         by: None,
                     },

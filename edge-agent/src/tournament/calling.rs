@@ -55,7 +55,8 @@ impl Tournament {
             .map(|(table, _)| table.as_str())
     }
 
-    /// What to call now onto `free` tables (in the venue's order): each queued match whose
+    /// What to call now onto `free` tables (in the venue's order; only the tournament's own when it
+    /// names some): each queued match whose
     /// players are not playing, to its kept table if it has one, else to the first free table
     /// kept for nothing.
     pub fn plan(&self, free: &[String]) -> Vec<Planned> {
@@ -64,8 +65,13 @@ impl Tournament {
         }
         let mut free: Vec<&String> = free
             .iter()
+            .filter(|t| self.tables.is_empty() || self.tables.contains(t))
             .filter(|t| !self.calls.values().any(|c| &c.table == *t))
             .collect();
+        if !self.tables.is_empty() {
+            // The tournament's own order of its tables.
+            free.sort_by_key(|t| self.tables.iter().position(|own| own == *t));
+        }
         let mut playing: Vec<String> = self
             .calls
             .values()

@@ -27,6 +27,9 @@ pub enum TournamentInput {
         /// Entrants known at creation (an import's registrations), in entry order.
         #[serde(default)]
         entrants: Vec<Entrant>,
+        /// The tables it plays on, in the order they are used (empty: every table of the venue).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tables: Vec<String>,
         /// Imported from the cloud (its id is the cloud's).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         imported: bool,

@@ -31,6 +31,8 @@ pub const DEFAULT_RACE: u32 = 5;
 pub const MAX_ENTRANTS: usize = 256;
 /// Longest name (a tournament's, a player's), in characters.
 pub const MAX_NAME: usize = 64;
+/// Most tables one tournament names.
+pub const MAX_TABLES: usize = 256;
 /// Most matches one table can be kept for.
 pub const MAX_RESERVED: usize = 64;
 
@@ -88,6 +90,8 @@ pub struct Tournament {
     format: Format,
     options: Options,
     imported: bool,
+    /// The tables it plays on (empty: every table).
+    tables: Vec<String>,
     entrants: Vec<Entrant>,
     seeds: Option<Vec<String>>,
     created_ms: u64,
@@ -137,11 +141,17 @@ impl Tournament {
             options,
             entrants,
             imported,
+            tables,
             ..
         } = input
         else {
             return Err(TournamentError::Unknown(id.to_owned()));
         };
+        if tables.len() > MAX_TABLES || tables.iter().any(|t| !shared::protocol::valid_id(t)) {
+            return Err(TournamentError::Invalid(format!(
+                "tables: at most {MAX_TABLES} table ids (1-32 letters, digits, '-' or '_')"
+            )));
+        }
         let mut tournament = Tournament {
             id: id.to_owned(),
             name: clean_name(name, "the tournament's name")?,
@@ -149,6 +159,7 @@ impl Tournament {
             format: *format,
             options: options.clone(),
             imported: *imported,
+            tables: tables.clone(),
             entrants: Vec::new(),
             seeds: None,
             created_ms: at_ms,

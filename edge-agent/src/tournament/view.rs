@@ -75,6 +75,8 @@ pub struct TournamentView {
     pub status: TournamentStatus,
     /// Imported from the cloud.
     pub imported: bool,
+    /// The tables it plays on (empty: every table).
+    pub tables: Vec<String>,
     /// Entrants, in entry order.
     pub entrants: Vec<Entrant>,
     /// The order the bracket is (or will be) drawn in.
@@ -183,6 +185,7 @@ impl Tournament {
             options: self.options.clone(),
             status: self.status(),
             imported: self.imported,
+            tables: self.tables.clone(),
             entrants: self.entrants.clone(),
             seeds: self.seed_order(),
             created_ms: self.created_ms,

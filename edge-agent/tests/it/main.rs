@@ -24,6 +24,7 @@ mod shot_clock;
 mod staff;
 mod staff_pin;
 mod sync;
+mod tournament;
 mod tv;
 mod venue;
 mod web;

@@ -91,6 +91,7 @@ $("tour-create").addEventListener("submit", (event) => {
     format: $("tour-format").value,
     options: race > 0 ? { race: { to: race } } : {},
     entrants: $("tour-players").value.split("\n").map((s) => s.trim()).filter(Boolean),
+    tables: $("tour-tables").value.split(",").map((s) => s.trim()).filter(Boolean),
   };
   api("POST", "/api/v1/tournaments", body).then((view) => {
     tour.selected = view.id;
