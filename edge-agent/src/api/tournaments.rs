@@ -30,7 +30,7 @@ fn view_response(status: StatusCode, view: &TournamentView) -> Result<Response, 
 
 /// `GET /api/v1/tournaments`: every tournament's list line. Public.
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let list = state.engine.tournaments().await?;
+    let list = state.engine.tournaments();
     let body = serde_json::json!({ "tournaments": list }).to_string();
     Ok(json_response(StatusCode::OK, body))
 }
@@ -40,7 +40,7 @@ pub(crate) async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.engine.tournament_view(id.clone()).await? {
+    match state.engine.tournament_view(&id) {
         Some(view) => view_response(StatusCode::OK, &view),
         None => Err(ApiError::NotFound(format!("no tournament {id:?}"))),
     }

@@ -104,13 +104,6 @@ pub(super) enum Request {
         input: TournamentInput,
         reply: oneshot::Sender<Result<TournamentView, EngineError>>,
     },
-    Tournaments {
-        reply: oneshot::Sender<Vec<TournamentSummary>>,
-    },
-    TournamentView {
-        id: String,
-        reply: oneshot::Sender<Option<TournamentView>>,
-    },
     Import {
         planned: Vec<shared::sync::PlannedTournament>,
         reply: oneshot::Sender<usize>,
@@ -124,6 +117,8 @@ pub struct EngineHandle {
     /// The store writer: a write is refused at once while it cannot commit, even if the engine
     /// itself is held up behind it.
     pub(super) store: Option<crate::store::StoreWatch>,
+    /// The tournaments' committed views.
+    pub(super) board: super::Board,
 }
 
 impl EngineHandle {
@@ -132,6 +127,7 @@ impl EngineHandle {
         EngineHandle {
             tx: mpsc::channel(1).0,
             store: None,
+            board: super::Board::default(),
         }
     }
 
@@ -227,18 +223,14 @@ impl EngineHandle {
         self.answer(answer).await
     }
 
-    /// Every tournament's list line.
-    pub async fn tournaments(&self) -> Result<Vec<TournamentSummary>, EngineError> {
-        let (reply, answer) = oneshot::channel();
-        self.sent(Request::Tournaments { reply }).await?;
-        answer.await.map_err(|_| EngineError::ShuttingDown)
+    /// Every tournament's list line (committed).
+    pub fn tournaments(&self) -> Vec<TournamentSummary> {
+        self.board.list()
     }
 
-    /// One tournament's view (`None`: no such tournament).
-    pub async fn tournament_view(&self, id: String) -> Result<Option<TournamentView>, EngineError> {
-        let (reply, answer) = oneshot::channel();
-        self.sent(Request::TournamentView { id, reply }).await?;
-        answer.await.map_err(|_| EngineError::ShuttingDown)
+    /// One tournament's committed view (`None`: no such tournament).
+    pub fn tournament_view(&self, id: &str) -> Option<TournamentView> {
+        self.board.get(id)
     }
 
     /// Takes the cloud's planned tournaments (new drafts, new entrants); how many inputs it took.

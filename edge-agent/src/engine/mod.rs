@@ -35,6 +35,7 @@ use handle::{Reply, Request};
 use reject_log::RejectLog;
 
 pub use handle::{EngineError, EngineHandle};
+pub use tournaments::Board;
 
 /// Where an input came from, and what goes with it to the store and back.
 #[derive(Debug)]
@@ -123,6 +124,8 @@ pub struct Engine {
     to_void: Vec<crate::tournament::Call>,
     /// Where `tournament` messages go to `/ws` clients.
     notices: Option<crate::notices::Notices>,
+    /// The tournaments' committed views, for the API.
+    board: tournaments::Board,
 }
 
 /// Devices whose announcements are kept: anyone on the network can publish a status under any
@@ -182,6 +185,10 @@ impl Engine {
             tables.insert(logged.table, table);
         }
         let tournaments = tournaments::replay(recovered.tournaments);
+        let board = tournaments::Board::default();
+        for tournament in tournaments.values() {
+            board.put(recovered.last_seq, tournament.view(timing.call_timeout_ms));
+        }
         let (tx, requests) = mpsc::channel(256);
         let store_watch = store.watch();
         let modes = scoring::Modes::recovered(tables.values());
@@ -206,10 +213,12 @@ impl Engine {
             tournaments,
             to_void: Vec::new(),
             notices: None,
+            board: board.clone(),
         };
         let handle = EngineHandle {
             tx,
             store: Some(store_watch),
+            board,
         };
         (engine, handle, views)
     }
@@ -299,14 +308,6 @@ impl Engine {
             }
             Request::Tournament { id, input, reply } => {
                 return self.tournament_request(id, input, reply).await;
-            }
-            Request::Tournaments { reply } => {
-                let _ = reply.send(self.tournament_list());
-                return;
-            }
-            Request::TournamentView { id, reply } => {
-                let _ = reply.send(self.tournament_view(&id));
-                return;
             }
             Request::Import { planned, reply } => {
                 let taken = self.import(planned).await;

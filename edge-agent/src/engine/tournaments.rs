@@ -5,6 +5,7 @@
 //! committed. On each tick the ready matches are called to the free tables.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use shared::bracket::{Entry, Score};
 use shared::rules::{BreakRule, HouseRules, MatchSpec};
@@ -15,10 +16,52 @@ use super::{Engine, EngineError, Source};
 use crate::notices::Notice;
 use crate::store::{RecoveredTournamentInput, TournamentRow, Write};
 use crate::table::{Actor, Applied, StaffAction, TableInput};
-use crate::tournament::{Call, Tournament, TournamentError, TournamentInput, TournamentView};
+use crate::tournament::{
+    Call, Tournament, TournamentError, TournamentInput, TournamentSummary, TournamentView,
+};
 
 /// The answer to a staff tournament request.
 pub(super) type TournamentReply = oneshot::Sender<Result<TournamentView, EngineError>>;
+
+/// The committed views of every tournament, which the API reads (like the hub for tables): a view
+/// is put there only once its inputs are committed.
+#[derive(Clone, Debug, Default)]
+pub struct Board(Arc<RwLock<BTreeMap<String, (u64, TournamentView)>>>);
+
+impl Board {
+    /// Keeps `view` as of `seq`, unless a newer one is there.
+    pub(super) fn put(&self, seq: u64, view: TournamentView) {
+        let mut board = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        match board.get(&view.id) {
+            Some((newer, _)) if *newer > seq => {}
+            _ => {
+                board.insert(view.id.clone(), (seq, view));
+            }
+        }
+    }
+
+    /// Every tournament's list line, by id.
+    pub fn list(&self) -> Vec<TournamentSummary> {
+        let board = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        board
+            .values()
+            .map(|(_, v)| TournamentSummary {
+                id: v.id.clone(),
+                name: v.name.clone(),
+                format: v.format,
+                status: v.status,
+                entrants: v.entrants.len(),
+                created_ms: v.created_ms,
+            })
+            .collect()
+    }
+
+    /// One tournament's committed view.
+    pub fn get(&self, id: &str) -> Option<TournamentView> {
+        let board = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        board.get(id).map(|(_, v)| v.clone())
+    }
+}
 
 /// Replays every tournament's logged inputs, in seq order.
 pub(super) fn replay(rows: Vec<RecoveredTournamentInput>) -> BTreeMap<String, Tournament> {
@@ -66,34 +109,36 @@ impl Engine {
         })
     }
 
-    /// Sends the views of `ids` once `committed` resolves (persist, then publish).
+    /// Shows the views of `ids` once `committed` resolves (persist, then publish): on the board
+    /// the API reads, and to `/ws` clients.
     pub(super) fn publish_after(&self, ids: &[String], committed: oneshot::Receiver<()>) {
-        let Some(notices) = self.notices.clone() else {
-            return;
-        };
-        let messages: Vec<Notice> = ids
+        let seq = self.seq;
+        let views: Vec<(TournamentView, Option<Notice>)> = ids
             .iter()
-            .filter_map(|id| self.tournament_notice(id))
+            .filter_map(|id| {
+                let view = self.tournament_view(id)?;
+                Some((view, self.tournament_notice(id)))
+            })
             .collect();
-        if messages.is_empty() {
+        if views.is_empty() {
             return;
         }
+        let (board, notices) = (self.board.clone(), self.notices.clone());
         tokio::spawn(async move {
-            if committed.await.is_ok() {
-                for message in messages {
-                    notices.publish(message);
+            if committed.await.is_err() {
+                return;
+            }
+            for (view, notice) in views {
+                board.put(seq, view);
+                if let (Some(notices), Some(notice)) = (&notices, notice) {
+                    notices.publish(notice);
                 }
             }
         });
     }
 
-    /// Every tournament's list line.
-    pub(super) fn tournament_list(&self) -> Vec<crate::tournament::TournamentSummary> {
-        self.tournaments.values().map(Tournament::summary).collect()
-    }
-
-    /// One tournament's view.
-    pub(super) fn tournament_view(&self, id: &str) -> Option<TournamentView> {
+    /// One tournament's view now (committed or about to be).
+    fn tournament_view(&self, id: &str) -> Option<TournamentView> {
         self.tournaments
             .get(id)
             .map(|t| t.view(self.timing.call_timeout_ms))
@@ -171,9 +216,14 @@ impl Engine {
         let view = self.tournament_view(&id);
         let (publish_tx, publish_rx) = oneshot::channel();
         self.publish_after(std::slice::from_ref(&id), publish_rx);
+        let (board, seq) = (self.board.clone(), self.seq);
         tokio::spawn(async move {
             let answer = match committed.await {
                 Ok(()) => {
+                    // On the board before the answer: a read after it sees the change.
+                    if let Some(view) = &view {
+                        board.put(seq, view.clone());
+                    }
                     let _ = publish_tx.send(());
                     view.ok_or(EngineError::ShuttingDown)
                 }

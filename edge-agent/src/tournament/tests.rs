@@ -54,7 +54,10 @@ fn a_draft_takes_entries_check_in_and_seeds_until_the_start() {
         },
         0,
     );
-    assert!(matches!(twice, Err(TournamentError::Conflict(_))), "{twice:?}");
+    assert!(
+        matches!(twice, Err(TournamentError::Conflict(_))),
+        "{twice:?}"
+    );
     let blank = t.apply(
         &TournamentInput::AddEntrant {
             name: "  ".into(),
@@ -79,7 +82,10 @@ fn a_draft_takes_entries_check_in_and_seeds_until_the_start() {
         },
         0,
     );
-    assert!(matches!(unknown, Err(TournamentError::Invalid(_))), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(TournamentError::Invalid(_))),
+        "{unknown:?}"
+    );
     t.apply(
         &TournamentInput::Seed {
             players: vec!["cy".into()],
@@ -87,7 +93,11 @@ fn a_draft_takes_entries_check_in_and_seeds_until_the_start() {
         0,
     )
     .expect("seeded");
-    assert_eq!(t.seed_order(), ["Cy", "Ann"], "seeded first, the rest in entry order");
+    assert_eq!(
+        t.seed_order(),
+        ["Cy", "Ann"],
+        "seeded first, the rest in entry order"
+    );
     t.apply(&TournamentInput::RemoveEntrant { name: "Cy".into() }, 0)
         .expect("removed");
     assert_eq!(t.seed_order(), ["Ann"]);
@@ -103,7 +113,10 @@ fn a_draft_takes_entries_check_in_and_seeds_until_the_start() {
 fn a_name_with_control_characters_or_too_long_is_refused() {
     assert!(clean_name("a\u{7}b", "x").is_err());
     assert!(clean_name(&"x".repeat(MAX_NAME + 1), "x").is_err());
-    assert_eq!(clean_name("  Ann Lee ", "x").ok().as_deref(), Some("Ann Lee"));
+    assert_eq!(
+        clean_name("  Ann Lee ", "x").ok().as_deref(),
+        Some("Ann Lee")
+    );
 }
 
 #[test]
@@ -197,10 +210,7 @@ fn ready_matches_go_to_free_tables_and_a_result_frees_the_players() {
     let next = t.plan(&["1".into()]);
     assert_eq!(next.len(), 1);
     assert!(
-        next[0]
-            .players
-            .iter()
-            .all(|p| !first.players.contains(p)),
+        next[0].players.iter().all(|p| !first.players.contains(p)),
         "{next:?}"
     );
 }

@@ -24,7 +24,13 @@ async fn call(agent: &Agent, method: &str, path: &str, token: bool, body: Value)
 }
 
 /// Makes a tournament of `players` (all checked in) on `tables`; its id.
-async fn draft(agent: &Agent, format: &str, players: &[&str], tables: &[&str], race: u32) -> String {
+async fn draft(
+    agent: &Agent,
+    format: &str,
+    players: &[&str],
+    tables: &[&str],
+    race: u32,
+) -> String {
     let (status, view) = call(
         agent,
         "POST",
@@ -78,14 +84,46 @@ async fn anonymous_callers_get_401_on_every_staff_route_and_anyone_reads() {
     let agent = Agent::start(&dir).await;
     let id = draft(&agent, "single-elimination", &["Ann", "Bo"], &["t1"], 1).await;
     let writes = [
-        ("POST", "/api/v1/tournaments".to_owned(), json!({"name": "x", "format": "swiss"})),
-        ("POST", format!("/api/v1/tournaments/{id}/entrants"), json!({"name": "Cy"})),
-        ("DELETE", format!("/api/v1/tournaments/{id}/entrants/Ann"), Value::Null),
-        ("POST", format!("/api/v1/tournaments/{id}/check-in"), json!({"name": "Ann"})),
-        ("PUT", format!("/api/v1/tournaments/{id}/seeds"), json!({"players": ["Bo", "Ann"]})),
-        ("POST", format!("/api/v1/tournaments/{id}/start"), Value::Null),
-        ("POST", format!("/api/v1/tournaments/{id}/entries"), json!({"withdraw": "Ann"})),
-        ("PUT", format!("/api/v1/tournaments/{id}/reserved/t1"), json!({"matches": ["W1-1"]})),
+        (
+            "POST",
+            "/api/v1/tournaments".to_owned(),
+            json!({"name": "x", "format": "swiss"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/tournaments/{id}/entrants"),
+            json!({"name": "Cy"}),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/tournaments/{id}/entrants/Ann"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            format!("/api/v1/tournaments/{id}/check-in"),
+            json!({"name": "Ann"}),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/tournaments/{id}/seeds"),
+            json!({"players": ["Bo", "Ann"]}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/tournaments/{id}/start"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            format!("/api/v1/tournaments/{id}/entries"),
+            json!({"withdraw": "Ann"}),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/tournaments/{id}/reserved/t1"),
+            json!({"matches": ["W1-1"]}),
+        ),
     ];
     for (method, path, body) in &writes {
         let (status, answer) = call(&agent, method, path, false, body.clone()).await;
@@ -95,7 +133,11 @@ async fn anonymous_callers_get_401_on_every_staff_route_and_anyone_reads() {
     // Nothing changed; the reads are public.
     let (status, list) = agent.get("/api/v1/tournaments").await;
     assert_eq!(status, 200);
-    assert_eq!(list["tournaments"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(
+        list["tournaments"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
+    );
     let shown = view(&agent, &id).await;
     assert_eq!(shown["status"], "draft");
     assert_eq!(shown["entrants"].as_array().map(Vec::len), Some(2));
@@ -123,24 +165,87 @@ async fn staff_run_the_draft_and_bad_input_is_refused_with_json() {
     let agent = Agent::start(&dir).await;
     let id = draft(&agent, "double-elimination", &["Ann", "Bo", "Cy"], &[], 3).await;
     let base = format!("/api/v1/tournaments/{id}");
-    let (status, body) = call(&agent, "POST", &format!("{base}/entrants"), true, json!({"name": "ann"})).await;
+    let (status, body) = call(
+        &agent,
+        "POST",
+        &format!("{base}/entrants"),
+        true,
+        json!({"name": "ann"}),
+    )
+    .await;
     assert_eq!(status, 409, "entered twice: {body}");
-    let (status, body) = call(&agent, "POST", &format!("{base}/entrants"), true, json!({"name": "Dee"})).await;
+    let (status, body) = call(
+        &agent,
+        "POST",
+        &format!("{base}/entrants"),
+        true,
+        json!({"name": "Dee"}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = call(&agent, "PUT", &format!("{base}/seeds"), true, json!({"players": ["Dee"]})).await;
+    let (status, body) = call(
+        &agent,
+        "PUT",
+        &format!("{base}/seeds"),
+        true,
+        json!({"players": ["Dee"]}),
+    )
+    .await;
     assert_eq!(status, 422, "Dee is not checked in: {body}");
-    let (status, body) = call(&agent, "PUT", &format!("{base}/seeds"), true, json!({"players": ["Cy", "Ann"]})).await;
+    let (status, body) = call(
+        &agent,
+        "PUT",
+        &format!("{base}/seeds"),
+        true,
+        json!({"players": ["Cy", "Ann"]}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["seeds"], json!(["Cy", "Ann", "Bo"]));
-    let (status, body) = call(&agent, "DELETE", &format!("{base}/entrants/Zed"), true, Value::Null).await;
+    let (status, body) = call(
+        &agent,
+        "DELETE",
+        &format!("{base}/entrants/Zed"),
+        true,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = call(&agent, "POST", "/api/v1/tournaments", true, json!({"name": "x", "format": "knockout"})).await;
+    let (status, body) = call(
+        &agent,
+        "POST",
+        "/api/v1/tournaments",
+        true,
+        json!({"name": "x", "format": "knockout"}),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
-    let (status, body) = call(&agent, "POST", "/api/v1/tournaments", true, json!({"name": "<b>x</b>\u{7}", "format": "swiss"})).await;
+    let (status, body) = call(
+        &agent,
+        "POST",
+        "/api/v1/tournaments",
+        true,
+        json!({"name": "<b>x</b>\u{7}", "format": "swiss"}),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
-    let (status, body) = call(&agent, "POST", &format!("{base}/entries"), true, json!({"withdraw": "Ann"})).await;
+    let (status, body) = call(
+        &agent,
+        "POST",
+        &format!("{base}/entries"),
+        true,
+        json!({"withdraw": "Ann"}),
+    )
+    .await;
     assert_eq!(status, 409, "not started: {body}");
-    let (status, body) = call(&agent, "POST", "/api/v1/tournaments/none/start", true, Value::Null).await;
+    let (status, body) = call(
+        &agent,
+        "POST",
+        "/api/v1/tournaments/none/start",
+        true,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
     // Kept through a restart.
     agent.stop().await;
@@ -169,7 +274,14 @@ async fn a_bracket_plays_itself_on_tables_scored_by_their_devices() {
     let agent = Agent::start(&dir).await;
     let players = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"];
     let id = draft(&agent, "single-elimination", &players, &["t1", "t2"], 1).await;
-    let (status, started) = call(&agent, "POST", &format!("/api/v1/tournaments/{id}/start"), true, Value::Null).await;
+    let (status, started) = call(
+        &agent,
+        "POST",
+        &format!("/api/v1/tournaments/{id}/start"),
+        true,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 200, "{started}");
     let mut devices = [
         Device::connect(agent.mqtt, "ctl-t1").await,
@@ -188,15 +300,25 @@ async fn a_bracket_plays_itself_on_tables_scored_by_their_devices() {
         if shown["status"] == "complete" {
             break;
         }
-        let calls = shown["calls"].as_array().cloned().unwrap_or_default();
-        for c in calls.iter().filter(|c| !played.contains(&c["table_match"])) {
+        let calls: Vec<Value> = (shown["calls"].as_array().cloned().unwrap_or_default())
+            .into_iter()
+            .filter(|c| !played.contains(&c["table_match"]))
+            .collect();
+        for c in &calls {
             let table = c["table"].as_str().expect("a table");
             assert_eq!(c["race_to"], 1, "{c}");
             // The table shows the tournament's match.
             let (_, on_table) = agent.get(&format!("/api/v1/tables/{table}")).await;
-            assert_eq!(on_table["match"]["tournament"]["bracket_match"], c["bracket_match"], "{on_table}");
+            assert_eq!(
+                on_table["match"]["tournament"]["bracket_match"], c["bracket_match"],
+                "{on_table}"
+            );
             assert_eq!(on_table["match"]["players"], c["players"]);
-            let device = if table == "t1" { &mut devices[0] } else { &mut devices[1] };
+            let device = if table == "t1" {
+                &mut devices[0]
+            } else {
+                &mut devices[1]
+            };
             let winner = (played.len() % 2) as u64;
             play_called(device, table, winner).await;
             played.push(c["table_match"].clone());
@@ -206,7 +328,10 @@ async fn a_bracket_plays_itself_on_tables_scored_by_their_devices() {
         if !corrected && played.len() >= 4 {
             let shown = view_until(&agent, &id, "first round done", |v| {
                 v["bracket"]["matches"].as_array().is_some_and(|m| {
-                    m.iter().filter(|m| m["round"] == 1 && m["status"] == "done").count() == 4
+                    m.iter()
+                        .filter(|m| m["round"] == 1 && m["status"] == "done")
+                        .count()
+                        == 4
                 })
             })
             .await;
@@ -215,8 +340,16 @@ async fn a_bracket_plays_itself_on_tables_scored_by_their_devices() {
                 .and_then(|m| m.iter().find(|m| m["id"] == "W1-1"))
                 .cloned()
                 .expect("W1-1");
-            let loser = if first["winner"] == first["players"][0] { 1 } else { 0 };
-            let score = if loser == 1 { json!([0, 1]) } else { json!([1, 0]) };
+            let loser = if first["winner"] == first["players"][0] {
+                1
+            } else {
+                0
+            };
+            let score = if loser == 1 {
+                json!([0, 1])
+            } else {
+                json!([1, 0])
+            };
             let (status, body) = call(
                 &agent,
                 "POST",
@@ -236,7 +369,10 @@ async fn a_bracket_plays_itself_on_tables_scored_by_their_devices() {
         &dir,
         "SELECT COUNT(*) FROM outbox WHERE kind = 'match_started' AND payload LIKE '%\"tournament\"%'",
     );
-    assert!(finished >= 7, "every table match names its tournament match: {finished}");
+    assert!(
+        finished >= 7,
+        "every table match names its tournament match: {finished}"
+    );
     let ordinals = sql_count(
         &dir,
         "SELECT COUNT(DISTINCT json_extract(payload, '$.ordinal')) FROM outbox WHERE kind = 'tournament_entered'",
@@ -246,7 +382,13 @@ async fn a_bracket_plays_itself_on_tables_scored_by_their_devices() {
         "SELECT MAX(json_extract(payload, '$.ordinal')) FROM outbox WHERE kind = 'tournament_entered'",
     );
     assert_eq!(ordinals, max, "ordinals 1.. without gaps");
-    assert_eq!(sql_count(&dir, "SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_started'"), 1);
+    assert_eq!(
+        sql_count(
+            &dir,
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_started'"
+        ),
+        1
+    );
     agent.stop().await;
     // The restart replays the same tournament.
     let agent = Agent::start(&dir).await;
@@ -259,10 +401,28 @@ async fn a_bracket_plays_itself_on_tables_scored_by_their_devices() {
 async fn a_no_show_is_forfeited_only_after_the_call_timeout_and_the_table_goes_to_the_next_match() {
     for (timeout_s, expected) in [(600, 409), (0, 200)] {
         let dir = data_dir("tournament-noshow");
-        let agent = Agent::start_with(&dir, |config| config.call_timeout_ms = timeout_s * 1000).await;
-        let id = draft(&agent, "single-elimination", &["Ann", "Bo", "Cy", "Dee"], &["t3"], 2).await;
-        call(&agent, "POST", &format!("/api/v1/tournaments/{id}/start"), true, Value::Null).await;
-        let shown = view_until(&agent, &id, "a call", |v| v["calls"].as_array().is_some_and(|c| c.len() == 1)).await;
+        let agent =
+            Agent::start_with(&dir, |config| config.call_timeout_ms = timeout_s * 1000).await;
+        let id = draft(
+            &agent,
+            "single-elimination",
+            &["Ann", "Bo", "Cy", "Dee"],
+            &["t3"],
+            2,
+        )
+        .await;
+        call(
+            &agent,
+            "POST",
+            &format!("/api/v1/tournaments/{id}/start"),
+            true,
+            Value::Null,
+        )
+        .await;
+        let shown = view_until(&agent, &id, "a call", |v| {
+            v["calls"].as_array().is_some_and(|c| c.len() == 1)
+        })
+        .await;
         let called = shown["calls"][0].clone();
         let (status, body) = call(
             &agent,
@@ -276,11 +436,16 @@ async fn a_no_show_is_forfeited_only_after_the_call_timeout_and_the_table_goes_t
         if expected == 200 {
             // The called table match is voided, the table takes the next match.
             let next = view_until(&agent, &id, "the next call", |v| {
-                v["calls"].as_array().is_some_and(|c| c.len() == 1 && c[0]["bracket_match"] != called["bracket_match"])
+                v["calls"].as_array().is_some_and(|c| {
+                    c.len() == 1 && c[0]["bracket_match"] != called["bracket_match"]
+                })
             })
             .await;
             assert_eq!(next["calls"][0]["table"], "t3");
-            let voided = sql_count(&dir, "SELECT COUNT(*) FROM outbox WHERE kind = 'match_voided'");
+            let voided = sql_count(
+                &dir,
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'match_voided'",
+            );
             assert_eq!(voided, 1);
         }
         agent.stop().await;

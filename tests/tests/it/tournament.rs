@@ -46,7 +46,10 @@ async fn referee(base: String, table: &'static str, players: Players, stop: Canc
             continue; // the agent is down for a moment
         };
         let info = &view["match"];
-        if view["status"] != "playing" || info["tournament"].is_null() || played.contains(&info["match_id"]) {
+        if view["status"] != "playing"
+            || info["tournament"].is_null()
+            || played.contains(&info["match_id"])
+        {
             continue;
         }
         played.push(info["match_id"].clone());
@@ -119,7 +122,12 @@ async fn sixteen_players_double_elimination_plays_itself_on_four_tables_through_
         let link = dir.join(format!("tty-{table}"));
         plugged.push(Plugged::plug(controller, &link));
         links.push(link);
-        referees.push(tokio::spawn(referee(base.clone(), table, players, stop.clone())));
+        referees.push(tokio::spawn(referee(
+            base.clone(),
+            table,
+            players,
+            stop.clone(),
+        )));
     }
     let bridge = firmware_bridge::run(bridge_config(links, agent.mqtt));
 
@@ -136,7 +144,8 @@ async fn sixteen_players_double_elimination_plays_itself_on_four_tables_through_
     let id = created["id"].as_str().expect("an id").to_owned();
     for name in &names {
         let path = format!("/api/v1/tournaments/{id}/check-in");
-        let (status, body) = staff(&base, reqwest::Method::POST, &path, json!({"name": name})).await;
+        let (status, body) =
+            staff(&base, reqwest::Method::POST, &path, json!({"name": name})).await;
         assert_eq!(status, 200, "{body}");
     }
     let path = format!("/api/v1/tournaments/{id}/start");
@@ -148,10 +157,15 @@ async fn sixteen_players_double_elimination_plays_itself_on_four_tables_through_
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let view = get(&base, &view_path).await.expect("the tournament");
-        if done_matches(&view["bracket"]).len() >= 12 && !view["calls"].as_array().is_none_or(Vec::is_empty) {
+        if done_matches(&view["bracket"]).len() >= 12
+            && !view["calls"].as_array().is_none_or(Vec::is_empty)
+        {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "12 matches within 120 s: {view}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "12 matches within 120 s: {view}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     agent.child.kill().expect("SIGKILL");
@@ -159,15 +173,22 @@ async fn sixteen_players_double_elimination_plays_itself_on_four_tables_through_
     let on_disk = replayed_from_disk(&dir, &id).view(600_000);
     let on_disk = serde_json::to_value(&on_disk).expect("json");
     let agent = Process::restart(&agent, EDGE_AGENT, &dir, &flags).await;
-    let after = get(&base, &view_path).await.expect("the tournament after the restart");
+    let after = get(&base, &view_path)
+        .await
+        .expect("the tournament after the restart");
     // Nothing committed is lost: every decided match is decided the same, every call still open
     // (or decided since).
     let decided = done_matches(&after["bracket"]);
     for done in done_matches(&on_disk["bracket"]) {
-        assert!(decided.contains(&done), "{done} kept after the restart: {after}");
+        assert!(
+            decided.contains(&done),
+            "{done} kept after the restart: {after}"
+        );
     }
     for call in on_disk["calls"].as_array().cloned().unwrap_or_default() {
-        let open = after["calls"].as_array().is_some_and(|c| c.iter().any(|c| c["table_match"] == call["table_match"]));
+        let open = after["calls"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["table_match"] == call["table_match"]));
         let since = decided.iter().any(|d| d[0] == call["bracket_match"]);
         assert!(open || since, "call {call} kept after the restart: {after}");
     }
@@ -179,12 +200,18 @@ async fn sixteen_players_double_elimination_plays_itself_on_four_tables_through_
         if view["status"] == "complete" {
             break view;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the end within 240 s: {view}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the end within 240 s: {view}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let champion = done["champion"].as_str().expect("a champion");
     assert!(names.iter().any(|n| n == champion), "{done}");
-    assert!(done["calls"].as_array().is_some_and(Vec::is_empty), "{done}");
+    assert!(
+        done["calls"].as_array().is_some_and(Vec::is_empty),
+        "{done}"
+    );
 
     stop.cancel();
     for referee in referees {
@@ -199,25 +226,36 @@ async fn sixteen_players_double_elimination_plays_itself_on_four_tables_through_
     // The outbox: the start, every call, every result, ordinals 1.. without gaps, every result
     // from a table (nobody typed one).
     let q = |sql: &str| sql_count(&dir, sql);
-    assert_eq!(q("SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_started'"), 1);
+    assert_eq!(
+        q("SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_started'"),
+        1
+    );
     let entered = q("SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_entered'");
     assert!(entered >= 30, "{entered} results");
     assert_eq!(
-        q("SELECT COUNT(DISTINCT json_extract(payload, '$.ordinal')) FROM outbox WHERE kind = 'tournament_entered'"),
+        q(
+            "SELECT COUNT(DISTINCT json_extract(payload, '$.ordinal')) FROM outbox WHERE kind = 'tournament_entered'"
+        ),
         entered
     );
     assert_eq!(
-        q("SELECT MAX(json_extract(payload, '$.ordinal')) FROM outbox WHERE kind = 'tournament_entered'"),
+        q(
+            "SELECT MAX(json_extract(payload, '$.ordinal')) FROM outbox WHERE kind = 'tournament_entered'"
+        ),
         entered
     );
     assert_eq!(
-        q("SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_entered' AND json_extract(payload, '$.table_match') IS NULL"),
+        q(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_entered' AND json_extract(payload, '$.table_match') IS NULL"
+        ),
         0,
         "every result came from a table"
     );
     assert!(q("SELECT COUNT(*) FROM outbox WHERE kind = 'tournament_called'") >= entered);
     assert_eq!(
-        q("SELECT COUNT(*) FROM outbox WHERE kind = 'match_started' AND json_extract(payload, '$.tournament.tournament_id') IS NULL"),
+        q(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'match_started' AND json_extract(payload, '$.tournament.tournament_id') IS NULL"
+        ),
         0,
         "every table match played the tournament"
     );

@@ -161,7 +161,12 @@ impl Process {
     /// # Panics
     ///
     /// When it does not become healthy on those ports.
-    pub async fn restart(before: &Process, program: Program, dir: &Path, flags: &[String]) -> Process {
+    pub async fn restart(
+        before: &Process,
+        program: Program,
+        dir: &Path,
+        flags: &[String],
+    ) -> Process {
         let http: u16 = before
             .http
             .rsplit(':')
