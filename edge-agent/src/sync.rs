@@ -603,7 +603,7 @@ impl Sync {
                 match engine.import_tournaments(list.tournaments).await {
                     Ok(0) => {}
                     Ok(taken) => {
-                        tracing::info!(taken, "planned tournaments imported from the cloud")
+                        tracing::info!(taken, "planned tournaments imported from the cloud");
                     }
                     Err(error) => tracing::warn!(%error, "planned tournaments not imported now"),
                 }

@@ -293,7 +293,7 @@ fn a_replay_of_the_logged_inputs_gives_the_same_tournament() {
     live.apply(&log[0], 0).expect("started");
     let plan = live.plan(&["1".into()]).remove(0);
     let call = TournamentInput::Call {
-        bracket_match: plan.bracket_match.clone(),
+        bracket_match: plan.bracket_match,
         table: "1".into(),
         table_match: "m1".into(),
     };

@@ -452,3 +452,82 @@ async fn a_no_show_is_forfeited_only_after_the_call_timeout_and_the_table_goes_t
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// What the tournament page shows, read off the rendered DOM.
+const PAGE: &str = r##"(() => {
+  const text = (el) => el ? el.textContent.trim() : null;
+  const all = (sel) => [...document.querySelectorAll(sel)];
+  return {
+    link: text(document.getElementById("link")),
+    name: text(document.getElementById("t-name")),
+    names: all("#bracket .db-name").map(text),
+    winners: all("#bracket .db-winner .db-name").map(text),
+    calls: all("#t-calls .t-players").map(text),
+    images: document.querySelectorAll("img").length,
+  };
+})()"##;
+
+#[tokio::test]
+async fn the_bracket_page_shows_the_players_and_follows_play_live_in_chromium() {
+    let _chromium = dojo_testkit::browser::chromium_path();
+    let dir = data_dir("tournament-page");
+    let agent = Agent::start(&dir).await;
+    let evil = "<img src=x onerror=alert(1)>";
+    let id = draft(
+        &agent,
+        "single-elimination",
+        &["Ann", evil, "Cy", "Dee"],
+        &["t7"],
+        1,
+    )
+    .await;
+    call(
+        &agent,
+        "POST",
+        &format!("/api/v1/tournaments/{id}/start"),
+        true,
+        Value::Null,
+    )
+    .await;
+    let mut browser = dojo_testkit::browser::Browser::launch().await;
+    let page = browser
+        .open(&agent.url(&format!("/tournaments/{id}")))
+        .await;
+    let shown = browser
+        .wait_for(&page, PAGE, "the bracket and the call", |v| {
+            v["link"] == "Live" && v["calls"].as_array().is_some_and(|c| c.len() == 1)
+        })
+        .await;
+    assert_eq!(shown["name"], "Friday 9-ball", "{shown:#}");
+    for player in ["Ann", evil, "Cy", "Dee"] {
+        assert!(
+            shown["names"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n == player)),
+            "{player} shown as text: {shown:#}"
+        );
+    }
+    assert_eq!(shown["images"], 0, "a name is never markup: {shown:#}");
+    let called = view(&agent, &id).await["calls"][0].clone();
+    assert_eq!(
+        shown["calls"][0],
+        format!(
+            "called: {} v {}, race to 1",
+            called["players"][0].as_str().unwrap_or(""),
+            called["players"][1].as_str().unwrap_or("")
+        ),
+        "{shown:#}"
+    );
+    // The table plays; the page follows without a reload.
+    let mut ctl = Device::connect(agent.mqtt, "ctl-t7").await;
+    play_called(&mut ctl, "t7", 0).await;
+    let winner = called["players"][0].clone();
+    let shown = browser
+        .wait_for(&page, PAGE, "the winner marked", |v| {
+            v["winners"].as_array().is_some_and(|w| w.contains(&winner))
+        })
+        .await;
+    assert_eq!(shown["images"], 0);
+    agent.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
