@@ -244,6 +244,7 @@ impl Agent {
                     cloud: None,
                     ws_direct_writes: direct.unwrap_or(true),
                     camera_shot_timeout_ms: 20_000,
+                    call_timeout_ms: 600_000,
                     tables: bench_tables(),
                     // The bench's devices publish without credentials.
                     allow_anonymous_devices: true,

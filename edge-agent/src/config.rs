@@ -67,6 +67,14 @@ pub struct Flags {
     /// pocket sensors; 0 = wait for the camera [default: 20000].
     #[arg(long, env = "DOJO_CAMERA_SHOT_TIMEOUT_MS")]
     pub camera_shot_timeout_ms: Option<u64>,
+    /// Seconds after a tournament match is called before staff may forfeit a player who has not
+    /// come to the table [default: 600].
+    #[arg(
+        long = "call-timeout",
+        env = "DOJO_CALL_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub call_timeout: Option<u64>,
     /// Let any device connect to the embedded broker without credentials, as before devices were
     /// provisioned: a lab bench only (warned in the log and on the console).
     #[arg(long, env = "DOJO_ALLOW_ANONYMOUS_DEVICES")]
@@ -108,6 +116,7 @@ struct FileConfig {
     sync_keep_days: Option<u32>,
     ws_direct_writes: Option<Switch>,
     camera_shot_timeout_ms: Option<u64>,
+    call_timeout: Option<u64>,
     tables: Option<Vec<String>>,
     allow_anonymous_devices: Option<bool>,
 }
@@ -156,6 +165,9 @@ pub struct Config {
     pub ws_direct_writes: bool,
     /// A camera silent this long mid-shot hands the shot to the pocket sensors; 0 = never.
     pub camera_shot_timeout_ms: u64,
+    /// A tournament's no-show may be forfeited this long after the call (`--call-timeout`, in
+    /// seconds; kept here in ms).
+    pub call_timeout_ms: u64,
     /// Tables registered at start-up if the registry does not know them (`--tables`, `tables`).
     pub tables: Vec<String>,
     /// The embedded broker lets devices in without credentials (`--allow-anonymous-devices`).
@@ -328,6 +340,10 @@ impl Config {
                 "must be 0 (never) or at least 1000",
             ));
         }
+        let call_timeout = flags.call_timeout.or(file.call_timeout).unwrap_or(600);
+        if call_timeout > 24 * 3600 {
+            return Err(bad("call-timeout", "must be at most 86400 seconds (a day)"));
+        }
         let presence_timeout_ms = file.presence_timeout_ms.unwrap_or(15_000);
         if presence_timeout_ms < 1000 {
             return Err(bad("presence_timeout_ms", "must be at least 1000"));
@@ -372,6 +388,7 @@ impl Config {
             )?,
             ws_direct_writes: flags.ws_direct_writes.or(file.ws_direct_writes) != Some(Switch::Off),
             camera_shot_timeout_ms,
+            call_timeout_ms: call_timeout * 1000,
         })
     }
 }
@@ -385,7 +402,7 @@ impl std::fmt::Display for Config {
         };
         write!(
             f,
-            "venue {:?}; tables declared {}; data in {}; HTTP on {}; MQTT {mqtt}, {}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; camera shot timeout {} ms; table lights {}; cloud sync {}; WebSocket direct writes {}",
+            "venue {:?}; tables declared {}; data in {}; HTTP on {}; MQTT {mqtt}, {}; staff token {}; demo {} ({} tables); shot quiet period {} ms; presence timeout {} ms; camera shot timeout {} ms; tournament call timeout {} s; table lights {}; cloud sync {}; WebSocket direct writes {}",
             self.venue,
             if self.tables.is_empty() {
                 "none".to_owned()
@@ -410,6 +427,7 @@ impl std::fmt::Display for Config {
             self.shot_quiet_ms,
             self.presence_timeout_ms,
             self.camera_shot_timeout_ms,
+            self.call_timeout_ms / 1000,
             if self.table_lights {
                 "switched"
             } else {

@@ -11,6 +11,7 @@
 //! - [`registry`]: the venue's tables: which ids take writes, their names and their order;
 //! - [`staff`]: the venue's staff (pulled from the cloud), PIN sign-in offline, their sessions;
 //! - [`table`]: one table's runtime: shot assembly and the match, a pure fold of its inputs;
+//! - [`tournament`]: a tournament at the venue (draft, bracket, calls to tables), a pure fold too;
 //! - [`engine`]: the single owner of every table; turns inputs into commits;
 //! - [`store`]: SQLite, one writer thread, group commit: event log + state + outbox in one transaction;
 //! - [`hub`]: after commit, fan-out to WebSocket clients with per-table conflation;
@@ -49,6 +50,7 @@ pub mod staff;
 pub mod store;
 pub mod sync;
 pub mod table;
+pub mod tournament;
 
 pub mod clock;
 pub mod health;

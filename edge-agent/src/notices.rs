@@ -465,6 +465,11 @@ impl Notices {
         self.tx.subscribe()
     }
 
+    /// Sends a message of another part of the agent (a tournament's change) to every client.
+    pub fn publish(&self, notice: Notice) {
+        let _ = self.tx.send(notice);
+    }
+
     /// What is up at `now_ms`, for a client that connects.
     pub fn active(&self, now_ms: u64) -> Vec<Notice> {
         self.board().active(now_ms)

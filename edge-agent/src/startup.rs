@@ -184,6 +184,9 @@ pub async fn start_with_devices(
             source: std::io::Error::other(e),
         })??;
     let staff_desk = Arc::new(crate::staff::Desk::new(staff_key, roster));
+    // The engine is made after the sync task starts; the sync task imports planned tournaments
+    // through it once it is here.
+    let engine_slot: Arc<std::sync::OnceLock<crate::engine::EngineHandle>> = Arc::default();
     let sync_task = match &config.cloud {
         Some(cloud) => {
             let sync = sync::Sync::new(
@@ -202,7 +205,8 @@ pub async fn start_with_devices(
             )
             .map_err(StartError::Cloud)?
             .report_to(health.clone())
-            .staff_to(staff_desk.clone());
+            .staff_to(staff_desk.clone())
+            .tournaments_to(engine_slot.clone());
             Some(tokio::spawn(sync.run(shutdown.clone())))
         }
         None => {
@@ -262,6 +266,7 @@ pub async fn start_with_devices(
         table_lights: config.table_lights,
         camera_shot_timeout_ms: config.camera_shot_timeout_ms,
         demo: config.demo,
+        call_timeout_ms: config.call_timeout_ms,
     };
     let (mut engine, handle, views) = Engine::recover(
         recovered,
@@ -273,6 +278,9 @@ pub async fn start_with_devices(
     );
     hub.publish(&views);
     engine.report_to(health.clone());
+    let notices = crate::notices::Notices::new();
+    engine.notices_to(notices.clone());
+    let _ = engine_slot.set(handle.clone());
     let mut declared = config.tables.clone();
     if config.demo {
         declared.extend(demo_tables(&config));
@@ -311,7 +319,7 @@ pub async fn start_with_devices(
         venue: config.venue.clone(),
         cloud_url: config.cloud.as_ref().map(|c| c.url.clone()),
         phones: Arc::new(api::Phones::new(pairing_secret)),
-        notices: crate::notices::Notices::new(),
+        notices,
         reach: reach.clone(),
         devices: devices.clone(),
         health: Some(health.clone()),

@@ -28,7 +28,8 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use shared::sync::{
     BATCHES_ROUTE, Batch, BatchAck, MAX_BATCH_RECORDS, PLAYERS_ROUTE, PLAYERS_SNAPSHOT_ROUTE,
-    PlayerChanges, PlayerSnapshot, STAFF_ROUTE, StaffList, SyncError,
+    PlayerChanges, PlayerSnapshot, STAFF_ROUTE, StaffList, SyncError, TOURNAMENTS_ROUTE,
+    TournamentList,
 };
 use tokio::sync::oneshot;
 
@@ -144,6 +145,8 @@ pub struct Sync {
     health: Option<Arc<crate::health::Health>>,
     /// Given each staff list pulled (`crate::staff`).
     staff: Option<Arc<crate::staff::Desk>>,
+    /// The engine, once it runs: the cloud's planned tournaments are imported through it.
+    engine: Option<Arc<std::sync::OnceLock<crate::engine::EngineHandle>>>,
 }
 
 /// A batch read from the outbox and compressed, ready to send.
@@ -197,6 +200,7 @@ impl Sync {
             prefetched: None,
             health: None,
             staff: None,
+            engine: None,
         })
     }
 
@@ -214,6 +218,16 @@ impl Sync {
         self
     }
 
+    /// Imports the cloud's planned tournaments through the engine in `slot` (set once it runs).
+    #[must_use]
+    pub fn tournaments_to(
+        mut self,
+        slot: Arc<std::sync::OnceLock<crate::engine::EngineHandle>>,
+    ) -> Sync {
+        self.engine = Some(slot);
+        self
+    }
+
     /// Runs until `shutdown`: pushes the outbox, pulls players, retries forever.
     pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!(cloud = %self.cloud.url, venue = %self.cloud.venue_id, "cloud sync on");
@@ -228,7 +242,8 @@ impl Sync {
                     () = shutdown.cancelled() => break,
                     pulled = async {
                         self.pull_players().await?;
-                        self.pull_staff().await
+                        self.pull_staff().await?;
+                        self.pull_tournaments().await
                     } => pulled,
                 };
                 next_pull = tokio::time::Instant::now()
@@ -560,6 +575,42 @@ impl Sync {
             }
             StatusCode::NOT_FOUND => {
                 tracing::debug!("cloud-sync has no staff list route; staff sign in with the token");
+                Ok(())
+            }
+            status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) => {
+                Err(SyncFailure::Busy {
+                    status,
+                    after: retry_after(response.headers()),
+                })
+            }
+            status => Err(SyncFailure::Refused {
+                status,
+                error: response.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Imports the venue's planned tournaments (new drafts, entrants registered since) through
+    /// the engine. A cloud without the route (404) is not a failure.
+    async fn pull_tournaments(&self) -> Result<(), SyncFailure> {
+        let Some(engine) = self.engine.as_ref().and_then(|slot| slot.get()) else {
+            return Ok(());
+        };
+        let response = self.get(TOURNAMENTS_ROUTE).await?;
+        match response.status() {
+            StatusCode::OK => {
+                let list: TournamentList = response.json().await?;
+                match engine.import_tournaments(list.tournaments).await {
+                    Ok(0) => {}
+                    Ok(taken) => {
+                        tracing::info!(taken, "planned tournaments imported from the cloud");
+                    }
+                    Err(error) => tracing::warn!(%error, "planned tournaments not imported now"),
+                }
+                Ok(())
+            }
+            StatusCode::NOT_FOUND => {
+                tracing::debug!("cloud-sync has no tournament list route");
                 Ok(())
             }
             status @ (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) => {

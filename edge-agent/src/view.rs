@@ -89,6 +89,9 @@ pub struct MatchInfo {
     /// A demo match (`--demo`): shown as such, never synced. Present only when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub demo: bool,
+    /// The tournament match it plays (`crate::tournament`). Present only then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tournament: Option<shared::sync::TournamentMatch>,
 }
 
 /// A voided match: why, by whom, when.

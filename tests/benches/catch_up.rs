@@ -167,6 +167,7 @@ async fn build_outbox(dir: &Path, records: u64) -> anyhow::Result<String> {
                 device_mark,
                 outbox: applied.outbox,
                 reply: None,
+                tournament: Vec::new(),
             };
             tx.send(Write::Event(Box::new(commit))).await?;
         }

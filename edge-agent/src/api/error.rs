@@ -96,6 +96,25 @@ impl From<EngineError> for ApiError {
                 tracing::error!(error = %detail, "write failed in the store");
                 ApiError::Unavailable("storage failure: the input was not applied".to_owned())
             }
+            EngineError::TooEarly(_) => ApiError::Conflict(error.to_string()),
+            EngineError::Tournament(ref refused) => {
+                use crate::tournament::TournamentError;
+                use shared::bracket::BracketError;
+                match refused {
+                    TournamentError::Unknown(_)
+                    | TournamentError::NoEntrant(_)
+                    | TournamentError::Bracket(BracketError::UnknownMatch(_)) => {
+                        ApiError::NotFound(error.to_string())
+                    }
+                    TournamentError::Conflict(_)
+                    | TournamentError::Bracket(BracketError::NotReady { .. }) => {
+                        ApiError::Conflict(error.to_string())
+                    }
+                    TournamentError::Invalid(_) | TournamentError::Bracket(_) => {
+                        ApiError::Unprocessable(error.to_string())
+                    }
+                }
+            }
             EngineError::ShuttingDown | EngineError::CannotSave | EngineError::NotSavedYet => {
                 ApiError::Unavailable(error.to_string())
             }

@@ -2,7 +2,7 @@
 //! (`cloud`), the live WebSocket feed (`ws`), the venue's screens and the staff console
 //! (`pages`), players' phones (`phone`: pairing and a paired player's actions), announcements and
 //! players' messages (`room`), a match's camera layouts and its rack replay page (`replay`),
-//! provisioned devices (`devices`), `/metrics`, `/healthz` and the staff health report
+//! provisioned devices (`devices`), tournaments at the venue (`tournaments`), `/metrics`, `/healthz` and the staff health report
 //! (`health`), staff sign-in by name and PIN (`staff`). This module holds the routes
 //! and what every handler shares ([`AppState`]); the handlers lean on `auth` (the staff token),
 //! `json` (bodies in and out) and `error` (every error is JSON), never on each other.
@@ -27,6 +27,7 @@ mod results;
 mod room;
 mod socket;
 mod staff;
+mod tournaments;
 mod ws;
 
 use std::sync::Arc;
@@ -190,6 +191,31 @@ pub fn router(state: AppState) -> Router {
             get(staff::current)
                 .post(staff::sign_in)
                 .delete(staff::sign_out),
+        )
+        .route("/tournaments/{id}", get(pages::tournament))
+        .route(
+            "/api/v1/tournaments",
+            get(tournaments::list).post(tournaments::create),
+        )
+        .route("/api/v1/tournaments/{id}", get(tournaments::one))
+        .route(
+            "/api/v1/tournaments/{id}/entrants",
+            post(tournaments::add_entrant),
+        )
+        .route(
+            "/api/v1/tournaments/{id}/entrants/{name}",
+            delete(tournaments::remove_entrant),
+        )
+        .route(
+            "/api/v1/tournaments/{id}/check-in",
+            post(tournaments::check_in),
+        )
+        .route("/api/v1/tournaments/{id}/seeds", put(tournaments::seeds))
+        .route("/api/v1/tournaments/{id}/start", post(tournaments::start))
+        .route("/api/v1/tournaments/{id}/entries", post(tournaments::entry))
+        .route(
+            "/api/v1/tournaments/{id}/reserved/{table}",
+            put(tournaments::reserve),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -45,6 +45,10 @@ const OVERLAY_JS: &str = include_str!("assets/overlay.js");
 const RESULTS: &str = include_str!("assets/results.html");
 const RESULTS_JS: &str = include_str!("assets/results.js");
 const VENUE_JS: &str = include_str!("assets/venue.js");
+const TOURNAMENT: &str = include_str!("assets/tournament.html");
+const TOURNAMENT_JS: &str = include_str!("assets/tournament.js");
+const TOURNAMENT_CSS: &str = include_str!("assets/tournament.css");
+const STAFF_TOURNAMENTS_JS: &str = include_str!("assets/staff-tournaments.js");
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(super) fn escape_html(text: &str) -> String {
@@ -184,6 +188,25 @@ pub(crate) async fn results(State(state): State<AppState>) -> Response {
     page(RESULTS, &state.venue, "")
 }
 
+/// `GET /tournaments/{id}`: a tournament's live bracket, what is called and what's next, for the
+/// venue's TVs and phones. Public (the page holds no secret; it reads the public API).
+pub(crate) async fn tournament(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let body = TOURNAMENT
+        .replace("{{VENUE}}", &escape_html(&state.venue))
+        .replace("{{TOURNAMENT}}", &escape_html(&id));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// An asset as served: its type, its bytes, gzipped once, and its ETag.
 struct Asset {
     content_type: &'static str,
@@ -216,6 +239,11 @@ fn assets() -> &'static HashMap<&'static str, Asset> {
             ("results.js", js, RESULTS_JS),
             ("replay.js", js, super::replay::REPLAY_JS),
             ("replay.css", css, super::replay::REPLAY_CSS),
+            ("tournament.js", js, TOURNAMENT_JS),
+            ("tournament.css", css, TOURNAMENT_CSS),
+            ("staff-tournaments.js", js, STAFF_TOURNAMENTS_JS),
+            ("bracket.js", js, shared::web::BRACKET_JS),
+            ("bracket.css", css, shared::web::BRACKET_CSS),
         ]
         .into_iter()
         .map(|(name, content_type, body)| {
@@ -323,6 +351,7 @@ mod tests {
         assert!(PHONE.contains("{{TABLE}}") && PHONE.contains("{{CODE}}"));
         assert!(OVERLAY.contains("{{TABLE}}"));
         assert!(RESULTS.contains("{{VENUE}}"));
+        assert!(TOURNAMENT.contains("{{TOURNAMENT}}"));
     }
 
     #[test]

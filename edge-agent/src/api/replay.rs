@@ -91,7 +91,9 @@ pub(crate) async fn layouts(
         .ok_or_else(|| ApiError::NotFound(format!("no match {match_id:?}")))?;
     let spec: Option<MatchSpec> = log.inputs.first().and_then(|(_, _, input)| {
         match serde_json::from_str::<TableInput>(input) {
-            Ok(TableInput::StartMatch { spec, .. }) => Some(spec),
+            Ok(TableInput::StartMatch { spec, .. } | TableInput::TournamentMatch { spec, .. }) => {
+                Some(spec)
+            }
             _ => None,
         }
     });

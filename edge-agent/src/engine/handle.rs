@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::registry::{Change, Entry, Listing};
 use crate::table::{Actor, StaffAction};
+use crate::tournament::{TournamentInput, TournamentSummary, TournamentView};
 use crate::view::Published;
 
 /// Why the engine refused a request.
@@ -62,6 +63,12 @@ pub enum EngineError {
     /// The agent is shutting down.
     #[error("the agent is shutting down")]
     ShuttingDown,
+    /// A tournament refused the input.
+    #[error(transparent)]
+    Tournament(#[from] crate::tournament::TournamentError),
+    /// A no-show forfeited before the call timeout passed.
+    #[error("{0}")]
+    TooEarly(String),
 }
 
 pub(super) type Reply = oneshot::Sender<Result<Published, EngineError>>;
@@ -95,6 +102,15 @@ pub(super) enum Request {
     Registry {
         reply: oneshot::Sender<Listing>,
     },
+    Tournament {
+        id: Option<String>,
+        input: TournamentInput,
+        reply: oneshot::Sender<Result<TournamentView, EngineError>>,
+    },
+    Import {
+        planned: Vec<shared::sync::PlannedTournament>,
+        reply: oneshot::Sender<usize>,
+    },
 }
 
 /// The handle to send the engine work. Cheap to clone.
@@ -104,6 +120,8 @@ pub struct EngineHandle {
     /// The store writer: a write is refused at once while it cannot commit, even if the engine
     /// itself is held up behind it.
     pub(super) store: Option<crate::store::StoreWatch>,
+    /// The tournaments' committed views.
+    pub(super) board: super::Board,
 }
 
 impl EngineHandle {
@@ -112,6 +130,7 @@ impl EngineHandle {
         EngineHandle {
             tx: mpsc::channel(1).0,
             store: None,
+            board: super::Board::default(),
         }
     }
 
@@ -203,6 +222,40 @@ impl EngineHandle {
             .send(Request::Registry { reply })
             .await
             .map_err(|_| EngineError::ShuttingDown)?;
+        answer.await.map_err(|_| EngineError::ShuttingDown)
+    }
+
+    /// Applies a tournament input (`id` `None`: a `Create`, which gets a new id); resolves with
+    /// the tournament's view once it is committed.
+    pub async fn tournament(
+        &self,
+        id: Option<String>,
+        input: TournamentInput,
+    ) -> Result<TournamentView, EngineError> {
+        self.saving()?;
+        let (reply, answer) = oneshot::channel();
+        self.sent(Request::Tournament { id, input, reply }).await?;
+        self.answer(answer).await
+    }
+
+    /// Every tournament's list line (committed).
+    pub fn tournaments(&self) -> Vec<TournamentSummary> {
+        self.board.list()
+    }
+
+    /// One tournament's committed view (`None`: no such tournament).
+    pub fn tournament_view(&self, id: &str) -> Option<TournamentView> {
+        self.board.get(id)
+    }
+
+    /// Takes the cloud's planned tournaments (new drafts, new entrants); how many inputs it took.
+    pub async fn import_tournaments(
+        &self,
+        planned: Vec<shared::sync::PlannedTournament>,
+    ) -> Result<usize, EngineError> {
+        self.saving()?;
+        let (reply, answer) = oneshot::channel();
+        self.sent(Request::Import { planned, reply }).await?;
         answer.await.map_err(|_| EngineError::ShuttingDown)
     }
 

@@ -5,11 +5,13 @@
 //!
 //! - `handle`: [`EngineHandle`], how the API and the demo ask, and [`EngineError`];
 //! - `reject_log`: rate-limited logging of rejected messages;
-//! - `scoring`: scoring mode changes and fallbacks, logged and counted.
+//! - `scoring`: scoring mode changes and fallbacks, logged and counted;
+//! - `tournaments`: the tournaments beside the tables: results in the table's transaction, calls.
 
 mod handle;
 mod reject_log;
 mod scoring;
+mod tournaments;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use handle::{Reply, Request};
 use reject_log::RejectLog;
 
 pub use handle::{EngineError, EngineHandle};
+pub use tournaments::Board;
 
 /// Where an input came from, and what goes with it to the store and back.
 #[derive(Debug)]
@@ -85,6 +88,8 @@ pub struct Timing {
     pub camera_shot_timeout_ms: u64,
     /// `--demo`: every match started is a demo match (its records never enter the outbox).
     pub demo: bool,
+    /// A tournament's no-show may be forfeited this long after the call.
+    pub call_timeout_ms: u64,
 }
 
 /// The engine before it runs.
@@ -113,6 +118,14 @@ pub struct Engine {
     announced: BTreeMap<String, Announcement>,
     /// Told what the engine sees happen (devices heard, its loop running, the link closing).
     health: Option<Arc<crate::health::Health>>,
+    /// The venue's tournaments, by id.
+    tournaments: BTreeMap<String, crate::tournament::Tournament>,
+    /// Calls ended without their table match, whose table matches are voided on the next tick.
+    to_void: Vec<crate::tournament::Call>,
+    /// Where `tournament` messages go to `/ws` clients.
+    notices: Option<crate::notices::Notices>,
+    /// The tournaments' committed views, for the API.
+    board: tournaments::Board,
 }
 
 /// Devices whose announcements are kept: anyone on the network can publish a status under any
@@ -171,6 +184,11 @@ impl Engine {
             views.push(view);
             tables.insert(logged.table, table);
         }
+        let tournaments = tournaments::replay(recovered.tournaments);
+        let board = tournaments::Board::default();
+        for tournament in tournaments.values() {
+            board.put(recovered.last_seq, tournament.view(timing.call_timeout_ms));
+        }
         let (tx, requests) = mpsc::channel(256);
         let store_watch = store.watch();
         let modes = scoring::Modes::recovered(tables.values());
@@ -192,10 +210,15 @@ impl Engine {
             unsaved: Vec::new(),
             announced: BTreeMap::new(),
             health: None,
+            tournaments,
+            to_void: Vec::new(),
+            notices: None,
+            board: board.clone(),
         };
         let handle = EngineHandle {
             tx,
             store: Some(store_watch),
+            board,
         };
         (engine, handle, views)
     }
@@ -226,6 +249,11 @@ impl Engine {
     /// Reports to `health` what the engine sees: devices heard, its loop running, the link closing.
     pub fn report_to(&mut self, health: Arc<crate::health::Health>) {
         self.health = Some(health);
+    }
+
+    /// Sends each committed tournament change to `/ws` clients as a `tournament` message.
+    pub fn notices_to(&mut self, notices: crate::notices::Notices) {
+        self.notices = Some(notices);
     }
 
     /// Runs until `shutdown`; then drops its store sender so the writer drains and stops.
@@ -278,6 +306,14 @@ impl Engine {
             }
             Request::Registry { reply } => {
                 let _ = reply.send(self.registry.listing(self.announced.values()));
+                return;
+            }
+            Request::Tournament { id, input, reply } => {
+                return self.tournament_request(id, input, reply).await;
+            }
+            Request::Import { planned, reply } => {
+                let taken = self.import(planned).await;
+                let _ = reply.send(taken);
                 return;
             }
             Request::Start {
@@ -406,7 +442,9 @@ impl Engine {
         self.modes.report(&self.metrics, table, seq, &applied);
         let view = Published::new(table.view(), received);
         let device = input.device_seq();
-        let input = serde_json::to_string(&input).unwrap_or_default();
+        let input_value = input;
+        let input = serde_json::to_string(&input_value).unwrap_or_default();
+        let (rows, changed) = self.follow_table(table_id, &input_value, &applied, received_ms);
         let (store_reply, committed) = oneshot::channel();
         let commit = Commit {
             seq,
@@ -418,21 +456,29 @@ impl Engine {
             match_start: applied.match_start,
             device_mark,
             outbox: applied.outbox,
-            reply: reply.is_some().then_some(store_reply),
+            reply: (reply.is_some() || !changed.is_empty()).then_some(store_reply),
+            tournament: rows,
         };
         self.store
             .send(Write::Event(Box::new(commit)))
             .await
             .map_err(|e| EngineError::Store(e.to_string()))?;
-        if let Some(reply) = reply {
-            // Answer after the commit without holding up the engine.
+        let (publish_tx, publish_rx) = oneshot::channel();
+        self.publish_after(&changed, publish_rx);
+        if reply.is_some() || !changed.is_empty() {
+            // Answer (and show the tournaments) after the commit without holding up the engine.
             tokio::spawn(async move {
                 let answer = match committed.await {
-                    Ok(Ok(view)) => Ok(view),
+                    Ok(Ok(view)) => {
+                        let _ = publish_tx.send(());
+                        Ok(view)
+                    }
                     Ok(Err(error)) => Err(EngineError::Store(error)),
                     Err(_) => Err(EngineError::ShuttingDown),
                 };
-                let _ = reply.send(answer);
+                if let Some(reply) = reply {
+                    let _ = reply.send(answer);
+                }
             });
         }
         Ok(())
@@ -836,6 +882,7 @@ impl Engine {
         for (table, input) in due {
             let _ = self.commit(&table, input, now, Source::Timer).await;
         }
+        self.call_ready().await;
         let steps = self.ingest.expire(now);
         self.steps(steps, now).await;
         for request in self.ingest.replays(now) {

@@ -39,13 +39,13 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use match_log::MatchLog;
-pub use open::{Recovered, RecoveredTable, open};
+pub use open::{Recovered, RecoveredTable, RecoveredTournamentInput, open};
 pub use reader::{DeadLetterPage, KeptDeadLetter, Reader, Since, SyncDeadLetter, SyncStatus};
 pub use results::{MatchResult, RackResult, ResultsPage, ResultsQuery};
 pub use retention::Retention;
 pub use status::{WriterSnapshot, WriterStatus};
 pub use sync::SyncWrite;
-pub use writer::{Commit, DeadLetter, StoreTx, StoreWatch, Write, spawn_writer};
+pub use writer::{Commit, DeadLetter, StoreTx, StoreWatch, TournamentRow, Write, spawn_writer};
 
 /// A device's dedupe mark, owned by `ingest` and saved here with the device's events.
 pub use crate::ingest::DeviceMark;

@@ -21,6 +21,19 @@ pub struct RecoveredTable {
     pub view: String,
 }
 
+/// One logged tournament input, to replay at start-up.
+#[derive(Debug)]
+pub struct RecoveredTournamentInput {
+    /// Its seq.
+    pub seq: u64,
+    /// The tournament.
+    pub tournament_id: String,
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// The input JSON.
+    pub input: String,
+}
+
 /// What was on disk.
 #[derive(Debug)]
 pub struct Recovered {
@@ -34,6 +47,8 @@ pub struct Recovered {
     pub devices: Vec<DeviceMark>,
     /// The table registry.
     pub registry: Vec<crate::registry::Entry>,
+    /// Every tournament input, in seq order.
+    pub tournaments: Vec<RecoveredTournamentInput>,
     /// Where a damaged database was moved, if one was.
     pub moved_aside: Option<PathBuf>,
 }
@@ -97,7 +112,12 @@ fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
     let epoch: String = conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
         r.get(0)
     })?;
-    let last_seq: Option<i64> = conn.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
+    // Tournament inputs share the event log's counter: the highest of both is the last seq.
+    let last_seq: Option<i64> = conn.query_row(
+        "SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM events UNION ALL SELECT MAX(seq) FROM tournament_events)",
+        [],
+        |r| r.get(0),
+    )?;
     let mut tables = Vec::new();
     let mut by_table = conn.prepare(
         "SELECT table_id, COALESCE(match_start_seq, 0), view FROM tables ORDER BY table_id",
@@ -150,8 +170,21 @@ fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let mut tournaments = conn
+        .prepare("SELECT seq, tournament_id, at_ms, input FROM tournament_events ORDER BY seq")?;
+    let tournaments = tournaments
+        .query_map([], |r| {
+            Ok(RecoveredTournamentInput {
+                seq: to_u64(r.get(0)?),
+                tournament_id: r.get(1)?,
+                at_ms: to_u64(r.get(2)?),
+                input: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     Ok(Recovered {
         epoch,
+        tournaments,
         last_seq: last_seq.map_or(0, to_u64),
         tables,
         devices,

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The newest schema version; `migrate` brings older files up to it.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -146,6 +146,19 @@ CREATE TABLE staff (
 );
 ";
 
+/// Version 7: tournaments at the venue (`crate::tournament`). Their inputs share the event log's
+/// seq (one counter orders everything the engine logged) and are replayed at start-up.
+const SCHEMA_V7: &str = "
+-- Every accepted tournament input (`TournamentInput` JSON), in the engine's seq order.
+CREATE TABLE tournament_events (
+    seq INTEGER PRIMARY KEY,
+    tournament_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    input TEXT NOT NULL
+);
+CREATE INDEX tournament_events_by_id ON tournament_events (tournament_id, seq);
+";
+
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > SCHEMA_VERSION {
@@ -190,6 +203,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_V6)?;
         tx.pragma_update(None, "user_version", 6)?;
+        tx.commit()?;
+    }
+    if version < 7 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V7)?;
+        tx.pragma_update(None, "user_version", 7)?;
         tx.commit()?;
     }
     Ok(())

@@ -320,7 +320,8 @@ fn upgrading_to_the_registry_registers_every_table_the_database_has() {
     let (conn, _) = open(&dir).expect("a new database");
     // Back to version 3, as a database written before the registry, with two tables.
     conn.execute_batch(
-        "DROP TABLE staff;
+        "DROP TABLE tournament_events;
+         DROP TABLE staff;
          DROP TABLE registry;
          ALTER TABLE devices DROP COLUMN boot;
          ALTER TABLE devices DROP COLUMN old_boots;
@@ -432,7 +433,8 @@ fn upgrading_to_boots_keeps_every_device_mark_without_a_boot() {
     let (conn, _) = open(&dir).expect("a new database");
     // Back to version 4, as a database written before device boots, with one device's mark.
     conn.execute_batch(
-        "DROP TABLE staff;
+        "DROP TABLE tournament_events;
+         DROP TABLE staff;
          ALTER TABLE devices DROP COLUMN boot;
          ALTER TABLE devices DROP COLUMN old_boots;
          INSERT INTO devices (device, table_id, last_seq, missing, last_seen_ms)

@@ -41,6 +41,24 @@ pub struct Commit {
     pub outbox: Vec<Record>,
     /// Told the outcome after commit (staff requests wait for it).
     pub reply: Option<oneshot::Sender<Result<Published, String>>>,
+    /// Tournament inputs this input caused (a finished match's result, a call), in the same
+    /// transaction.
+    pub tournament: Vec<TournamentRow>,
+}
+
+/// One logged tournament input and the records it made.
+#[derive(Debug)]
+pub struct TournamentRow {
+    /// Its seq (the event log's counter).
+    pub seq: u64,
+    /// The tournament.
+    pub tournament_id: String,
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// The input, as logged (JSON).
+    pub input: String,
+    /// Records for the outbox, in order.
+    pub outbox: Vec<Record>,
 }
 
 /// A refused input, kept for inspection.
@@ -72,6 +90,13 @@ pub enum Write {
     Registry {
         /// The entries, new or changed.
         entries: Vec<crate::registry::Entry>,
+        /// Told once they are committed.
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// Tournament inputs of their own (staff's); `done` is told after the commit.
+    Tournament {
+        /// The rows, in seq order.
+        rows: Vec<TournamentRow>,
         /// Told once they are committed.
         done: Option<oneshot::Sender<()>>,
     },
@@ -279,7 +304,7 @@ fn writer(
                 Write::Sync { done, .. } => {
                     let _ = done.send(());
                 }
-                Write::Registry { done, .. } => {
+                Write::Registry { done, .. } | Write::Tournament { done, .. } => {
                     if let Some(done) = done {
                         let _ = done.send(());
                     }
@@ -350,6 +375,14 @@ pub(super) fn commit(
                     if let Some(mark) = &c.device_mark {
                         marks.insert(mark.device.as_str(), mark);
                     }
+                    for row in &c.tournament {
+                        tournament_row(&tx, row)?;
+                    }
+                }
+                Write::Tournament { rows, .. } => {
+                    for row in rows {
+                        tournament_row(&tx, row)?;
+                    }
                 }
                 Write::Device(mark) => {
                     marks.insert(mark.device.as_str(), mark);
@@ -387,6 +420,23 @@ pub(super) fn commit(
     let started = std::time::Instant::now();
     tx.commit()?;
     Ok(started.elapsed())
+}
+
+fn tournament_row(conn: &Connection, row: &TournamentRow) -> rusqlite::Result<()> {
+    let seq = to_i64(row.seq);
+    conn.prepare_cached(
+        "INSERT INTO tournament_events (seq, tournament_id, at_ms, input) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        seq,
+        row.tournament_id,
+        to_i64(row.at_ms),
+        row.input
+    ])?;
+    for record in &row.outbox {
+        outbox::write(conn, seq, "", record)?;
+    }
+    Ok(())
 }
 
 fn upsert_device(conn: &Connection, mark: &DeviceMark) -> rusqlite::Result<()> {

@@ -171,6 +171,18 @@ pub enum TableInput {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<Actor>,
     },
+    /// A tournament's match starts: called to this table by the engine (`crate::tournament`).
+    TournamentMatch {
+        /// Edge-local id.
+        match_id: String,
+        /// The match (the tournament's game and race, the bracket match's players).
+        spec: MatchSpec,
+        /// Registered players' ids per seat, if any.
+        #[serde(default, skip_serializing_if = "no_ids")]
+        player_ids: [Option<String>; 2],
+        /// The tournament and its bracket match.
+        tournament: shared::sync::TournamentMatch,
+    },
     /// The quiet period closed the shot in progress.
     QuietClose,
     /// A device's presence changed (status topic, or silence past the timeout).

@@ -47,6 +47,7 @@ pub use clock::ClockTick;
 pub use input::{Actor, StaffAction, TableInput};
 pub use layout::{ShotLayout, layouts_of};
 pub use mode::{ScoringFlag, ScoringMode, ScoringView};
+pub(crate) use records::author;
 
 use crate::view::{DevicePresence, MatchInfo, SessionView, ShotInProgress, TableStatus, TableView};
 use shot::Pending;
@@ -164,6 +165,18 @@ impl Table {
                 )?;
                 if let (true, Some((info, _))) = (*demo, &mut self.game) {
                     info.demo = true;
+                }
+            }
+            TableInput::TournamentMatch {
+                match_id,
+                spec,
+                player_ids,
+                tournament,
+            } => {
+                self.start(match_id, spec, player_ids, received_ms, &mut applied)?;
+                records::for_tournament(&mut applied.outbox, tournament);
+                if let Some((info, _)) = &mut self.game {
+                    info.tournament = Some(tournament.clone());
                 }
             }
             TableInput::Staff { action, by } => match self.clock_action(action, received_ms) {

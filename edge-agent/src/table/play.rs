@@ -32,6 +32,7 @@ impl Table {
             player_ids: player_ids.clone(),
             voided: None,
             demo: false,
+            tournament: None,
         };
         applied.match_start = true;
         applied

@@ -28,6 +28,15 @@ pub(super) fn started(
     })
 }
 
+/// Marks the `match_started` record among `records` as playing a tournament's match.
+pub(super) fn for_tournament(records: &mut [Record], tournament: &shared::sync::TournamentMatch) {
+    for record in records {
+        if let Record::MatchStarted(started) = record {
+            started.tournament = Some(tournament.clone());
+        }
+    }
+}
+
 /// Records of what an input finished (or, on undo, took back), in the order they happened.
 pub(super) fn finished(table: &str, info: &MatchInfo, game: &Match, before: &State) -> Vec<Record> {
     let after = game.state();
@@ -100,7 +109,7 @@ pub(super) fn voided(table: &str, info: &MatchInfo, voided: &Voided) -> Record {
 }
 
 /// Who made an input, as the sync contract spells it (the same JSON as the event log's `by`).
-pub(super) fn author(actor: &Actor) -> Author {
+pub(crate) fn author(actor: &Actor) -> Author {
     match actor {
         Actor::Staff { name, id } => Author::Staff {
             name: name.clone(),

@@ -25,6 +25,7 @@ mod staff;
 mod staff_ids;
 mod staff_pin;
 mod sync;
+mod tournament;
 mod tv;
 mod venue;
 mod web;

@@ -9,3 +9,4 @@ mod demo;
 mod helpers;
 mod soak;
 mod staff;
+mod tournament;

@@ -68,6 +68,7 @@ pub fn config(dir: &Path, mqtt: MqttMode) -> Config {
         cloud: None,
         ws_direct_writes: true,
         camera_shot_timeout_ms: 20_000,
+        call_timeout_ms: 600_000,
         tables: test_tables(),
         // Tests publish as devices without credentials unless they start an authenticated agent.
         allow_anonymous_devices: true,

@@ -154,9 +154,52 @@ impl Process {
         panic!("edge-agent did not become healthy");
     }
 
+    /// Starts `program` again on `dir` after a crash, on the ports of `before` (devices and
+    /// bridges that knew its broker reconnect by themselves), with the same `flags` as
+    /// [`Process::start`].
+    ///
+    /// # Panics
+    ///
+    /// When it does not become healthy on those ports.
+    pub async fn restart(
+        before: &Process,
+        program: Program,
+        dir: &Path,
+        flags: &[String],
+    ) -> Process {
+        let http: u16 = before
+            .http
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the HTTP port");
+        let mut all = vec!["--allow-anonymous-devices".to_owned()];
+        all.extend_from_slice(flags);
+        // The old listeners close with the process; a port still held for a moment is retried.
+        for _ in 0..20 {
+            if let Some(process) =
+                Process::try_launch_on(program, dir, &all, http, before.mqtt.port()).await
+            {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("edge-agent did not become healthy again on its ports");
+    }
+
     /// One start on fresh ports: `None` when the agent exited before becoming healthy.
     async fn try_launch(program: Program, dir: &Path, flags: &[String]) -> Option<Process> {
-        let (http, mqtt) = (free_port(), free_port());
+        Process::try_launch_on(program, dir, flags, free_port(), free_port()).await
+    }
+
+    /// One start on `http` and `mqtt`: `None` when the agent exited before becoming healthy.
+    async fn try_launch_on(
+        program: Program,
+        dir: &Path,
+        flags: &[String],
+        http: u16,
+        mqtt: u16,
+    ) -> Option<Process> {
         let mut args = vec![
             "--data-dir".to_owned(),
             dir.display().to_string(),
