@@ -362,25 +362,22 @@ pub async fn of_player(
     .fetch_all(pool)
     .await?;
     let ids: Vec<String> = heads.iter().map(|h| h.id.clone()).collect();
-    let mirrors: Vec<(
-        String,
-        Option<Value>,
-        Option<Vec<Option<String>>>,
-        Option<Value>,
-    )> = sqlx::query_as("SELECT id, setup, player_ids, view FROM tournaments WHERE id = ANY ($1)")
-        .bind(&ids)
-        .fetch_all(pool)
-        .await?;
-    let mirrors: HashMap<String, (Option<Value>, Option<Vec<Option<String>>>, Option<Value>)> =
-        mirrors
-            .into_iter()
-            .map(|(id, setup, pids, view)| (id, (setup, pids, view)))
-            .collect();
+    let mirrors: Vec<Mirror> =
+        sqlx::query_as("SELECT id, setup, player_ids, view FROM tournaments WHERE id = ANY ($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+    let mirrors: HashMap<String, Mirror> = mirrors.into_iter().map(|m| (m.id.clone(), m)).collect();
     let rows: Vec<Value> = heads
         .iter()
         .map(|head| {
-            let standing = mirrors.get(&head.id).and_then(|(setup, pids, view)| {
-                standing_of(setup.as_ref()?, pids.as_ref()?, view.as_ref()?, player)
+            let standing = mirrors.get(&head.id).and_then(|m| {
+                standing_of(
+                    m.setup.as_ref()?,
+                    m.player_ids.as_ref()?,
+                    m.view.as_ref()?,
+                    player,
+                )
             });
             let summary = head.summary();
             json!({
@@ -395,6 +392,15 @@ pub async fn of_player(
         })
         .collect();
     Ok(json!({"tournaments": rows}))
+}
+
+/// A tournament's mirror: its setup, its players' ids, its view.
+#[derive(Debug, sqlx::FromRow)]
+struct Mirror {
+    id: String,
+    setup: Option<Value>,
+    player_ids: Option<Vec<Option<String>>>,
+    view: Option<Value>,
 }
 
 /// `player`'s line of the standings in `view`, found by their name in the setup.
