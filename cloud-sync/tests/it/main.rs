@@ -19,3 +19,4 @@ mod reads;
 mod roles;
 mod staff;
 mod tokens;
+mod tournaments;

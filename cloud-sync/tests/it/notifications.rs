@@ -734,7 +734,8 @@ async fn the_notifications_page_lists_marks_read_updates_live_and_saves_preferen
         .wait_for(&page, PAGE, "two notifications, live", |v| {
             v["items"].as_array().map(Vec::len) == Some(2)
                 && v["live"] == "Live updates on."
-                && v["prefs"] == 15
+                // Three channels for every kind.
+                && v["prefs"] == 3 * cloud_sync::notifications::Kind::ALL.len()
         })
         .await;
     assert_eq!(shown["unread"], "2 unread notifications.");

@@ -57,6 +57,9 @@ const VERIFIED: &[Who] = &[
     Who::Admin,
 ];
 
+/// Who runs events at venue A: its organisers and managers, and administrators.
+const WRITERS_A: &[Who] = &[Who::ManagerA, Who::OrganiserA, Who::Admin];
+
 /// One row: a route and a body (with `{venue_a}`, `{venue_b}`, `{user}` for the player persona's
 /// id) and who may call it.
 struct Case {
@@ -295,7 +298,78 @@ fn cases() -> Vec<Case> {
             "/api/v1/admin/deliveries?status=failed",
             &[Who::Admin],
         ),
+        // tournaments: writers are venue A's organisers and managers and administrators; the
+        // reads are open ({tournament} is a public tournament at venue A, {private} one listed
+        // for its writers only); registering needs a verified address; the pull, venue A's key.
+        Case {
+            body: Some(json!({"name": "Cup", "format": "swiss",
+                              "starts_at": "2099-01-01T18:00:00Z"})),
+            ..case(
+                Method::POST,
+                "/api/v1/venues/{venue_a}/tournaments",
+                WRITERS_A,
+            )
+        },
+        case(
+            Method::GET,
+            "/api/v1/venues/{venue_a}/tournaments",
+            EVERYONE,
+        ),
+        case(Method::GET, "/api/v1/tournaments/{tournament}", EVERYONE),
+        case(Method::GET, "/api/v1/tournaments/{private}", WRITERS_A),
+        Case {
+            body: Some(json!({"name": "Cup 2"})),
+            ..case(Method::PATCH, "/api/v1/tournaments/{tournament}", WRITERS_A)
+        },
+        case(
+            Method::POST,
+            "/api/v1/tournaments/{tournament}/open-check-in",
+            WRITERS_A,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tournaments/{tournament}/registrations",
+            VERIFIED,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tournaments/{private}/registrations",
+            &[Who::ManagerA, Who::OrganiserA, Who::Admin],
+        ),
+        case(
+            Method::DELETE,
+            "/api/v1/tournaments/{tournament}/registrations/me",
+            USERS,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tournaments/{tournament}/check-in",
+            USERS,
+        ),
+        case(Method::GET, "/api/v1/players/nobody/tournaments", EVERYONE),
+        case(Method::GET, "/api/v1/sync/tournaments", &[Who::VenueA]),
+        case(
+            Method::DELETE,
+            "/api/v1/tournaments/{tournament}",
+            WRITERS_A,
+        ),
     ]
+}
+
+/// A tournament at `venue` (listed for everyone or not), made directly in the database.
+async fn tournament_at(app: &crate::helpers::App, venue: &str, public: bool) -> String {
+    let id = cloud_sync::infra::ids::new_id();
+    sqlx::query(
+        "INSERT INTO tournaments (id, venue_id, name, format, starts_at, public, origin)
+         VALUES ($1, $2, 'Cup', 'swiss', now() + interval '1 day', $3, 'cloud')",
+    )
+    .bind(&id)
+    .bind(venue)
+    .bind(public)
+    .execute(&app.pool)
+    .await
+    .expect("tournament");
+    id
 }
 
 #[tokio::test]
@@ -347,12 +421,16 @@ async fn every_route_answers_every_role_as_the_policy_says() {
         ),
         (Who::VenueA, Some(app.key.clone())),
     ];
+    let tournament = tournament_at(&app, &venue_a, true).await;
+    let private = tournament_at(&app, &venue_a, false).await;
     let mut wrong = Vec::new();
     for case in cases() {
         let fill = |text: &str| {
             text.replace("{venue_a}", &venue_a)
                 .replace("{venue_b}", &venue_b)
                 .replace("{user}", &player.id)
+                .replace("{tournament}", &tournament)
+                .replace("{private}", &private)
         };
         let path = fill(case.path);
         let body = case
