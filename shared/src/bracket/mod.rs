@@ -6,9 +6,24 @@
 //! clock, no randomness, no I/O, so the venue and the cloud replaying the same entries draw the
 //! same bracket, and a correction followed by the original result restores the original state.
 
+mod elimination;
+mod engine;
+mod graph;
+mod race;
+mod round_robin;
+mod seeding;
+pub mod session;
+mod standings;
+mod swiss;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use self::engine::State;
+use self::graph::Slot;
+
+pub use self::standings::default_tiebreaks;
 
 /// A tournament's format: the `format` of the bracket command's first line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -319,6 +334,22 @@ pub enum BracketError {
 pub struct Bracket {
     setup: Setup,
     entries: Vec<Entry>,
+    /// The entries the state is the fold of (corrections in place of what they corrected,
+    /// dropped entries left out), each with its match's players when it was applied.
+    effective: Vec<(Entry, Option<[Slot; 2]>)>,
+    state: State,
+}
+
+impl Entry {
+    /// The match the entry is about (none for a withdrawal).
+    pub fn match_id(&self) -> Option<&str> {
+        match self {
+            Entry::Result(s) | Entry::Correct(s) => Some(&s.match_id),
+            Entry::Forfeit(f) => Some(&f.match_id),
+            Entry::DoubleForfeit(d) => Some(&d.match_id),
+            Entry::Withdraw(_) => None,
+        }
+    }
 }
 
 impl Bracket {
@@ -329,10 +360,26 @@ impl Bracket {
     /// [`BracketError::Setup`] when the setup cannot make a bracket (fewer than two players, a
     /// name twice, groups that do not fit, …).
     pub fn new(setup: Setup) -> Result<Bracket, BracketError> {
+        let state = State::new(setup.clone())?;
         Ok(Bracket {
             setup,
             entries: Vec::new(),
+            effective: Vec::new(),
+            state,
         })
+    }
+
+    /// Replays a setup and its entries (as [`Bracket::entries`] gave them).
+    ///
+    /// # Errors
+    ///
+    /// The setup or an entry is refused.
+    pub fn replay(setup: Setup, entries: &[Entry]) -> Result<Bracket, BracketError> {
+        let mut bracket = Bracket::new(setup)?;
+        for entry in entries {
+            bracket.apply(entry)?;
+        }
+        Ok(bracket)
     }
 
     /// Applies one entry and returns the ids of the matches it reset.
@@ -341,19 +388,103 @@ impl Bracket {
     ///
     /// The entry is impossible; nothing changed.
     pub fn apply(&mut self, entry: &Entry) -> Result<Vec<String>, BracketError> {
-        let _ = entry;
-        unimplemented!("issue 18: the bracket engine")
+        let reset = match entry {
+            Entry::Correct(score) => self.correct(score)?,
+            _ => {
+                let slots = entry.match_id().and_then(|id| self.state.slots(id));
+                apply_to(&mut self.state, entry)?;
+                self.effective.push((entry.clone(), slots));
+                Vec::new()
+            }
+        };
+        self.entries.push(entry.clone());
+        Ok(reset)
+    }
+
+    /// A correction: re-fold the effective entries with the correction in place of the entry
+    /// that decided the match, dropping every later entry whose match no longer has the same
+    /// players or no longer takes it. Returns the matches that changed.
+    fn correct(&mut self, score: &Score) -> Result<Vec<String>, BracketError> {
+        let m = self.state.lookup(&score.match_id)?;
+        let status = self.state.status(m);
+        let bye = self.state.graph.matches[m]
+            .outcome
+            .as_ref()
+            .is_some_and(|o| o.bye);
+        if status != Status::Done {
+            return Err(BracketError::NotReady {
+                id: score.match_id.clone(),
+                status,
+            });
+        }
+        if bye {
+            return Err(BracketError::Invalid(format!(
+                "{} is a bye: there is no result to correct",
+                score.match_id
+            )));
+        }
+        self.state.scored(m, score)?;
+        let at = self
+            .effective
+            .iter()
+            .rposition(|(e, _)| e.match_id() == Some(score.match_id.as_str()))
+            .ok_or_else(|| {
+                BracketError::Invalid(format!(
+                    "{} was decided by a withdrawal, not by a result: nothing to correct",
+                    score.match_id
+                ))
+            })?;
+        let mut state = State::new(self.setup.clone())?;
+        let mut kept = Vec::with_capacity(self.effective.len());
+        for (i, (entry, slots)) in self.effective.iter().enumerate() {
+            let entry = if i == at {
+                Entry::Result(score.clone())
+            } else {
+                entry.clone()
+            };
+            let now = entry.match_id().and_then(|id| state.slots(id));
+            if now != *slots {
+                continue;
+            }
+            let applied = apply_to(&mut state, &entry);
+            if i == at {
+                applied.clone()?;
+            }
+            if applied.is_ok() {
+                kept.push((entry, now));
+            }
+        }
+        let before = self.state.match_views();
+        let after = state.match_views();
+        let mut reset: Vec<String> = after
+            .iter()
+            .filter(|v| v.id != score.match_id && before.iter().find(|b| b.id == v.id) != Some(v))
+            .map(|v| v.id.clone())
+            .collect();
+        reset.extend(
+            before
+                .iter()
+                .filter(|b| !after.iter().any(|v| v.id == b.id))
+                .map(|b| b.id.clone()),
+        );
+        self.state = state;
+        self.effective = kept;
+        Ok(reset)
     }
 
     /// The state now (`reset` empty).
     pub fn view(&self) -> View {
-        unimplemented!("issue 18: the bracket engine")
+        View {
+            matches: self.state.match_views(),
+            standings: standings::standings(&self.state),
+            complete: self.state.complete(),
+            reset: Vec::new(),
+        }
     }
 
     /// One match now.
     pub fn match_view(&self, id: &str) -> Option<MatchView> {
-        let _ = id;
-        unimplemented!("issue 18: the bracket engine")
+        self.state.lookup(id).ok().map(|m| self.state.match_view(m))
     }
 
     /// The setup it was drawn from.
@@ -364,5 +495,18 @@ impl Bracket {
     /// The entries accepted so far, in order: with the setup, all it takes to replay it.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+}
+
+/// Applies a result, forfeit or withdrawal (a correction is the bracket's re-fold).
+fn apply_to(state: &mut State, entry: &Entry) -> Result<(), BracketError> {
+    match entry {
+        Entry::Result(score) => state.result(score),
+        Entry::Forfeit(forfeit) => state.forfeit(forfeit),
+        Entry::DoubleForfeit(double) => state.double_forfeit(double),
+        Entry::Withdraw(name) => state.withdraw(name),
+        Entry::Correct(_) => Err(BracketError::Invalid(
+            "a correction cannot be replayed here".into(),
+        )),
     }
 }

@@ -5,6 +5,8 @@
 //! - `cli`: the `dojo-rules` command as a referee runs it;
 //! - `shot_clock`: the shot clock as timed events and the states they lead to.
 
+mod bracket_properties;
+mod brackets;
 mod cli;
 mod properties;
 mod scenarios;

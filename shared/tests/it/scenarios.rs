@@ -85,7 +85,7 @@ fn parse(path: &Path) -> Vec<Scenario> {
 }
 
 /// Checks that every key of `expected` matches `actual`: objects as subsets, everything else exactly.
-fn mismatch(path: &str, expected: &Value, actual: &Value) -> Option<String> {
+pub(crate) fn mismatch(path: &str, expected: &Value, actual: &Value) -> Option<String> {
     match (expected, actual) {
         (Value::Object(want), Value::Object(have)) => want.iter().find_map(|(key, value)| {
             let path = format!("{path}.{key}");
