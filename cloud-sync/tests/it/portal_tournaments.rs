@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{App, Persona, spawn_app};
 use cloud_sync::accounts::Role;
+use shared::bracket::{Bracket, Format, Options, Setup};
 
 /// Opens `page` (path and query), signed in as `persona` when given: the access token is put in
 /// `sessionStorage` before any script of the page runs, then the page is loaded in that tab.
@@ -142,8 +143,15 @@ async fn the_renderer_draws_both_sides_of_a_double_elimination_as_text() {
                  inline: b.querySelectorAll('[style]').length }; })()",
         )
         .await;
-    assert_eq!(drawn["sides"], json!(["winners", "losers", "finals", "standings"]));
-    assert_eq!(drawn["w11"], json!(["Ann", XSS]), "seed 1 v seed 8, as text");
+    assert_eq!(
+        drawn["sides"],
+        json!(["winners", "losers", "finals", "standings"])
+    );
+    assert_eq!(
+        drawn["w11"],
+        json!(["Ann", XSS]),
+        "seed 1 v seed 8, as text"
+    );
     assert_eq!(drawn["w11winner"], "Ann");
     assert_eq!(drawn["w11link"], "/portal/match?id=7");
     assert_eq!(drawn["w12links"], 0, "a javascript: link is never set");
@@ -164,6 +172,38 @@ async fn the_renderer_draws_both_sides_of_a_double_elimination_as_text() {
         json!(["1", "1", "1", "1", "5", "5", "5", "8"])
     );
     assert_eq!(drawn["inline"], 0, "no inline style (strict CSP)");
+
+    // The real engine's 8-player double elimination: both sides, seed 1 v seed 8 in W1-1.
+    let mut players: Vec<String> = ["Ann", "Bob", "Cy", "Dee", "Eve", "Fay", "Gus"]
+        .map(str::to_owned)
+        .to_vec();
+    players.push(XSS.to_owned());
+    let engine = Bracket::new(Setup {
+        format: Format::DoubleElimination,
+        players,
+        options: Options::default(),
+    })
+    .expect("a bracket");
+    let view = serde_json::to_value(engine.view()).expect("json");
+    browser.eval(&tab, &render(&view)).await;
+    let drawn = browser
+        .eval(
+            &tab,
+            "(() => { const b = document.getElementById('bracket'); return { \
+               sides: [...b.querySelectorAll('section[data-stage]')].map((s) => s.dataset.stage), \
+               w11: [...b.querySelectorAll('[data-match=\"W1-1\"] .db-player .db-name')].map((n) => n.textContent), \
+               losers: b.querySelectorAll('section[data-stage=losers] [data-match]').length, \
+               images: b.querySelectorAll('img').length }; })()",
+        )
+        .await;
+    let sides = drawn["sides"].as_array().cloned().unwrap_or_default();
+    assert!(
+        sides.contains(&json!("winners")) && sides.contains(&json!("losers")),
+        "{drawn}"
+    );
+    assert_eq!(drawn["w11"], json!(["Ann", XSS]));
+    assert!(drawn["losers"].as_u64().is_some_and(|n| n > 0), "{drawn}");
+    assert_eq!(drawn["images"], 0);
 
     // Drawing again replaces what was there.
     browser.eval(&tab, &render(&view)).await;
@@ -315,9 +355,16 @@ async fn a_player_registers_with_the_button_and_sees_it() {
         .await;
     assert_eq!(venue, "Test Hall");
     let bracket = browser
-        .eval(&tab, "document.querySelector('#bracket .db-empty').textContent")
+        .eval(
+            &tab,
+            "document.querySelector('#bracket .db-empty').textContent",
+        )
         .await;
-    assert!(bracket.as_str().is_some_and(|t| t.contains("bracket is drawn")));
+    assert!(
+        bracket
+            .as_str()
+            .is_some_and(|t| t.contains("bracket is drawn"))
+    );
 
     browser
         .wait_for(&tab, &click("#register"), "the Register button", |v| {
@@ -445,7 +492,12 @@ async fn an_organiser_creates_a_tournament_with_the_form() {
         .await;
     let id = id.as_str().expect("an id").to_owned();
     let stored = app
-        .call(Method::GET, &format!("/api/v1/tournaments/{id}"), None, None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/tournaments/{id}"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(stored.status, 200);
     assert_eq!(stored.body["format"], "swiss");
