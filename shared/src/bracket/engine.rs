@@ -34,8 +34,12 @@ impl State {
         if n < 2 {
             return bad("a bracket needs at least two players".into());
         }
+        // Bounded: a round robin has n(n − 1)/2 matches, an elimination bracket about 2n.
         if n > 4096 {
             return bad("at most 4096 players".into());
+        }
+        if setup.format == Format::RoundRobin && n > 256 {
+            return bad("a round robin takes at most 256 players".into());
         }
         let mut index = BTreeMap::new();
         for (i, name) in setup.players.iter().enumerate() {
@@ -86,6 +90,12 @@ impl State {
                 let advance = options.advance.unwrap_or(2) as usize;
                 if groups == 0 || groups > 26 {
                     return bad("groups-knockout needs 1 to 26 groups".into());
+                }
+                if n > 256 * groups {
+                    return bad(format!(
+                        "{groups} groups take at most {} players",
+                        256 * groups
+                    ));
                 }
                 if n < 2 * groups {
                     return bad(format!("{n} players cannot fill {groups} groups of two"));

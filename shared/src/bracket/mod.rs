@@ -454,18 +454,25 @@ impl Bracket {
                 kept.push((entry, now));
             }
         }
-        let before = self.state.match_views();
+        let before: BTreeMap<String, MatchView> = self
+            .state
+            .match_views()
+            .into_iter()
+            .map(|v| (v.id.clone(), v))
+            .collect();
         let after = state.match_views();
         let mut reset: Vec<String> = after
             .iter()
-            .filter(|v| v.id != score.match_id && before.iter().find(|b| b.id == v.id) != Some(v))
+            .filter(|v| v.id != score.match_id && before.get(&v.id) != Some(v))
             .map(|v| v.id.clone())
             .collect();
+        let shown: std::collections::BTreeSet<&str> = after.iter().map(|v| v.id.as_str()).collect();
         reset.extend(
-            before
-                .iter()
-                .filter(|b| !after.iter().any(|v| v.id == b.id))
-                .map(|b| b.id.clone()),
+            self.state
+                .match_views()
+                .into_iter()
+                .filter(|b| !shown.contains(b.id.as_str()))
+                .map(|b| b.id),
         );
         self.state = state;
         self.effective = kept;

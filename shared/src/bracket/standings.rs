@@ -55,10 +55,11 @@ fn tally<'a>(n: usize, matches: impl Iterator<Item = &'a Match>) -> Vec<Tally> {
             t[a].opponents.push(b);
             t[b].opponents.push(a);
             if let Some(score) = o.score {
-                t[a].racks_won += score[0];
-                t[a].racks_lost += score[1];
-                t[b].racks_won += score[1];
-                t[b].racks_lost += score[0];
+                // Saturating: a score is outside input, and a sum must not overflow.
+                t[a].racks_won = t[a].racks_won.saturating_add(score[0]);
+                t[a].racks_lost = t[a].racks_lost.saturating_add(score[1]);
+                t[b].racks_won = t[b].racks_won.saturating_add(score[1]);
+                t[b].racks_lost = t[b].racks_lost.saturating_add(score[0]);
             }
         }
         if let Some(w) = o.winner {

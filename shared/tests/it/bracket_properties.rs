@@ -141,4 +141,41 @@ proptest! {
         }
         prop_assert_eq!(bracket.view(), original);
     }
+
+    #[test]
+    fn any_entry_is_applied_or_refused_without_change(
+        format in prop::sample::select(vec![Format::SingleElimination, Format::DoubleElimination, Format::RoundRobin, Format::Swiss, Format::GroupsKnockout]),
+        n in 2usize..=12,
+        third in any::<bool>(),
+        ops in prop::collection::vec((0u8..6, any::<prop::sample::Index>(), 0usize..14, 0u32..6, 0u32..6), 1..80),
+    ) {
+        let options = Options { third_place: third, ..Options::default() };
+        let Ok(mut bracket) = Bracket::new(setup(format, n, options)) else { return Ok(()) };
+        for (kind, pick, who, a, b) in ops {
+            let view = bracket.view();
+            let m = pick.get(&view.matches);
+            let player = if who < n { format!("P{}", who + 1) } else { "Nobody".to_owned() };
+            let winner = match a.cmp(&b) {
+                std::cmp::Ordering::Greater => m.players[0].clone(),
+                std::cmp::Ordering::Less => m.players[1].clone(),
+                std::cmp::Ordering::Equal => None,
+            };
+            let score = Score { match_id: m.id.clone(), winner, score: [a, b] };
+            let entry = match kind {
+                0 | 1 => Entry::Result(score),
+                2 => Entry::Forfeit(shared::bracket::Forfeit { match_id: m.id.clone(), player }),
+                3 => Entry::DoubleForfeit(shared::bracket::DoubleForfeit { match_id: m.id.clone() }),
+                4 => Entry::Withdraw(player),
+                _ => Entry::Correct(score),
+            };
+            let before = bracket.entries().len();
+            if bracket.apply(&entry).is_err() {
+                prop_assert_eq!(bracket.view(), view.clone(), "a refused {:?} changed the bracket", entry);
+                prop_assert_eq!(bracket.entries().len(), before);
+            }
+        }
+        // Whatever happened, the bracket can still be played to the end.
+        play(&mut bracket, &[0, 1, 2]);
+        prop_assert!(bracket.view().complete, "{:?}", bracket.view());
+    }
 }
