@@ -23,6 +23,8 @@
 //! - [`confirmations`]: results a venue may report: check-ins, confirm or dispute, trusted venues
 //!   (a registered player's result counts only when they took part knowingly);
 //! - [`notifications`]: how people are told things (in-app, email, Web Push, webhooks);
+//! - [`tournaments`]: registration online until a venue starts a tournament, then the mirror of
+//!   its bracket from the venue's records, and the reads;
 //! - [`portal`]: the people's web pages;
 //! - [`startup`]: [`start`] wires them and lists every context's routes and projections.
 //!
@@ -43,6 +45,7 @@ pub mod projection;
 pub mod reads;
 pub mod startup;
 pub mod sync;
+pub mod tournaments;
 pub mod venues;
 
 pub use crate::config::Config;

@@ -15,7 +15,9 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::infra::{db, live, metrics, redis_link};
 use crate::projection::{Projector, Runner};
-use crate::{accounts, confirmations, notifications, players, portal, projection, reads, sync};
+use crate::{
+    accounts, confirmations, notifications, players, portal, projection, reads, sync, tournaments,
+};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         &config.public_url,
         &shutdown,
     ));
+    background.push(tournaments::schedule::spawn(
+        pool.clone(),
+        redis.clone(),
+        live.clone(),
+        shutdown.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .map_err(|source| Error::Http {
@@ -170,9 +178,11 @@ fn routes() -> Router<AppState> {
         .merge(portal::router())
         .merge(notifications::http::router())
         .merge(accounts::staff::router())
+        .merge(tournaments::http::router())
 }
 
 /// Every projection of the venue records. A new context that consumes them adds one line.
 fn projections(runner: &mut Runner) {
     runner.spawn(reads::MatchesProjection);
+    runner.spawn(tournaments::TournamentsProjection);
 }

@@ -167,6 +167,35 @@ pub fn summary(kind: &str, payload: &Value) -> String {
                 field(payload, "reason")
             )
         }
+        "tournament_check_in" => format!(
+            "Check-in is open for {} at {}.",
+            field(payload, "tournament_name"),
+            field(payload, "venue_name")
+        ),
+        "tournament_called" => {
+            let opponent = field(payload, "opponent");
+            format!(
+                "You are up on table {} ({}{}{}).",
+                field(payload, "table"),
+                field(payload, "tournament_name"),
+                if opponent.is_empty() {
+                    ""
+                } else {
+                    ", against "
+                },
+                opponent
+            )
+        }
+        "tournament_promoted" => format!(
+            "A place opened up: you are registered for {} at {}.",
+            field(payload, "tournament_name"),
+            field(payload, "venue_name")
+        ),
+        "tournament_cancelled" => format!(
+            "{} at {} is cancelled.",
+            field(payload, "tournament_name"),
+            field(payload, "venue_name")
+        ),
         other => format!("DojoPool notification: {other}"),
     }
 }
@@ -190,6 +219,22 @@ pub fn render(kind: &str, payload: &Value, public_url: &str) -> Rendered {
             Some((
                 "See the venue's disputes",
                 format!("{public_url}/portal/venue"),
+            )),
+        ),
+        "tournament_check_in"
+        | "tournament_called"
+        | "tournament_promoted"
+        | "tournament_cancelled" => (
+            "Your tournament",
+            Some((
+                "See the tournament",
+                format!(
+                    "{public_url}/portal/tournament?id={}",
+                    field(payload, "tournament_id")
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .collect::<String>()
+                ),
             )),
         ),
         _ => ("DojoPool notification", None),

@@ -37,16 +37,28 @@ pub enum Kind {
     RoleGranted,
     /// A player disputed a result their venue reported (told to the venue's managers).
     ResultDisputed,
+    /// Check-in is open for a tournament one registered for (told to those with a place).
+    TournamentCheckIn,
+    /// One's tournament match is called to a table (from the venue's `tournament_called`).
+    TournamentCalled,
+    /// One moved up from a tournament's waiting list to a place.
+    TournamentPromoted,
+    /// A tournament one registered for was cancelled.
+    TournamentCancelled,
 }
 
 impl Kind {
     /// Every kind, in the order pages show them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 9] = [
         Kind::VerifyEmail,
         Kind::ResetPassword,
         Kind::NewSignIn,
         Kind::RoleGranted,
         Kind::ResultDisputed,
+        Kind::TournamentCheckIn,
+        Kind::TournamentCalled,
+        Kind::TournamentPromoted,
+        Kind::TournamentCancelled,
     ];
 
     /// From the stored name.
@@ -62,6 +74,10 @@ impl Kind {
             Kind::NewSignIn => "new_sign_in",
             Kind::RoleGranted => "role_granted",
             Kind::ResultDisputed => "result_disputed",
+            Kind::TournamentCheckIn => "tournament_check_in",
+            Kind::TournamentCalled => "tournament_called",
+            Kind::TournamentPromoted => "tournament_promoted",
+            Kind::TournamentCancelled => "tournament_cancelled",
         }
     }
 }

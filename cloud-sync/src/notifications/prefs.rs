@@ -24,9 +24,18 @@ pub fn defaults(kind: Kind) -> Channels {
         | Kind::ResetPassword
         | Kind::NewSignIn
         | Kind::RoleGranted
-        | Kind::ResultDisputed => Channels {
+        | Kind::ResultDisputed
+        | Kind::TournamentCheckIn
+        | Kind::TournamentPromoted
+        | Kind::TournamentCancelled => Channels {
             email: true,
             push: false,
+            webhook: false,
+        },
+        // Minutes matter: "you are up on table 7" is worth a push, not an email read later.
+        Kind::TournamentCalled => Channels {
+            email: false,
+            push: true,
             webhook: false,
         },
     }
