@@ -334,6 +334,12 @@ async fn a_player_registers_with_the_button_and_sees_it() {
         )
         .await;
     assert_eq!(registered.status, 201, "{:?}", registered.body);
+    // Registering made early a (private) player profile: public, their name shows to others.
+    let mine = app
+        .call(Method::GET, "/api/v1/me/player", Some(&early.token), None)
+        .await;
+    let early_player = mine.body["player"]["id"].as_str().expect("a player");
+    app.make_public(early_player).await;
 
     let ann = app.persona("ann", true, &[]).await;
     let mut browser = Browser::launch().await;
@@ -384,12 +390,8 @@ async fn a_player_registers_with_the_button_and_sees_it() {
             v.as_array().is_some_and(|r| r.len() == 2)
         })
         .await;
-    assert!(
-        entrants
-            .as_array()
-            .is_some_and(|r| r.iter().any(|e| e[1] == "ann" && e[2] == "registered")),
-        "{entrants}"
-    );
+    assert_eq!(entrants[1][2], "registered", "{entrants}");
+    assert_eq!(entrants[0][1], "early");
     let buttons = browser
         .eval(
             &tab,
