@@ -408,6 +408,47 @@ async fn a_player_registers_with_the_button_and_sees_it() {
         )
         .await;
     assert_eq!(stored.body["you"]["status"], "registered");
+
+    // Someone registering elsewhere reaches the open page by itself (live feed, or the poll).
+    let late = app.persona("late", true, &[]).await;
+    let registered = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tournaments/{id}/registrations"),
+            Some(&late.token),
+            None,
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{:?}", registered.body);
+    browser
+        .wait_for(&tab, &rows("entrants"), "the third entrant, live", |v| {
+            v.as_array().is_some_and(|r| r.len() == 3)
+        })
+        .await;
+
+    // Withdrawing with the button.
+    browser
+        .wait_for(&tab, &click("#withdraw"), "the Withdraw button", |v| {
+            v == true
+        })
+        .await;
+    browser
+        .wait_for(
+            &tab,
+            "document.getElementById('register').hidden",
+            "Register again",
+            |v| v == false,
+        )
+        .await;
+    let stored = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/tournaments/{id}"),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert_eq!(stored.body["you"], Value::Null);
 }
 
 #[tokio::test]
