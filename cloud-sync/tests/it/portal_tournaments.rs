@@ -575,3 +575,38 @@ async fn an_organiser_creates_a_tournament_with_the_form() {
         0
     );
 }
+
+#[tokio::test]
+async fn my_results_lists_my_tournaments() {
+    let app = spawn_app().await;
+    let organiser = app
+        .persona("orga", true, &[(Role::Organiser, Some(&app.venue))])
+        .await;
+    let id = create(&app, &organiser, "Monday league night").await;
+    let ann = app.persona("ann", true, &[]).await;
+    let registered = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tournaments/{id}/registrations"),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{:?}", registered.body);
+    let mut browser = Browser::launch().await;
+    let tab = open(&mut browser, &app, Some(&ann), "/portal/results").await;
+    let listed = browser
+        .wait_for(&tab, &rows("my-tournaments"), "my tournament", |v| {
+            v.as_array().is_some_and(|r| r.len() == 1)
+        })
+        .await;
+    assert_eq!(listed[0][1], "Monday league night");
+    assert_eq!(listed[0][2], "Test Hall");
+    let link = browser
+        .eval(
+            &tab,
+            "document.querySelector('#my-tournaments tbody a').getAttribute('href')",
+        )
+        .await;
+    assert_eq!(link, Value::from(format!("/portal/tournament?id={id}")));
+}
