@@ -36,7 +36,7 @@
     if (typeof href !== 'string' || href === '') return null;
     try {
       var url = new URL(href, window.location.href);
-      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+      return url.protocol === 'http:' || url.protocol === 'https:' ? href : null;
     } catch (_) {
       return null;
     }

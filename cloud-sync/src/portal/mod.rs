@@ -45,6 +45,25 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("venue.html", HTML, include_str!("assets/venue.html")),
     ("venue.js", JS, include_str!("assets/venue.js")),
     (
+        "tournament.html",
+        HTML,
+        include_str!("assets/tournament.html"),
+    ),
+    ("tournament.js", JS, include_str!("assets/tournament.js")),
+    (
+        "tournaments.html",
+        HTML,
+        include_str!("assets/tournaments.html"),
+    ),
+    ("tournaments.js", JS, include_str!("assets/tournaments.js")),
+    ("organise.html", HTML, include_str!("assets/organise.html")),
+    ("organise.js", JS, include_str!("assets/organise.js")),
+    ("match.html", HTML, include_str!("assets/match.html")),
+    ("match.js", JS, include_str!("assets/match.js")),
+    // The bracket renderer, the same file the venue's screens serve (shared::web).
+    ("bracket.js", JS, shared::web::BRACKET_JS),
+    ("bracket.css", CSS, shared::web::BRACKET_CSS),
+    (
         "notifications.html",
         HTML,
         include_str!("assets/notifications.html"),

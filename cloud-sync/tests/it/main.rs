@@ -14,6 +14,7 @@ mod players;
 mod policy;
 mod portal_auth;
 mod portal_roles;
+mod portal_tournaments;
 mod projection;
 mod reads;
 mod roles;

@@ -110,6 +110,26 @@
     }
   }
 
+  // My player's tournaments (GET /api/v1/players/{id}/tournaments), each linking to its page.
+  async function loadTournaments() {
+    const mine = await api('GET', '/api/v1/me/player');
+    const player = mine.ok && mine.body ? mine.body.player : null;
+    let items = [];
+    if (player) {
+      const res = await api('GET', '/api/v1/players/' + encodeURIComponent(player.id) + '/tournaments');
+      if (res.ok && res.body) items = res.body.tournaments || [];
+    }
+    const rows = items.map((t) => el('tr', { 'data-tournament': t.id },
+      el('td', {}, t.starts_at ? new Date(t.starts_at).toLocaleString() : '—'),
+      el('td', {}, el('a', { href: '/portal/tournament?id=' + encodeURIComponent(t.id) }, t.name)),
+      el('td', {}, el('a', { href: '/portal/tournaments?venue=' + encodeURIComponent(t.venue_id) }, t.venue_name || t.venue_id)),
+      el('td', {}, el('span', { class: 'badge' }, String(t.status))),
+      el('td', {}, t.rank === null || t.rank === undefined ? '—' : String(t.rank)),
+      el('td', {}, String(t.wins || 0) + '–' + String(t.losses || 0))));
+    document.querySelector('#my-tournaments tbody').replaceChildren(...rows);
+    document.getElementById('tournaments-empty').hidden = rows.length > 0;
+  }
+
   document.addEventListener('DOMContentLoaded', async () => {
     if (!Portal.signedIn()) { signIn(); return; }
     document.getElementById('status').addEventListener('change', loadResults);
@@ -130,7 +150,7 @@
         loadResults();
       }
     });
-    await Promise.all([loadVenues(), loadResults(), loadCheckins(), loadTrusted()]);
+    await Promise.all([loadVenues(), loadResults(), loadCheckins(), loadTrusted(), loadTournaments()]);
     document.body.dataset.ready = 'true';
   });
 })();

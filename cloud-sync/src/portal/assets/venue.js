@@ -76,7 +76,13 @@
     }
   }
 
-  function refresh() { return Promise.all([loadStaff(), loadKeys(), loadClaims(), loadAudit()]); }
+  function tournamentLinks() {
+    const query = '?venue=' + encodeURIComponent(venue);
+    document.getElementById('venue-tournaments').setAttribute('href', '/portal/tournaments' + query);
+    document.getElementById('venue-organise').setAttribute('href', '/portal/organise' + query);
+  }
+
+  function refresh() { tournamentLinks(); return Promise.all([loadStaff(), loadKeys(), loadClaims(), loadAudit()]); }
 
   async function addStaff(event) {
     event.preventDefault();
