@@ -173,7 +173,8 @@ impl Table {
                 player_ids,
                 tournament,
             } => {
-                self.start(match_id, spec, player_ids, received_ms, &mut applied)?;
+                // Started by the tournament's call, not by a person.
+                self.start(match_id, spec, player_ids, None, received_ms, &mut applied)?;
                 records::for_tournament(&mut applied.outbox, tournament);
                 if let Some((info, _)) = &mut self.game {
                     info.tournament = Some(tournament.clone());

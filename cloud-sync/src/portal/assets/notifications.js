@@ -9,6 +9,10 @@ const KINDS = {
   new_sign_in: 'New sign-in',
   role_granted: 'Role granted',
   result_disputed: 'Result disputed at your venue',
+  tournament_check_in: 'Tournament check-in is open',
+  tournament_called: 'Your tournament match is called',
+  tournament_promoted: 'Off the waiting list',
+  tournament_cancelled: 'Tournament cancelled',
 };
 
 function summary(item) {
@@ -19,6 +23,10 @@ function summary(item) {
     case 'result_disputed': return (p.player_name || 'A player') + ' disputes a result at ' + (p.venue_name || 'your venue') + (p.reason ? ': ' + p.reason : '.');
     case 'verify_email': return 'We sent you a link to verify your email address.';
     case 'reset_password': return 'We sent you a link to reset your password.';
+    case 'tournament_check_in': return 'Check-in is open for ' + (p.tournament_name || 'your tournament') + '.';
+    case 'tournament_called': return 'You are up on table ' + (p.table || '?') + (p.opponent ? ' against ' + p.opponent : '') + ' in ' + (p.tournament_name || 'your tournament') + '.';
+    case 'tournament_promoted': return 'You moved up from the waiting list of ' + (p.tournament_name || 'a tournament') + '.';
+    case 'tournament_cancelled': return (p.tournament_name || 'A tournament') + ' was cancelled.';
     default: return KINDS[item.kind] || item.kind;
   }
 }
