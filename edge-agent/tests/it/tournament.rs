@@ -518,6 +518,26 @@ async fn the_bracket_page_shows_the_players_and_follows_play_live_in_chromium() 
         ),
         "{shown:#}"
     );
+    // The table's TV and the overview say the same until the break.
+    let line = format!(
+        "Called: {} v {}, race to 1",
+        called["players"][0].as_str().unwrap_or(""),
+        called["players"][1].as_str().unwrap_or("")
+    );
+    for (path, selector) in [("/tables/t7", ".banner.called"), ("/", ".flag.called")] {
+        let screen = browser.open(&agent.url(path)).await;
+        let probe = format!(
+            "(() => {{ const el = document.querySelector({selector:?}); \
+             return {{ text: el ? el.textContent.trim() : null, \
+             injected: document.querySelectorAll('img[src=x]').length }}; }})()"
+        );
+        let shown = browser
+            .wait_for(&screen, &probe, "the call on the table's screens", |v| {
+                v["text"].as_str().is_some_and(|t| t.starts_with(&line))
+            })
+            .await;
+        assert_eq!(shown["injected"], 0, "{path}: {shown:#}");
+    }
     // The table plays; the page follows without a reload.
     let mut ctl = Device::connect(agent.mqtt, "ctl-t7").await;
     play_called(&mut ctl, "t7", 0).await;

@@ -33,6 +33,9 @@ function card(view) {
         view.rack ? h("span", { class: "dim" }, ` · Rack ${view.rack}`) : null),
       h("div", { class: "players" }, playerRow(view, 0), playerRow(view, 1)));
     const flags = [];
+    if (match.tournament && view.break_shot && view.rack === 1 && !(view.score || [0, 0]).some((n) => n !== 0)) {
+      flags.push(h("span", { class: "flag called" }, `Called: ${match.players[0]} v ${match.players[1]}, race to ${match.race_to}`));
+    }
     if (status === "playing" && view.ball_in_hand) flags.push(h("span", { class: "flag hand" }, "Ball in hand"));
     if (status === "playing" && view.push_out_available) flags.push(h("span", { class: "flag" }, "Push-out"));
     if (view.foul) flags.push(h("span", { class: "flag foul" }, "Foul: " + foulText(view.foul_reasons)));

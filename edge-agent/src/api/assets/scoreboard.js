@@ -61,6 +61,14 @@ function badges(view) {
   return list;
 }
 
+// A tournament match called to this table and not yet broken: "Called: A v B, race to 7".
+function calledLine(view) {
+  const match = view.match;
+  if (!match || !match.tournament || !view.break_shot || view.rack !== 1) return null;
+  if ((view.score || [0, 0]).some((n) => n !== 0)) return null;
+  return `Called: ${match.players[0]} v ${match.players[1]}, race to ${match.race_to} (${match.tournament.bracket_match})`;
+}
+
 function render(views) {
   const view = views.get(TABLE);
   const board = document.getElementById("board");
@@ -81,6 +89,8 @@ function render(views) {
       view.rack ? h("span", { class: "rack" }, `Rack ${view.rack}`) : null,
       sessionBadge(view)));
     const parts = [h("div", { class: "players" }, playerPanel(view, 0), h("div", { class: "vs" }, "vs"), playerPanel(view, 1))];
+    const call = calledLine(view);
+    if (call) parts.unshift(h("div", { class: "banner called" }, call));
     const over = view.status === "finished" || (view.match_winner ?? null) !== null;
     if (over) {
       parts.unshift(matchWonBoard(view));
