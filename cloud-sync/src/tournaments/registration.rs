@@ -354,16 +354,13 @@ pub async fn create(
     .bind(actor.user)
     .execute(&mut *tx)
     .await?;
-    audit::record(
+    record(
         &mut tx,
-        &Entry {
-            actor: Some(actor.user),
-            action: "tournament.create",
-            resource: &format!("tournament:{id}"),
-            venue: Some(venue),
-            addr: actor.addr.clone(),
-            detail: json!({"name": settings.name}),
-        },
+        actor,
+        "tournament.create",
+        &id,
+        venue,
+        json!({"name": settings.name}),
     )
     .await?;
     tx.commit().await?;
@@ -451,19 +448,37 @@ pub async fn change(
         ..locked
     };
     promote(&mut tx, &locked).await?;
-    audit::record(
+    record(
         &mut tx,
-        &Entry {
-            actor: Some(actor.user),
-            action: "tournament.change",
-            resource: &format!("tournament:{id}"),
-            venue: Some(&locked.venue_id),
-            addr: actor.addr.clone(),
-            detail: json!({"name": settings.name}),
-        },
+        actor,
+        "tournament.change",
+        &id,
+        &locked.venue_id,
+        json!({"name": settings.name}),
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Writes an organiser's change of tournament `id` into the audit log.
+async fn record(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    action: &str,
+    id: &str,
+    venue: &str,
+    detail: Value,
+) -> Result<(), TournamentError> {
+    let entry = Entry {
+        actor: Some(actor.user),
+        action,
+        resource: &format!("tournament:{id}"),
+        venue: Some(venue),
+        addr: actor.addr.clone(),
+        detail,
+    };
+    audit::record(conn, &entry).await?;
     Ok(())
 }
 
@@ -537,16 +552,13 @@ pub async fn cancel(pool: &PgPool, actor: &Actor<'_>, id: &str) -> Result<(), To
         .execute(&mut *tx)
         .await?;
     tell_registrants(&mut tx, &locked, Kind::TournamentCancelled, true).await?;
-    audit::record(
+    record(
         &mut tx,
-        &Entry {
-            actor: Some(actor.user),
-            action: "tournament.cancel",
-            resource: &format!("tournament:{id}"),
-            venue: Some(&locked.venue_id),
-            addr: actor.addr.clone(),
-            detail: json!({"name": locked.name}),
-        },
+        actor,
+        "tournament.cancel",
+        &id,
+        &locked.venue_id,
+        json!({"name": locked.name}),
     )
     .await?;
     tx.commit().await?;
@@ -583,16 +595,13 @@ pub async fn open_check_in(
     }
     tell_registrants(&mut *conn, &locked, Kind::TournamentCheckIn, false).await?;
     if let Some(actor) = actor {
-        audit::record(
+        record(
             &mut *conn,
-            &Entry {
-                actor: Some(actor.user),
-                action: "tournament.open_check_in",
-                resource: &format!("tournament:{id}"),
-                venue: Some(&locked.venue_id),
-                addr: actor.addr.clone(),
-                detail: json!({}),
-            },
+            actor,
+            "tournament.open_check_in",
+            &id,
+            &locked.venue_id,
+            json!({}),
         )
         .await?;
     }
