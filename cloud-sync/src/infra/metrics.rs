@@ -27,7 +27,7 @@ pub struct Metrics {
     cache: Family<Labels, Counter>,
     projection_lag: Gauge,
     projection_lag_seconds: Gauge<f64, AtomicU64>,
-    projected: Counter,
+    projected: Family<Labels, Counter>,
     projection_errors: Counter,
 }
 
@@ -47,7 +47,7 @@ impl Default for Metrics {
             cache: Family::default(),
             projection_lag: Gauge::default(),
             projection_lag_seconds: Gauge::default(),
-            projected: Counter::default(),
+            projected: Family::default(),
             projection_errors: Counter::default(),
         };
         registry.register(
@@ -109,7 +109,7 @@ impl Default for Metrics {
         );
         registry.register(
             "sync_projected_records",
-            "Records this instance projected into matches, racks and statistics",
+            "Records this instance projected, per projection (matches: racks and statistics; tournaments)",
             metrics.projected.clone(),
         );
         registry.register(
@@ -195,9 +195,11 @@ impl Metrics {
         self.projection_lag_seconds.set(seconds);
     }
 
-    /// Counts `n` records projected.
-    pub fn projected(&self, n: u64) {
-        self.projected.inc_by(n);
+    /// Counts `n` records projected by `projection`.
+    pub fn projected(&self, projection: &str, n: u64) {
+        self.projected
+            .get_or_create(&label("projection", projection))
+            .inc_by(n);
     }
 
     /// Counts a failed projection pass.

@@ -205,7 +205,7 @@ async fn project<P: Projection>(
     cursor::advance(&mut tx, P::NAME, venue, epoch, last).await?;
     tx.commit().await?;
     let n = u64::try_from(last - projected).unwrap_or(0);
-    context.metrics.projected(n);
+    context.metrics.projected(P::NAME, n);
     // After the commit: readers must not see a cached answer older than the projection, and live
     // clients hear only what is stored.
     tokio::join!(

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{App, PG, config, metric, rec, spawn_with, test_db};
 
+/// The matches projection's records (each record also passes the tournaments projection).
+const MATCHES_PROJECTED: &str = "dojo_sync_projected_records_total{projection=\"matches\"}";
+
 /// What the projection holds: matches, finished ones, racks, stat rows, seat 0's racks won.
 async fn projected_rows(app: &App) -> Value {
     sqlx::query_scalar(
@@ -63,10 +66,7 @@ async fn a_projection_cut_off_after_the_ack_resumes_and_applies_each_record_once
     let expected = json!({"matches": 3, "finished": 3, "racks": 6, "stats": 6, "racks_won": 6});
     assert_eq!(projected_rows(&app).await, expected);
     let base = format!("http://{}", restarted.addr());
-    assert_eq!(
-        metric(&app.http, &base, "dojo_sync_projected_records_total").await,
-        12.0
-    );
+    assert_eq!(metric(&app.http, &base, MATCHES_PROJECTED).await, 12.0);
     restarted.shutdown().await;
 
     // Another restart finds nothing to do: nothing is applied twice.
@@ -74,10 +74,7 @@ async fn a_projection_cut_off_after_the_ack_resumes_and_applies_each_record_once
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(projected_rows(&app).await, expected);
     let base = format!("http://{}", again.addr());
-    assert_eq!(
-        metric(&app.http, &base, "dojo_sync_projected_records_total").await,
-        0.0
-    );
+    assert_eq!(metric(&app.http, &base, MATCHES_PROJECTED).await, 0.0);
     assert_eq!(
         metric(&app.http, &base, "dojo_sync_projection_lag_records").await,
         0.0
@@ -130,8 +127,8 @@ async fn two_instances_projecting_at_once_build_each_match_once() {
         projected_rows(&app).await,
         json!({"matches": n, "finished": n, "racks": 2 * n, "stats": 2 * n, "racks_won": 2 * n})
     );
-    let a_done = metric(&app.http, &app.base, "dojo_sync_projected_records_total").await;
-    let b_done = metric(&app.http, &b_base, "dojo_sync_projected_records_total").await;
+    let a_done = metric(&app.http, &app.base, MATCHES_PROJECTED).await;
+    let b_done = metric(&app.http, &b_base, MATCHES_PROJECTED).await;
     assert_eq!(
         a_done + b_done,
         (4 * n) as f64,
