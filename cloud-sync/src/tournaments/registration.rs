@@ -452,7 +452,7 @@ pub async fn change(
         &mut tx,
         actor,
         "tournament.change",
-        &id,
+        id,
         &locked.venue_id,
         json!({"name": settings.name}),
     )
@@ -556,7 +556,7 @@ pub async fn cancel(pool: &PgPool, actor: &Actor<'_>, id: &str) -> Result<(), To
         &mut tx,
         actor,
         "tournament.cancel",
-        &id,
+        id,
         &locked.venue_id,
         json!({"name": locked.name}),
     )
@@ -599,7 +599,7 @@ pub async fn open_check_in(
             &mut *conn,
             actor,
             "tournament.open_check_in",
-            &id,
+            id,
             &locked.venue_id,
             json!({}),
         )
